@@ -1,0 +1,1 @@
+# Data files shipped with fastnet (see fastnet/datasets.py).

@@ -1,0 +1,1 @@
+"""Command-line jobs: one module a subcommand (see fastnet.cli)."""

@@ -1,0 +1,23 @@
+"""fastnet.ops: validated functional ops on NumPy arrays, PyTorch conventions.
+
+Layouts follow PyTorch: images are NCHW, volumes NCDHW, convolution weights (out, in, ...), dense
+weights (out_features, in_features). Every op accepts float32 or float64 arrays (never mixed),
+contiguous or not, and returns new C-contiguous arrays of the same dtype.
+
+Backward functions take the upstream gradient ``dy`` (same shape as the op's output) and return
+the gradients of the op's inputs.
+"""
+
+from ._activation import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
+from ._conv import conv2d, conv2d_backward, conv3d, conv3d_backward
+from ._dense import dense, dense_backward
+from ._loss import cross_entropy, mse_loss, squared_error
+from ._pool import maxpool2d, maxpool2d_backward, maxpool3d, maxpool3d_backward
+
+__all__ = [
+    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu", "relu_backward",
+    "dense", "dense_backward",
+    "conv2d", "conv2d_backward", "conv3d", "conv3d_backward",
+    "maxpool2d", "maxpool2d_backward", "maxpool3d", "maxpool3d_backward",
+    "mse_loss", "cross_entropy", "squared_error",
+]

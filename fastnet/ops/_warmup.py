@@ -1,0 +1,46 @@
+"""Run every op once on tiny inputs so that each kernel is compiled for a dtype (fastnet.compile)."""
+
+import numpy as np
+
+
+def run_all(dtype):
+    from . import (conv2d, conv2d_backward, conv3d, conv3d_backward, cross_entropy, dense,
+                   dense_backward, maxpool2d, maxpool2d_backward, maxpool3d, maxpool3d_backward,
+                   mse_loss, relu, relu_backward, sigmoid, sigmoid_backward, squared_error, tanh,
+                   tanh_backward)
+    rng = np.random.default_rng(0)
+
+    def rand(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    x = rand(2, 3)
+    for forward, backward, uses_output in ((sigmoid, sigmoid_backward, True),
+                                           (tanh, tanh_backward, True),
+                                           (relu, relu_backward, False)):
+        y = forward(x)
+        backward(y if uses_output else x, np.ones_like(y))
+
+    w, b = rand(4, 3), rand(4)
+    y = dense(x, w, b)
+    dense_backward(x, w, np.ones_like(y))
+
+    x2, w2, b2 = rand(1, 2, 5, 5), rand(3, 2, 3, 3), rand(3)
+    y2 = conv2d(x2, w2, b2, stride=1, padding=1)
+    conv2d_backward(x2, w2, np.ones_like(y2), stride=1, padding=1)
+    y2 = conv2d(x2, w2, b2, stride=2, padding=0)
+    conv2d_backward(x2, w2, np.ones_like(y2), stride=2, padding=0)
+    p2 = maxpool2d(x2, 2)
+    maxpool2d_backward(x2, np.ones_like(p2), 2)
+
+    x3, w3, b3 = rand(1, 2, 4, 4, 4), rand(3, 2, 3, 3, 3), rand(3)
+    y3 = conv3d(x3, w3, b3, stride=1, padding=1)
+    conv3d_backward(x3, w3, np.ones_like(y3), stride=1, padding=1)
+    y3 = conv3d(x3, w3, b3, stride=2, padding=0)
+    conv3d_backward(x3, w3, np.ones_like(y3), stride=2, padding=0)
+    p3 = maxpool3d(x3, 2)
+    maxpool3d_backward(x3, np.ones_like(p3), 2)
+
+    logits = rand(4, 5)
+    cross_entropy(logits, np.array([0, 1, 4, 2]))
+    mse_loss(logits, rand(4, 5))
+    squared_error(logits, rand(4, 5))
