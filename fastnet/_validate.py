@@ -33,7 +33,8 @@ def float_array(x, name, ndim=None):
         if x.ndim not in allowed:
             want = " or ".join(str(a) for a in allowed)
             raise ValueError(f"{name}: expected a {want}-D array, got {x.ndim}-D with shape {x.shape}")
-    return np.ascontiguousarray(x)
+    # np.ascontiguousarray would turn a 0-d array into shape (1,): copy only what needs it.
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
 def same_dtype(**arrays):

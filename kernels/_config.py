@@ -16,7 +16,8 @@ never ``nnan``/``ninf``: with those, ``isnan`` is folded to False and NaN stops 
 
 from numba import njit
 
-FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+# A set (Numba refuses a frozenset); never mutate it.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 # Options shared by every kernel. error_model="numpy" lets divisions vectorise (no ZeroDivisionError
 # checks); boundscheck stays off (the Python wrappers validate every shape before a kernel runs).

@@ -1,0 +1,68 @@
+"""Threads, info(), compile() and packaging."""
+
+import importlib.util
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+import fastnet
+
+
+def test_kernels_installed_only_as_fastnet_kernels():
+    assert importlib.util.find_spec("fastnet.kernels") is not None
+    assert importlib.util.find_spec("kernels") is None, "a top-level `kernels` package is importable"
+
+
+def test_set_and_get_num_threads():
+    before = fastnet.get_num_threads()
+    try:
+        fastnet.set_num_threads(1)
+        assert fastnet.get_num_threads() == 1 == numba.get_num_threads()
+    finally:
+        fastnet.set_num_threads(before)
+    assert fastnet.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (0, ValueError, "n: expected 1 <= n"),
+    (10_000, ValueError, "n: expected 1 <= n"),
+    (1.5, TypeError, "n: expected an int"),
+    (True, TypeError, "n: expected an int"),
+])
+def test_set_num_threads_rejects(bad, error, message):
+    with pytest.raises(error, match=message):
+        fastnet.set_num_threads(bad)
+
+
+def test_info_reports_versions_threads_and_layer():
+    report = fastnet.info(as_dict=True)
+    assert report["numba"] == numba.__version__
+    assert report["numpy"] == np.__version__
+    assert report["threads"] == fastnet.get_num_threads()
+    assert report["threading_layer"] in ("tbb", "omp", "workqueue")
+    text = fastnet.info()
+    assert "threading_layer" in text and numba.__version__ in text
+
+
+def test_compile_warms_every_kernel_and_second_call_is_cheap():
+    first = fastnet.compile(dtypes=("float64",))
+    second = fastnet.compile(dtypes=("float64",))
+    assert set(first) == {"float64"}
+    # The second call compiles nothing: it only runs tiny ops.
+    assert second["float64"] < max(first["float64"], 1.0)
+
+
+def test_cli_info_runs():
+    out = subprocess.run([sys.executable, "-m", "fastnet", "info"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "numba" in out and "threads" in out
+
+
+def test_cli_help_lists_subcommands():
+    out = subprocess.run([sys.executable, "-m", "fastnet", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for name in ("train", "info", "bench", "profile"):
+        assert name in out
