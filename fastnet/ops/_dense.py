@@ -1,0 +1,85 @@
+"""Dense (fully connected) layer: ``y = x @ w.T + b`` and its gradients."""
+
+import numpy as np
+
+from .. import _validate
+from .._trace import traced
+from ..kernels import dense as _kernels
+
+
+def _check_nonempty(a, name):
+    if 0 in a.shape:
+        raise ValueError(f"{name}: expected every dimension >= 1, got shape {a.shape}")
+
+
+def _check_weight(x, w):
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"w: expected shape (out_features, {x.shape[1]}) to match x's "
+                         f"in_features={x.shape[1]}, got {w.shape}")
+
+
+@traced("dense")
+def dense(x, w, b=None):
+    """Affine map ``y = x @ w.T + b`` (PyTorch's ``linear``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, in_features), float32 or float64
+    w : ndarray of shape (out_features, in_features), same dtype as x
+    b : ndarray of shape (out_features,), same dtype as x, or None (no bias)
+
+    Returns
+    -------
+    y : ndarray of shape (N, out_features), x's dtype.
+
+    Shape
+    -----
+    (N, in_features) x (out_features, in_features) -> (N, out_features).
+    """
+    x = _validate.float_array(x, "x", ndim=2)
+    w = _validate.float_array(w, "w", ndim=2)
+    if b is not None:
+        b = _validate.float_array(b, "b", ndim=1)
+    _validate.same_dtype(x=x, w=w, b=b)
+    _check_nonempty(x, "x")
+    _check_nonempty(w, "w")
+    _check_weight(x, w)
+    if b is None:
+        b = np.empty(0, dtype=x.dtype)
+    elif b.shape[0] != w.shape[0]:
+        raise ValueError(f"b: expected shape ({w.shape[0]},) (out_features of w), got {b.shape}")
+    y = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+    _kernels.dense_forward(x, w, b, y)
+    return y
+
+
+@traced("dense_backward")
+def dense_backward(x, w, dy):
+    """Gradients of ``y = x @ w.T + b``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, in_features), float32 or float64. The forward input.
+    w : ndarray of shape (out_features, in_features), same dtype.
+    dy : ndarray of shape (N, out_features), same dtype. Upstream gradient.
+
+    Returns
+    -------
+    dx : ndarray of shape (N, in_features), ``dy @ w``
+    dw : ndarray of shape (out_features, in_features), ``dy.T @ x``
+    db : ndarray of shape (out_features,), ``dy.sum(0)`` (returned even when the forward had no
+        bias).
+    """
+    x = _validate.float_array(x, "x", ndim=2)
+    w = _validate.float_array(w, "w", ndim=2)
+    dy = _validate.float_array(dy, "dy", ndim=2)
+    _validate.same_dtype(x=x, w=w, dy=dy)
+    _check_nonempty(x, "x")
+    _check_nonempty(w, "w")
+    _check_weight(x, w)
+    _validate.shape_equals(dy, (x.shape[0], w.shape[0]), "dy")
+    dx = np.empty_like(x)
+    dw = np.empty_like(w)
+    db = np.empty(w.shape[0], dtype=x.dtype)
+    _kernels.dense_backward(x, w, dy, dx, dw, db)
+    return dx, dw, db

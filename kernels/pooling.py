@@ -1,0 +1,276 @@
+"""Max-pooling kernels (2-D and 3-D), forward and backward.
+
+Layouts: x (N, C, H, W) / (N, C, D, H, W), C-contiguous; ``out``/``dy`` (N, C, Ho, Wo) /
+(N, C, Do, Ho, Wo). Padding is implicit -inf: each window is clamped to the real cells it covers
+(the wrappers guarantee ``padding <= kernel // 2``, so every window holds at least one real cell),
+so no padded copy and no bounds test in the inner loop are needed.
+
+Semantics (PyTorch's): the max of a window is taken in row-major order over the window, a NaN
+wins and stays (``if v > m or v != v``), ties keep the FIRST cell. Backward routes each window's
+gradient to that cell and accumulates where windows overlap.
+
+Parallelism: ``prange`` over the N*C planes. Each plane of ``out``/``dx`` is written by exactly
+one iteration, in a fixed order, so results are bitwise reproducible for any thread count.
+
+The forward passes work one output row at a time: first the element-wise max of the window's
+input rows (contiguous rows, a branch-free select that LLVM vectorises) into a row buffer
+``colmax`` that stays in L1, then the max over each window's columns of that buffer (the common
+2x2/2 case with a constant stride). Only the few border windows clamped by padding take a
+scalar loop. Forward values do not depend on the visiting order (ties have equal values; a NaN
+is sticky), so this order gives the same result as the row-major one.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._config import parallel_kernel, serial_kernel
+
+
+@serial_kernel
+def _clamped_range(o, stride, pad, kernel, size):
+    """The real cells [start, stop) of the window at output index ``o``."""
+    first = o * stride - pad
+    return max(first, 0), min(first + kernel, size)
+
+
+@serial_kernel
+def _interior_outputs(stride, pad, kernel, size, n_out):
+    """Output indices [lo, hi) whose windows lie entirely inside [0, size)."""
+    lo = (pad + stride - 1) // stride                 # first o with o*stride - pad >= 0
+    hi = (size + pad - kernel) // stride + 1          # one past the last o with o*s - p + k <= size
+    lo = min(lo, n_out)
+    hi = max(min(hi, n_out), lo)
+    return lo, hi
+
+
+@serial_kernel
+def _row_max_into(acc, row):
+    """acc[w] = max(acc[w], row[w]) over a whole row; a NaN wins and stays. Vectorises."""
+    for w in range(acc.shape[0]):
+        v = row[w]
+        a = acc[w]
+        acc[w] = v if (v > a or v != v) else a
+
+
+@serial_kernel
+def _pool_columns(colmax, out_row, kw, sw, pw):
+    """out_row[o] = max of colmax over the clamped window [o*sw - pw, o*sw - pw + kw)."""
+    width = colmax.shape[0]
+    out_w = out_row.shape[0]
+    lo, hi = _interior_outputs(sw, pw, kw, width, out_w)
+    for ow in range(lo):
+        ws, we = _clamped_range(ow, sw, pw, kw, width)
+        m = colmax[ws]
+        for w in range(ws, we):
+            v = colmax[w]
+            m = v if (v > m or v != v) else m
+        out_row[ow] = m
+    for ow in range(hi, out_w):
+        ws, we = _clamped_range(ow, sw, pw, kw, width)
+        m = colmax[ws]
+        for w in range(ws, we):
+            v = colmax[w]
+            m = v if (v > m or v != v) else m
+        out_row[ow] = m
+    n_inner = hi - lo
+    if n_inner <= 0:
+        return
+    src = colmax[lo * sw - pw:]
+    dst = out_row[lo:hi]
+    if kw == 2 and sw == 2:
+        # the common 2x2 / 2 case: constant stride, so LLVM vectorises the interleaved loads
+        for k in range(n_inner):
+            a = src[2 * k]
+            v = src[2 * k + 1]
+            dst[k] = v if (v > a or v != v) else a
+    elif kw == 3 and sw == 2:
+        # 3x3 / 2 (AlexNet, ResNet stems): also a constant stride
+        for k in range(n_inner):
+            a = src[2 * k]
+            v = src[2 * k + 1]
+            a = v if (v > a or v != v) else a
+            v = src[2 * k + 2]
+            dst[k] = v if (v > a or v != v) else a
+    elif sw == 1:
+        # overlapping stride-1 windows: contiguous loads
+        dst[:] = src[:n_inner]
+        for j in range(1, kw):
+            shifted = src[j:]
+            for k in range(n_inner):
+                v = shifted[k]
+                m = dst[k]
+                dst[k] = v if (v > m or v != v) else m
+    else:
+        for k in range(n_inner):
+            dst[k] = src[k * sw]
+        for j in range(1, kw):
+            shifted = src[j:]
+            for k in range(n_inner):
+                v = shifted[k * sw]
+                m = dst[k]
+                dst[k] = v if (v > m or v != v) else m
+
+
+@parallel_kernel
+def maxpool2d_forward(x, out, kh, kw, sh, sw, ph, pw):
+    """out[n, c, i, j] = max of x[n, c] over the (clamped) window of output (i, j).
+
+    Per output row: the element-wise max of the window's input rows (contiguous, vectorised)
+    goes into ``colmax``, then each output takes the max of its kw columns of ``colmax``.
+    """
+    n_batch, n_chan, height, width = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+        # the most common case, fused into one pass with constant strides
+        for p in prange(n_batch * n_chan):
+            n = p // n_chan
+            c = p - n * n_chan
+            for oh in range(out_h):
+                top = x[n, c, 2 * oh]
+                bottom = x[n, c, 2 * oh + 1]
+                dst = out[n, c, oh]
+                for k in range(out_w):
+                    m = top[2 * k]
+                    v = top[2 * k + 1]
+                    m = v if (v > m or v != v) else m
+                    v = bottom[2 * k]
+                    m = v if (v > m or v != v) else m
+                    v = bottom[2 * k + 1]
+                    dst[k] = v if (v > m or v != v) else m
+        return
+    for p in prange(n_batch * n_chan):
+        n = p // n_chan
+        c = p - n * n_chan
+        plane = x[n, c]
+        out_plane = out[n, c]
+        colmax = np.empty(width, dtype=x.dtype)
+        for oh in range(out_h):
+            hs, he = _clamped_range(oh, sh, ph, kh, height)
+            colmax[:] = plane[hs]
+            for h in range(hs + 1, he):
+                _row_max_into(colmax, plane[h])
+            _pool_columns(colmax, out_plane[oh], kw, sw, pw)
+
+
+@serial_kernel
+def _window_argmax_2d(plane, hs, he, ws, we):
+    """Flat index of the max of plane[hs:he, ws:we]: first in row-major order on ties, the
+    first NaN when there is one. Selects rather than branches (random data mispredicts)."""
+    height, width = plane.shape
+    flat = plane.reshape(height * width)
+    best = hs * width + ws
+    for h in range(hs, he):
+        row = plane[h]
+        for w in range(ws, we):
+            v = row[w]
+            m = flat[best]
+            take = np.int64((v > m) | ((v != v) & (m == m)))   # first NaN wins and stays
+            best += take * (h * width + w - best)
+    return best
+
+
+@parallel_kernel
+def maxpool2d_backward(x, dy, dx, kh, kw, sh, sw, ph, pw):
+    """dx = sum over windows of dy routed to each window's argmax (first on ties, NaN wins).
+
+    Per output row, the argmax of every interior window is found by sweeping the window's cells
+    in row-major order across the whole row (a running index per output column, updated with
+    integer arithmetic rather than a select, which LLVM turned into a mispredicted branch),
+    then dy is scattered serially in output order, so overlapping windows accumulate in the same
+    order as the reference loop. Border windows clamped by padding use a scalar loop.
+    """
+    n_batch, n_chan, height, width = x.shape
+    out_h, out_w = dy.shape[2], dy.shape[3]
+    lo, hi = _interior_outputs(sw, pw, kw, width, out_w)
+    n_inner = hi - lo
+    for p in prange(n_batch * n_chan):
+        n = p // n_chan
+        c = p - n * n_chan
+        plane = x[n, c]
+        grad = dx[n, c].reshape(height * width)
+        grad[:] = 0
+        dplane = dy[n, c]
+        flat = plane.reshape(height * width)
+        best_index = np.empty(max(n_inner, 1), dtype=np.int64)
+        for oh in range(out_h):
+            hs, he = _clamped_range(oh, sh, ph, kh, height)
+            drow = dplane[oh]
+            for ow in range(lo):
+                ws, we = _clamped_range(ow, sw, pw, kw, width)
+                grad[_window_argmax_2d(plane, hs, he, ws, we)] += drow[ow]
+            if n_inner > 0:
+                base = lo * sw - pw
+                for k in range(n_inner):
+                    best_index[k] = hs * width + base + k * sw
+                for h in range(hs, he):
+                    for j in range(kw):
+                        src = plane[h, base + j:]
+                        offset = h * width + base + j
+                        for k in range(n_inner):
+                            v = src[k * sw]
+                            i = best_index[k]
+                            m = flat[i]   # the running max, re-read (L1) instead of kept: a
+                            # float select here compiles to a data-dependent branch
+                            take = np.int64((v > m) | ((v != v) & (m == m)))
+                            best_index[k] = i + take * (offset + k * sw - i)
+                dinner = drow[lo:hi]
+                for k in range(n_inner):
+                    grad[best_index[k]] += dinner[k]
+            for ow in range(hi, out_w):
+                ws, we = _clamped_range(ow, sw, pw, kw, width)
+                grad[_window_argmax_2d(plane, hs, he, ws, we)] += drow[ow]
+
+
+@parallel_kernel
+def maxpool3d_forward(x, out, kd, kh, kw, sd, sh, sw, pd, ph, pw):
+    """out[n, c, i, j, k] = max of x[n, c] over the (clamped) window of output (i, j, k)."""
+    n_batch, n_chan, depth, height, width = x.shape
+    out_d, out_h = out.shape[2], out.shape[3]
+    for p in prange(n_batch * n_chan):
+        n = p // n_chan
+        c = p - n * n_chan
+        vol = x[n, c]
+        out_vol = out[n, c]
+        colmax = np.empty(width, dtype=x.dtype)
+        for od in range(out_d):
+            ds, de = _clamped_range(od, sd, pd, kd, depth)
+            for oh in range(out_h):
+                hs, he = _clamped_range(oh, sh, ph, kh, height)
+                colmax[:] = vol[ds, hs]
+                for d in range(ds, de):
+                    for h in range(hs, he):
+                        _row_max_into(colmax, vol[d, h])
+                _pool_columns(colmax, out_vol[od, oh], kw, sw, pw)
+
+
+@parallel_kernel
+def maxpool3d_backward(x, dy, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw):
+    """dx = sum over windows of dy routed to each window's argmax (first on ties, NaN wins)."""
+    n_batch, n_chan, depth, height, width = x.shape
+    out_d, out_h, out_w = dy.shape[2], dy.shape[3], dy.shape[4]
+    for p in prange(n_batch * n_chan):
+        n = p // n_chan
+        c = p - n * n_chan
+        vol = x[n, c]
+        flat = vol.reshape(depth * height * width)
+        grad = dx[n, c].reshape(depth * height * width)
+        grad[:] = 0
+        dvol = dy[n, c]
+        for od in range(out_d):
+            ds, de = _clamped_range(od, sd, pd, kd, depth)
+            for oh in range(out_h):
+                hs, he = _clamped_range(oh, sh, ph, kh, height)
+                drow = dvol[od, oh]
+                for ow in range(out_w):
+                    ws, we = _clamped_range(ow, sw, pw, kw, width)
+                    best = (ds * height + hs) * width + ws
+                    for d in range(ds, de):
+                        for h in range(hs, he):
+                            row = vol[d, h]
+                            base = (d * height + h) * width
+                            for w in range(ws, we):
+                                v = row[w]
+                                m = flat[best]
+                                take = np.int64((v > m) | ((v != v) & (m == m)))
+                                best += take * (base + w - best)   # arithmetic, not a branch
+                    grad[best] += drow[ow]
