@@ -1,0 +1,184 @@
+"""Convolution ops: conv2d and conv3d, forward and backward (PyTorch conventions).
+
+The wrappers validate every argument, make the arrays C-contiguous and allocate the outputs; the
+work is done by the direct-convolution kernels in :mod:`fastnet.kernels.conv2d` and
+:mod:`fastnet.kernels.conv3d` (one shared 3-D core; no whole-batch im2col matrix).
+"""
+
+import numpy as np
+
+from .. import _validate
+from .._trace import traced
+from ..kernels import conv2d as _k2
+from ..kernels import conv3d as _k3
+
+_DIM_NAMES = {2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _check(x, w, b, stride, padding, nd):
+    """Validate a conv call; return (x, w, b, stride, padding, output shape)."""
+    x = _validate.float_array(x, "x", ndim=nd + 2)
+    w = _validate.float_array(w, "w", ndim=nd + 2)
+    if b is not None:
+        b = _validate.float_array(b, "b", ndim=1)
+    _validate.same_dtype(x=x, w=w, b=b)
+    stride = _validate.int_tuple(stride, "stride", nd, 1)
+    padding = _validate.int_tuple(padding, "padding", nd, 0)
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"w: expected {x.shape[1]} input channels (x.shape[1]) in w.shape[1], "
+                         f"got w.shape = {w.shape} for x.shape = {x.shape}")
+    if b is not None and b.shape[0] != w.shape[0]:
+        raise ValueError(f"b: expected shape ({w.shape[0]},) (one bias per output channel of w), "
+                         f"got {b.shape}")
+    if min(w.shape) == 0:
+        raise ValueError(f"w: every dimension must be >= 1, got shape {w.shape}")
+    out = tuple(
+        _validate.window_output_size(x.shape[2 + i], w.shape[2 + i], stride[i], padding[i],
+                                     padding[i], _DIM_NAMES[nd][i], "w")
+        for i in range(nd))
+    return x, w, b, stride, padding, (x.shape[0], w.shape[0]) + out
+
+
+def _check_backward(x, w, dy, stride, padding, nd):
+    x, w, _, stride, padding, out_shape = _check(x, w, None, stride, padding, nd)
+    dy = _validate.float_array(dy, "dy", ndim=nd + 2)
+    _validate.same_dtype(x=x, w=w, dy=dy)
+    _validate.shape_equals(dy, out_shape, "dy")
+    return x, w, dy, stride, padding
+
+
+@traced("conv2d")
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation, as in PyTorch) over a batch of images.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), float32 or float64
+        Input images.
+    w : ndarray of shape (K, C, FH, FW), same dtype as x
+        Filters: K output channels, C input channels, FH x FW taps.
+    b : ndarray of shape (K,), same dtype as x, or None
+        Bias added to every output of channel k.
+    stride : int or tuple (sh, sw) of ints >= 1
+    padding : int or tuple (ph, pw) of ints >= 0
+        Zero padding added on both sides of H (ph) and W (pw).
+
+    Returns
+    -------
+    y : ndarray of shape (N, K, Ho, Wo), same dtype as x, C-contiguous
+        ``y[n, k, i, j] = b[k] + sum_{c,p,q} w[k, c, p, q] * xpad[n, c, i*sh + p, j*sw + q]``.
+
+    Shape
+    -----
+    Ho = floor((H + 2*ph - FH) / sh) + 1,  Wo = floor((W + 2*pw - FW) / sw) + 1.
+
+    Extra memory (no whole-batch im2col): a padded copy of x (when padding > 0), the weights as a
+    (round4(K), round16(C*FH*FW)) matrix and, per chunk of work (at most 64, shared by the
+    threads), one (P, round16(C*FH*FW)) patch and a (round4(K), P) block, where P is about
+    max(32, Wo) output positions (a group of whole output rows). VGG 3x3 (C=64): 130 KB per chunk.
+    """
+    x, w, b, stride, padding, out_shape = _check(x, w, b, stride, padding, 2)
+    if b is None:
+        b = np.zeros(w.shape[0], dtype=x.dtype)
+    y = np.empty(out_shape, dtype=x.dtype)
+    _k2.conv2d_forward(x, w, b, y, stride[0], stride[1], padding[0], padding[1])
+    return y
+
+
+@traced("conv2d_backward")
+def conv2d_backward(x, w, dy, stride=1, padding=0):
+    """Gradients of ``sum(conv2d(x, w, b, stride, padding) * dy)``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), float32 or float64
+    w : ndarray of shape (K, C, FH, FW), same dtype
+    dy : ndarray of shape (N, K, Ho, Wo), same dtype: the upstream gradient (shape of conv2d's y)
+    stride, padding : as in :func:`conv2d`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    dw : ndarray of shape (K, C, FH, FW)
+    db : ndarray of shape (K,): dy summed over N, Ho, Wo (always returned)
+
+    Extra memory (no whole-batch im2col). dx, in one of two forms chosen by shape: with C < 16,
+    or stride > 1 and N > 1, the col2im form: (round4(C*FH*FW), round16(K)) transposed weights
+    and, per image in flight (one per thread), a padded (C, H+2ph, W+2pw) gradient plus a
+    (round4(C*FH*FW), round4(Wo)) row gradient; otherwise the gather form: dy padded by
+    ceil(F/s) - 1 per side, per residue class (sh*sw of them) a small weight matrix, and patches as
+    in :func:`conv2d`. dw: a padded copy of x (when padding > 0), 16 private (round4(K),
+    round4(C*FH*FW)) partial sums, and per chunk a (round4(K), L) dy block and a
+    (round4(C*FH*FW), L) patch, L = round16 of about 256 output positions (whole rows).
+    """
+    x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 2)
+    dx = np.empty(x.shape, dtype=x.dtype)
+    dw = np.empty(w.shape, dtype=x.dtype)
+    db = np.empty(w.shape[0], dtype=x.dtype)
+    _k2.conv2d_backward_input(dy, w, dx, stride[0], stride[1], padding[0], padding[1])
+    _k2.conv2d_backward_weight(x, dy, dw, db, stride[0], stride[1], padding[0], padding[1])
+    return dx, dw, db
+
+
+@traced("conv3d")
+def conv3d(x, w, b=None, stride=1, padding=0):
+    """3-D convolution (cross-correlation, as in PyTorch) over a batch of volumes.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, D, H, W), float32 or float64
+        Input volumes.
+    w : ndarray of shape (K, C, FD, FH, FW), same dtype as x
+        Filters: K output channels, C input channels, FD x FH x FW taps.
+    b : ndarray of shape (K,), same dtype as x, or None
+    stride : int or tuple (sd, sh, sw) of ints >= 1
+    padding : int or tuple (pd, ph, pw) of ints >= 0
+        Zero padding added on both sides of each spatial dim.
+
+    Returns
+    -------
+    y : ndarray of shape (N, K, Do, Ho, Wo), same dtype as x, C-contiguous
+        ``y[n, k, i, j, l] = b[k] + sum_{c,a,p,q} w[k, c, a, p, q]
+        * xpad[n, c, i*sd + a, j*sh + p, l*sw + q]``.
+
+    Shape
+    -----
+    Do = floor((D + 2*pd - FD) / sd) + 1, Ho = floor((H + 2*ph - FH) / sh) + 1,
+    Wo = floor((W + 2*pw - FW) / sw) + 1.
+
+    Extra memory: as :func:`conv2d` with C*FD*FH*FW in place of C*FH*FW.
+    """
+    x, w, b, stride, padding, out_shape = _check(x, w, b, stride, padding, 3)
+    if b is None:
+        b = np.zeros(w.shape[0], dtype=x.dtype)
+    y = np.empty(out_shape, dtype=x.dtype)
+    _k3.conv3d_forward(x, w, b, y, *stride, *padding)
+    return y
+
+
+@traced("conv3d_backward")
+def conv3d_backward(x, w, dy, stride=1, padding=0):
+    """Gradients of ``sum(conv3d(x, w, b, stride, padding) * dy)``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, D, H, W), float32 or float64
+    w : ndarray of shape (K, C, FD, FH, FW), same dtype
+    dy : ndarray of shape (N, K, Do, Ho, Wo), same dtype: the upstream gradient
+    stride, padding : as in :func:`conv3d`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, D, H, W)
+    dw : ndarray of shape (K, C, FD, FH, FW)
+    db : ndarray of shape (K,): dy summed over N, Do, Ho, Wo (always returned)
+
+    Extra memory: as :func:`conv2d_backward` (sd*sh*sw residue classes).
+    """
+    x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 3)
+    dx = np.empty(x.shape, dtype=x.dtype)
+    dw = np.empty(w.shape, dtype=x.dtype)
+    db = np.empty(w.shape[0], dtype=x.dtype)
+    _k3.conv3d_backward_input(dy, w, dx, *stride, *padding)
+    _k3.conv3d_backward_weight(x, dy, dw, db, *stride, *padding)
+    return dx, dw, db

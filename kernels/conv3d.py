@@ -1,0 +1,557 @@
+"""Direct 3-D convolution kernels (cross-correlation, PyTorch NCDHW layout), forward and backward.
+
+This module holds the one convolution core of fastnet; :mod:`fastnet.kernels.conv2d` runs the same
+kernels on depth-1 views, so there is a single code path to optimise and test.
+
+Design ("row patch", see /work/shared/PERFORMANCE.md)
+-----------------------------------------------------
+No whole-batch im2col matrix is ever built. The input is padded physically once (so no inner loop
+has a bounds test), and the work is split into groups of output rows (n, d, h..h+R), about
+GROUP_TARGET positions each (one row for wide layers). For each group a small patch
+``patch[R*Wo, C*FD*FH*FW]`` (rows of im2col, L2-sized) is copied into a per-chunk scratch buffer,
+and a 4x4 register-blocked dot kernel with 16 scalar accumulators (:func:`_dot_blocked`) computes
+``out[K, R*Wo] = wmat[K, C*FD*FH*FW] @ patch.T``; LLVM vectorises the reduction over the
+contiguous innermost axis. Reduction lengths are rounded up to a multiple of 16 (zero filled) so
+that the vector loop has no remainder, and block rows up to a multiple of 4.
+
+* Backward-data has two forms (:func:`conv3d_backward_input` picks one; both are tested):
+  the gather form is the forward core again: for stride 1 a forward correlation of ``dy`` (padded
+  by ``F - 1``) with the flipped, transposed weights; for stride > 1 the input positions split into
+  ``sd * sh * sw`` residue classes, each a dense stride-1 correlation with a sub-kernel. The
+  scatter (col2im) form computes each output row's patch gradient ``w.T @ dy_row`` with the same
+  dot kernel and adds it into a padded per-image gradient; it is much faster for few input
+  channels (AlexNet conv1: 43 ms instead of 277 ms) and for stride 2 (ResNet: 22 instead of 36).
+* Backward-weights accumulates ``dy_block[K, L] @ patch_t[C*F^3, L].T`` over blocks of whole
+  output rows (L = rows * Wo, about BLOCK_TARGET positions). Work is split into a FIXED number of
+  chunks (not the thread count), each with a private dW, reduced at the end in chunk order.
+
+Every output element is written by exactly one prange iteration and accumulated in a fixed order,
+and every work split is fixed by the shapes alone: results are bitwise identical across runs and
+thread counts (tested). The public kernels are serial drivers that call one parallel helper per
+parallel region; array creation outside a prange would add parallel regions of its own, and each
+region costs a fork/join (badly, on a loaded machine).
+"""
+
+import numpy as np
+from numba import prange
+
+from ._config import parallel_kernel, serial_kernel
+
+ROW_CHUNKS = 64       # at most this many parallel chunks of output rows (fixed: not the thread count)
+WEIGHT_CHUNKS = 16    # private dW copies in backward-weights (fixed: not the thread count)
+LANES = 16            # reduction lengths are rounded up to a multiple of this (one 512-bit vector)
+SCATTER_BELOW_CHANNELS = 16  # backward-input: col2im form below this many input channels
+GROUP_TARGET = 32     # forward core: aim for about this many output positions per work unit
+BLOCK_TARGET = 256    # backward-weights: aim for about this many output positions per block
+
+
+@serial_kernel
+def _round_up(n, m):
+    return (n + m - 1) // m * m
+
+
+@serial_kernel
+def _dot_blocked(a, b, c, accumulate):
+    """``c[i, j] (+)= sum_l a[i, l] * b[j, l]``.
+
+    a : (M, L), b : (N, L), c : (M, N), all C-contiguous of one dtype, M and N multiples of 4.
+    The outer loop walks 4-row blocks of ``b``, the inner one 4-row blocks of ``a``; each block is
+    16 scalar accumulators that LLVM turns into vector registers.
+    """
+    m, length = a.shape
+    n = b.shape[0]
+    zero = np.zeros(1, dtype=c.dtype)[0]
+    for j in range(0, n, 4):
+        b0 = b[j]
+        b1 = b[j + 1]
+        b2 = b[j + 2]
+        b3 = b[j + 3]
+        for i in range(0, m, 4):
+            a0 = a[i]
+            a1 = a[i + 1]
+            a2 = a[i + 2]
+            a3 = a[i + 3]
+            c00 = zero
+            c01 = zero
+            c02 = zero
+            c03 = zero
+            c10 = zero
+            c11 = zero
+            c12 = zero
+            c13 = zero
+            c20 = zero
+            c21 = zero
+            c22 = zero
+            c23 = zero
+            c30 = zero
+            c31 = zero
+            c32 = zero
+            c33 = zero
+            for l in range(length):
+                x0 = a0[l]
+                x1 = a1[l]
+                x2 = a2[l]
+                x3 = a3[l]
+                y0 = b0[l]
+                y1 = b1[l]
+                y2 = b2[l]
+                y3 = b3[l]
+                c00 += x0 * y0
+                c01 += x0 * y1
+                c02 += x0 * y2
+                c03 += x0 * y3
+                c10 += x1 * y0
+                c11 += x1 * y1
+                c12 += x1 * y2
+                c13 += x1 * y3
+                c20 += x2 * y0
+                c21 += x2 * y1
+                c22 += x2 * y2
+                c23 += x2 * y3
+                c30 += x3 * y0
+                c31 += x3 * y1
+                c32 += x3 * y2
+                c33 += x3 * y3
+            if accumulate:
+                c00 += c[i, j]
+                c01 += c[i, j + 1]
+                c02 += c[i, j + 2]
+                c03 += c[i, j + 3]
+                c10 += c[i + 1, j]
+                c11 += c[i + 1, j + 1]
+                c12 += c[i + 1, j + 2]
+                c13 += c[i + 1, j + 3]
+                c20 += c[i + 2, j]
+                c21 += c[i + 2, j + 1]
+                c22 += c[i + 2, j + 2]
+                c23 += c[i + 2, j + 3]
+                c30 += c[i + 3, j]
+                c31 += c[i + 3, j + 1]
+                c32 += c[i + 3, j + 2]
+                c33 += c[i + 3, j + 3]
+            c[i, j] = c00
+            c[i, j + 1] = c01
+            c[i, j + 2] = c02
+            c[i, j + 3] = c03
+            c[i + 1, j] = c10
+            c[i + 1, j + 1] = c11
+            c[i + 1, j + 2] = c12
+            c[i + 1, j + 3] = c13
+            c[i + 2, j] = c20
+            c[i + 2, j + 1] = c21
+            c[i + 2, j + 2] = c22
+            c[i + 2, j + 3] = c23
+            c[i + 3, j] = c30
+            c[i + 3, j + 1] = c31
+            c[i + 3, j + 2] = c32
+            c[i + 3, j + 3] = c33
+
+
+@serial_kernel
+def _pad_input(x, pd, ph, pw, extra_d, extra_h, extra_w):
+    """Zero-padded copy of x (N, C, D, H, W): ``pd`` before and ``pd + extra_d`` after along D, etc."""
+    n_batch, channels, depth, height, width = x.shape
+    xp = np.zeros((n_batch, channels, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
+                   width + 2 * pw + extra_w), dtype=x.dtype)
+    for n in range(n_batch):
+        for c in range(channels):
+            for d in range(depth):
+                for h in range(height):
+                    src = x[n, c, d, h]
+                    dst = xp[n, c, d + pd, h + ph]
+                    for w in range(width):
+                        dst[w + pw] = src[w]
+    return xp
+
+
+@parallel_kernel
+def _conv_rows(xin, wmat, bias, out, geom, taps_d, taps_h, taps_w):
+    """The convolution core: a direct correlation of ``xin`` with ``wmat``, written into ``out``.
+
+    xin : (N, C, Di, Hi, Wi), already padded so that every read is in range.
+    wmat : (Kp, CFp) with ``wmat[k, ((c*taps_d + a)*taps_h + b)*taps_w + e]`` the weight of output
+        channel k, input channel c, taps (a, b, e); Kp >= K rounded up to 4, CFp >= C*taps rounded up
+        to 16; padding entries are zero.
+    bias : (K,), added to every output.
+    out : (N, K, Do, Ho, Wo), written at the positions selected by ``geom``.
+    geom : int64 (3, 6), one row per spatial dim: (in_step, in_offset, q0, count, out_step,
+        out_offset). Output index q runs over q0 .. q0 + count - 1; it reads the input window that
+        starts at ``q * in_step + in_offset`` and writes ``out`` at ``q * out_step + out_offset``.
+
+    Extra memory: per chunk of work a patch (P, CFp) and an accumulator (Kp, P), P = round4 of
+    the positions of one group of output rows (about GROUP_TARGET, at least one row).
+    """
+    n_batch, channels = xin.shape[0], xin.shape[1]
+    n_out = out.shape[1]
+    kp, cfp = wmat.shape
+    sd, od, qd0, nd = geom[0, 0], geom[0, 1], geom[0, 2], geom[0, 3]
+    osd, ood = geom[0, 4], geom[0, 5]
+    sh, oh, qh0, nh = geom[1, 0], geom[1, 1], geom[1, 2], geom[1, 3]
+    osh, ooh = geom[1, 4], geom[1, 5]
+    sw, ow, qw0, nw = geom[2, 0], geom[2, 1], geom[2, 2], geom[2, 3]
+    osw, oow = geom[2, 4], geom[2, 5]
+    w_first = qw0 * sw + ow       # input column read by the first output of a row
+    out_first = qw0 * osw + oow   # output column written by it
+    # a work unit is a group of up to `group` consecutive output rows of one (n, depth) plane,
+    # about GROUP_TARGET output positions, so that short rows (LeNet) still give a long block
+    groups_per_plane = max(1, min(nh, (nh * nw + GROUP_TARGET - 1) // GROUP_TARGET))
+    group = (nh + groups_per_plane - 1) // groups_per_plane
+    groups_per_plane = (nh + group - 1) // group
+    positions = _round_up(group * nw, 4)
+    units = n_batch * nd * groups_per_plane
+    chunks = min(units, ROW_CHUNKS)
+    for chunk in prange(chunks):
+        patch = np.zeros((positions, cfp), dtype=xin.dtype)
+        acc = np.empty((kp, positions), dtype=xin.dtype)
+        start = chunk * units // chunks
+        stop = (chunk + 1) * units // chunks
+        for unit in range(start, stop):
+            n = unit // (nd * groups_per_plane)
+            rem = unit - n * (nd * groups_per_plane)
+            qd = qd0 + rem // groups_per_plane
+            g = rem - (rem // groups_per_plane) * groups_per_plane
+            qh_first = qh0 + g * group
+            rows = min(group, qh0 + nh - qh_first)
+            d0 = qd * sd + od
+            # (the stride-1 cases are separate loops: a multiply in the index costs 2x here)
+            for r in range(rows):
+                h0 = (qh_first + r) * sh + oh
+                base = r * nw
+                col = 0
+                for c in range(channels):
+                    for a in range(taps_d):
+                        for b in range(taps_h):
+                            src = xin[n, c, d0 + a, h0 + b]
+                            # tap-outer order with a shifted view: 2.7x faster than iw-outer
+                            for e in range(taps_w):
+                                shifted = src[w_first + e:]
+                                pcol = patch[base:, col + e]
+                                if sw == 1:
+                                    for iw in range(nw):
+                                        pcol[iw] = shifted[iw]
+                                else:
+                                    for iw in range(nw):
+                                        pcol[iw] = shifted[iw * sw]
+                            col += taps_w
+            # rows of a short last group keep stale values: their outputs are never stored
+            _dot_blocked(wmat, patch, acc, False)
+            dd = qd * osd + ood
+            for r in range(rows):
+                dh = (qh_first + r) * osh + ooh
+                base = r * nw
+                for k in range(n_out):
+                    bk = bias[k]
+                    dst = out[n, k, dd, dh, out_first:]
+                    arow = acc[k, base:]
+                    if osw == 1:
+                        for iw in range(nw):
+                            dst[iw] = arow[iw] + bk
+                    else:
+                        for iw in range(nw):
+                            dst[iw * osw] = arow[iw] + bk
+
+
+@serial_kernel
+def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
+    """y[n, k, i, j, l] = b[k] + sum_{c,a,p,q} w[k, c, a, p, q] * xpad[n, c, i*sd + a, j*sh + p, l*sw + q].
+
+    x : (N, C, D, H, W), w : (K, C, FD, FH, FW), b : (K,), y : (N, K, Do, Ho, Wo) written in full.
+    All C-contiguous, one dtype; shapes already validated by the wrapper.
+    Extra memory: the padded input (when padding > 0), a (round4(K), round16(C*FD*FH*FW)) weight
+    matrix and, per chunk of work (at most ROW_CHUNKS), one (P, round16(C*FD*FH*FW)) patch and a
+    (round4(K), P) block, P = round4(R * Wo) for groups of R output rows (R*Wo about GROUP_TARGET).
+    """
+    n_out, channels, fd, fh, fw = w.shape
+    cf = channels * fd * fh * fw
+    wmat = np.zeros((_round_up(n_out, 4), _round_up(cf, LANES)), dtype=w.dtype)
+    wflat = w.reshape(n_out, cf)
+    for k in range(n_out):
+        for j in range(cf):
+            wmat[k, j] = wflat[k, j]
+    if pd == 0 and ph == 0 and pw == 0:
+        xp = x
+    else:
+        xp = _pad_input(x, pd, ph, pw, 0, 0, 0)
+    geom = np.zeros((3, 6), dtype=np.int64)
+    geom[0, 0] = sd
+    geom[1, 0] = sh
+    geom[2, 0] = sw
+    geom[0, 3] = y.shape[2]
+    geom[1, 3] = y.shape[3]
+    geom[2, 3] = y.shape[4]
+    for dim in range(3):
+        geom[dim, 4] = 1
+    _conv_rows(xp, wmat, b, y, geom, fd, fh, fw)
+
+
+@serial_kernel
+def _residue_taps(f, s, r):
+    """Number of kernel taps t with t % s == r, t < f."""
+    if r >= f:
+        return 0
+    return (f - r + s - 1) // s
+
+
+@serial_kernel
+def conv3d_backward_input(dy, w, dx, sd, sh, sw, pd, ph, pw):
+    """dx = gradient of sum(y * dy) with respect to x, for y = conv3d(x, w, stride, padding).
+
+    dy : (N, K, Do, Ho, Wo), w : (K, C, FD, FH, FW), dx : (N, C, D, H, W) written in full; all
+    C-contiguous, one dtype. Two forms, same result up to rounding (both are tested directly):
+    :func:`_backward_input_scatter` (col2im; measured faster for few input channels and for
+    stride > 1, parallel over the batch) and :func:`_backward_input_gather` (residue classes,
+    parallel over rows; faster for stride 1 with many channels, and for a single image).
+    """
+    n_batch, channels = dy.shape[0], w.shape[1]
+    strided = sd > 1 or sh > 1 or sw > 1
+    if channels < SCATTER_BELOW_CHANNELS or (strided and n_batch > 1):
+        _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw)
+    else:
+        _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw)
+
+
+@serial_kernel
+def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
+    """conv3d_backward_input as a forward correlation of dy (same arguments).
+
+    Input position i (padded coordinates) = q * s + r splits into s residue classes r per dim; the
+    class r sees the taps r, r + s, r + 2s, ... and is a dense stride-1 correlation of the padded dy
+    with those taps flipped: ``dx[q*s + r - p] = sum_t w[r + t*s] * dy[q - t]``, computed by the
+    forward core :func:`_conv_rows`. Extra memory: dy padded by ceil(F/s) - 1 per side (plus a
+    tail), one (round4(C), round16(K*taps)) weight matrix per residue class, and the core's
+    per-chunk patch.
+    """
+    n_batch, n_out, do, ho, wo = dy.shape
+    _, channels, fd, fh, fw = w.shape
+    depth, height, width = dx.shape[2], dx.shape[3], dx.shape[4]
+    # common padding of dy: the largest residue class has ceil(F / s) taps
+    md = (fd + sd - 1) // sd - 1
+    mh = (fh + sh - 1) // sh - 1
+    mw = (fw + sw - 1) // sw - 1
+    # tail so that the last q of every class reads in range: q_max + m + 1 <= padded length
+    td = max(0, (depth - 1 + pd) // sd + 1 - do - md)
+    th = max(0, (height - 1 + ph) // sh + 1 - ho - mh)
+    tw = max(0, (width - 1 + pw) // sw + 1 - wo - mw)
+    dyp = _pad_input(dy, md, mh, mw, td, th, tw)
+    zero_bias = np.zeros(channels, dtype=dx.dtype)
+    geom = np.zeros((3, 6), dtype=np.int64)
+    for rd in range(sd):
+        nd_taps = _residue_taps(fd, sd, rd)
+        for rh in range(sh):
+            nh_taps = _residue_taps(fh, sh, rh)
+            for rw in range(sw):
+                nw_taps = _residue_taps(fw, sw, rw)
+                cf = n_out * nd_taps * nh_taps * nw_taps
+                wmat = np.zeros((_round_up(channels, 4), _round_up(cf, LANES)), dtype=w.dtype)
+                for c in range(channels):
+                    col = 0
+                    for k in range(n_out):
+                        for a in range(nd_taps):
+                            for b in range(nh_taps):
+                                for e in range(nw_taps):
+                                    wmat[c, col] = w[k, c, rd + (nd_taps - 1 - a) * sd,
+                                                     rh + (nh_taps - 1 - b) * sh,
+                                                     rw + (nw_taps - 1 - e) * sw]
+                                    col += 1
+                # per dim: q from ceil((p - r) / s) to floor((size - 1 + p - r) / s)
+                ok = True
+                for dim in range(3):
+                    if dim == 0:
+                        s, p, r, size, taps, m = sd, pd, rd, depth, nd_taps, md
+                    elif dim == 1:
+                        s, p, r, size, taps, m = sh, ph, rh, height, nh_taps, mh
+                    else:
+                        s, p, r, size, taps, m = sw, pw, rw, width, nw_taps, mw
+                    q0 = max(0, (p - r + s - 1) // s)
+                    q1 = (size - 1 + p - r) // s   # may be < q0: class empty
+                    if q1 < q0:
+                        ok = False
+                    geom[dim, 0] = 1
+                    geom[dim, 1] = m - taps + 1 if taps > 0 else 0
+                    geom[dim, 2] = q0
+                    geom[dim, 3] = q1 - q0 + 1
+                    geom[dim, 4] = s
+                    geom[dim, 5] = r - p
+                if ok:
+                    _conv_rows(dyp, wmat, zero_bias, dx, geom, nd_taps, nh_taps, nw_taps)
+
+
+@serial_kernel
+def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):
+    """conv3d_backward_input for few input channels C (col2im form; same arguments).
+
+    Per output row (n, i, j): ``dpatch_t[C*F^3, Wo] = wmat_t[C*F^3, K] @ dy_row_t[Wo, K].T`` (the
+    gradient of that row's patch, reduction over K), then scatter-added into a padded gradient of
+    x[n]. The gather form (residue classes) copies K*taps values per input position to compute C
+    outputs, which is copy-bound for C of 1..3 (LeNet C1, AlexNet conv1); here the copy per output
+    position is C*F^3 against 2*K*C*F^3 flops. Parallel over the batch: each n owns dx[n], rows
+    within n are added in a fixed order (deterministic). Extra memory: the (round4(C*F^3),
+    round16(K)) transposed weights and, per image in flight (one per thread), a padded (C, D+2pd,
+    H+2ph, W+2pw) gradient, a (round4(Wo), round16(K)) dy row and a (round4(C*F^3), round4(Wo))
+    patch gradient.
+    """
+    n_batch, n_out, do, ho, wo = dy.shape
+    _, channels, fd, fh, fw = w.shape
+    depth, height, width = dx.shape[2], dx.shape[3], dx.shape[4]
+    cf = channels * fd * fh * fw
+    kp = _round_up(n_out, LANES)
+    cfp = _round_up(cf, 4)
+    wop = _round_up(wo, 4)
+    wmat_t = np.zeros((cfp, kp), dtype=w.dtype)
+    wflat = w.reshape(n_out, cf)
+    for j in range(cf):
+        for k in range(n_out):
+            wmat_t[j, k] = wflat[k, j]
+    _scatter_rows(dy, wmat_t, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw)
+
+
+@parallel_kernel
+def _scatter_rows(dy, wmat_t, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw):
+    """The parallel part of :func:`_backward_input_scatter` (one parallel region, over the batch)."""
+    n_batch, n_out, do, ho, wo = dy.shape
+    channels, depth, height, width = dx.shape[1], dx.shape[2], dx.shape[3], dx.shape[4]
+    cfp, kp = wmat_t.shape
+    wop = _round_up(wo, 4)
+    for n in prange(n_batch):
+        dxp = np.zeros((channels, depth + 2 * pd, height + 2 * ph, width + 2 * pw), dtype=dx.dtype)
+        dy_row_t = np.zeros((wop, kp), dtype=dy.dtype)
+        dpatch_t = np.empty((cfp, wop), dtype=dy.dtype)
+        for i in range(do):
+            for j in range(ho):
+                for k in range(n_out):
+                    src = dy[n, k, i, j]
+                    for l in range(wo):
+                        dy_row_t[l, k] = src[l]
+                _dot_blocked(wmat_t, dy_row_t, dpatch_t, False)
+                col = 0
+                for c in range(channels):
+                    for a in range(fd):
+                        for b in range(fh):
+                            dst = dxp[c, i * sd + a, j * sh + b]
+                            for e in range(fw):
+                                drow = dpatch_t[col]
+                                if sw == 1:
+                                    dste = dst[e:]
+                                    for l in range(wo):
+                                        dste[l] += drow[l]
+                                else:
+                                    for l in range(wo):
+                                        dst[l * sw + e] += drow[l]
+                                col += 1
+        for c in range(channels):
+            for d in range(depth):
+                for h in range(height):
+                    src = dxp[c, d + pd, h + ph]
+                    dst = dx[n, c, d, h]
+                    for l in range(width):
+                        dst[l] = src[l + pw]
+
+
+@serial_kernel
+def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
+    """dw, db = gradients of sum(y * dy) with respect to w and b.
+
+    x : (N, C, D, H, W), dy : (N, K, Do, Ho, Wo), dw : (K, C, FD, FH, FW), db : (K,), both written
+    in full. ``dw[k, c, a, p, q] = sum_{n,i,j,l} dy[n, k, i, j, l] * xpad[n, c, i*sd + a, j*sh + p,
+    l*sw + q]``; db[k] = sum of dy[:, k] (accumulated in float64).
+    Work unit: a block of R whole output rows of one (n, i) (L = R * Wo positions): dy_block[K, L] is
+    copied, patch_t[C*FD*FH*FW, L] gathered from the padded input, then dW_chunk += dy_block @
+    patch_t.T. Extra memory: the padded input, WEIGHT_CHUNKS private (round4(K), round4(C*F))
+    matrices, and per chunk one dy_block and one patch_t of L rounded up to 16.
+    """
+    n_batch, n_out, do, ho, wo = dy.shape
+    _, channels, fd, fh, fw = dw.shape
+    cf = channels * fd * fh * fw
+    kp = _round_up(n_out, 4)
+    cfp = _round_up(cf, 4)
+    if pd == 0 and ph == 0 and pw == 0:
+        xp = x
+    else:
+        xp = _pad_input(x, pd, ph, pw, 0, 0, 0)
+    rows_per_block = max(1, min(ho, (BLOCK_TARGET + wo - 1) // wo))
+    blocks_per_plane = (ho + rows_per_block - 1) // rows_per_block
+    n_blocks = n_batch * do * blocks_per_plane
+    chunks = max(1, min(n_blocks, WEIGHT_CHUNKS))
+    partial = np.zeros((chunks, kp, cfp), dtype=dw.dtype)
+    _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block)
+    _reduce_weight_and_bias(partial, dy, dw, db)
+
+
+@parallel_kernel
+def _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block):
+    """The parallel part of :func:`conv3d_backward_weight`: chunk ``i`` of the output-row blocks
+    accumulates its private ``partial[i] += dy_block @ patch_t.T`` (one parallel region)."""
+    n_batch, n_out, do, ho, wo = dy.shape
+    channels = xp.shape[1]
+    chunks, kp, cfp = partial.shape
+    blocks_per_plane = (ho + rows_per_block - 1) // rows_per_block
+    n_blocks = n_batch * do * blocks_per_plane
+    length_p = _round_up(rows_per_block * wo, LANES)
+    for chunk in prange(chunks):
+        dy_block = np.zeros((kp, length_p), dtype=dy.dtype)
+        patch_t = np.zeros((cfp, length_p), dtype=dy.dtype)
+        mine = partial[chunk]
+        start = chunk * n_blocks // chunks
+        stop = (chunk + 1) * n_blocks // chunks
+        for blk in range(start, stop):
+            n = blk // (do * blocks_per_plane)
+            rem = blk - n * (do * blocks_per_plane)
+            i = rem // blocks_per_plane
+            j0 = (rem - i * blocks_per_plane) * rows_per_block
+            j1 = min(ho, j0 + rows_per_block)
+            length = (j1 - j0) * wo
+            if length < rows_per_block * wo:   # short last block: clear the stale tail
+                for k in range(kp):
+                    for l in range(length, length_p):
+                        dy_block[k, l] = 0
+                for col in range(cfp):
+                    for l in range(length, length_p):
+                        patch_t[col, l] = 0
+            for k in range(n_out):
+                src = dy[n, k, i]
+                dst = dy_block[k]
+                for jj in range(j1 - j0):
+                    srow = src[j0 + jj]
+                    for l in range(wo):
+                        dst[jj * wo + l] = srow[l]
+            col = 0
+            for c in range(channels):
+                for a in range(fd):
+                    for b in range(fh):
+                        for e in range(fw):
+                            dst = patch_t[col]
+                            for jj in range(j1 - j0):
+                                srow = xp[n, c, i * sd + a, (j0 + jj) * sh + b, e:]
+                                drow = dst[jj * wo:]
+                                if sw == 1:   # (a multiply in the index costs 2x here)
+                                    for l in range(wo):
+                                        drow[l] = srow[l]
+                                else:
+                                    for l in range(wo):
+                                        drow[l] = srow[l * sw]
+                            col += 1
+            _dot_blocked(dy_block, patch_t, mine, True)
+
+
+@parallel_kernel
+def _reduce_weight_and_bias(partial, dy, dw, db):
+    """dw = sum of the chunks' partial sums in chunk order; db[k] = sum of dy[:, k] in float64
+    (one parallel region, over output channels)."""
+    n_batch, n_out = dy.shape[0], dy.shape[1]
+    chunks = partial.shape[0]
+    cf = dw.size // n_out
+    dflat = dw.reshape(n_out, cf)
+    spatial = dy.shape[2] * dy.shape[3] * dy.shape[4]
+    dyf = dy.reshape(n_batch, n_out, spatial)
+    for k in prange(n_out):
+        for j in range(cf):
+            total = partial[0, k, j]
+            for chunk in range(1, chunks):
+                total += partial[chunk, k, j]
+            dflat[k, j] = total
+        bias_total = 0.0
+        for n in range(n_batch):
+            row = dyf[n, k]
+            for l in range(spatial):
+                bias_total += row[l]
+        db[k] = bias_total

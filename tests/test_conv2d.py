@@ -1,0 +1,220 @@
+"""conv2d / conv2d_backward: reference loops, central differences, PyTorch, validation, NaN."""
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastnet.ops import conv2d, conv2d_backward
+from fastnet.reference import naive_conv
+from helpers import DTYPES, assert_close, assert_gradient, rng
+
+# (x shape, w shape, stride, padding): batch 1, 1x1 kernels, kernel equal to the padded input,
+# stride > kernel, odd sizes, asymmetric stride and padding, C = 1 and K = 1.
+CASES = [
+    pytest.param((2, 3, 7, 6), (4, 3, 3, 3), 1, 1, id="3x3-s1-p1"),
+    pytest.param((1, 2, 9, 8), (5, 2, 3, 3), (2, 3), (1, 2), id="batch1-asym-stride-pad"),
+    pytest.param((2, 3, 5, 7), (6, 3, 1, 1), 1, 0, id="1x1"),
+    pytest.param((2, 2, 5, 5), (3, 2, 7, 7), 1, 1, id="kernel-equals-padded-input"),
+    pytest.param((2, 2, 9, 11), (3, 2, 2, 2), (3, 4), (0, 1), id="stride-gt-kernel"),
+    pytest.param((3, 1, 7, 9), (2, 1, 3, 5), (2, 1), (2, 0), id="C1-odd"),
+    pytest.param((2, 4, 6, 5), (1, 4, 2, 3), 1, (0, 2), id="K1"),
+    pytest.param((1, 1, 1, 1), (1, 1, 1, 1), 1, 0, id="single-pixel"),
+    pytest.param((2, 5, 12, 13), (9, 5, 5, 4), 2, 2, id="K9-5x4-s2"),
+    pytest.param((2, 3, 17, 19), (7, 3, 11, 11), 4, 0, id="alexnet-like-s4"),
+    # C >= 16: backward-input takes the gather (residue-class) form at stride 1 or batch 1
+    pytest.param((2, 16, 7, 6), (5, 16, 3, 3), 1, 1, id="C16-s1"),
+    pytest.param((1, 18, 9, 10), (3, 18, 3, 4), (2, 3), (1, 2), id="C18-batch1-strided"),
+    pytest.param((2, 16, 9, 8), (4, 16, 3, 3), 2, 1, id="C16-strided-scatter"),
+]
+
+
+def _random_problem(xs, ws, dtype, seed=0):
+    r = rng(seed)
+    x = r.standard_normal(xs).astype(dtype)
+    w = r.standard_normal(ws).astype(dtype)
+    b = r.standard_normal(ws[0]).astype(dtype)
+    return x, w, b
+
+
+def _scale(ws):
+    """float32 atol widening: sums of C*FH*FW products of unit normals."""
+    return max(1.0, float(np.sqrt(np.prod(ws[1:]))))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding", CASES)
+def test_matches_reference(xs, ws, stride, padding, dtype):
+    x, w, b = _random_problem(xs, ws, dtype)
+    y = conv2d(x, w, b, stride, padding)
+    expected = naive_conv.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                                 stride, padding)
+    assert_close(y, expected.astype(dtype), dtype, scale=_scale(ws))
+    dy = rng(1).standard_normal(y.shape).astype(dtype)
+    dx, dw, db = conv2d_backward(x, w, dy, stride, padding)
+    ex, ew, eb = naive_conv.conv2d_backward(x.astype(np.float64), w.astype(np.float64),
+                                            dy.astype(np.float64), stride, padding)
+    assert_close(dx, ex.astype(dtype), dtype, scale=_scale(ws))
+    assert_close(dw, ew.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
+    assert_close(db, eb.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
+
+
+@settings(max_examples=15)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), k=st.integers(1, 5),
+       h=st.integers(1, 9), wd=st.integers(1, 9), fh=st.integers(1, 4), fw=st.integers(1, 4),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
+       seed=st.integers(0, 2**16))
+def test_property_random_shapes(n, c, k, h, wd, fh, fw, sh, sw, ph, pw, seed):
+    if fh > h + 2 * ph or fw > wd + 2 * pw:
+        with pytest.raises(ValueError, match="^w:"):
+            conv2d(np.zeros((n, c, h, wd)), np.zeros((k, c, fh, fw)), None, (sh, sw), (ph, pw))
+        return
+    x, w, b = _random_problem((n, c, h, wd), (k, c, fh, fw), np.float64, seed)
+    y = conv2d(x, w, b, (sh, sw), (ph, pw))
+    assert_close(y, naive_conv.conv2d(x, w, b, (sh, sw), (ph, pw)), np.float64)
+    dy = rng(seed + 1).standard_normal(y.shape)
+    for got, want in zip(conv2d_backward(x, w, dy, (sh, sw), (ph, pw)),
+                         naive_conv.conv2d_backward(x, w, dy, (sh, sw), (ph, pw))):
+        assert_close(got, want, np.float64)
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((2, 2, 5, 4), (3, 2, 3, 2), 1, 1),
+    ((1, 2, 6, 7), (2, 2, 3, 3), (2, 3), (1, 0)),
+])
+def test_central_difference_gradients(xs, ws, stride, padding):
+    x, w, b = _random_problem(xs, ws, np.float64, seed=3)
+    y = conv2d(x, w, b, stride, padding)
+    dy = rng(4).standard_normal(y.shape)
+    dx, dw, db = conv2d_backward(x, w, dy, stride, padding)
+    assert_gradient(dx, lambda v: conv2d(v, w, b, stride, padding), x, dy)
+    assert_gradient(dw, lambda v: conv2d(x, v, b, stride, padding), w, dy)
+    assert_gradient(db, lambda v: conv2d(x, w, v, stride, padding), b, dy)
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((2, 3, 10, 9), (4, 3, 3, 3), 1, 1),
+    ((3, 4, 13, 12), (5, 4, 5, 3), (2, 3), (2, 1)),
+    ((1, 2, 8, 8), (3, 2, 1, 1), 2, 0),
+])
+def test_matches_torch(torch, xs, ws, stride, padding, dtype):
+    x, w, b = _random_problem(xs, ws, dtype, seed=5)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=padding)
+    y = conv2d(x, w, b, stride, padding)
+    assert_close(y, ty.detach().numpy(), dtype, scale=_scale(ws))
+    dy = rng(6).standard_normal(y.shape).astype(dtype)
+    ty.backward(torch.tensor(dy))
+    dx, dw, db = conv2d_backward(x, w, dy, stride, padding)
+    assert_close(dx, tx.grad.numpy(), dtype, scale=_scale(ws))
+    assert_close(dw, tw.grad.numpy(), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
+    assert_close(db, tb.grad.numpy(), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
+
+
+def test_bias_none_is_zero_bias_and_noncontiguous_inputs():
+    x, w, b = _random_problem((2, 3, 8, 9), (4, 3, 3, 3), np.float32, seed=7)
+    assert np.array_equal(conv2d(x, w), conv2d(x, w, np.zeros(4, np.float32)))
+    # Fortran-ordered / strided views give the same answer as their contiguous copies
+    xf = np.asfortranarray(x)
+    wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    bs = np.repeat(b, 2)[::2]
+    assert not xf.flags.c_contiguous and not wt.flags.c_contiguous and not bs.flags.c_contiguous
+    y = conv2d(xf, wt, bs, 2, 1)
+    assert y.flags.c_contiguous
+    assert np.array_equal(y, conv2d(x, w, b, 2, 1))
+    dy = rng(8).standard_normal(y.shape).astype(np.float32)
+    for got, want in zip(conv2d_backward(xf, wt, np.asfortranarray(dy), 2, 1),
+                         conv2d_backward(x, w, dy, 2, 1)):
+        assert got.flags.c_contiguous
+        assert np.array_equal(got, want)
+
+
+def test_deterministic_across_runs_and_thread_counts():
+    x, w, _ = _random_problem((4, 8, 20, 20), (8, 8, 3, 3), np.float32, seed=9)
+    dy = rng(10).standard_normal((4, 8, 10, 10)).astype(np.float32)
+    first = (conv2d(x, w, None, 2, 1),) + conv2d_backward(x, w, dy, 2, 1)
+    again = (conv2d(x, w, None, 2, 1),) + conv2d_backward(x, w, dy, 2, 1)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = (conv2d(x, w, None, 2, 1),) + conv2d_backward(x, w, dy, 2, 1)
+    finally:
+        numba.set_num_threads(old)
+    for a, b, c in zip(first, again, single):
+        assert np.array_equal(a, b)
+        assert np.array_equal(a, c)
+
+
+def test_nan_propagates_to_the_outputs_that_see_it():
+    x, w, b = _random_problem((1, 2, 7, 8), (3, 2, 3, 3), np.float64, seed=11)
+    x[0, 1, 2, 5] = np.nan
+    y = conv2d(x, w, b, 1, 1)
+    # the outputs whose window covers x[0, :, 2, 5] (padded (3, 6)): rows 1..3, cols 4..6
+    sees = np.zeros(y.shape, bool)
+    sees[:, :, 1:4, 4:7] = True
+    assert np.isnan(y[sees]).all()
+    assert np.isfinite(y[~sees]).all()
+    dy = np.ones_like(y)
+    dx, dw, db = conv2d_backward(x, w, dy, 1, 1)
+    assert np.isnan(dw[:, 1]).all()          # every tap of channel 1 meets the NaN once
+    assert np.isfinite(dw[:, 0]).all()
+    assert np.isfinite(dx).all() and np.isfinite(db).all()   # they do not read x
+
+
+def _bad_inputs():
+    f32, f64 = np.float32, np.float64
+    x = np.zeros((2, 3, 8, 8), f32)
+    w = np.zeros((4, 3, 3, 3), f32)
+    b = np.zeros(4, f32)
+    return [
+        (dict(x=x.astype(np.int32)), TypeError, "^x: expected dtype float32 or float64, got int32"),
+        (dict(x=x.astype(np.float16)), TypeError, "^x: expected dtype"),
+        (dict(x=x.tolist()), TypeError, "^x: expected a numpy.ndarray"),
+        (dict(w=w.astype(f64)), TypeError, "^w: dtype float64 does not match x dtype float32"),
+        (dict(b=b.astype(f64)), TypeError, "^b: dtype float64 does not match"),
+        (dict(x=x[0]), ValueError, r"^x: expected a 4-D array, got 3-D"),
+        (dict(w=w[0]), ValueError, r"^w: expected a 4-D array, got 3-D"),
+        (dict(b=b[None]), ValueError, r"^b: expected a 1-D array, got 2-D"),
+        (dict(w=np.zeros((4, 2, 3, 3), f32)), ValueError, r"^w: expected 3 input channels"),
+        (dict(b=np.zeros(5, f32)), ValueError, r"^b: expected shape \(4,\).*got \(5,\)"),
+        (dict(w=np.zeros((0, 3, 3, 3), f32), b=None), ValueError, r"^w: every dimension"),
+        (dict(stride=0), ValueError, "^stride: every entry must be >= 1, got 0"),
+        (dict(stride=(1, 0)), ValueError, "^stride: every entry must be >= 1"),
+        (dict(stride=(1, 1, 1)), ValueError, "^stride: expected an int or a tuple of 2 ints"),
+        (dict(stride=1.5), TypeError, "^stride: expected an int"),
+        (dict(padding=-1), ValueError, "^padding: every entry must be >= 0, got -1"),
+        (dict(padding=(1,)), ValueError, "^padding: expected an int or a tuple of 2 ints"),
+        (dict(w=np.zeros((4, 3, 11, 3), f32)), ValueError, "^w: window of 11 along H is larger"),
+        (dict(w=np.zeros((4, 3, 3, 13), f32), padding=2), ValueError, "^w: window of 13 along W"),
+    ]
+
+
+@pytest.mark.parametrize("change, error, message", _bad_inputs())
+def test_bad_input_forward(change, error, message):
+    args = dict(x=np.zeros((2, 3, 8, 8), np.float32), w=np.zeros((4, 3, 3, 3), np.float32),
+                b=np.zeros(4, np.float32), stride=1, padding=0)
+    args.update(change)
+    with pytest.raises(error, match=message):
+        conv2d(**args)
+
+
+@pytest.mark.parametrize("change, error, message", [c for c in _bad_inputs() if "b" not in c[0]] + [
+    (dict(dy=np.zeros((2, 4, 6, 5), np.float32)), ValueError,
+     r"^dy: expected shape \(2, 4, 6, 6\), got \(2, 4, 6, 5\)"),
+    (dict(dy=np.zeros((2, 4, 6, 6), np.float64)), TypeError, "^dy: dtype float64 does not match"),
+    (dict(dy=np.zeros((2, 4, 6), np.float32)), ValueError, "^dy: expected a 4-D array"),
+])
+def test_bad_input_backward(change, error, message):
+    args = dict(x=np.zeros((2, 3, 8, 8), np.float32), w=np.zeros((4, 3, 3, 3), np.float32),
+                dy=np.zeros((2, 4, 6, 6), np.float32), stride=1, padding=0)
+    change = {k: v for k, v in change.items() if k != "b"}
+    args.update(change)
+    with pytest.raises(error, match=message):
+        conv2d_backward(**args)

@@ -1,0 +1,208 @@
+"""conv3d / conv3d_backward: reference loops, central differences, PyTorch, validation, NaN."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastnet.ops import conv2d, conv2d_backward, conv3d, conv3d_backward
+from fastnet.reference import naive_conv
+from helpers import DTYPES, assert_close, assert_gradient, rng
+
+# (x shape, w shape, stride, padding)
+CASES = [
+    pytest.param((2, 2, 5, 6, 4), (3, 2, 3, 3, 3), 1, 1, id="3x3x3-s1-p1"),
+    pytest.param((1, 2, 5, 6, 7), (3, 2, 3, 2, 3), (1, 2, 3), (1, 0, 2), id="batch1-asym"),
+    pytest.param((2, 3, 3, 4, 5), (4, 3, 1, 1, 1), 1, 0, id="1x1x1"),
+    pytest.param((1, 2, 3, 3, 4), (2, 2, 5, 5, 6), 1, 1, id="kernel-equals-padded-input"),
+    pytest.param((2, 1, 7, 7, 8), (2, 1, 2, 2, 2), (3, 4, 3), 0, id="stride-gt-kernel-C1"),
+    pytest.param((1, 3, 4, 5, 5), (1, 3, 2, 3, 3), 2, (0, 1, 2), id="K1"),
+    # C >= 16: backward-input takes the gather (residue-class) form
+    pytest.param((2, 16, 3, 4, 5), (3, 16, 3, 3, 3), 1, 1, id="C16-s1"),
+    pytest.param((1, 17, 4, 5, 6), (2, 17, 2, 3, 2), (2, 1, 3), (1, 0, 1), id="C17-batch1-strided"),
+]
+
+
+def _random_problem(xs, ws, dtype, seed=0):
+    r = rng(seed)
+    return (r.standard_normal(xs).astype(dtype), r.standard_normal(ws).astype(dtype),
+            r.standard_normal(ws[0]).astype(dtype))
+
+
+def _scale(ws):
+    return max(1.0, float(np.sqrt(np.prod(ws[1:]))))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding", CASES)
+def test_matches_reference(xs, ws, stride, padding, dtype):
+    x, w, b = _random_problem(xs, ws, dtype)
+    y = conv3d(x, w, b, stride, padding)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    assert_close(y, naive_conv.conv3d(x64, w64, b.astype(np.float64), stride, padding).astype(dtype),
+                 dtype, scale=_scale(ws))
+    dy = rng(1).standard_normal(y.shape).astype(dtype)
+    dx, dw, db = conv3d_backward(x, w, dy, stride, padding)
+    ex, ew, eb = naive_conv.conv3d_backward(x64, w64, dy.astype(np.float64), stride, padding)
+    long_sum = float(np.sqrt(dy[:, 0].size)) + 1
+    assert_close(dx, ex.astype(dtype), dtype, scale=_scale(ws))
+    assert_close(dw, ew.astype(dtype), dtype, scale=long_sum)
+    assert_close(db, eb.astype(dtype), dtype, scale=long_sum)
+
+
+@settings(max_examples=10)
+@given(n=st.integers(1, 2), c=st.integers(1, 2), k=st.integers(1, 3),
+       size=st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5)),
+       taps=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+       seed=st.integers(0, 2**16))
+def test_property_random_shapes(n, c, k, size, taps, stride, padding, seed):
+    if any(f > s + 2 * p for f, s, p in zip(taps, size, padding)):
+        with pytest.raises(ValueError, match="^w:"):
+            conv3d(np.zeros((n, c) + size), np.zeros((k, c) + taps), None, stride, padding)
+        return
+    x, w, b = _random_problem((n, c) + size, (k, c) + taps, np.float64, seed)
+    y = conv3d(x, w, b, stride, padding)
+    assert_close(y, naive_conv.conv3d(x, w, b, stride, padding), np.float64)
+    dy = rng(seed + 1).standard_normal(y.shape)
+    for got, want in zip(conv3d_backward(x, w, dy, stride, padding),
+                         naive_conv.conv3d_backward(x, w, dy, stride, padding)):
+        assert_close(got, want, np.float64)
+
+
+@settings(max_examples=12)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), k=st.integers(1, 3),
+       size=st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 6)),
+       taps=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4)),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+       seed=st.integers(0, 2**16))
+def test_both_backward_input_forms(n, c, k, size, taps, stride, padding, seed):
+    """conv3d_backward_input picks one of two forms by C, stride and N; check each form directly."""
+    from fastnet.kernels import conv3d as kernels
+    if any(f > s + 2 * p for f, s, p in zip(taps, size, padding)):
+        return
+    x, w, _ = _random_problem((n, c) + size, (k, c) + taps, np.float64, seed)
+    y = naive_conv.conv3d(x, w, None, stride, padding)
+    dy = rng(seed + 1).standard_normal(y.shape)
+    expected = naive_conv.conv3d_backward(x, w, dy, stride, padding)[0]
+    for form in (kernels._backward_input_gather, kernels._backward_input_scatter):
+        dx = np.full(x.shape, np.nan)
+        form(dy, w, dx, *stride, *padding)
+        assert_close(dx, expected, np.float64)
+
+
+def test_central_difference_gradients():
+    stride, padding = (1, 2, 1), (1, 0, 1)
+    x, w, b = _random_problem((1, 2, 3, 5, 3), (2, 2, 2, 3, 2), np.float64, seed=3)
+    y = conv3d(x, w, b, stride, padding)
+    dy = rng(4).standard_normal(y.shape)
+    dx, dw, db = conv3d_backward(x, w, dy, stride, padding)
+    assert_gradient(dx, lambda v: conv3d(v, w, b, stride, padding), x, dy)
+    assert_gradient(dw, lambda v: conv3d(x, v, b, stride, padding), w, dy)
+    assert_gradient(db, lambda v: conv3d(x, w, v, stride, padding), b, dy)
+
+
+def test_depth_one_equals_conv2d():
+    """conv3d with depth 1 and a depth-1 kernel is conv2d (both use the one 3-D core)."""
+    x, w, b = _random_problem((2, 3, 1, 9, 8), (4, 3, 1, 3, 2), np.float32, seed=12)
+    y3 = conv3d(x, w, b, (1, 2, 1), (0, 1, 1))
+    y2 = conv2d(x[:, :, 0], w[:, :, 0], b, (2, 1), (1, 1))
+    assert np.array_equal(y3[:, :, 0], y2)
+    dy = rng(13).standard_normal(y3.shape).astype(np.float32)
+    g3 = conv3d_backward(x, w, dy, (1, 2, 1), (0, 1, 1))
+    g2 = conv2d_backward(x[:, :, 0], w[:, :, 0], dy[:, :, 0], (2, 1), (1, 1))
+    assert np.array_equal(g3[0][:, :, 0], g2[0])
+    assert np.array_equal(g3[1][:, :, 0], g2[1])
+    assert np.array_equal(g3[2], g2[2])
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((2, 3, 6, 7, 5), (4, 3, 3, 3, 3), 1, 1),
+    ((1, 2, 8, 7, 9), (3, 2, 3, 2, 4), (2, 1, 3), (1, 2, 0)),
+])
+def test_matches_torch(torch, xs, ws, stride, padding, dtype):
+    x, w, b = _random_problem(xs, ws, dtype, seed=5)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv3d(tx, tw, tb, stride=stride, padding=padding)
+    y = conv3d(x, w, b, stride, padding)
+    assert_close(y, ty.detach().numpy(), dtype, scale=_scale(ws))
+    dy = rng(6).standard_normal(y.shape).astype(dtype)
+    ty.backward(torch.tensor(dy))
+    dx, dw, db = conv3d_backward(x, w, dy, stride, padding)
+    long_sum = float(np.sqrt(dy[:, 0].size)) + 1
+    assert_close(dx, tx.grad.numpy(), dtype, scale=_scale(ws))
+    assert_close(dw, tw.grad.numpy(), dtype, scale=long_sum)
+    assert_close(db, tb.grad.numpy(), dtype, scale=long_sum)
+
+
+def test_nan_propagates_to_the_outputs_that_see_it():
+    x, w, b = _random_problem((1, 2, 4, 5, 6), (3, 2, 2, 3, 3), np.float64, seed=11)
+    x[0, 0, 1, 2, 3] = np.nan
+    y = conv3d(x, w, b, 1, 0)
+    sees = np.zeros(y.shape, bool)
+    sees[:, :, 0:2, 0:3, 1:4] = True   # d in {0, 1}, h in {0..2}, w in {1..3}
+    assert np.isnan(y[sees]).all()
+    assert np.isfinite(y[~sees]).all()
+    dx, dw, db = conv3d_backward(x, w, np.ones_like(y), 1, 0)
+    assert np.isnan(dw[:, 0]).all() and np.isfinite(dw[:, 1]).all()
+    assert np.isfinite(dx).all() and np.isfinite(db).all()
+
+
+def test_noncontiguous_inputs():
+    x, w, b = _random_problem((2, 2, 4, 5, 6), (3, 2, 2, 2, 3), np.float32, seed=14)
+    xf = np.asfortranarray(x)
+    assert not xf.flags.c_contiguous
+    y = conv3d(xf, w, b[::-1].copy()[::-1], 1, 1)
+    assert np.array_equal(y, conv3d(x, w, b, 1, 1))
+    dy = rng(15).standard_normal(y.shape).astype(np.float32)
+    for got, want in zip(conv3d_backward(xf, np.asfortranarray(w), dy, 1, 1),
+                         conv3d_backward(x, w, dy, 1, 1)):
+        assert np.array_equal(got, want)
+
+
+_F32 = np.float32
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(x=np.zeros((2, 3, 5, 5, 5), np.int64)), TypeError, "^x: expected dtype float32 or float64"),
+    (dict(w=np.zeros((4, 3, 3, 3, 3), np.float64)), TypeError, "^w: dtype float64 does not match"),
+    (dict(b=np.zeros(4, np.float64)), TypeError, "^b: dtype float64 does not match"),
+    (dict(x=np.zeros((2, 3, 5, 5), _F32)), ValueError, "^x: expected a 5-D array, got 4-D"),
+    (dict(w=np.zeros((4, 3, 3, 3), _F32)), ValueError, "^w: expected a 5-D array, got 4-D"),
+    (dict(w=np.zeros((4, 1, 3, 3, 3), _F32)), ValueError, "^w: expected 3 input channels"),
+    (dict(b=np.zeros(3, _F32)), ValueError, r"^b: expected shape \(4,\)"),
+    (dict(stride=(1, 1)), ValueError, "^stride: expected an int or a tuple of 3 ints"),
+    (dict(stride=(1, 0, 1)), ValueError, "^stride: every entry must be >= 1"),
+    (dict(padding=(0, -1, 0)), ValueError, "^padding: every entry must be >= 0"),
+    (dict(padding=(0, 0, 0, 0)), ValueError, "^padding: expected an int or a tuple of 3 ints"),
+    (dict(w=np.zeros((4, 3, 6, 3, 3), _F32)), ValueError, "^w: window of 6 along D is larger"),
+])
+def test_bad_input(change, error, message):
+    args = dict(x=np.zeros((2, 3, 5, 5, 5), _F32), w=np.zeros((4, 3, 3, 3, 3), _F32),
+                b=np.zeros(4, _F32), stride=1, padding=0)
+    args.update(change)
+    with pytest.raises(error, match=message):
+        conv3d(**args)
+    args.pop("b")
+    args["dy"] = np.zeros((2, 4, 3, 3, 3), _F32)
+    if "b" not in change:
+        with pytest.raises(error, match=message):
+            conv3d_backward(**args)
+
+
+@pytest.mark.parametrize("dy, error, message", [
+    (np.zeros((2, 4, 3, 3, 2), _F32), ValueError, r"^dy: expected shape \(2, 4, 3, 3, 3\)"),
+    (np.zeros((2, 4, 3, 3, 3), np.float64), TypeError, "^dy: dtype float64 does not match"),
+    (np.zeros((2, 4, 3, 3), _F32), ValueError, "^dy: expected a 5-D array"),
+])
+def test_bad_dy(dy, error, message):
+    with pytest.raises(error, match=message):
+        conv3d_backward(np.zeros((2, 3, 5, 5, 5), _F32), np.zeros((4, 3, 3, 3, 3), _F32), dy)
