@@ -1,0 +1,407 @@
+"""Sequential, losses, fit/evaluate/predict, callbacks, save/load, and LeNet-5 on the digits."""
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from fastnet import datasets, losses, optim, zoo
+from fastnet.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU, Sigmoid, Tanh
+from fastnet.model import EarlyStopping, History, LearningRateScheduler, Sequential, load
+
+from helpers import assert_close, assert_gradient, rng
+
+
+def small_convnet(dtype=np.float64, seed=0):
+    g = np.random.default_rng(seed)
+    return Sequential([
+        Conv2d(1, 2, 3, padding=1, dtype=dtype, seed=g), Tanh(),
+        MaxPool2d(2),
+        Flatten(),
+        Dense(2 * 2 * 2, 5, dtype=dtype, seed=g), Sigmoid(),
+        Dense(5, 3, dtype=dtype, seed=g),
+    ])
+
+
+# ---- losses -----------------------------------------------------------------------------------
+
+
+def test_losses_values():
+    pred = rng(0).standard_normal((4, 3))
+    target = rng(1).standard_normal((4, 3))
+    value, grad = losses.MSE()(pred, target)
+    assert_close(value, np.mean((pred - target) ** 2), np.float64)
+    value, grad = losses.SquaredError()(pred, target)
+    assert_close(value, 0.5 * np.sum((pred - target) ** 2), np.float64)
+    assert_close(grad, pred - target, np.float64)
+    labels = np.array([0, 2, 1, 2])
+    value, grad = losses.CrossEntropy()(pred, labels)
+    logp = pred - np.log(np.exp(pred).sum(axis=1, keepdims=True))
+    assert_close(value, -logp[np.arange(4), labels].mean(), np.float64)
+
+
+@pytest.mark.parametrize("loss", [losses.MSE(), losses.SquaredError(), losses.CrossEntropy()],
+                         ids=["mse", "squared_error", "cross_entropy"])
+def test_loss_gradients_float64(loss):
+    pred = rng(2).standard_normal((4, 3))
+    target = np.array([1, 0, 2, 2]) if isinstance(loss, losses.CrossEntropy) else rng(3).standard_normal((4, 3))
+    value, grad = loss(pred, target)
+    assert np.ndim(value) == 0 and np.asarray(value).dtype == np.float64
+    assert grad.shape == pred.shape and grad.dtype == np.float64
+    assert_gradient(grad, lambda p: np.asarray(loss(p, target)[0]), pred, np.array(1.0))
+
+
+def test_loss_lookup():
+    assert isinstance(losses.get("mse"), losses.MSE)
+    assert isinstance(losses.get(losses.CrossEntropy), losses.CrossEntropy)
+    with pytest.raises(ValueError, match="unknown loss"):
+        losses.get("hinge")
+    with pytest.raises(TypeError, match="loss"):
+        losses.get(3)
+
+
+# ---- whole-model gradient check -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss_name", ["cross_entropy", "mse", "squared_error"])
+def test_model_parameter_gradients_float64(loss_name):
+    model = small_convnet()
+    loss = losses.get(loss_name)
+    x = rng(4).standard_normal((3, 1, 4, 4))
+    target = np.array([0, 2, 1]) if loss_name == "cross_entropy" else rng(5).standard_normal((3, 3))
+    model.zero_grad()
+    _, dout = loss(model(x), target)
+    dx = model.backward(dout)
+
+    def objective(_):
+        return np.asarray(loss(model.forward(x), target)[0])
+
+    for p in model.parameters():
+        analytic = p.grad.copy()
+        assert np.any(analytic != 0)
+        assert_gradient(analytic, objective, p.value, np.array(1.0))
+    assert_gradient(dx, lambda v: np.asarray(loss(model.forward(v), target)[0]), x, np.array(1.0))
+
+
+# ---- the PyTorch-style API ------------------------------------------------------------------------
+
+
+def test_manual_training_loop_reduces_loss():
+    (x, y), _ = datasets.load_digits(seed=0, flatten=True)
+    x, y = x[:256], y[:256]
+    model = zoo.mlp((64, 32, 10), activation="tanh", seed=0)
+    opt = optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    loss_fn = losses.CrossEntropy()
+    first = None
+    for epoch in range(5):
+        for xb, yb in datasets.batches(x, y, 32, shuffle=True, seed=epoch):
+            opt.zero_grad()
+            value, dlogits = loss_fn(model(xb), yb)
+            model.backward(dlogits)
+            opt.step()
+            first = float(value) if first is None else first
+    assert loss_fn(model(x), y)[0] < 0.5 * first
+
+
+def test_parameters_zero_grad_train_eval():
+    model = small_convnet()
+    params = model.parameters()
+    assert len(params) == 6
+    assert params[0] is model.layers[0].weight and params[1] is model.layers[0].bias
+    assert model.num_parameters() == 2 * 9 + 2 + 8 * 5 + 5 + 5 * 3 + 3
+    for p in params:
+        p.grad += 1
+    model.zero_grad()
+    assert all(not p.grad.any() for p in params)
+    assert model.eval() is model and not model.training and not model.layers[0].training
+    model.train()
+    assert model.training and all(layer.training for layer in model.layers)
+    assert len(model) == 7 and isinstance(model[0], Conv2d)
+    assert "Conv2d(1, 2, kernel_size=3, padding=1)" in repr(model)
+
+
+def test_summary():
+    text = zoo.lenet5().summary((1, 8, 8))
+    assert "(N, 6, 8, 8)" in text and "(N, 16, 2, 2)" in text and "(N, 64)" in text and "(N, 10)" in text
+    assert "Total params: 19,754" in text
+    assert "60" in text.splitlines()[4]  # conv1: 6 * 9 + 6
+    printed = []
+    zoo.mlp((64, 10)).summary(64, print_fn=printed.append)
+    assert "Total params: 650" in printed[0]
+    with pytest.raises(ValueError, match="input shape"):
+        zoo.lenet5().summary((3, 8, 8))
+
+
+def test_constructor_errors():
+    with pytest.raises(TypeError, match="layers"):
+        Sequential(Dense(2, 2))
+    with pytest.raises(TypeError, match="index 1"):
+        Sequential([Dense(2, 2), "relu"])
+
+
+def test_zoo():
+    lenet = zoo.lenet5(dtype=np.float64, seed=1)
+    assert lenet.dtype == np.float64
+    assert lenet(np.zeros((2, 1, 8, 8))).shape == (2, 10)
+    np.testing.assert_array_equal(zoo.lenet5(seed=3).get_weights()[0], zoo.lenet5(seed=3).get_weights()[0])
+    classic = zoo.lenet5(input_size=28)
+    assert classic.summary((1, 28, 28)).count("Total params: 61,706") == 1
+    net = zoo.mlp((64, 20, 10), activation="relu")
+    assert [type(layer).__name__ for layer in net.layers] == ["Flatten", "Dense", "ReLU", "Dense"]
+    with pytest.raises(ValueError, match="activation"):
+        zoo.mlp(activation="swish")
+    with pytest.raises(ValueError, match="sizes"):
+        zoo.mlp((10,))
+
+
+# ---- fit ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_small():
+    (x, y), (xt, yt) = datasets.load_digits(seed=0)
+    return (x[:400], y[:400]), (xt[:200], yt[:200])
+
+
+def fit_lenet(data, seed, epochs=2):
+    (x, y), (xt, yt) = data
+    model = zoo.lenet5(seed=0)
+    history = model.fit(x, y, losses.CrossEntropy(), optim.Adam(model.parameters(), lr=2e-3), epochs=epochs,
+                        batch_size=32, seed=seed, validation_data=(xt, yt), progress=False)
+    return model, history
+
+
+def test_fit_is_deterministic(digits_small):
+    a, ha = fit_lenet(digits_small, seed=1)
+    b, hb = fit_lenet(digits_small, seed=1)
+    c, _ = fit_lenet(digits_small, seed=2)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert ha["loss"] == hb["loss"]
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+
+
+def test_fit_history(digits_small):
+    model, history = fit_lenet(digits_small, seed=0, epochs=3)
+    assert isinstance(history, History) and history.epoch == [0, 1, 2]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "samples_per_second", "seconds"):
+        assert len(history[key]) == 3
+    assert history["loss"][-1] < history["loss"][0]
+    assert 0 <= history["val_accuracy"][-1] <= 1
+    (x, y), (xt, yt) = digits_small
+    ev = model.evaluate(xt, yt, losses.CrossEntropy())
+    assert ev["accuracy"] == pytest.approx(history["val_accuracy"][-1])
+    assert ev["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-5)
+    assert not model.training  # fit leaves the model in eval mode
+    pred = model.predict(xt, batch_size=64)
+    assert pred.shape == (200, 10) and pred.dtype == np.float32
+    assert_close(pred, model.predict(xt), np.float32)  # batch size changes only the rounding
+    assert model.evaluate(xt, yt) == {"accuracy": ev["accuracy"]}
+
+
+def test_fit_progress_bar(digits_small, capsys):
+    (x, y), _ = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    model.fit(x, y, "cross_entropy", optim.SGD(model.parameters(), lr=0.1), epochs=2, batch_size=100)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "samples/s" in err and "loss" in err
+    model.fit(x, y, "cross_entropy", optim.SGD(model.parameters(), lr=0.1), epochs=1, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_full_batch_sum_loss_epoch_value():
+    x, y = datasets.toy_sigmoid()
+    model = Sequential([Dense(1, 1, dtype=np.float64, seed=0), Sigmoid()])
+    before = float(losses.SquaredError()(model(x), y)[0])
+    h = model.fit(x, y, losses.SquaredError(), optim.SGD(model.parameters(), lr=1.0), epochs=1, progress=False)
+    assert h["loss"][0] == before  # the loss of the (only) batch, before the step
+    assert "accuracy" not in h.history
+
+
+@pytest.mark.parametrize("bad", ["nan_input", "huge_lr"])
+def test_fit_stops_on_non_finite_loss(bad):
+    x, y = datasets.toy_sigmoid()
+    model = Sequential([Dense(1, 4, dtype=np.float64, seed=0), ReLU(), Dense(4, 1, dtype=np.float64, seed=1)])
+    if bad == "nan_input":
+        x = x.copy()
+        x[0, 0] = np.nan
+        lr = 0.1
+    else:
+        x, y = x * 1e3, y * 1e3
+        lr = 1e6
+    with pytest.raises(FloatingPointError, match="loss became"):
+        model.fit(x, y, losses.MSE(), optim.SGD(model.parameters(), lr=lr), epochs=50, progress=False)
+
+
+def test_fit_argument_errors(digits_small):
+    (x, y), _ = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    ce = losses.CrossEntropy()
+    with pytest.raises(ValueError, match="epochs"):
+        model.fit(x, y, ce, opt, epochs=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.fit(x, y, ce, opt, batch_size=0)
+    with pytest.raises(ValueError, match="y"):
+        model.fit(x, y[:10], ce, opt)
+    with pytest.raises(TypeError, match="optimizer"):
+        model.fit(x, y, ce, "adam")
+    with pytest.raises(ValueError, match="none of this model"):
+        model.fit(x, y, ce, optim.SGD(zoo.mlp((64, 10)).parameters(), lr=0.1))
+    with pytest.raises(TypeError, match="validation_data"):
+        model.fit(x, y, ce, opt, validation_data=x)
+    with pytest.raises(TypeError, match="callbacks"):
+        model.fit(x, y, ce, opt, callbacks=[print])
+    with pytest.raises(TypeError, match="float32"):
+        model.fit(x.astype(np.float64), y, ce, opt, progress=False)
+
+
+def test_early_stopping_restores_best_weights(digits_small):
+    (x, y), (xt, yt) = digits_small
+    model = zoo.mlp((64, 32, 10), activation="relu", seed=0)
+    # a learning rate this large makes the validation loss bounce, so it stops early
+    stopper = EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    history = model.fit(x, y, "cross_entropy", optim.SGD(model.parameters(), lr=3.0), epochs=30, batch_size=50,
+                        seed=0, validation_data=(xt, yt), progress=False, callbacks=[stopper])
+    n = len(history.epoch)
+    assert n < 30 and stopper.stopped_epoch == n - 1
+    assert stopper.best_epoch == int(np.argmin(history["val_loss"]))
+    assert model.evaluate(xt, yt, "cross_entropy")["loss"] == pytest.approx(min(history["val_loss"]), rel=1e-5)
+
+
+def test_early_stopping_errors(digits_small):
+    (x, y), _ = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    with pytest.raises(ValueError, match="val_loss.*validation_data"):
+        model.fit(x, y, "cross_entropy", optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False,
+                  callbacks=[EarlyStopping()])
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=-1)
+    with pytest.raises(ValueError, match="mode"):
+        EarlyStopping(mode="up")
+    assert EarlyStopping("val_accuracy").mode == "max"
+
+
+def test_learning_rate_scheduler(digits_small):
+    (x, y), _ = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    h = model.fit(x, y, "cross_entropy", opt, epochs=4, progress=False,
+                  callbacks=[LearningRateScheduler(opt, "cosine", epochs=4)])
+    np.testing.assert_allclose(h["lr"], [0.01 * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)])
+    with pytest.raises(ValueError, match="epochs"):
+        LearningRateScheduler(opt, "cosine")
+    with pytest.raises(ValueError, match="lr"):
+        opt.lr = -1.0
+
+
+# ---- save / load --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_load_round_trip(tmp_path, dtype):
+    model = small_convnet(dtype=dtype, seed=4)
+    for p in model.parameters():
+        p.value[...] = rng(9).standard_normal(p.value.shape)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    again = load(path)
+    assert [repr(a) for a in again.layers] == [repr(b) for b in model.layers]
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    x = rng(1).standard_normal((2, 1, 4, 4)).astype(dtype)
+    np.testing.assert_array_equal(model(x), again(x))
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
+    model.save(str(path))  # overwrite in place
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_save_load_every_layer_kind(tmp_path):
+    from fastnet.layers import Conv3d, MaxPool3d
+    model = Sequential([Conv3d(1, 2, (3, 3, 1), stride=(1, 2, 1), padding=(1, 0, 0), seed=0), ReLU(),
+                        MaxPool3d((2, 1, 1)), Flatten(), Dense(2 * 2 * 2 * 3, 4, bias=False, seed=1), Tanh(),
+                        Dense(4, 2, seed=2), Sigmoid()])
+    model.save(tmp_path / "m.npz")
+    again = load(tmp_path / "m.npz")
+    x = rng(0).standard_normal((2, 1, 4, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(model(x), again(x))
+    assert again.layers[4].bias is None
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "good.npz"
+    zoo.mlp((4, 3, 2), seed=0).save(path)
+    return path
+
+
+def rewrite(path, out, arch=None, drop=None, extra=None):
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files if k != drop}
+    if arch is not None:
+        arrays["__fastnet_architecture__"] = np.frombuffer(json.dumps(arch).encode(), np.uint8)
+    arrays.update(extra or {})
+    np.savez(out, **arrays)
+    return out
+
+
+def architecture(path):
+    with np.load(path) as data:
+        return json.loads(data["__fastnet_architecture__"].tobytes())
+
+
+def test_load_bad_files(saved, tmp_path):
+    raw = saved.read_bytes()
+    cases = {}
+    (tmp_path / "truncated.npz").write_bytes(raw[: len(raw) // 2])
+    cases["truncated.npz"] = "corrupt/truncated"
+    corrupt = bytearray(raw)
+    # flip bytes inside the first stored member's data (the zip CRC check catches it)
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        info = zf.infolist()[1]  # param_0000: 128-byte .npy header, then 48 bytes of data
+    extra_len = int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + len(info.filename) + extra_len + 130  # past the .npy header
+    for i in range(start, start + 8):
+        corrupt[i] ^= 0xFF
+    (tmp_path / "corrupt.npz").write_bytes(bytes(corrupt))
+    cases["corrupt.npz"] = "CRC check failed"
+    (tmp_path / "text.npz").write_text("hello, I am not a model")
+    cases["text.npz"] = "not a fastnet model file"
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    cases["array.npy"] = "single .npy array"
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    cases["other.npz"] = "no fastnet architecture"
+    arch = architecture(saved)
+    rewrite(saved, tmp_path / "future.npz", arch=dict(arch, version=99))
+    cases["future.npz"] = "version 99"
+    rewrite(saved, tmp_path / "format.npz", arch=dict(arch, format="keras"))
+    cases["format.npz"] = "not a fastnet model file"
+    rewrite(saved, tmp_path / "missing.npz", drop="param_0001")
+    cases["missing.npz"] = "weight arrays"
+    rewrite(saved, tmp_path / "shape.npz", extra={"param_0000": np.zeros((5, 5), np.float32)})
+    cases["shape.npz"] = "weight 0 has shape"
+    rewrite(saved, tmp_path / "dtype.npz", extra={"param_0000": np.zeros((3, 4), np.float64)})
+    cases["dtype.npz"] = "float64"
+    bad_layer = dict(arch, layers=[{"class": "os.system", "config": {}}])
+    rewrite(saved, tmp_path / "layer.npz", arch=bad_layer)
+    cases["layer.npz"] = "unknown layer class"
+    bad_config = dict(arch, layers=[{"class": "Dense", "config": {"in_features": -4, "out_features": 3}}])
+    rewrite(saved, tmp_path / "config.npz", arch=bad_config)
+    cases["config.npz"] = "bad configuration"
+    for name, match in cases.items():
+        with pytest.raises(ValueError, match=match):
+            load(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "nothing-here.npz")
+
+
+def test_save_rejects_custom_layers(tmp_path):
+    class MyDense(Dense):
+        pass
+    with pytest.raises(TypeError, match="cannot be saved"):
+        Sequential([MyDense(2, 2)]).save(tmp_path / "x.npz")
+    assert os.listdir(tmp_path) == []
