@@ -1,0 +1,1032 @@
+"""The benchmark registry: one list of cases drives ``bench/`` (pytest-benchmark) and ``python -m fastnet bench``.
+
+Each :class:`Case` is one op (or one training step) at one shape, forward only or forward+backward.
+Each case runs under up to four implementations (:data:`IMPLEMENTATIONS`):
+
+``fastnet``
+    :mod:`fastnet.ops` (JIT-compiled Numba kernels; compiled by a warm-up call before timing).
+``numpy``
+    :mod:`fastnet.reference.vectorized`, the best pure-NumPy version (im2col + BLAS, ...).
+``numpy_loops``
+    :mod:`fastnet.reference.naive` / :mod:`fastnet.reference.naive_conv`, plain loops. Only on
+    shapes where a call takes well under a second (the smoke shapes): elsewhere it is skipped, with
+    the estimated time per call in the reason.
+``torch``
+    PyTorch CPU with fastnet's thread count, when PyTorch is installed.
+
+:func:`prepare` builds the inputs (seeded), warms the implementation up, checks the warm-up
+result against the reference and returns a :class:`Prepared` whose ``fn()`` is what gets timed
+and whose ``check(result)`` validates any result of ``fn()``. The reference is the plain-loop
+implementation in float64 on the smoke shapes, and the vectorized NumPy implementation in float64
+on the full shapes (tests/test_benchmarks.py checks that one against the loops). Float32 results
+are compared with ``rtol=1e-3`` and ``atol=1e-3 * max|reference|`` per output array.
+
+Sizes: ``"full"`` is the shape named by the case (AlexNet conv1, VGG 3x3, ...); ``"smoke"`` is a
+tiny shape with the same structure (stride, padding, kernel), used when the benchmarks run once as
+tests. FLOPs and bytes come from :func:`fastnet.profiler.op_cost` (the one cost model), summed
+over the fastnet ops a case calls.
+"""
+
+import datetime
+import json
+import math
+import statistics
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IMPLEMENTATIONS = ("fastnet", "numpy", "numpy_loops", "torch")
+SIZES = ("full", "smoke")
+
+# numpy_loops runs only when its estimated time per call is below this (seconds).
+LOOPS_BUDGET_S = 0.5
+# Rough cost of the plain loops, seconds per innermost iteration (measured: a scalar multiply-add
+# of naive_conv is ~1 us; elementwise loops ~0.3 us an element).
+_LOOPS_SECONDS_PER_MAC = 1.0e-6
+_LOOPS_SECONDS_PER_ELEMENT = 0.3e-6
+
+
+class Skip(Exception):
+    """An implementation cannot run a case (not installed, or far too slow); ``str`` is why."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case.
+
+    family : str
+        The bench/ file it belongs to: activations, dense, conv2d, conv3d, pooling, training.
+    op : str
+        The op (``"conv2d"``) or the step (``"lenet5_step"``).
+    name : str
+        The shape's name (``"alexnet_conv1"``).
+    backward : bool
+        Forward+backward (True) or forward only (False). Training steps are always True.
+    full, smoke : dict
+        Shape parameters of the two sizes.
+    """
+    family: str
+    op: str
+    name: str
+    backward: bool
+    full: dict = field(hash=False, compare=False)
+    smoke: dict = field(hash=False, compare=False)
+    description: str = ""
+
+    @property
+    def mode(self):
+        return "fwd+bwd" if self.backward else "fwd"
+
+    @property
+    def group(self):
+        """pytest-benchmark group: ``op|case`` (``conv2d fwd+bwd|vgg_3x3``)."""
+        return f"{self.op} {self.mode}|{self.name}"
+
+    @property
+    def id(self):
+        return f"{self.op}-{self.mode.replace('+', '')}-{self.name}"
+
+    def params(self, size):
+        if size not in SIZES:
+            raise ValueError(f"size: expected one of {SIZES}, got {size!r}")
+        return self.full if size == "full" else self.smoke
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------
+
+def _conv2d(name, n, c, hw, k, f, stride, pad, smoke, description):
+    full = dict(x=(n, c, hw, hw), w=(k, c, f, f), stride=stride, padding=pad)
+    return [Case("conv2d", "conv2d", name, bw, full, smoke, description) for bw in (False, True)]
+
+
+def _conv3d(name, n, c, dhw, k, f, stride, pad, smoke, description):
+    full = dict(x=(n, c) + tuple(dhw), w=(k, c, f, f, f), stride=stride, padding=pad)
+    return [Case("conv3d", "conv3d", name, bw, full, smoke, description) for bw in (False, True)]
+
+
+def _build_registry():
+    cases = []
+    # activations: 16M elements (a 64 MB float32 array)
+    for op in ("sigmoid", "tanh", "relu"):
+        for bw in (False, True):
+            cases.append(Case("activations", op, "16M", bw, dict(x=(16, 1024, 1024)), dict(x=(3, 5, 7)),
+                              "16M float32 elements"))
+    # dense
+    for name, (n, i, o) in {"mlp_256x784_512": (256, 784, 512), "1024cubed": (1024, 1024, 1024)}.items():
+        for bw in (False, True):
+            cases.append(Case("dense", "dense", name, bw, dict(x=(n, i), w=(o, i)),
+                              dict(x=(4, 7), w=(5, 7)), f"x ({n}, {i}) @ w.T ({i}, {o})"))
+    # 2D convolution
+    cases += _conv2d("lenet_c1", 64, 1, 28, 6, 5, 1, 2,
+                     dict(x=(2, 1, 8, 8), w=(3, 1, 5, 5), stride=1, padding=2), "LeNet C1")
+    cases += _conv2d("lenet_c3", 64, 6, 14, 16, 5, 1, 0,
+                     dict(x=(2, 2, 7, 7), w=(3, 2, 5, 5), stride=1, padding=0), "LeNet C3")
+    cases += _conv2d("alexnet_conv1", 8, 3, 227, 96, 11, 4, 0,
+                     dict(x=(1, 2, 19, 19), w=(2, 2, 11, 11), stride=4, padding=0), "AlexNet conv1")
+    cases += _conv2d("vgg_3x3", 8, 64, 56, 64, 3, 1, 1,
+                     dict(x=(2, 3, 6, 6), w=(4, 3, 3, 3), stride=1, padding=1), "VGG 3x3")
+    cases += _conv2d("resnet_stride2", 8, 64, 56, 128, 3, 2, 1,
+                     dict(x=(2, 3, 7, 7), w=(4, 3, 3, 3), stride=2, padding=1), "ResNet stride 2")
+    # 3D convolution
+    cases += _conv3d("c3d_3x3x3", 2, 32, (8, 28, 28), 64, 3, 1, 1,
+                     dict(x=(1, 2, 4, 4, 4), w=(2, 2, 3, 3, 3), stride=1, padding=1), "C3D 3x3x3")
+    cases += _conv3d("volumetric_stride2", 2, 32, (16, 32, 32), 64, 3, 2, 1,
+                     dict(x=(1, 2, 5, 5, 5), w=(2, 2, 3, 3, 3), stride=2, padding=1),
+                     "volumetric 3x3x3 stride 2 (a 3D ResNet downsampling)")
+    # pooling
+    pools = [
+        ("maxpool2d", "2x2s2", dict(x=(16, 64, 56, 56), kernel_size=2, stride=2, padding=0),
+         dict(x=(2, 3, 6, 6), kernel_size=2, stride=2, padding=0)),
+        ("maxpool2d", "3x3s2", dict(x=(8, 96, 55, 55), kernel_size=3, stride=2, padding=0),
+         dict(x=(2, 3, 7, 7), kernel_size=3, stride=2, padding=0)),
+        ("maxpool3d", "2x2x2s2", dict(x=(4, 64, 16, 56, 56), kernel_size=2, stride=2, padding=0),
+         dict(x=(1, 2, 4, 4, 4), kernel_size=2, stride=2, padding=0)),
+    ]
+    for op, name, full, smoke in pools:
+        for bw in (False, True):
+            cases.append(Case("pooling", op, name, bw, full, smoke))
+    # training steps (forward, loss, backward, SGD step)
+    cases.append(Case("training", "lenet5_step", "digits8x8_b64", True, dict(batch=64), dict(batch=2),
+                      "LeNet-5 (fastnet.zoo.lenet5) on the built-in 8x8 digits, batch 64"))
+    cases.append(Case("training", "lenet5_step", "mnist28_b64", True, dict(batch=64, input_size=28),
+                      dict(batch=1, input_size=28),
+                      "LeNet-5 (fastnet.zoo.lenet5(input_size=28)), the classic 28x28 MNIST shape, batch 64 "
+                      "of random images"))
+    cases.append(Case("training", "mlp_step", "digits64_b64", True, dict(batch=64), dict(batch=2),
+                      "MLP (fastnet.zoo.mlp) on the flattened 8x8 digits, batch 64"))
+    return tuple(cases)
+
+
+CASES = _build_registry()
+
+
+def cases(family=None, filter=None):
+    """The registered cases, optionally of one ``family`` and/or whose id/group contains ``filter``."""
+    out = [c for c in CASES if family is None or c.family == family]
+    if filter:
+        out = [c for c in out if filter in c.id or filter in c.group]
+    return out
+
+
+def get_case(case_id):
+    for c in CASES:
+        if c.id == case_id:
+            return c
+    raise KeyError(f"case: no benchmark case with id {case_id!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Implementations
+# --------------------------------------------------------------------------------------------
+
+def _module(impl):
+    """The ops namespace of an array implementation."""
+    if impl == "fastnet":
+        from . import ops
+        return ops
+    if impl == "numpy":
+        from .reference import vectorized
+        return vectorized
+    if impl == "numpy_loops":
+        return _LoopsNamespace()
+    raise ValueError(f"impl: expected one of {IMPLEMENTATIONS}, got {impl!r}")
+
+
+class _LoopsNamespace:
+    """naive.* and naive_conv.* under one roof (they are written by different engineers)."""
+
+    def __getattr__(self, name):
+        if name.startswith("conv"):
+            from .reference import naive_conv as module
+        else:
+            from .reference import naive as module
+        return getattr(module, name)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise Skip("torch: PyTorch is not installed") from None
+    from . import get_num_threads
+    if torch.get_num_threads() != get_num_threads():
+        torch.set_num_threads(get_num_threads())
+    return torch
+
+
+def _rng_arrays(case, size, dtype):
+    """The seeded inputs of an op case (float64 master copies cast to ``dtype``)."""
+    p = case.params(size)
+    rng = np.random.default_rng(_seed(case.id))
+    arrays = {"x": rng.standard_normal(p["x"])}
+    if "w" in p:
+        fan_in = int(np.prod(p["w"][1:]))
+        arrays["w"] = rng.standard_normal(p["w"]) / math.sqrt(fan_in)
+        arrays["b"] = rng.standard_normal(p["w"][0])
+    return {k: v.astype(dtype) for k, v in arrays.items()}, rng
+
+
+def _seed(text):
+    """A seed that depends on the text only (hash() of str is salted per process)."""
+    return zlib.crc32(text.encode())
+
+
+def _op_output_shape(case, size, inputs, dtype):
+    """Output shape of the forward op, computed with the vectorized reference on zeros-free math."""
+    p = case.params(size)
+    x = inputs["x"]
+    if case.family == "activations":
+        return x.shape
+    if case.family == "dense":
+        return (x.shape[0], inputs["w"].shape[0])
+    if case.family in ("conv2d", "conv3d"):
+        nd = x.ndim - 2
+        k = inputs["w"].shape[2:]
+        s, pad = p["stride"], p["padding"]
+        return (x.shape[0], inputs["w"].shape[0]) + tuple((x.shape[2 + i] + 2 * pad - k[i]) // s + 1
+                                                           for i in range(nd))
+    if case.family == "pooling":
+        nd = x.ndim - 2
+        k, s, pad = p["kernel_size"], p["stride"], p["padding"]
+        return x.shape[:2] + tuple((x.shape[2 + i] + 2 * pad - k) // s + 1 for i in range(nd))
+    raise AssertionError(case.family)
+
+
+def _array_op_fn(case, size, impl, inputs):
+    """fn() running ``case`` with an ops-like namespace (fastnet, numpy, numpy_loops)."""
+    m = _module(impl)
+    p = case.params(size)
+    x, dy = inputs["x"], inputs.get("dy")
+    op = case.op
+    if case.family == "activations":
+        forward, backward = getattr(m, op), getattr(m, op + "_backward")
+        uses_output = op != "relu"
+        if not case.backward:
+            return lambda: forward(x)
+
+        def fn():
+            y = forward(x)
+            return y, backward(y if uses_output else x, dy)
+        return fn
+    if case.family == "dense":
+        w, b = inputs["w"], inputs["b"]
+        if not case.backward:
+            return lambda: m.dense(x, w, b)
+
+        def fn():
+            y = m.dense(x, w, b)
+            return (y,) + tuple(m.dense_backward(x, w, dy))
+        return fn
+    if case.family in ("conv2d", "conv3d"):
+        w, b = inputs["w"], inputs["b"]
+        forward, backward = getattr(m, op), getattr(m, op + "_backward")
+        s, pad = p["stride"], p["padding"]
+        if not case.backward:
+            return lambda: forward(x, w, b, stride=s, padding=pad)
+
+        def fn():
+            y = forward(x, w, b, stride=s, padding=pad)
+            return (y,) + tuple(backward(x, w, dy, stride=s, padding=pad))
+        return fn
+    if case.family == "pooling":
+        forward, backward = getattr(m, op), getattr(m, op + "_backward")
+        k, s, pad = p["kernel_size"], p["stride"], p["padding"]
+        if not case.backward:
+            return lambda: forward(x, k, s, pad)
+
+        def fn():
+            y = forward(x, k, s, pad)
+            return y, backward(x, dy, k, s, pad)
+        return fn
+    raise AssertionError(case.family)
+
+
+def _torch_op_fn(case, size, inputs):
+    torch = _torch()
+    F = torch.nn.functional
+    p = case.params(size)
+    t = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    x, dy = t["x"], t.get("dy")
+    if case.backward:
+        x = x.detach().requires_grad_(True)
+    leaves = [x]
+    if case.family == "activations":
+        def forward(x):
+            return getattr(torch, case.op)(x)
+    elif case.family == "dense":
+        w, b = t["w"].requires_grad_(case.backward), t["b"].requires_grad_(case.backward)
+        leaves += [w, b]
+
+        def forward(x):
+            return F.linear(x, w, b)
+    elif case.family in ("conv2d", "conv3d"):
+        w, b = t["w"].requires_grad_(case.backward), t["b"].requires_grad_(case.backward)
+        leaves += [w, b]
+        conv = F.conv2d if case.family == "conv2d" else F.conv3d
+
+        def forward(x):
+            return conv(x, w, b, stride=p["stride"], padding=p["padding"])
+    elif case.family == "pooling":
+        pool = F.max_pool2d if case.op == "maxpool2d" else F.max_pool3d
+
+        def forward(x):
+            return pool(x, p["kernel_size"], p["stride"], p["padding"])
+    else:
+        raise AssertionError(case.family)
+
+    if not case.backward:
+        def fn():
+            with torch.no_grad():
+                return forward(x).numpy()
+        return fn
+
+    def fn():
+        y = forward(x)
+        grads = torch.autograd.grad(y, leaves, dy)
+        return (y.detach().numpy(),) + tuple(g.numpy() for g in grads)
+    return fn
+
+
+# ----------------------------------------------------------------------------- training steps
+
+def _build_model(case, dtype):
+    from . import zoo
+    if case.op == "lenet5_step":
+        return zoo.lenet5(dtype=dtype, seed=0, input_size=case.full.get("input_size", 8))
+    return zoo.mlp(dtype=dtype, seed=0)
+
+
+def _training_data(case, size, dtype, model):
+    """A seeded batch for ``model`` and its int64 labels.
+
+    ``input_size`` 8: the built-in 8x8 digits (images, or flattened for the MLP); otherwise random
+    normal images of that size (the MNIST-shaped 28x28 LeNet-5) with random labels.
+    """
+    p = case.params(size)
+    batch, input_size = p["batch"], p.get("input_size", 8)
+    if input_size == 8:
+        from .datasets import load_digits
+        (x_train, y_train), _ = load_digits(dtype=dtype, flatten=case.op == "mlp_step")
+        x = np.ascontiguousarray(x_train[:batch])
+        labels = np.asarray(y_train[:batch])
+        if labels.ndim > 1:  # one-hot
+            labels = labels.argmax(axis=1)
+    else:
+        rng = np.random.default_rng(_seed(case.id))
+        x = rng.standard_normal((batch, 1, input_size, input_size)).astype(dtype)
+        labels = rng.integers(0, 10, size=batch)
+    return x, labels.astype(np.int64)
+
+
+def _model_layers(model):
+    layers = getattr(model, "layers", None)
+    return list(layers) if layers is not None else list(model)
+
+
+def _layer_spec(layer):
+    """(kind, dict) of a fastnet layer, enough to rebuild it with other implementations."""
+    kind = type(layer).__name__
+    spec = {}
+    if kind in ("Dense", "Conv2d", "Conv3d"):
+        spec["w"] = layer.weight.value
+        spec["b"] = layer.bias.value if layer.bias is not None else None
+    if kind in ("Conv2d", "Conv3d", "MaxPool2d", "MaxPool3d"):
+        spec["stride"], spec["padding"] = tuple(layer.stride), tuple(layer.padding)
+    if kind in ("MaxPool2d", "MaxPool3d"):
+        spec["kernel_size"] = tuple(layer.kernel_size)
+    if kind not in ("Dense", "Conv2d", "Conv3d", "MaxPool2d", "MaxPool3d", "Flatten", "Sigmoid", "Tanh",
+                    "ReLU"):
+        raise Skip(f"layer {kind} has no counterpart in the numpy/torch training-step benchmark")
+    return kind, spec
+
+
+LEARNING_RATE = 0.01
+
+
+def _fastnet_step(model, x, labels):
+    from . import ops, optim
+    params = model.parameters()
+    initial = [p.value.copy() for p in params]
+    opt = optim.SGD(params, lr=LEARNING_RATE)
+
+    def fn():
+        for p, v in zip(params, initial):  # every step starts from the same weights: comparable output
+            np.copyto(p.value, v)
+        model.zero_grad()
+        logits = model.forward(x)
+        loss, dlogits = ops.cross_entropy(logits, labels)
+        model.backward(dlogits)
+        opt.step()
+        return (np.asarray(loss),) + tuple(p.value.copy() for p in params)
+    return fn
+
+
+def _functional_step(model, x, labels, impl):
+    """The same model and step written with an ops namespace (numpy or numpy_loops), plain SGD."""
+    m = _module(impl)
+    specs = [_layer_spec(layer) for layer in _model_layers(model)]
+    params = []  # (spec dict, key) of every trainable array, in model.parameters() order
+    for kind, spec in specs:
+        for key in ("w", "b"):
+            if spec.get(key) is not None:
+                spec[key] = spec[key].copy()
+                params.append((spec, key))
+    initial = [spec[key].copy() for spec, key in params]
+
+    def forward(kind, spec, h):
+        if kind == "Dense":
+            return m.dense(h, spec["w"], spec["b"])
+        if kind in ("Conv2d", "Conv3d"):
+            return getattr(m, kind.lower())(h, spec["w"], spec["b"], stride=spec["stride"],
+                                            padding=spec["padding"])
+        if kind in ("MaxPool2d", "MaxPool3d"):
+            return getattr(m, kind.lower())(h, spec["kernel_size"], spec["stride"], spec["padding"])
+        if kind == "Flatten":
+            return h.reshape(h.shape[0], -1)
+        return getattr(m, kind.lower())(h)
+
+    def fn():
+        for (spec, key), v in zip(params, initial):
+            np.copyto(spec[key], v)
+        inputs, h = [], x
+        for kind, spec in specs:
+            inputs.append(h)
+            h = forward(kind, spec, h)
+            spec["_y"] = h
+        loss, d = m.cross_entropy(h, labels)
+        grads = {}
+        for (kind, spec), h_in in zip(reversed(specs), reversed(inputs)):
+            if kind == "Dense":
+                d, dw, db = m.dense_backward(h_in, spec["w"], d)
+            elif kind in ("Conv2d", "Conv3d"):
+                d, dw, db = getattr(m, kind.lower() + "_backward")(h_in, spec["w"], d, stride=spec["stride"],
+                                                                   padding=spec["padding"])
+            elif kind in ("MaxPool2d", "MaxPool3d"):
+                d = getattr(m, kind.lower() + "_backward")(h_in, d, spec["kernel_size"], spec["stride"],
+                                                           spec["padding"])
+            elif kind == "Flatten":
+                d = d.reshape(h_in.shape)
+            elif kind == "ReLU":
+                d = m.relu_backward(h_in, d)
+            else:
+                d = getattr(m, kind.lower() + "_backward")(spec["_y"], d)
+            if kind in ("Dense", "Conv2d", "Conv3d"):
+                grads[id(spec)] = (dw, db)
+        for spec, key in params:
+            g = grads[id(spec)][0 if key == "w" else 1]
+            spec[key] -= spec[key].dtype.type(LEARNING_RATE) * g
+        return (np.asarray(loss),) + tuple(spec[key].copy() for spec, key in params)
+    return fn
+
+
+def _torch_step(model, x, labels):
+    torch = _torch()
+    nn = torch.nn
+    modules = []
+    for layer in _model_layers(model):
+        kind, spec = _layer_spec(layer)
+        if kind == "Dense":
+            w = spec["w"]
+            mod = nn.Linear(w.shape[1], w.shape[0], bias=spec["b"] is not None)
+        elif kind in ("Conv2d", "Conv3d"):
+            w = spec["w"]
+            cls = nn.Conv2d if kind == "Conv2d" else nn.Conv3d
+            mod = cls(w.shape[1], w.shape[0], w.shape[2:], stride=spec["stride"], padding=spec["padding"],
+                      bias=spec["b"] is not None)
+        elif kind in ("MaxPool2d", "MaxPool3d"):
+            cls = nn.MaxPool2d if kind == "MaxPool2d" else nn.MaxPool3d
+            mod = cls(spec["kernel_size"], spec["stride"], spec["padding"])
+        elif kind == "Flatten":
+            mod = nn.Flatten()
+        else:
+            mod = getattr(nn, kind)()
+        if kind in ("Dense", "Conv2d", "Conv3d"):
+            mod = mod.to(torch.from_numpy(spec["w"]).dtype)
+            with torch.no_grad():
+                mod.weight.copy_(torch.from_numpy(spec["w"]))
+                if spec["b"] is not None:
+                    mod.bias.copy_(torch.from_numpy(spec["b"]))
+        modules.append(mod)
+    net = nn.Sequential(*modules)
+    params = list(net.parameters())
+    initial = [p.detach().clone() for p in params]
+    opt = torch.optim.SGD(params, lr=LEARNING_RATE)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def fn():
+        with torch.no_grad():
+            for p, v in zip(params, initial):
+                p.copy_(v)
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(net(xt), yt)
+        loss.backward()
+        opt.step()
+        return (loss.detach().numpy(),) + tuple(p.detach().numpy().copy() for p in params)
+    return fn
+
+
+# --------------------------------------------------------------------------------------------
+# prepare / check
+# --------------------------------------------------------------------------------------------
+
+def _loops_estimate(case, size):
+    """Estimated seconds per call of the plain loops at ``size``."""
+    p = case.params(size)
+    if case.family == "training":
+        # seconds per sample through the naive layers (order of magnitude, measured)
+        per_sample = 1.5 if p.get("input_size", 8) > 8 else 0.15
+        return p["batch"] * per_sample
+    x = int(np.prod(p["x"]))
+    factor = 3 if case.backward else 1
+    if case.family in ("conv2d", "conv3d"):
+        nd = len(p["x"]) - 2
+        out = 1
+        for i in range(nd):
+            out *= (p["x"][2 + i] + 2 * p["padding"] - p["w"][2 + i]) // p["stride"] + 1
+        macs = p["x"][0] * p["w"][0] * out * int(np.prod(p["w"][1:]))
+        return factor * macs * _LOOPS_SECONDS_PER_MAC
+    if case.family == "dense":
+        return factor * p["x"][0] * p["w"][0] * p["w"][1] * _LOOPS_SECONDS_PER_MAC
+    if case.family == "pooling":
+        nd = len(p["x"]) - 2
+        return factor * x * (p["kernel_size"] ** nd) / p["stride"] ** nd * _LOOPS_SECONDS_PER_ELEMENT
+    return factor * x * _LOOPS_SECONDS_PER_ELEMENT
+
+
+@dataclass
+class Prepared:
+    """A case ready to time: ``fn()`` runs it once; ``check(result)`` validates any result of fn."""
+    case: Case
+    impl: str
+    size: str
+    dtype: np.dtype
+    fn: object
+    reference: object
+    warmup_seconds: float
+    flops: int
+    bytes: int
+
+    def check(self, result):
+        check_result(result, self.reference, self.dtype, label=f"{self.case.id} [{self.impl}]")
+
+
+def check_result(result, reference, dtype, label=""):
+    """Assert that ``result`` matches ``reference`` array by array: shape, dtype, values.
+
+    float32: ``rtol=1e-3, atol=1e-3 * max|reference array|``; float64: 1e-9 and 1e-9.
+    """
+    results = result if isinstance(result, tuple) else (result,)
+    references = reference if isinstance(reference, tuple) else (reference,)
+    if len(results) != len(references):
+        raise AssertionError(f"{label}: {len(results)} outputs, expected {len(references)}")
+    tol = 1e-3 if np.dtype(dtype) == np.float32 else 1e-9
+    for i, (r, e) in enumerate(zip(results, references)):
+        r = np.asarray(r)
+        e = np.asarray(e)
+        if r.shape != e.shape:
+            raise AssertionError(f"{label}: output {i} has shape {r.shape}, expected {e.shape}")
+        if r.dtype != np.dtype(dtype):
+            raise AssertionError(f"{label}: output {i} has dtype {r.dtype}, expected {np.dtype(dtype)}")
+        scale = float(np.max(np.abs(e))) if e.size else 0.0
+        np.testing.assert_allclose(r, e, rtol=tol, atol=tol * max(scale, 1e-30),
+                                   err_msg=f"{label}: output {i} differs from the reference")
+
+
+_REFERENCE_CACHE = {}
+
+
+def _inputs(case, size, dtype):
+    if case.family == "training":
+        raise AssertionError("training cases build their own inputs")
+    inputs, rng = _rng_arrays(case, size, dtype)
+    if case.backward:
+        shape = _op_output_shape(case, size, inputs, dtype)
+        inputs["dy"] = rng.standard_normal(shape).astype(dtype)
+    return inputs
+
+
+def reference_result(case, size, dtype=np.float32, cheap=False):
+    """The expected output of ``case`` (float64 computation, cast to ``dtype``); cached.
+
+    ``cheap`` (``--quick``, full shapes): the vectorized NumPy result in ``dtype`` itself, which
+    saves one slow float64 call per case; it is also the numpy implementation's warm-up result.
+    """
+    dtype = np.dtype(dtype)
+    cheap = bool(cheap) and size != "smoke"
+    key = (case.id, size, dtype.name, cheap)
+    if key not in _REFERENCE_CACHE:
+        ref_impl = "numpy_loops" if size == "smoke" else "numpy"
+        ref_dtype = dtype if cheap else np.float64
+        if case.family == "training":
+            model = _build_model(case, ref_dtype)
+            x, labels = _training_data(case, size, ref_dtype, model)
+            result = _functional_step(model, x, labels, ref_impl)()
+        else:
+            inputs = {k: v.astype(ref_dtype) for k, v in _inputs(case, size, dtype).items()}
+            result = _array_op_fn(case, size, ref_impl, inputs)()
+        result = result if isinstance(result, tuple) else (result,)
+        _REFERENCE_CACHE[key] = tuple(np.asarray(r).astype(dtype) for r in result)
+    return _REFERENCE_CACHE[key]
+
+
+def _cost(case, size, dtype):
+    """(flops, bytes) of one call, from :func:`fastnet.profiler.op_cost` (the one cost model).
+
+    Op cases: the cost of the forward op (+ its backward) on the case's inputs and output shapes. Training steps: the summed cost of every fastnet op one
+    fastnet step makes (recorded with the profiler); (0, 0) if that step cannot run.
+    """
+    from .profiler import Profiler, op_cost
+    if case.family == "training":
+        try:
+            fn = make_fn(case, "fastnet", size, dtype)
+            with Profiler(record_compile=False) as prof:
+                fn()
+        except Exception:  # the cost is informative only; the fastnet run itself reports errors
+            return 0, 0
+        return sum(e.flops for e in prof.events), sum(e.bytes for e in prof.events)
+    inputs = _inputs(case, size, dtype)
+    x, dy = inputs["x"], inputs.get("dy")
+    # the outputs' shapes and dtypes are all the cost model needs: no reference computation
+    y = np.empty(_op_output_shape(case, size, inputs, dtype), dtype=dtype)
+    if case.family in ("dense", "conv2d", "conv3d"):
+        reference = (y, x, inputs["w"], inputs["b"])
+    else:
+        reference = (y, x)
+    if case.family == "activations":
+        calls = [(case.op, (x,), y)]
+        if case.backward:
+            calls.append((case.op + "_backward", (y if case.op != "relu" else x, dy), reference[1]))
+    elif case.family == "dense":
+        calls = [("dense", (x, inputs["w"], inputs["b"]), y)]
+        if case.backward:
+            calls.append(("dense_backward", (x, inputs["w"], dy), reference[1:]))
+    elif case.family in ("conv2d", "conv3d"):
+        calls = [(case.op, (x, inputs["w"], inputs["b"]), y)]
+        if case.backward:
+            calls.append((case.op + "_backward", (x, inputs["w"], dy), reference[1:]))
+    else:  # pooling
+        calls = [(case.op, (x,), y)]
+        if case.backward:
+            calls.append((case.op + "_backward", (x, dy), reference[1]))
+    total_flops = total_bytes = 0
+    for op, args, result in calls:
+        flops, nbytes = op_cost(op, args, {}, result)
+        total_flops += flops
+        total_bytes += nbytes
+    return total_flops, total_bytes
+
+
+_COST_CACHE = {}
+
+
+def case_cost(case, size="full", dtype=np.float32):
+    """(flops, bytes) of one call of ``case`` (cached); see :func:`_cost`."""
+    key = (case.id, size, np.dtype(dtype).name)
+    if key not in _COST_CACHE:
+        _COST_CACHE[key] = _cost(case, size, dtype)
+    return _COST_CACHE[key]
+
+
+def make_fn(case, impl, size="full", dtype=np.float32):
+    """The callable that runs ``case`` with ``impl`` (no warm-up, no check). Raises :class:`Skip`."""
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"impl: expected one of {IMPLEMENTATIONS}, got {impl!r}")
+    dtype = np.dtype(dtype)
+    if impl == "numpy_loops":
+        estimate = _loops_estimate(case, size)
+        if estimate > LOOPS_BUDGET_S:
+            raise Skip(f"numpy_loops: plain Python loops would take ~{_human(estimate)} per call at "
+                       f"this shape; they run on the smoke shapes only")
+    if impl == "torch":
+        _torch()
+    if case.family == "training":
+        model = _build_model(case, dtype)
+        x, labels = _training_data(case, size, dtype, model)
+        if impl == "fastnet":
+            return _fastnet_step(model, x, labels)
+        if impl == "torch":
+            return _torch_step(model, x, labels)
+        return _functional_step(model, x, labels, impl)
+    inputs = _inputs(case, size, dtype)
+    if impl == "torch":
+        return _torch_op_fn(case, size, inputs)
+    return _array_op_fn(case, size, impl, inputs)
+
+
+def prepare(case, impl, size="full", dtype=np.float32, check=True, quick=False):
+    """Build, warm up (JIT compile for fastnet) and check one implementation of a case.
+
+    ``quick``: the reference is the float32 vectorized result (see :func:`reference_result`) and the
+    numpy implementation's warm-up is that very computation. Raises :class:`Skip` when the
+    implementation cannot run the case (see its message).
+    """
+    dtype = np.dtype(dtype)
+    fn = make_fn(case, impl, size, dtype)
+    cheap = quick and size != "smoke"
+    if cheap and impl == "numpy":
+        start = time.perf_counter()
+        reference = reference_result(case, size, dtype, cheap=True)  # = numpy's own warm-up call
+        warmup = time.perf_counter() - start
+        flops, nbytes = case_cost(case, size, dtype)
+        return Prepared(case, impl, size, dtype, fn, reference, warmup, flops, nbytes)
+    start = time.perf_counter()
+    result = fn()  # warm-up: compiles fastnet's kernels, fills caches
+    warmup = time.perf_counter() - start
+    reference = reference_result(case, size, dtype, cheap=cheap) if check else None
+    if check:
+        check_result(result, reference, dtype, label=f"{case.id} [{impl}]")
+    flops, nbytes = case_cost(case, size, dtype)
+    return Prepared(case, impl, size, dtype, fn, reference, warmup, flops, nbytes)
+
+
+def _human(seconds):
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds >= 1:
+        return f"{seconds:.1f} s"
+    return f"{seconds * 1e3:.1f} ms"
+
+
+# --------------------------------------------------------------------------------------------
+# The report (python -m fastnet bench)
+# --------------------------------------------------------------------------------------------
+
+def measure_limits(quick=False):
+    """The machine's measured limits: sgemm GFLOP/s (numpy float32 matmul) and copy GB/s.
+
+    sgemm: best of 3 of ``a @ b`` with n = 2048 (1024 with ``quick``), 2 n^3 FLOPs.
+    copy: best of 5 of ``np.copyto`` of a 256 MB float32 array (64 MB with ``quick``), counting
+    the bytes read and written (2 x the array size), as STREAM does.
+    """
+    rng = np.random.default_rng(0)
+    n = 1024 if quick else 2048
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    best = math.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    sgemm = 2 * n ** 3 / best / 1e9
+    count = (16 if quick else 64) * 2 ** 20
+    src = np.ones(count, dtype=np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    best = math.inf
+    for _ in range(5):
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t)
+    copy = 2 * src.nbytes / best / 1e9
+    return {"sgemm_gflops": sgemm, "sgemm_n": n, "copy_gbs": copy, "copy_bytes": int(src.nbytes)}
+
+
+def time_fn(fn, repeats, budget_s, min_repeats=1):
+    """Run ``fn`` up to ``repeats`` times (stopping once ``budget_s`` is spent and ``min_repeats``
+    are done); return (list of seconds, last result)."""
+    times, result = [], None
+    deadline = time.perf_counter() + budget_s
+    for i in range(repeats):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+        if len(times) >= min_repeats and time.perf_counter() > deadline:
+            break
+    return times, result
+
+
+def run(selected=None, size="full", quick=False, loops=None, threads=None, progress=None,
+        dtype=np.float32, repeats=None, budget_s=None, precompile=True):
+    """Run ``selected`` cases (default: all) with every implementation; return the results dict.
+
+    quick : bool
+        Fewer repeats and a smaller time budget per implementation, no numpy_loops, smaller
+        limit measurements. ``size="smoke"`` (tiny shapes) is for tests.
+    loops : bool, optional
+        Run numpy_loops where affordable (default: not in quick mode).
+    precompile : bool, default True
+        Run ``fastnet.compile()`` first and report its time (each case is warmed up anyway).
+    progress : callable(str), optional
+        Called with a line of progress text per case.
+
+    The dict has ``"meta"`` (date, machine info, limits, threads, settings) and ``"results"``:
+    one entry per case with ``id, group, family, op, name, mode, flops, bytes, unit`` and
+    ``"impls": {impl: {"median_s", "times_s", "warmup_s"} or {"skipped": reason}}``.
+    """
+    from . import _runtime, get_num_threads, set_num_threads
+    if threads is not None:
+        set_num_threads(threads)
+    threads = get_num_threads()
+    loops = (not quick) if loops is None else loops
+    if repeats is None:
+        repeats = 3 if quick else 15
+    if budget_s is None:
+        budget_s = 0.2 if quick else 2.0
+    selected = list(CASES if selected is None else selected)
+
+    limiter = _blas_limiter(threads)
+    with limiter:
+        info = _runtime.info(as_dict=True)
+        compile_s = None
+        if precompile:  # compile every kernel first, and report how long that took
+            compile_s = sum(_runtime.compile(dtypes=(np.dtype(dtype).name,)).values())
+        limits = measure_limits(quick=quick or size == "smoke")
+        results = []
+        for case in selected:
+            entry = dict(id=case.id, group=case.group, family=case.family, op=case.op, name=case.name,
+                         mode=case.mode, description=case.description, impls={})
+            for impl in ("numpy", "fastnet", "numpy_loops", "torch"):  # numpy first: quick's reference
+                if impl == "numpy_loops" and not loops and size != "smoke":
+                    entry["impls"][impl] = {"skipped": "numpy_loops: not run in --quick mode"}
+                    continue
+                try:
+                    prepared = prepare(case, impl, size, dtype, quick=quick)
+                except Skip as exc:
+                    entry["impls"][impl] = {"skipped": str(exc)}
+                    continue
+                times, result = time_fn(prepared.fn, repeats, budget_s)
+                prepared.check(result)
+                entry["impls"][impl] = {"median_s": statistics.median(times), "times_s": times,
+                                        "warmup_s": prepared.warmup_seconds}
+                entry["flops"], entry["bytes"] = prepared.flops, prepared.bytes
+            entry["impls"] = {impl: entry["impls"][impl] for impl in IMPLEMENTATIONS}
+            entry["unit"] = "GFLOP/s" if entry.get("flops") else "GB/s"
+            results.append(entry)
+            if progress is not None:
+                progress(_progress_line(entry))
+    meta = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "info": info, "threads": threads, "threading_layer": info.get("threading_layer"),
+        "blas_threads": limiter.description, "limits": limits, "compile_s": compile_s,
+        "dtype": np.dtype(dtype).name, "size": size, "quick": bool(quick), "repeats": repeats,
+        "budget_s": budget_s,
+    }
+    return {"meta": meta, "results": results}
+
+
+class _blas_limiter:
+    """Limit NumPy's BLAS to ``threads`` with threadpoolctl when it is installed."""
+
+    def __init__(self, threads):
+        self.threads = threads
+        self._ctx = None
+        try:
+            from threadpoolctl import threadpool_limits
+            self._ctx = threadpool_limits(limits=threads, user_api="blas")
+            self.description = f"{threads} (threadpoolctl)"
+        except ImportError:
+            self.description = "library default (install threadpoolctl to pin it)"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            self._ctx.restore_original_limits()
+        return False
+
+
+def _progress_line(entry):
+    parts = []
+    for impl, r in entry["impls"].items():
+        parts.append(f"{impl} {r['median_s'] * 1e3:.3f} ms" if "median_s" in r else f"{impl} skipped")
+    return f"{entry['group']}: " + ", ".join(parts)
+
+
+def throughput(entry, impl="fastnet"):
+    """(value, unit) of ``impl`` on a result entry: GFLOP/s for compute-bound cases, else GB/s."""
+    r = entry["impls"].get(impl, {})
+    if "median_s" not in r or not r["median_s"]:
+        return None, entry.get("unit")
+    if entry.get("flops"):
+        return entry["flops"] / r["median_s"] / 1e9, "GFLOP/s"
+    return entry.get("bytes", 0) / r["median_s"] / 1e9, "GB/s"
+
+
+def speedup(entry, other):
+    """``other``'s median time / fastnet's median time (> 1: fastnet is faster), or None."""
+    f = entry["impls"].get("fastnet", {})
+    o = entry["impls"].get(other, {})
+    if "median_s" not in f or "median_s" not in o or not f["median_s"]:
+        return None
+    return o["median_s"] / f["median_s"]
+
+
+TABLE_COLUMNS = ("case", "fastnet ms", "numpy ms", "numpy_loops ms", "torch ms", "fastnet throughput",
+                 "% of limit", "speedup vs numpy", "speedup vs torch")
+
+
+def report_markdown(report):
+    """The Markdown report: a header with machine and settings, then one table row per case."""
+    meta = report["meta"]
+    info = meta["info"]
+    limits = meta["limits"]
+    lines = [
+        "# fastnet benchmark",
+        "",
+        f"- date: {meta['date']}",
+        f"- CPU: {info.get('cpu')} ({info.get('cpu_count')} logical cores, SIMD: {info.get('simd')})",
+        f"- threads: {meta['threads']} (fastnet/Numba and PyTorch); NumPy BLAS threads: {meta['blas_threads']}",
+        f"- threading layer: {meta['threading_layer']}",
+        f"- versions: fastnet {info.get('fastnet')}, Python {info.get('python')}, NumPy {info.get('numpy')}, "
+        f"Numba {info.get('numba')}, LLVM {info.get('llvm')}, PyTorch {info.get('torch')}",
+        f"- measured limits: sgemm {limits['sgemm_gflops']:.1f} GFLOP/s (numpy float32 matmul, "
+        f"n={limits['sgemm_n']}), copy {limits['copy_gbs']:.1f} GB/s (np.copyto, read + write)",
+        f"- fastnet.compile() for {meta['dtype']}: "
+        + (f"{meta['compile_s']:.1f} s (JIT, before timing)" if meta["compile_s"] is not None else "not run"),
+        f"- dtype {meta['dtype']}, shapes: {meta['size']}, {'quick: ' if meta['quick'] else ''}"
+        f"median of up to {meta['repeats']} runs ({meta['budget_s']} s budget per implementation)",
+        "- speedup = other implementation's median time / fastnet's median time (> 1: fastnet is faster);"
+        " % of limit = fastnet's throughput / sgemm GFLOP/s (compute-bound cases) or / copy GB/s (the others)",
+        "",
+        "| " + " | ".join(TABLE_COLUMNS) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(TABLE_COLUMNS))) + "|",
+    ]
+    for entry in report["results"]:
+        cells = [case_label(entry)]
+        for impl in IMPLEMENTATIONS:
+            r = entry["impls"].get(impl, {})
+            cells.append(f"{r['median_s'] * 1e3:.3f}" if "median_s" in r else "-")
+        value, unit = throughput(entry)
+        if value is None:
+            cells += ["-", "-"]
+        else:
+            limit = limits["sgemm_gflops"] if unit == "GFLOP/s" else limits["copy_gbs"]
+            cells += [f"{value:.2f} {unit}", f"{100 * value / limit:.1f}%"]
+        for other in ("numpy", "torch"):
+            s = speedup(entry, other)
+            cells.append("-" if s is None else f"{s:.2f}x")
+        lines.append("| " + " | ".join(cells) + " |")
+    skipped = sorted({r["skipped"] for e in report["results"] for r in e["impls"].values() if "skipped" in r})
+    if skipped:
+        lines += ["", "Skipped (\"-\"):"] + [f"- {reason}" for reason in skipped]
+    return "\n".join(lines)
+
+
+def case_label(entry):
+    """The table's "case" cell: the group with "|" (a Markdown column separator) shown as " / "."""
+    return entry["group"].replace("|", " / ")
+
+
+def parse_markdown_table(text):
+    """Parse the table of :func:`report_markdown` back into a list of {column: cell} dicts."""
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    out = []
+    for line in rows[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        out.append(dict(zip(header, cells)))
+    return header, out
+
+
+def save_json(report, path):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1, default=_json_default)
+
+
+def load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def plot(report, path):
+    """A bar chart of fastnet's speedup over NumPy and PyTorch per case. Needs matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("--plot needs matplotlib, which is not installed: "
+                          "pip install matplotlib (or pip install fastnet[plot])") from None
+    entries = report["results"]
+    labels = [e["group"] for e in entries]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(labels) + 1.5))
+    y = np.arange(len(labels))
+    for i, other in enumerate(("numpy", "torch")):
+        values = [speedup(e, other) or 0.0 for e in entries]
+        ax.barh(y + (i - 0.5) * 0.4, values, height=0.4, label=f"vs {other}")
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("speedup of fastnet (other time / fastnet time)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

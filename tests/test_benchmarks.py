@@ -1,0 +1,219 @@
+"""fastnet.benchmarks (the registry behind bench/ and `python -m fastnet bench`) and the vectorized baselines."""
+
+import argparse
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from fastnet import benchmarks
+from fastnet.jobs import bench as bench_job
+from fastnet.reference import vectorized
+
+from helpers import assert_close
+
+OP_CASES = [c for c in benchmarks.CASES if c.family != "training"]
+
+
+def test_registry_ids_groups_and_required_cases():
+    ids = [c.id for c in benchmarks.CASES]
+    assert len(ids) == len(set(ids))
+    for c in benchmarks.CASES:
+        op_mode, name = c.group.split("|")
+        assert op_mode == f"{c.op} {c.mode}" and name == c.name
+    names = {(c.op, c.name) for c in benchmarks.CASES}
+    for required in [("conv2d", "lenet_c1"), ("conv2d", "lenet_c3"), ("conv2d", "alexnet_conv1"),
+                     ("conv2d", "vgg_3x3"), ("conv2d", "resnet_stride2"), ("conv3d", "c3d_3x3x3"),
+                     ("conv3d", "volumetric_stride2"), ("maxpool2d", "2x2s2"), ("maxpool2d", "3x3s2"),
+                     ("maxpool3d", "2x2x2s2"), ("dense", "mlp_256x784_512"), ("dense", "1024cubed"),
+                     ("sigmoid", "16M"), ("lenet5_step", "digits8x8_b64"), ("mlp_step", "digits64_b64")]:
+        assert required in names
+    for c in OP_CASES:  # every op case exists forward-only and forward+backward
+        assert {(c.op, c.name, False), (c.op, c.name, True)} <= {(d.op, d.name, d.backward) for d in OP_CASES}
+    assert benchmarks.get_case("conv2d-fwd-vgg_3x3").full["x"] == (8, 64, 56, 56)
+    assert benchmarks.cases(filter="vgg") == [c for c in benchmarks.CASES if "vgg" in c.id]
+    with pytest.raises(KeyError):
+        benchmarks.get_case("nope")
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=[c.id for c in OP_CASES])
+def test_vectorized_matches_plain_loops(case):
+    """The numpy baseline (and the full-size reference) agrees with the naive loops, float64."""
+    inputs = {k: v.astype(np.float64) for k, v in benchmarks._inputs(case, "smoke", np.float32).items()}
+    expected = benchmarks._array_op_fn(case, "smoke", "numpy_loops", inputs)()
+    got = benchmarks._array_op_fn(case, "smoke", "numpy", inputs)()
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert_close(g, e, dtype=np.float64)
+
+
+@pytest.mark.parametrize("nd", [2, 3])
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), (3, 2)])
+def test_vectorized_conv_and_pool_match_torch(nd, stride, padding):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(nd * 10 + stride)
+    x = rng.standard_normal((2, 3) + (7,) * nd)
+    w = rng.standard_normal((4, 3) + (3,) * nd)
+    b = rng.standard_normal(4)
+    conv = getattr(vectorized, f"conv{nd}d")
+    conv_backward = getattr(vectorized, f"conv{nd}d_backward")
+    y = conv(x, w, b, stride=stride, padding=padding)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = getattr(F, f"conv{nd}d")(xt, wt, bt, stride=stride, padding=padding)
+    dy = rng.standard_normal(y.shape)
+    expected = torch.autograd.grad(yt, (xt, wt, bt), torch.tensor(dy))
+    assert_close(y, yt.detach().numpy(), dtype=np.float64)
+    for g, e in zip(conv_backward(x, w, dy, stride=stride, padding=padding), expected):
+        assert_close(g, e.numpy(), dtype=np.float64)
+    kernel = 3
+    pool_pad = min(padding, 1)
+    p = getattr(vectorized, f"maxpool{nd}d")(x, kernel, stride, pool_pad)
+    pt = getattr(F, f"max_pool{nd}d")(xt, kernel, stride, pool_pad)
+    dp = rng.standard_normal(p.shape)
+    (dxt,) = torch.autograd.grad(pt, (xt,), torch.tensor(dp))
+    assert_close(p, pt.detach().numpy(), dtype=np.float64)
+    assert_close(getattr(vectorized, f"maxpool{nd}d_backward")(x, dp, kernel, stride, pool_pad), dxt.numpy(),
+                 dtype=np.float64)
+
+
+def test_vectorized_sigmoid_extremes_without_warnings():
+    x = np.array([-400.0, -90.0, 0.0, 90.0, 400.0], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default errstate warns on overflow
+        y = vectorized.sigmoid(x)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, [0.0, 0.0, 0.5, 1.0, 1.0])
+
+
+def test_check_result_detects_wrong_output():
+    case = benchmarks.get_case("dense-fwd-mlp_256x784_512")
+    ref = benchmarks.reference_result(case, "smoke")
+    benchmarks.check_result(ref[0].copy(), ref, np.float32)
+    wrong = ref[0].copy()
+    wrong.flat[3] += 0.01 * np.abs(ref[0]).max() + 0.01
+    with pytest.raises(AssertionError):
+        benchmarks.check_result(wrong, ref, np.float32)
+    with pytest.raises(AssertionError, match="dtype"):
+        benchmarks.check_result(ref[0].astype(np.float64), ref, np.float32)
+    with pytest.raises(AssertionError, match="shape"):
+        benchmarks.check_result(ref[0][:1], ref, np.float32)
+
+
+def test_loops_are_skipped_on_big_shapes_with_a_reason():
+    case = benchmarks.get_case("conv2d-fwd-vgg_3x3")
+    with pytest.raises(benchmarks.Skip, match="numpy_loops: plain Python loops would take"):
+        benchmarks.make_fn(case, "numpy_loops", "full")
+
+
+def test_cost_model_of_a_case():
+    case = benchmarks.get_case("conv2d-fwdbwd-lenet_c3")
+    flops, nbytes = benchmarks.case_cost(case, "smoke")
+    n, c, h, _ = case.smoke["x"]
+    k, _, f, _ = case.smoke["w"]
+    out = h - f + 1
+    macs = n * k * out * out * c * f * f
+    assert flops == 2 * macs + n * k * out * out + 4 * macs + n * k * out * out
+    assert nbytes > 0
+
+
+@pytest.fixture(scope="module")
+def smoke_report():
+    """Every registered case, every implementation, tiny shapes, one run each."""
+    return benchmarks.run(size="smoke", repeats=1, budget_s=0.0, precompile=False)
+
+
+def test_every_case_runs_in_smoke_mode(smoke_report):
+    assert [e["id"] for e in smoke_report["results"]] == [c.id for c in benchmarks.CASES]
+    for entry in smoke_report["results"]:
+        assert set(entry["impls"]) == set(benchmarks.IMPLEMENTATIONS)
+        for impl in ("fastnet", "numpy"):
+            assert entry["impls"][impl]["median_s"] > 0, (entry["id"], impl)
+        assert entry["flops"] > 0 or entry["bytes"] > 0
+    limits = smoke_report["meta"]["limits"]
+    assert limits["sgemm_gflops"] > 0 and limits["copy_gbs"] > 0
+
+
+def test_report_table_parses(smoke_report):
+    text = benchmarks.report_markdown(smoke_report)
+    assert "speedup = other implementation's median time / fastnet's median time" in text
+    header, rows = benchmarks.parse_markdown_table(text)
+    assert tuple(header) == benchmarks.TABLE_COLUMNS
+    assert [r["case"] for r in rows] == [e["group"].replace("|", " / ") for e in smoke_report["results"]]
+    for row, entry in zip(rows, smoke_report["results"]):
+        f = entry["impls"]["fastnet"]["median_s"]
+        assert float(row["fastnet ms"]) == pytest.approx(f * 1e3, abs=1e-3)
+        for other in ("numpy", "torch"):
+            cell = row[f"speedup vs {other}"]
+            if "median_s" in entry["impls"][other]:
+                assert cell.endswith("x")
+                assert float(cell[:-1]) == pytest.approx(entry["impls"][other]["median_s"] / f, rel=0.01, abs=0.01)
+            else:
+                assert cell == "-"
+        value, unit = row["fastnet throughput"].split()
+        assert unit == ("GFLOP/s" if entry["flops"] else "GB/s") and float(value) >= 0
+        assert row["% of limit"].endswith("%")
+
+
+def test_json_round_trip(smoke_report, tmp_path):
+    path = tmp_path / "bench.json"
+    benchmarks.save_json(smoke_report, path)
+    loaded = benchmarks.load_json(path)
+    assert loaded == json.loads(json.dumps(smoke_report, default=benchmarks._json_default))
+    assert benchmarks.report_markdown(loaded) == benchmarks.report_markdown(smoke_report)
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(prog="fastnet bench")
+    bench_job.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_bench_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _parse(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--quick", "--json", "--plot", "--threads", "--filter"):
+        assert option in out
+
+
+def test_cli_bench_help(capsys):
+    from fastnet import cli
+    try:
+        parser = cli.build_parser()
+    except ImportError as exc:  # another subcommand's module is not written yet
+        pytest.skip(f"fastnet.cli cannot build its parser: {exc}")
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(["bench", "--help"])
+    assert exc.value.code == 0
+    assert "--quick" in capsys.readouterr().out
+
+
+def test_bench_job_filter_and_json(capsys, tmp_path):
+    path = tmp_path / "out.json"
+    code = bench_job.run(_parse(["--smoke", "--filter", "relu", "--json", str(path)]))
+    assert code == 0
+    out = capsys.readouterr().out
+    header, rows = benchmarks.parse_markdown_table(out)
+    assert [r["case"] for r in rows] == ["relu fwd / 16M", "relu fwd+bwd / 16M"]
+    assert [e["id"] for e in benchmarks.load_json(path)["results"]] == ["relu-fwd-16M", "relu-fwdbwd-16M"]
+
+
+def test_bench_job_unknown_filter(capsys):
+    assert bench_job.run(_parse(["--smoke", "--filter", "no-such-case"])) == 2
+    assert "no case matches" in capsys.readouterr().err
+
+
+def test_bench_job_plot_without_matplotlib(capsys, tmp_path):
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert bench_job.run(_parse(["--smoke", "--filter", "relu-fwd-", "--plot", str(tmp_path / "p.png")])) == 2
+        assert "needs matplotlib" in capsys.readouterr().err
+    else:
+        assert bench_job.run(_parse(["--smoke", "--filter", "relu-fwd-", "--plot", str(tmp_path / "p.png")])) == 0
+        assert (tmp_path / "p.png").stat().st_size > 0
