@@ -1,11 +1,24 @@
 """fastnet: neural networks on the CPU, with JIT-compiled Numba kernels.
 
-Functional ops live in :mod:`fastnet.ops`, the kernels behind them in :mod:`fastnet.kernels`.
+* :mod:`fastnet.ops`: validated functional ops (NumPy in, NumPy out, PyTorch conventions), backed
+  by the Numba kernels in :mod:`fastnet.kernels`.
+* :mod:`fastnet.layers`, :class:`Sequential`, :mod:`fastnet.losses`, :mod:`fastnet.optim`,
+  :mod:`fastnet.zoo`: the model layer; :mod:`fastnet.datasets`: data.
+* :func:`profile`: a profiler of every op call; ``python -m fastnet bench``: benchmarks.
 """
 
 __version__ = "0.1.0"
 
 from . import ops
+from . import datasets, layers, losses, optim, zoo
 from ._runtime import compile, get_num_threads, info, set_num_threads
+from .model import Callback, EarlyStopping, History, LearningRateScheduler, Sequential, load
+from .parameter import Parameter
+from .profiler import Profiler, profile
 
-__all__ = ["ops", "compile", "get_num_threads", "info", "set_num_threads", "__version__"]
+__all__ = [
+    "ops", "datasets", "layers", "losses", "optim", "zoo",
+    "Sequential", "load", "Parameter", "History", "Callback", "EarlyStopping", "LearningRateScheduler",
+    "profile", "Profiler",
+    "compile", "get_num_threads", "info", "set_num_threads", "__version__",
+]
