@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import fastnet
 from fastnet import ops
 from fastnet.reference import naive
-from tests.helpers import DTYPES, assert_close, assert_gradient, rng
+from helpers import DTYPES, assert_close, assert_gradient, rng
 
 # (name, forward, backward, reference forward, reference backward, backward takes the output?)
 ACTIVATIONS = [

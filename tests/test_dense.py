@@ -6,7 +6,7 @@ import pytest
 import fastnet
 from fastnet import ops
 from fastnet.reference import naive
-from tests.helpers import DTYPES, assert_close, assert_gradient, rng
+from helpers import DTYPES, assert_close, assert_gradient, rng
 
 # (N, in_features, out_features)
 SHAPES = [(1, 1, 1), (1, 5, 3), (7, 13, 5), (32, 64, 17), (3, 300, 2), (2, 4, 600)]

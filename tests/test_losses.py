@@ -8,7 +8,7 @@ import pytest
 import fastnet
 from fastnet import ops
 from fastnet.reference import naive
-from tests.helpers import DTYPES, assert_close, assert_gradient, numerical_gradient, rng
+from helpers import DTYPES, assert_close, assert_gradient, numerical_gradient, rng
 
 REGRESSION = [("mse_loss", ops.mse_loss, naive.mse_loss),
               ("squared_error", ops.squared_error, naive.squared_error)]

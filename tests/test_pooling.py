@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import fastnet
 from fastnet import ops
 from fastnet.reference import naive
-from tests.helpers import DTYPES, assert_close, assert_gradient, rng
+from helpers import DTYPES, assert_close, assert_gradient, rng
 
 # (input shape, kernel_size, stride, padding)
 CASES_2D = [

@@ -5,7 +5,7 @@ import pytest
 
 from fastnet import ops
 from fastnet.reference import naive
-from tests.helpers import DTYPES
+from helpers import DTYPES
 
 # The 4x4 input from the slides ("maxpool, 2x2 filters (stride 2)").
 SLIDE_INPUT = np.array([[1, 4, 2, 1],
