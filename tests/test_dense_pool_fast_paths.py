@@ -1,0 +1,110 @@
+"""The blocked dense kernels (single-threaded BLAS per row block on fastnet's threads, and the
+fallback of one BLAS call per product) and the fused 2x2x2 / 2 max-pool 3-D path, against the
+reference loops in float32 and float64."""
+
+import numpy as np
+import pytest
+
+import fastnet
+from fastnet import ops
+from fastnet.kernels import dense as dense_kernels
+from fastnet.reference import naive
+from helpers import DTYPES, assert_close, rng
+
+# (N, in, out): several row blocks on 2+ threads, uneven blocks, blocks of one tile
+DENSE_SHAPES = [(256, 40, 48), (97, 33, 65), (35, 7, 70), (16, 5, 3), (1, 9, 300), (300, 3, 1)]
+
+
+def _data(n, k, m, dtype, seed=0):
+    g = rng(seed)
+    return (g.standard_normal((n, k)).astype(dtype), g.standard_normal((m, k)).astype(dtype),
+            g.standard_normal(m).astype(dtype), g.standard_normal((n, m)).astype(dtype))
+
+
+def _check_dense(shape, dtype):
+    x, w, b, dy = _data(*shape, dtype)
+    assert_close(ops.dense(x, w, b), naive.dense(x, w, b), dtype, scale=4)
+    assert_close(ops.dense(x, w), naive.dense(x, w), dtype, scale=4)
+    for got, want in zip(ops.dense_backward(x, w, dy), naive.dense_backward(x, w, dy)):
+        assert_close(got, want, dtype, scale=4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", DENSE_SHAPES, ids=str)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_dense_blocked_matches_reference(shape, dtype, threads):
+    before = fastnet.get_num_threads()
+    if threads > before:
+        pytest.skip(f"needs {threads} threads")
+    try:
+        fastnet.set_num_threads(threads)
+        _check_dense(shape, dtype)
+    finally:
+        fastnet.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", DENSE_SHAPES, ids=str)
+def test_dense_kernels_any_block_count_match_reference(shape, dtype):
+    """Row blocks as on any thread count (uneven, more blocks than threads)."""
+    x, w, b, dy = _data(*shape, dtype)
+    n, _, m = shape
+    want = naive.dense(x, w, b)
+    rdx, rdw, rdb = naive.dense_backward(x, w, dy)
+    for blocks in (1, 2, 3, 5):
+        y = np.empty((n, m), dtype)
+        dense_kernels._dense_forward(x, w, b, y, min(blocks, n))
+        assert_close(y, want, dtype, scale=4)
+        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(m, dtype)
+        dense_kernels._dense_backward(x, w, dy, dx, dw, db, min(blocks, n), min(blocks, m))
+        assert_close(dx, rdx, dtype, scale=4)
+        assert_close(dw, rdw, dtype, scale=4)
+        np.testing.assert_array_equal(db, ops.dense_backward(x, w, dy)[2])   # order-fixed sum
+        assert_close(db, rdb, dtype, scale=4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", DENSE_SHAPES[:3], ids=str)
+def test_dense_fallback_without_blas_control_matches_reference(shape, dtype, monkeypatch):
+    monkeypatch.setattr(dense_kernels, "_blas_funcs", ())
+    _check_dense(shape, dtype)
+
+
+def test_dense_restores_blas_threads_and_finds_scipy_openblas():
+    x, w, b, dy = _data(64, 8, 40, np.float32)
+    ops.dense(x, w, b)
+    funcs = dense_kernels._blas_funcs
+    if not funcs:
+        pytest.skip("scipy is not linked to a controllable OpenBLAS")
+    setter, getter = funcs
+    before = getter()
+    try:
+        setter(2)
+        ops.dense(x, w, b)
+        ops.dense_backward(x, w, dy)
+        assert getter() == 2
+    finally:
+        setter(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_bitwise_reproducible_for_a_thread_count(dtype):
+    x, w, b, dy = _data(200, 30, 50, dtype, seed=3)
+    first = (ops.dense(x, w, b),) + ops.dense_backward(x, w, dy)
+    second = (ops.dense(x, w, b),) + ops.dense_backward(x, w, dy)
+    for a, c in zip(first, second):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 4, 6, 8), (1, 2, 5, 7, 9), (2, 1, 3, 3, 3), (1, 1, 2, 2, 2),
+                                   (1, 2, 2, 4, 33)], ids=str)
+def test_maxpool3d_2x2x2_fused_matches_reference(shape, dtype):
+    x = rng(11).standard_normal(shape).astype(dtype)
+    x.reshape(-1)[1::7] = x.reshape(-1)[::7][:x.reshape(-1)[1::7].size]   # ties
+    np.testing.assert_array_equal(ops.maxpool3d(x, 2), naive.maxpool3d(x, 2))
+    x[0, 0, 0, 0, 1] = np.nan
+    x[-1, -1, -1, -1, -1] = np.nan
+    y = ops.maxpool3d(x, 2, 2, 0)
+    np.testing.assert_array_equal(y, naive.maxpool3d(x, 2, 2, 0))   # NaN positions and values
+    assert np.isnan(y[0, 0, 0, 0, 0])
