@@ -5,22 +5,30 @@ kernels on depth-1 views, so there is a single code path to optimise and test.
 
 Design ("row patch", see /work/shared/PERFORMANCE.md)
 -----------------------------------------------------
-No whole-batch im2col matrix is ever built. The input is padded physically once (so no inner loop
-has a bounds test), and the work is split into groups of output rows (n, d, h..h+R), about
-GROUP_TARGET positions each (one row for wide layers). For each group a small patch
-``patch[R*Wo, C*FD*FH*FW]`` (rows of im2col, L2-sized) is copied into a per-chunk scratch buffer,
-and a 4x4 register-blocked dot kernel with 16 scalar accumulators (:func:`_dot_blocked`) computes
-``out[K, R*Wo] = wmat[K, C*FD*FH*FW] @ patch.T``; LLVM vectorises the reduction over the
+No whole-batch im2col matrix is ever built. The input is padded physically once, in a
+channels-last copy (N, D, H, W*C) (:func:`_pad_channels_last`; no inner loop has a bounds test),
+and the work is split into groups of output rows (n, d, h..h+R), about GROUP_TARGET positions each
+(one row for wide layers). For each group a small patch ``patch[R*Wo, FD*FH*FW*C]`` (rows of
+im2col, taps outer and channels inner, L2-sized) is copied into a per-chunk scratch buffer: in
+channels-last each patch row is FD*FH contiguous runs of FW*C values, so the copy is plain vector
+loads and stores (from NCDHW it was a strided store per tap, which LLVM compiles to
+``vscatterqps``: very slow on AMD Zen 4, a third of the VGG forward time). A 4x4
+register-blocked dot kernel with 16 scalar accumulators (:func:`_dot_blocked`) then computes
+``out[K, R*Wo] = wmat[K, FD*FH*FW*C] @ patch.T``; LLVM vectorises the reduction over the
 contiguous innermost axis. Reduction lengths are rounded up to a multiple of 16 (zero filled) so
-that the vector loop has no remainder, and block rows up to a multiple of 4.
+that the vector loop has no remainder, and block rows up to a multiple of 4. (Check new loops for
+``vscatterqps``/``vgatherqps`` in ``inspect_asm``: strided stores and ``i + offset`` indices, which
+need wraparound handling, become scatters; index row views with the bare loop variable.)
 
 * Backward-data has two forms (:func:`conv3d_backward_input` picks one; both are tested):
   the gather form is the forward core again: for stride 1 a forward correlation of ``dy`` (padded
   by ``F - 1``) with the flipped, transposed weights; for stride > 1 the input positions split into
   ``sd * sh * sw`` residue classes, each a dense stride-1 correlation with a sub-kernel. The
   scatter (col2im) form computes each output row's patch gradient ``w.T @ dy_row`` with the same
-  dot kernel and adds it into a padded per-image gradient; it is much faster for few input
+  dot kernel and adds it into a padded per-image gradient; it is much faster for 1..3 input
   channels (AlexNet conv1: 43 ms instead of 277 ms) and for stride 2 (ResNet: 22 instead of 36).
+  With the scatter-free patch copy the gather form wins from C = 4 on (LeNet C3, C = 6: 1.5 ms
+  instead of 2.5 ms on one thread).
 * Backward-weights accumulates ``dy_block[K, L] @ patch_t[C*F^3, L].T`` over blocks of whole
   output rows (L = rows * Wo, about BLOCK_TARGET positions). Work is split into a FIXED number of
   chunks (not the thread count), each with a private dW, reduced at the end in chunk order.
@@ -40,7 +48,7 @@ from ._config import parallel_kernel, serial_kernel
 ROW_CHUNKS = 64       # at most this many parallel chunks of output rows (fixed: not the thread count)
 WEIGHT_CHUNKS = 16    # private dW copies in backward-weights (fixed: not the thread count)
 LANES = 16            # reduction lengths are rounded up to a multiple of this (one 512-bit vector)
-SCATTER_BELOW_CHANNELS = 16  # backward-input: col2im form below this many input channels
+SCATTER_BELOW_CHANNELS = 4   # backward-input: col2im form below this many input channels
 GROUP_TARGET = 32     # forward core: aim for about this many output positions per work unit
 BLOCK_TARGET = 256    # backward-weights: aim for about this many output positions per block
 
@@ -158,18 +166,59 @@ def _pad_input(x, pd, ph, pw, extra_d, extra_h, extra_w):
             for d in range(depth):
                 for h in range(height):
                     src = x[n, c, d, h]
-                    dst = xp[n, c, d + pd, h + ph]
+                    dst = xp[n, c, d + pd, h + ph, pw:]
                     for w in range(width):
-                        dst[w + pw] = src[w]
+                        dst[w] = src[w]
     return xp
 
 
 @parallel_kernel
-def _conv_rows(xin, wmat, bias, out, geom, taps_d, taps_h, taps_w):
+def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w):
+    """Zero-padded channels-last copy of x (N, C, D, H, W): an array (N, Dp, Hp, Wp * C) with
+    ``xcl[n, d + pd, h + ph, (w + pw) * C + c] = x[n, c, d, h, w]``, Dp = D + 2 pd + extra_d etc.
+
+    Channels-last makes every patch row of the forward core a few contiguous runs of
+    ``taps_w * C`` values (vectorised copies; the NCDHW layout needs a strided copy per tap, which
+    LLVM turns into scatter instructions). One parallel region, over the (n, d) planes.
+    """
+    n_batch, channels, depth, height, width = x.shape
+    dp = depth + 2 * pd + extra_d
+    hp = height + 2 * ph + extra_h
+    wp = width + 2 * pw + extra_w
+    xcl = np.empty((n_batch, dp, hp, wp * channels), dtype=x.dtype)
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    for plane in prange(n_batch * dp):
+        n = plane // dp
+        dd = plane - n * dp
+        d = dd - pd
+        for hh in range(hp):
+            dst = xcl[n, dd, hh]
+            h = hh - ph
+            if d < 0 or d >= depth or h < 0 or h >= height:
+                for j in range(wp * channels):
+                    dst[j] = zero
+                continue
+            for j in range(pw * channels):
+                dst[j] = zero
+            tail = dst[(pw + width) * channels:]
+            for j in range(tail.shape[0]):
+                tail[j] = zero
+            src = x[n, :, d, h]
+            # strided reads, contiguous writes (strided writes become slow scatter instructions)
+            for w in range(width):
+                cell = dst[(w + pw) * channels:]
+                for c in range(channels):
+                    cell[c] = src[c, w]
+    return xcl
+
+
+@parallel_kernel
+def _conv_rows(xin, channels, wmat, bias, out, geom, taps_d, taps_h, taps_w):
     """The convolution core: a direct correlation of ``xin`` with ``wmat``, written into ``out``.
 
-    xin : (N, C, Di, Hi, Wi), already padded so that every read is in range.
-    wmat : (Kp, CFp) with ``wmat[k, ((c*taps_d + a)*taps_h + b)*taps_w + e]`` the weight of output
+    xin : (N, Di, Hi, Wi * C), channels-last (see :func:`_pad_channels_last`), already padded so
+        that every read is in range.
+    wmat : (Kp, CFp) with ``wmat[k, ((a*taps_h + b)*taps_w + e)*C + c]`` the weight of output
         channel k, input channel c, taps (a, b, e); Kp >= K rounded up to 4, CFp >= C*taps rounded up
         to 16; padding entries are zero.
     bias : (K,), added to every output.
@@ -181,7 +230,7 @@ def _conv_rows(xin, wmat, bias, out, geom, taps_d, taps_h, taps_w):
     Extra memory: per chunk of work a patch (P, CFp) and an accumulator (Kp, P), P = round4 of
     the positions of one group of output rows (about GROUP_TARGET, at least one row).
     """
-    n_batch, channels = xin.shape[0], xin.shape[1]
+    n_batch = xin.shape[0]
     n_out = out.shape[1]
     kp, cfp = wmat.shape
     sd, od, qd0, nd = geom[0, 0], geom[0, 1], geom[0, 2], geom[0, 3]
@@ -192,6 +241,7 @@ def _conv_rows(xin, wmat, bias, out, geom, taps_d, taps_h, taps_w):
     osw, oow = geom[2, 4], geom[2, 5]
     w_first = qw0 * sw + ow       # input column read by the first output of a row
     out_first = qw0 * osw + oow   # output column written by it
+    span = taps_w * channels      # one contiguous run of the channels-last input per (a, b) tap
     # a work unit is a group of up to `group` consecutive output rows of one (n, depth) plane,
     # about GROUP_TARGET output positions, so that short rows (LeNet) still give a long block
     groups_per_plane = max(1, min(nh, (nh * nw + GROUP_TARGET - 1) // GROUP_TARGET))
@@ -213,26 +263,20 @@ def _conv_rows(xin, wmat, bias, out, geom, taps_d, taps_h, taps_w):
             qh_first = qh0 + g * group
             rows = min(group, qh0 + nh - qh_first)
             d0 = qd * sd + od
-            # (the stride-1 cases are separate loops: a multiply in the index costs 2x here)
             for r in range(rows):
                 h0 = (qh_first + r) * sh + oh
                 base = r * nw
-                col = 0
-                for c in range(channels):
+                for iw in range(nw):
+                    prow = patch[base + iw]
+                    first = (w_first + iw * sw) * channels
+                    col = 0
                     for a in range(taps_d):
                         for b in range(taps_h):
-                            src = xin[n, c, d0 + a, h0 + b]
-                            # tap-outer order with a shifted view: 2.7x faster than iw-outer
-                            for e in range(taps_w):
-                                shifted = src[w_first + e:]
-                                pcol = patch[base:, col + e]
-                                if sw == 1:
-                                    for iw in range(nw):
-                                        pcol[iw] = shifted[iw]
-                                else:
-                                    for iw in range(nw):
-                                        pcol[iw] = shifted[iw * sw]
-                            col += taps_w
+                            src = xin[n, d0 + a, h0 + b, first:]
+                            dst = prow[col:]
+                            for j in range(span):
+                                dst[j] = src[j]
+                            col += span
             # rows of a short last group keep stale values: their outputs are never stored
             _dot_blocked(wmat, patch, acc, False)
             dd = qd * osd + ood
@@ -257,21 +301,22 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
 
     x : (N, C, D, H, W), w : (K, C, FD, FH, FW), b : (K,), y : (N, K, Do, Ho, Wo) written in full.
     All C-contiguous, one dtype; shapes already validated by the wrapper.
-    Extra memory: the padded input (when padding > 0), a (round4(K), round16(C*FD*FH*FW)) weight
+    Extra memory: the padded channels-last input, a (round4(K), round16(C*FD*FH*FW)) weight
     matrix and, per chunk of work (at most ROW_CHUNKS), one (P, round16(C*FD*FH*FW)) patch and a
     (round4(K), P) block, P = round4(R * Wo) for groups of R output rows (R*Wo about GROUP_TARGET).
     """
     n_out, channels, fd, fh, fw = w.shape
     cf = channels * fd * fh * fw
     wmat = np.zeros((_round_up(n_out, 4), _round_up(cf, LANES)), dtype=w.dtype)
-    wflat = w.reshape(n_out, cf)
     for k in range(n_out):
-        for j in range(cf):
-            wmat[k, j] = wflat[k, j]
-    if pd == 0 and ph == 0 and pw == 0:
-        xp = x
-    else:
-        xp = _pad_input(x, pd, ph, pw, 0, 0, 0)
+        col = 0
+        for a in range(fd):
+            for p in range(fh):
+                for q in range(fw):
+                    for c in range(channels):
+                        wmat[k, col] = w[k, c, a, p, q]
+                        col += 1
+    xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0)
     geom = np.zeros((3, 6), dtype=np.int64)
     geom[0, 0] = sd
     geom[1, 0] = sh
@@ -281,7 +326,7 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     geom[2, 3] = y.shape[4]
     for dim in range(3):
         geom[dim, 4] = 1
-    _conv_rows(xp, wmat, b, y, geom, fd, fh, fw)
+    _conv_rows(xp, channels, wmat, b, y, geom, fd, fh, fw)
 
 
 @serial_kernel
@@ -332,7 +377,7 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     td = max(0, (depth - 1 + pd) // sd + 1 - do - md)
     th = max(0, (height - 1 + ph) // sh + 1 - ho - mh)
     tw = max(0, (width - 1 + pw) // sw + 1 - wo - mw)
-    dyp = _pad_input(dy, md, mh, mw, td, th, tw)
+    dyp = _pad_channels_last(dy, md, mh, mw, td, th, tw)
     zero_bias = np.zeros(channels, dtype=dx.dtype)
     geom = np.zeros((3, 6), dtype=np.int64)
     for rd in range(sd):
@@ -345,10 +390,10 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
                 wmat = np.zeros((_round_up(channels, 4), _round_up(cf, LANES)), dtype=w.dtype)
                 for c in range(channels):
                     col = 0
-                    for k in range(n_out):
-                        for a in range(nd_taps):
-                            for b in range(nh_taps):
-                                for e in range(nw_taps):
+                    for a in range(nd_taps):
+                        for b in range(nh_taps):
+                            for e in range(nw_taps):
+                                for k in range(n_out):
                                     wmat[c, col] = w[k, c, rd + (nd_taps - 1 - a) * sd,
                                                      rh + (nh_taps - 1 - b) * sh,
                                                      rw + (nw_taps - 1 - e) * sw]
@@ -373,7 +418,7 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
                     geom[dim, 4] = s
                     geom[dim, 5] = r - p
                 if ok:
-                    _conv_rows(dyp, wmat, zero_bias, dx, geom, nd_taps, nh_taps, nw_taps)
+                    _conv_rows(dyp, n_out, wmat, zero_bias, dx, geom, nd_taps, nh_taps, nw_taps)
 
 
 @serial_kernel
@@ -418,33 +463,38 @@ def _scatter_rows(dy, wmat_t, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw):
         dpatch_t = np.empty((cfp, wop), dtype=dy.dtype)
         for i in range(do):
             for j in range(ho):
-                for k in range(n_out):
-                    src = dy[n, k, i, j]
-                    for l in range(wo):
-                        dy_row_t[l, k] = src[l]
+                src = dy[n, :, i, j]
+                for l in range(wo):   # contiguous writes (strided ones become scatter instructions)
+                    dst_l = dy_row_t[l]
+                    for k in range(n_out):
+                        dst_l[k] = src[k, l]
                 _dot_blocked(wmat_t, dy_row_t, dpatch_t, False)
                 col = 0
                 for c in range(channels):
                     for a in range(fd):
                         for b in range(fh):
                             dst = dxp[c, i * sd + a, j * sh + b]
-                            for e in range(fw):
-                                drow = dpatch_t[col]
-                                if sw == 1:
+                            if sw == 1:
+                                for e in range(fw):
+                                    drow = dpatch_t[col + e]
                                     dste = dst[e:]
                                     for l in range(wo):
                                         dste[l] += drow[l]
-                                else:
-                                    for l in range(wo):
-                                        dst[l * sw + e] += drow[l]
-                                col += 1
+                            else:
+                                # per position a contiguous run of fw taps (no scatter)
+                                taps = dpatch_t[col:col + fw]
+                                for l in range(wo):
+                                    dste = dst[l * sw:]
+                                    for e in range(fw):
+                                        dste[e] += taps[e, l]
+                            col += fw
         for c in range(channels):
             for d in range(depth):
                 for h in range(height):
-                    src = dxp[c, d + pd, h + ph]
+                    src = dxp[c, d + pd, h + ph, pw:]
                     dst = dx[n, c, d, h]
                     for l in range(width):
-                        dst[l] = src[l + pw]
+                        dst[l] = src[l]
 
 
 @serial_kernel
@@ -454,7 +504,8 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     x : (N, C, D, H, W), dy : (N, K, Do, Ho, Wo), dw : (K, C, FD, FH, FW), db : (K,), both written
     in full. ``dw[k, c, a, p, q] = sum_{n,i,j,l} dy[n, k, i, j, l] * xpad[n, c, i*sd + a, j*sh + p,
     l*sw + q]``; db[k] = sum of dy[:, k] (accumulated in float64).
-    Work unit: a block of R whole output rows of one (n, i) (L = R * Wo positions): dy_block[K, L] is
+    Work unit: a block of R consecutive whole output rows in (n, i, j) order, possibly spanning
+    several (n, i) planes (L = R * Wo positions, about BLOCK_TARGET): dy_block[K, L] is
     copied, patch_t[C*FD*FH*FW, L] gathered from the padded input, then dW_chunk += dy_block @
     patch_t.T. Extra memory: the padded input, WEIGHT_CHUNKS private (round4(K), round4(C*F))
     matrices, and per chunk one dy_block and one patch_t of L rounded up to 16.
@@ -468,9 +519,11 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
         xp = x
     else:
         xp = _pad_input(x, pd, ph, pw, 0, 0, 0)
-    rows_per_block = max(1, min(ho, (BLOCK_TARGET + wo - 1) // wo))
-    blocks_per_plane = (ho + rows_per_block - 1) // rows_per_block
-    n_blocks = n_batch * do * blocks_per_plane
+    # blocks of consecutive output rows in (n, i, j) order; a block may span (n, i) planes, so that
+    # small planes (LeNet C3: 10 x 10) still give long reductions
+    total_rows = n_batch * do * ho
+    rows_per_block = max(1, min(total_rows, (BLOCK_TARGET + wo - 1) // wo))
+    n_blocks = (total_rows + rows_per_block - 1) // rows_per_block
     chunks = max(1, min(n_blocks, WEIGHT_CHUNKS))
     partial = np.zeros((chunks, kp, cfp), dtype=dw.dtype)
     _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block)
@@ -484,8 +537,8 @@ def _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block):
     n_batch, n_out, do, ho, wo = dy.shape
     channels = xp.shape[1]
     chunks, kp, cfp = partial.shape
-    blocks_per_plane = (ho + rows_per_block - 1) // rows_per_block
-    n_blocks = n_batch * do * blocks_per_plane
+    total_rows = n_batch * do * ho
+    n_blocks = (total_rows + rows_per_block - 1) // rows_per_block
     length_p = _round_up(rows_per_block * wo, LANES)
     for chunk in prange(chunks):
         dy_block = np.zeros((kp, length_p), dtype=dy.dtype)
@@ -494,42 +547,43 @@ def _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block):
         start = chunk * n_blocks // chunks
         stop = (chunk + 1) * n_blocks // chunks
         for blk in range(start, stop):
-            n = blk // (do * blocks_per_plane)
-            rem = blk - n * (do * blocks_per_plane)
-            i = rem // blocks_per_plane
-            j0 = (rem - i * blocks_per_plane) * rows_per_block
-            j1 = min(ho, j0 + rows_per_block)
-            length = (j1 - j0) * wo
+            r0 = blk * rows_per_block
+            n_rows = min(total_rows, r0 + rows_per_block) - r0
+            length = n_rows * wo
             if length < rows_per_block * wo:   # short last block: clear the stale tail
                 for k in range(kp):
-                    for l in range(length, length_p):
-                        dy_block[k, l] = 0
+                    tail = dy_block[k, length:]
+                    for l in range(tail.shape[0]):
+                        tail[l] = 0
                 for col in range(cfp):
-                    for l in range(length, length_p):
-                        patch_t[col, l] = 0
-            for k in range(n_out):
-                src = dy[n, k, i]
-                dst = dy_block[k]
-                for jj in range(j1 - j0):
-                    srow = src[j0 + jj]
+                    tail = patch_t[col, length:]
+                    for l in range(tail.shape[0]):
+                        tail[l] = 0
+            for rr in range(n_rows):
+                g = r0 + rr   # global output row -> (n, i, j)
+                n = g // (do * ho)
+                rem = g - n * (do * ho)
+                i = rem // ho
+                j = rem - i * ho
+                for k in range(n_out):
+                    srow = dy[n, k, i, j]
+                    dst = dy_block[k, rr * wo:]
                     for l in range(wo):
-                        dst[jj * wo + l] = srow[l]
-            col = 0
-            for c in range(channels):
-                for a in range(fd):
-                    for b in range(fh):
-                        for e in range(fw):
-                            dst = patch_t[col]
-                            for jj in range(j1 - j0):
-                                srow = xp[n, c, i * sd + a, (j0 + jj) * sh + b, e:]
-                                drow = dst[jj * wo:]
+                        dst[l] = srow[l]
+                col = 0
+                for c in range(channels):
+                    for a in range(fd):
+                        for b in range(fh):
+                            for e in range(fw):
+                                srow = xp[n, c, i * sd + a, j * sh + b, e:]
+                                drow = patch_t[col, rr * wo:]
                                 if sw == 1:   # (a multiply in the index costs 2x here)
                                     for l in range(wo):
                                         drow[l] = srow[l]
                                 else:
                                     for l in range(wo):
                                         drow[l] = srow[l * sw]
-                            col += 1
+                                col += 1
             _dot_blocked(dy_block, patch_t, mine, True)
 
 
@@ -544,11 +598,14 @@ def _reduce_weight_and_bias(partial, dy, dw, db):
     spatial = dy.shape[2] * dy.shape[3] * dy.shape[4]
     dyf = dy.reshape(n_batch, n_out, spatial)
     for k in prange(n_out):
+        drow = dflat[k]
+        first = partial[0, k]
         for j in range(cf):
-            total = partial[0, k, j]
-            for chunk in range(1, chunks):
-                total += partial[chunk, k, j]
-            dflat[k, j] = total
+            drow[j] = first[j]
+        for chunk in range(1, chunks):   # same order as a running sum p0 + p1 + ... per element
+            prow = partial[chunk, k]
+            for j in range(cf):
+                drow[j] += prow[j]
         bias_total = 0.0
         for n in range(n_batch):
             row = dyf[n, k]

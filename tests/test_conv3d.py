@@ -206,3 +206,23 @@ def test_bad_input(change, error, message):
 def test_bad_dy(dy, error, message):
     with pytest.raises(error, match=message):
         conv3d_backward(np.zeros((2, 3, 5, 5, 5), _F32), np.zeros((4, 3, 3, 3, 3), _F32), dy)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pads, extra", [
+    ((2, 3, 4, 5, 6), (1, 2, 0), (0, 0, 0)),
+    ((1, 1, 1, 3, 3), (0, 0, 0), (0, 0, 0)),
+    ((2, 4, 2, 3, 5), (0, 1, 2), (1, 2, 3)),
+])
+def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra):
+    """The forward core's channels-last padded copy equals np.pad + transpose (zeros past the end)."""
+    from fastnet.kernels import conv3d as conv3d_kernels
+    x = np.random.default_rng(7).standard_normal(shape).astype(dtype)
+    pd, ph, pw = pads
+    ed, eh, ew = extra
+    got = conv3d_kernels._pad_channels_last(x, pd, ph, pw, ed, eh, ew)
+    padded = np.pad(x, ((0, 0), (0, 0), (pd, pd + ed), (ph, ph + eh), (pw, pw + ew)))
+    n, c, dp, hp, wp = padded.shape
+    expected = padded.transpose(0, 2, 3, 4, 1).reshape(n, dp, hp, wp * c)
+    assert got.shape == expected.shape and got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, expected)
