@@ -9,6 +9,15 @@
 
 __version__ = "0.1.0"
 
+import importlib.util as _importlib_util
+
+if _importlib_util.find_spec("fastnet.kernels") is None:  # pragma: no cover - depends on the install
+    raise ImportError(
+        f"fastnet.kernels is missing: this fastnet was imported from its source tree ({__path__[0]}), "
+        "where the kernels live in the top-level kernels/ folder and only an install maps them to "
+        "fastnet.kernels. Install with `pip install -e .` to work in the source tree, or run from "
+        "another directory (or use the `fastnet` command) to use the installed package.")
+
 from . import ops
 from . import datasets, layers, losses, optim, zoo
 from ._runtime import compile, get_num_threads, info, set_num_threads
