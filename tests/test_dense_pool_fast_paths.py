@@ -108,3 +108,39 @@ def test_maxpool3d_2x2x2_fused_matches_reference(shape, dtype):
     y = ops.maxpool3d(x, 2, 2, 0)
     np.testing.assert_array_equal(y, naive.maxpool3d(x, 2, 2, 0))   # NaN positions and values
     assert np.isnan(y[0, 0, 0, 0, 0])
+
+
+def _pool_backward_case(shape, dtype, seed):
+    """Integer-valued x (ties), some NaNs, dy with some -0.0."""
+    g = rng(seed)
+    x = g.integers(0, 3, shape).astype(dtype)
+    x.reshape(-1)[::11] = np.nan
+    dy = g.standard_normal(shape[:2] + tuple(s // 2 for s in shape[2:])).astype(dtype)
+    dy.reshape(-1)[::5] = -0.0
+    return x, dy
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (1, 2, 7, 9), (1, 1, 2, 2), (2, 2, 5, 4), (1, 3, 4, 35)],
+                         ids=str)
+def test_maxpool2d_backward_2x2_fast_path(shape, dtype):
+    from fastnet.kernels import pooling
+    x, dy = _pool_backward_case(shape, dtype, 5)
+    dx = ops.maxpool2d_backward(x, dy, 2)
+    np.testing.assert_array_equal(dx, naive.maxpool2d_backward(x, dy, 2))
+    generic = np.full_like(x, 7.0)
+    pooling.maxpool2d_backward(x, dy, generic, 2, 2, 2, 2, 0, 0, False)
+    assert dx.tobytes() == generic.tobytes()   # bitwise, signs of zeros included
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 4, 6, 8), (1, 2, 5, 7, 9), (1, 1, 2, 2, 2), (1, 2, 3, 5, 4),
+                                   (1, 1, 2, 3, 33)], ids=str)
+def test_maxpool3d_backward_2x2x2_fast_path(shape, dtype):
+    from fastnet.kernels import pooling
+    x, dy = _pool_backward_case(shape, dtype, 6)
+    dx = ops.maxpool3d_backward(x, dy, 2)
+    np.testing.assert_array_equal(dx, naive.maxpool3d_backward(x, dy, 2))
+    generic = np.full_like(x, 7.0)
+    pooling.maxpool3d_backward(x, dy, generic, 2, 2, 2, 2, 2, 2, 0, 0, 0, False)
+    assert dx.tobytes() == generic.tobytes()
