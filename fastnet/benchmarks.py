@@ -789,6 +789,9 @@ def measure_limits(quick=False):
     return {"sgemm_gflops": sgemm, "sgemm_n": n, "copy_gbs": copy, "copy_bytes": int(src.nbytes)}
 
 
+COOLDOWN_S = 0.15  # pause before preparing each implementation of a case (see run())
+
+
 def time_fn(fn, repeats, budget_s, min_repeats=1):
     """Run ``fn`` up to ``repeats`` times (stopping once ``budget_s`` is spent and ``min_repeats``
     are done); return (list of seconds, last result)."""
@@ -847,6 +850,9 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
                 if impl == "numpy_loops" and not loops and size != "smoke":
                     entry["impls"][impl] = {"skipped": "numpy_loops: not run in --quick mode"}
                     continue
+                # Let the previous implementation's idle threads stop spinning first (OpenBLAS
+                # spins ~0.1 s after a call): on 2 cores a spinning thread halves the next one.
+                time.sleep(COOLDOWN_S)
                 try:
                     prepared = prepare(case, impl, size, dtype, quick=quick)
                 except Skip as exc:
