@@ -7,25 +7,20 @@ from .._trace import traced
 from ..kernels import activations as _kernels
 
 
-# np.ascontiguousarray (inside float_array) turns a 0-d array into shape (1,): every wrapper
-# takes the shape from the argument as given and returns arrays of that shape.
-
 def _unary(kernel, x, name):
-    shape = np.shape(x)
     x = _validate.float_array(x, name)
-    out = np.empty(shape, dtype=x.dtype)
+    out = np.empty(x.shape, dtype=x.dtype)
     if x.size:
         kernel(x.reshape(-1), out.reshape(-1))
     return out
 
 
 def _binary(kernel, a, dy, a_name):
-    shape = np.shape(a)
     a = _validate.float_array(a, a_name)
     dy = _validate.float_array(dy, "dy")
     _validate.same_dtype(**{a_name: a, "dy": dy})
     _validate.shape_equals(dy, a.shape, "dy")
-    dx = np.empty(shape, dtype=a.dtype)
+    dx = np.empty(a.shape, dtype=a.dtype)
     if a.size:
         kernel(a.reshape(-1), dy.reshape(-1), dx.reshape(-1))
     return dx

@@ -31,9 +31,8 @@ def mse_loss(pred, target):
     loss : NumPy scalar of pred's dtype
     dpred : ndarray of pred's shape and dtype, ``2 * (pred - target) / pred.size``
     """
-    shape = np.shape(pred)   # float_array turns a 0-d array into shape (1,)
     pred, target = _pred_target(pred, target)
-    dpred = np.empty(shape, dtype=pred.dtype)
+    dpred = np.empty(pred.shape, dtype=pred.dtype)
     total = _kernels.mse_loss_forward(pred.reshape(-1), target.reshape(-1), dpred.reshape(-1))
     return pred.dtype.type(total / pred.size), dpred
 
@@ -52,9 +51,8 @@ def squared_error(pred, target):
     loss : NumPy scalar of pred's dtype
     dpred : ndarray of pred's shape and dtype, ``pred - target``
     """
-    shape = np.shape(pred)   # float_array turns a 0-d array into shape (1,)
     pred, target = _pred_target(pred, target)
-    dpred = np.empty(shape, dtype=pred.dtype)
+    dpred = np.empty(pred.shape, dtype=pred.dtype)
     total = _kernels.squared_error_forward(pred.reshape(-1), target.reshape(-1), dpred.reshape(-1))
     return pred.dtype.type(0.5 * total), dpred
 
