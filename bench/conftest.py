@@ -2,7 +2,7 @@
 
 * ``pytest`` (addopts has ``--benchmark-disable``): every benchmark runs once, on the tiny smoke
   shapes, as a test: warm-up, result checked against the plain-loop reference.
-* ``pytest bench/ --benchmark-only``: the real shapes, timed, grouped ``op|case`` so that the
+* ``pytest bench/ --benchmark-enable --benchmark-only``: the real shapes, timed, grouped ``op|case`` so that the
   implementations sit side by side (add ``--benchmark-columns=median,ops`` for a compact table).
 """
 
@@ -14,7 +14,9 @@ from fastnet import benchmarks
 @pytest.fixture(scope="session")
 def bench_size(request):
     """"smoke" when benchmarks are disabled (ordinary test runs), else "full"."""
-    disabled = request.config.getoption("benchmark_disable", default=False)
+    # addopts sets --benchmark-disable; --benchmark-enable (needed beside --benchmark-only) overrides it
+    disabled = (request.config.getoption("benchmark_disable", default=False)
+                and not request.config.getoption("benchmark_enable", default=False))
     return "smoke" if disabled else "full"
 
 
