@@ -1,40 +1,104 @@
 """Direct 2-D convolution kernels (cross-correlation, PyTorch NCHW layout), forward and backward.
 
-There is one convolution core, in :mod:`fastnet.kernels.conv3d`: each function here views its
-4-D arrays as 5-D arrays of depth 1 (a reshape, no copy) and runs the compiled 3-D kernel with
-depth stride 1 and depth padding 0. The depth loops then have length 1, which costs nothing
-measurable. These are plain Python functions on purpose: wrapping them in ``serial_kernel`` would
-compile the whole 3-D core a second time inside each of them (tens of seconds per dtype), for a
-saving of a microsecond per call.
+Two implementations, picked per call by shape (both tested directly):
+
+* The convolution core in :mod:`fastnet.kernels.conv3d`, for every stride and size: each function
+  here views its 4-D arrays as 5-D arrays of depth 1 (a reshape, no copy) and runs the compiled 3-D
+  kernel with depth stride 1 and depth padding 0.
+* The flat-plane kernels in :mod:`fastnet.kernels.conv2d_plane`, for small layers at stride 1
+  (reductions C*FH*FW up to PLANE_MAX_REDUCTION: LeNet's C1 and C3, 3x3 convolutions of RGB
+  images), where the core's short reductions and rows make it slow; see :func:`_plane_ok`.
+
+These are plain Python functions on purpose: wrapping them in ``serial_kernel`` would compile the
+whole 3-D core a second time inside each of them (tens of seconds per dtype), for a saving of a
+microsecond per call.
 """
 
+import numpy as np
+
+from .conv2d_plane import flat_planes, plane_correlate, plane_weight_grad
 from .conv3d import conv3d_backward_input, conv3d_backward_weight, conv3d_forward
 
+PLANE_MAX_REDUCTION = 160   # flat-plane kernels up to this reduction length (C*FH*FW; K*FH*FW for dx)
+PLANE_MAX_WASTE = 2.0       # ... and up to this many grid positions per output (plane / outputs)
 
-def conv2d_forward(x, w, b, y, sh, sw, ph, pw):
+
+def _plane_ok(reduction, grid, outputs, sh, sw, force):
+    """Whether to run the flat-plane kernels. ``force`` (tests): True takes them wherever they
+    apply (stride 1), False never; None decides by shape.
+
+    Measured on one core (LeNet C1/C3, 3x3 layers of 3 to 64 channels, 5x5 on 3 channels): the
+    planes win for short reductions (up to 5x for C = 1), tie around C*FH*FW = 150 (LeNet C3) and
+    lose when the grid is mostly padding (4x4 outputs of 6x6 padded planes) or the reduction is long.
+    """
+    if sh != 1 or sw != 1:
+        return False
+    if force is not None:
+        return force
+    return reduction <= PLANE_MAX_REDUCTION and grid <= PLANE_MAX_WASTE * outputs
+
+
+def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None):
     """y[n, k, i, j] = b[k] + sum_{c,p,q} w[k, c, p, q] * xpad[n, c, i*sh + p, j*sw + q].
 
     x : (N, C, H, W), w : (K, C, FH, FW), b : (K,), y : (N, K, Ho, Wo) written in full; all
-    C-contiguous, one dtype. Extra memory: see :func:`conv3d_forward`.
+    C-contiguous, one dtype. ``plane``: None picks the implementation by shape; True / False force
+    the flat-plane kernels (where they apply: stride 1) / the core (tests).
+    Extra memory: core: see :func:`conv3d_forward`; flat plane: a padded copy of x, (C, N*(H+2ph)*
+    (W+2pw)) plus a short tail, and one Ho*(W+2pw) accumulator row per (image, output channel) in
+    flight.
     """
     n, c, h, wd = x.shape
     k, _, fh, fw = w.shape
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    if _plane_ok(c * fh * fw, hp * wp, y.shape[2] * y.shape[3], sh, sw, plane):
+        xf = flat_planes(x, ph, pw, hp, wp, fw)
+        plane_correlate(xf, hp * wp, wp, w, b, y)
+        return
     conv3d_forward(x.reshape(n, c, 1, h, wd), w.reshape(k, c, 1, fh, fw), b,
                    y.reshape(n, k, 1, y.shape[2], y.shape[3]), 1, sh, sw, 0, ph, pw)
 
 
-def conv2d_backward_input(dy, w, dx, sh, sw, ph, pw):
-    """dx (N, C, H, W) = gradient of sum(y * dy) with respect to x; see :func:`conv3d_backward_input`."""
+def conv2d_backward_input(dy, w, dx, sh, sw, ph, pw, plane=None):
+    """dx (N, C, H, W) = gradient of sum(y * dy) with respect to x; see :func:`conv3d_backward_input`.
+
+    Flat plane form (stride 1, padding <= F - 1): a forward correlation of dy padded by F - 1 -
+    padding with the flipped, transposed weights. Extra memory: that padded copy of dy,
+    (K, N*(H+FH-1)*(W+FW-1)), the (C, K, FH, FW) weights and one accumulator row per (image,
+    channel) in flight.
+    """
     n, k, ho, wo = dy.shape
     _, c, fh, fw = w.shape
+    height, width = dx.shape[2], dx.shape[3]
+    hp, wp = height + fh - 1, width + fw - 1
+    if ph <= fh - 1 and pw <= fw - 1 and _plane_ok(k * fh * fw, hp * wp, height * width, sh, sw, plane):
+        dyf = flat_planes(dy, fh - 1 - ph, fw - 1 - pw, hp, wp, fw)
+        w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        plane_correlate(dyf, hp * wp, wp, w_t, np.zeros(c, dtype=dx.dtype), dx)
+        return
     conv3d_backward_input(dy.reshape(n, k, 1, ho, wo), w.reshape(k, c, 1, fh, fw),
-                          dx.reshape(n, c, 1, dx.shape[2], dx.shape[3]), 1, sh, sw, 0, ph, pw)
+                          dx.reshape(n, c, 1, height, width), 1, sh, sw, 0, ph, pw)
 
 
-def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw):
-    """dw (K, C, FH, FW) and db (K,) = gradients of sum(y * dy); see :func:`conv3d_backward_weight`."""
+def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None):
+    """dw (K, C, FH, FW) and db (K,) = gradients of sum(y * dy); see :func:`conv3d_backward_weight`.
+
+    Flat plane form (stride 1, finite x): dy placed on the padded input's grid and one long dot
+    per (k, c, p) over all images (db summed in float64 by NumPy). Extra memory: the padded copy
+    of x as in :func:`conv2d_forward` plus dy on that grid, (K, N*(H+2ph)*(W+2pw)).
+    """
     n, c, h, wd = x.shape
     _, k, ho, wo = dy.shape
     fh, fw = dw.shape[2], dw.shape[3]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    use_plane = _plane_ok(c * fh * fw, hp * wp, ho * wo, sh, sw, plane)
+    if use_plane and plane is None and not np.isfinite(x).all():
+        use_plane = False   # an inf or NaN outside every window would meet a zero of the grid
+    if use_plane:
+        xf = flat_planes(x, ph, pw, hp, wp, fh * wp + fw)
+        dyg = flat_planes(dy, 0, 0, hp, wp, 0)
+        plane_weight_grad(xf, dyg, wp, dw)
+        db[:] = dy.sum(axis=(0, 2, 3), dtype=np.float64)
+        return
     conv3d_backward_weight(x.reshape(n, c, 1, h, wd), dy.reshape(n, k, 1, ho, wo),
                            dw.reshape(k, c, 1, fh, fw), db, 1, sh, sw, 0, ph, pw)

@@ -218,3 +218,114 @@ def test_bad_input_backward(change, error, message):
     args.update(change)
     with pytest.raises(error, match=message):
         conv2d_backward(**args)
+
+
+# --- the two implementations behind conv2d at stride 1 (fastnet.kernels.conv2d picks by shape) ---
+
+from fastnet.kernels import conv2d as conv2d_kernels  # noqa: E402
+
+PLANE_CASES = [
+    pytest.param((2, 1, 28, 28), (6, 1, 5, 5), 2, id="lenet-c1"),
+    pytest.param((7, 6, 14, 14), (16, 6, 5, 5), 0, id="lenet-c3-groups-of-images"),
+    pytest.param((2, 3, 7, 9), (5, 3, 3, 7), (1, 3), id="fw7-asym-pad"),
+    pytest.param((3, 2, 5, 5), (3, 2, 5, 5), 0, id="kernel-equals-input"),
+    pytest.param((2, 2, 5, 4), (9, 2, 2, 4), (1, 2), id="fw4-k9"),
+    pytest.param((1, 1, 1, 1), (1, 1, 1, 1), 0, id="single-pixel"),
+    pytest.param((2, 4, 6, 6), (2, 4, 3, 3), (3, 3), id="padding-above-f-1"),
+]
+
+
+def _kernel_call(x, w, b, dy, padding, plane):
+    ph, pw = (padding, padding) if np.isscalar(padding) else padding
+    y = np.empty(dy.shape, dtype=x.dtype)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+    conv2d_kernels.conv2d_forward(x, w, b, y, 1, 1, ph, pw, plane=plane)
+    conv2d_kernels.conv2d_backward_input(dy, w, dx, 1, 1, ph, pw, plane=plane)
+    conv2d_kernels.conv2d_backward_weight(x, dy, dw, db, 1, 1, ph, pw, plane=plane)
+    return y, dx, dw, db
+
+
+@pytest.mark.parametrize("plane", [True, False], ids=["flat-plane", "core"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, padding", PLANE_CASES)
+def test_stride1_implementations_match_reference(xs, ws, padding, dtype, plane):
+    x, w, b = _random_problem(xs, ws, dtype, seed=5)
+    expected_y = naive_conv.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1,
+                                   padding)
+    dy = rng(6).standard_normal(expected_y.shape).astype(dtype)
+    y, dx, dw, db = _kernel_call(x, w, b, dy, padding, plane)
+    ex, ew, eb = naive_conv.conv2d_backward(x.astype(np.float64), w.astype(np.float64),
+                                            dy.astype(np.float64), 1, padding)
+    assert_close(y, expected_y.astype(dtype), dtype, scale=_scale(ws))
+    assert_close(dx, ex.astype(dtype), dtype, scale=_scale((ws[1], ws[0]) + ws[2:]))
+    assert_close(dw, ew.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
+    assert_close(db, eb.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
+
+
+@pytest.mark.parametrize("plane_max", [0, 10**9], ids=["core", "flat-plane"])
+def test_central_difference_gradients_of_both_stride1_paths(plane_max, monkeypatch):
+    monkeypatch.setattr(conv2d_kernels, "PLANE_MAX_REDUCTION", plane_max)
+    monkeypatch.setattr(conv2d_kernels, "PLANE_MAX_WASTE", 100.0)
+    x, w, b = _random_problem((2, 3, 6, 5), (4, 3, 3, 4), np.float64, seed=7)
+    y = conv2d(x, w, b, 1, (1, 2))
+    dy = rng(8).standard_normal(y.shape)
+    dx, dw, db = conv2d_backward(x, w, dy, 1, (1, 2))
+    assert_gradient(dx, lambda v: conv2d(v, w, b, 1, (1, 2)), x, dy)
+    assert_gradient(dw, lambda v: conv2d(x, v, b, 1, (1, 2)), w, dy)
+    assert_gradient(db, lambda v: conv2d(x, w, v, 1, (1, 2)), b, dy)
+
+
+def test_shape_rule_picks_the_flat_planes_for_lenet_and_the_core_for_large_layers():
+    ok = conv2d_kernels._plane_ok
+    assert ok(1 * 25, 32 * 32, 28 * 28, 1, 1, None)          # LeNet C1
+    assert ok(6 * 25, 14 * 14, 10 * 10, 1, 1, None)          # LeNet C3
+    assert not ok(64 * 9, 58 * 58, 56 * 56, 1, 1, None)      # VGG 3x3
+    assert not ok(16 * 9, 6 * 6, 4 * 4, 1, 1, None)          # mostly padding
+    assert not ok(1 * 25, 32 * 32, 28 * 28, 2, 1, True)      # never at stride > 1, even forced
+
+
+def test_stride1_flat_planes_deterministic_across_runs_and_thread_counts():
+    x, w, _ = _random_problem((9, 6, 14, 14), (16, 6, 5, 5), np.float32, seed=9)
+    dy = rng(10).standard_normal((9, 16, 10, 10)).astype(np.float32)
+    first = (conv2d(x, w, None, 1, 0),) + conv2d_backward(x, w, dy, 1, 0)
+    again = (conv2d(x, w, None, 1, 0),) + conv2d_backward(x, w, dy, 1, 0)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = (conv2d(x, w, None, 1, 0),) + conv2d_backward(x, w, dy, 1, 0)
+    finally:
+        numba.set_num_threads(old)
+    for a, b, c in zip(first, again, single):
+        assert np.array_equal(a, b)
+        assert np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_weight_gradient_with_nonfinite_input_matches_reference(bad):
+    # x[.., 0, 6] is read only by taps q >= 2 (no padding, Wo = 5): on the flat grid it also meets
+    # zeros of dy, which must not turn the other taps' sums into NaN
+    x, w, _ = _random_problem((2, 2, 6, 7), (3, 2, 3, 3), np.float64, seed=12)
+    x[1, 0, 0, 6] = bad
+    dy = rng(13).standard_normal((2, 3, 4, 5))
+    _, dw, _ = conv2d_backward(x, w, dy, 1, 0)
+    _, ew, _ = naive_conv.conv2d_backward(x, w, dy, 1, 0)
+    assert np.array_equal(np.isnan(dw), np.isnan(ew))
+    assert np.array_equal(np.isinf(dw), np.isinf(ew))
+    finite = np.isfinite(ew)
+    assert finite[:, 0, :, :2].all() and not finite[:, 0, 0, 2:].any()
+    assert_close(dw[finite], ew[finite], np.float64)
+
+
+@pytest.mark.parametrize("op, nd", [(conv2d_backward, 2), ("conv3d_backward", 3)])
+def test_backward_without_input_gradient(op, nd):
+    from fastnet import ops
+    op = getattr(ops, op) if isinstance(op, str) else op
+    x = rng(14).standard_normal((2, 3) + (6,) * nd)
+    w = rng(15).standard_normal((4, 3) + (3,) * nd)
+    dy = rng(16).standard_normal((2, 4) + (4,) * nd)
+    dx, dw, db = op(x, w, dy, 1, 0)
+    none, dw2, db2 = op(x, w, dy, 1, 0, input_grad=False)
+    assert none is None and dx.shape == x.shape
+    assert np.array_equal(dw, dw2) and np.array_equal(db, db2)
+    with pytest.raises(TypeError, match="^input_grad: expected True or False, got 1"):
+        op(x, w, dy, 1, 0, input_grad=1)
