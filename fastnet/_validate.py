@@ -48,6 +48,13 @@ def same_dtype(**arrays):
     return first.dtype
 
 
+def boolean(value, name):
+    """Return ``value`` as a Python bool if it is a bool (or NumPy bool), else raise TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
 def int_tuple(value, name, n, minimum):
     """Normalise an int or a length-``n`` tuple of ints to a tuple of Python ints >= ``minimum``."""
     if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_)):

@@ -419,7 +419,7 @@ def _fastnet_step(model, x, labels):
         model.zero_grad()
         logits = model.forward(x)
         loss, dlogits = ops.cross_entropy(logits, labels)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)   # as in PyTorch: the images need no gradient
         opt.step()
         return (np.asarray(loss),) + tuple(p.value.copy() for p in params)
     return fn

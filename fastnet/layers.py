@@ -114,7 +114,10 @@ class Layer:
     def forward(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, dy):  # pragma: no cover - abstract
+    def backward(self, dy, input_grad=True):  # pragma: no cover - abstract
+        """Accumulate the parameters' gradients and return dL/dx (the shape of the last forward's
+        input). ``input_grad=False``: the caller does not need dL/dx (a network's first layer);
+        the layer returns None and skips that work where it can."""
         raise NotImplementedError
 
     def parameters(self):
@@ -228,14 +231,15 @@ class Dense(Layer):
         self._cache = x
         return ops.dense(x, self.weight.value, None if self.bias is None else self.bias.value)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         x = self._cached()
         dy = self._check_dy(dy, (x.shape[0], self.out_features), x.dtype)
+        # one fused kernel computes dx with dw (dy @ w: a small share of the work)
         dx, dw, db = ops.dense_backward(x, self.weight.value, dy)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
-        return dx
+        return dx if input_grad else None
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.in_features,):
@@ -292,11 +296,12 @@ class _ConvNd(Layer):
         self._cache = (x, y.shape)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         x, y_shape = self._cached()
         dy = self._check_dy(dy, y_shape, x.dtype)
         stride, padding = self._op_args()
-        dx, dw, db = type(self)._backward_op(x, self.weight.value, dy, stride=stride, padding=padding)
+        dx, dw, db = type(self)._backward_op(x, self.weight.value, dy, stride=stride, padding=padding,
+                                             input_grad=bool(input_grad))
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -422,9 +427,11 @@ class _MaxPoolNd(Layer):
         self._cache = (x, y.shape)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         x, y_shape = self._cached()
         dy = self._check_dy(dy, y_shape, x.dtype)
+        if not input_grad:
+            return None
         kernel_size, stride, padding = self._op_args()
         return self._backward_op(x, dy, kernel_size, stride=stride, padding=padding)
 
@@ -513,10 +520,10 @@ class Flatten(Layer):
         self._cache = (x.shape, x.dtype)
         return np.ascontiguousarray(x).reshape(x.shape[0], -1)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         shape, dtype = self._cached()
         dy = self._check_dy(dy, (shape[0], int(np.prod(shape[1:]))), dtype)
-        return dy.reshape(shape)
+        return dy.reshape(shape) if input_grad else None
 
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
@@ -538,10 +545,10 @@ class _Activation(Layer):
         self._cache = y if self._uses_output else x
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         saved = self._cached()
         dy = self._check_dy(dy, saved.shape, saved.dtype)
-        return self._backward_op(saved, dy)
+        return self._backward_op(saved, dy) if input_grad else None
 
 
 class Sigmoid(_Activation):

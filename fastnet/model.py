@@ -30,6 +30,7 @@ import numpy as np
 
 from . import layers as layers_module
 from . import losses as losses_module
+from ._validate import boolean as _validate_bool
 from .datasets import batches
 from .layers import Layer
 from .optim import Optimizer
@@ -269,12 +270,18 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dloss):
+    def backward(self, dloss, input_grad=True):
         """Back-propagate ``dloss`` (gradient of the loss w.r.t. the output of the last ``forward``);
-        accumulates every parameter's ``.grad`` and returns the gradient w.r.t. the input."""
+        accumulates every parameter's ``.grad`` and returns the gradient w.r.t. the input.
+
+        ``input_grad=False`` returns None instead and lets the first layer skip that gradient
+        (a whole backward-data convolution for a convolutional first layer); ``fit`` uses it, as
+        PyTorch skips inputs that do not require grad.
+        """
+        input_grad = _validate_bool(input_grad, "input_grad")
         grad = dloss
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad = self.layers[i].backward(grad, input_grad=input_grad or i > 0)
         return grad
 
     def parameters(self):
@@ -461,7 +468,7 @@ class Sequential:
                         raise FloatingPointError(
                             f"fit: the loss became {value} at epoch {epoch + 1}, batch {bi + 1}; "
                             f"lower the learning rate (optimizer {optimizer!r}) or check the data for NaN/inf")
-                    self.backward(dout)
+                    self.backward(dout, input_grad=False)
                     optimizer.step()
                     m = xb.shape[0]
                     total_loss += value if sum_loss else value * m

@@ -97,10 +97,10 @@ def op_cost(op_name, args, kwargs, result):
             macs = _conv_macs(v["x"], v["w"], result)
             flops = 2 * macs + (result.size if v.get("b") is not None else 0)
         elif op_name in ("conv2d_backward", "conv3d_backward"):
-            v = _positional(args, kwargs, ("x", "w", "dy"))
+            v = _positional(args, kwargs, ("x", "w", "dy", "stride", "padding", "input_grad"))
             # dx and dw each cost one forward convolution's multiply-adds; db is a sum over dy.
             macs = _conv_macs(v["x"], v["w"], v["dy"])
-            flops = 4 * macs + v["dy"].size
+            flops = (4 if v.get("input_grad", True) else 2) * macs + v["dy"].size
         elif op_name == "dense":
             v = _positional(args, kwargs, ("x", "w", "b"))
             flops = 2 * result.size * v["w"].shape[1] + (result.size if v.get("b") is not None else 0)

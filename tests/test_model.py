@@ -86,6 +86,22 @@ def test_model_parameter_gradients_float64(loss_name):
     assert_gradient(dx, lambda v: np.asarray(loss(model.forward(v), target)[0]), x, np.array(1.0))
 
 
+def test_backward_without_input_gradient_gives_the_same_parameter_gradients():
+    model = small_convnet()
+    loss = losses.CrossEntropy()
+    x = rng(6).standard_normal((3, 1, 4, 4))
+    target = np.array([1, 0, 2])
+    model.zero_grad()
+    model.backward(loss(model(x), target)[1])
+    full = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    assert model.backward(loss(model(x), target)[1], input_grad=False) is None
+    for p, want in zip(model.parameters(), full):
+        assert np.array_equal(p.grad, want)
+    with pytest.raises(TypeError, match="^input_grad: expected True or False, got 'no'"):
+        model.backward(loss(model(x), target)[1], input_grad="no")
+
+
 # ---- the PyTorch-style API ------------------------------------------------------------------------
 
 

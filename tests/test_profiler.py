@@ -211,7 +211,10 @@ def test_off_overhead_sanity():
 
 
 def test_lenet_epoch_share_accounted(rng):
-    """Ops + compiles account for most of a training loop's wall time and never more than all."""
+    """Ops + compiles account for a large share of a training loop's wall time, never more than all.
+
+    The lower bound is loose on purpose: on a loaded 2-core machine the Python glue between ops
+    gets preempted too (0.5 failed there once the convolutions got faster)."""
     from fastnet import zoo
     from fastnet.jobs.profile import train_epochs
     model = zoo.lenet5(dtype=np.float32, seed=0)
@@ -223,4 +226,4 @@ def test_lenet_epoch_share_accounted(rng):
     ops_seen = {e.op for e in prof.events}
     assert {"conv2d", "conv2d_backward", "maxpool2d", "dense", "dense_backward", "cross_entropy"} <= ops_seen
     accounted = (prof.op_time + prof.compile_time) / prof.wall_time
-    assert 0.5 < accounted <= 1.0 + 1e-9
+    assert 0.25 < accounted <= 1.0 + 1e-9

@@ -33,7 +33,7 @@ def train_epochs(model, x, y, epochs, batch_size, lr):
             opt.zero_grad()
             logits = model.forward(xb)
             loss, dlogits = ops.cross_entropy(logits, yb)
-            model.backward(dlogits)
+            model.backward(dlogits, input_grad=False)
             opt.step()
             losses.append(float(loss))
     return losses

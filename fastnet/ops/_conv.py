@@ -39,7 +39,8 @@ def _check(x, w, b, stride, padding, nd):
     return x, w, b, stride, padding, (x.shape[0], w.shape[0]) + out
 
 
-def _check_backward(x, w, dy, stride, padding, nd):
+def _check_backward(x, w, dy, stride, padding, nd, input_grad):
+    _validate.boolean(input_grad, "input_grad")
     x, w, _, stride, padding, out_shape = _check(x, w, None, stride, padding, nd)
     dy = _validate.float_array(dy, "dy", ndim=nd + 2)
     _validate.same_dtype(x=x, w=w, dy=dy)
@@ -86,7 +87,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
 
 
 @traced("conv2d_backward")
-def conv2d_backward(x, w, dy, stride=1, padding=0):
+def conv2d_backward(x, w, dy, stride=1, padding=0, input_grad=True):
     """Gradients of ``sum(conv2d(x, w, b, stride, padding) * dy)``.
 
     Parameters
@@ -95,10 +96,13 @@ def conv2d_backward(x, w, dy, stride=1, padding=0):
     w : ndarray of shape (K, C, FH, FW), same dtype
     dy : ndarray of shape (N, K, Ho, Wo), same dtype: the upstream gradient (shape of conv2d's y)
     stride, padding : as in :func:`conv2d`
+    input_grad : bool, default True
+        False skips dx (returned as None): the gradient with respect to a network's input, which
+        training never uses (PyTorch skips it for inputs that do not require grad).
 
     Returns
     -------
-    dx : ndarray of shape (N, C, H, W)
+    dx : ndarray of shape (N, C, H, W), or None when ``input_grad`` is False
     dw : ndarray of shape (K, C, FH, FW)
     db : ndarray of shape (K,): dy summed over N, Ho, Wo (always returned)
 
@@ -111,11 +115,13 @@ def conv2d_backward(x, w, dy, stride=1, padding=0):
     round4(C*FH*FW)) partial sums, and per chunk a (round4(K), L) dy block and a
     (round4(C*FH*FW), L) patch, L = round16 of about 256 output positions (whole rows).
     """
-    x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 2)
-    dx = np.empty(x.shape, dtype=x.dtype)
+    x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 2, input_grad)
+    dx = None
+    if input_grad:
+        dx = np.empty(x.shape, dtype=x.dtype)
+        _k2.conv2d_backward_input(dy, w, dx, stride[0], stride[1], padding[0], padding[1])
     dw = np.empty(w.shape, dtype=x.dtype)
     db = np.empty(w.shape[0], dtype=x.dtype)
-    _k2.conv2d_backward_input(dy, w, dx, stride[0], stride[1], padding[0], padding[1])
     _k2.conv2d_backward_weight(x, dy, dw, db, stride[0], stride[1], padding[0], padding[1])
     return dx, dw, db
 
@@ -157,7 +163,7 @@ def conv3d(x, w, b=None, stride=1, padding=0):
 
 
 @traced("conv3d_backward")
-def conv3d_backward(x, w, dy, stride=1, padding=0):
+def conv3d_backward(x, w, dy, stride=1, padding=0, input_grad=True):
     """Gradients of ``sum(conv3d(x, w, b, stride, padding) * dy)``.
 
     Parameters
@@ -166,19 +172,23 @@ def conv3d_backward(x, w, dy, stride=1, padding=0):
     w : ndarray of shape (K, C, FD, FH, FW), same dtype
     dy : ndarray of shape (N, K, Do, Ho, Wo), same dtype: the upstream gradient
     stride, padding : as in :func:`conv3d`
+    input_grad : bool, default True
+        False skips dx (returned as None).
 
     Returns
     -------
-    dx : ndarray of shape (N, C, D, H, W)
+    dx : ndarray of shape (N, C, D, H, W), or None when ``input_grad`` is False
     dw : ndarray of shape (K, C, FD, FH, FW)
     db : ndarray of shape (K,): dy summed over N, Do, Ho, Wo (always returned)
 
     Extra memory: as :func:`conv2d_backward` (sd*sh*sw residue classes).
     """
-    x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 3)
-    dx = np.empty(x.shape, dtype=x.dtype)
+    x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 3, input_grad)
+    dx = None
+    if input_grad:
+        dx = np.empty(x.shape, dtype=x.dtype)
+        _k3.conv3d_backward_input(dy, w, dx, *stride, *padding)
     dw = np.empty(w.shape, dtype=x.dtype)
     db = np.empty(w.shape[0], dtype=x.dtype)
-    _k3.conv3d_backward_input(dy, w, dx, *stride, *padding)
     _k3.conv3d_backward_weight(x, dy, dw, db, *stride, *padding)
     return dx, dw, db
