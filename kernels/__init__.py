@@ -10,7 +10,7 @@ op                     module
 =====================  ==========================================================
 sigmoid, tanh, relu    :mod:`fastnet.kernels.activations`
 dense                  :mod:`fastnet.kernels.dense`
-conv2d                 :mod:`fastnet.kernels.conv2d`
+conv2d                 :mod:`fastnet.kernels.conv2d` (small layers: ``conv2d_plane``)
 conv3d                 :mod:`fastnet.kernels.conv3d`
 maxpool2d, maxpool3d   :mod:`fastnet.kernels.pooling`
 mse_loss, cross_entropy, squared_error   :mod:`fastnet.kernels.losses`

@@ -73,10 +73,13 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     -----
     Ho = floor((H + 2*ph - FH) / sh) + 1,  Wo = floor((W + 2*pw - FW) / sw) + 1.
 
-    Extra memory (no whole-batch im2col): a padded channels-last copy of x, the weights as a
-    (round4(K), round16(C*FH*FW)) matrix and, per chunk of work (at most 64, shared by the
-    threads), one (P, round16(C*FH*FW)) patch and a (round4(K), P) block, where P is about
-    max(32, Wo) output positions (a group of whole output rows). VGG 3x3 (C=64): 130 KB per chunk.
+    Extra memory (no whole-batch im2col). Small stride-1 layers (C*FH*FW <= 160, LeNet) run on
+    flat planes: a zero-padded copy of x, (C, N*(H+2ph)*(W+2pw)), and per work unit in flight (one
+    per thread) a (4, about 1024) accumulator; LeNet C1 at batch 64: 262 KB in all. Other layers:
+    a padded channels-last copy of x, the weights as a (round4(K), round16(C*FH*FW)) matrix and,
+    per chunk of work (at most 64, shared by the threads), one (P, round16(C*FH*FW)) patch and a
+    (round4(K), P) block, where P is about max(32, Wo) output positions (a group of whole output
+    rows). VGG 3x3 (C=64): 130 KB per chunk.
     """
     x, w, b, stride, padding, out_shape = _check(x, w, b, stride, padding, 2)
     if b is None:
@@ -106,7 +109,10 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, input_grad=True):
     dw : ndarray of shape (K, C, FH, FW)
     db : ndarray of shape (K,): dy summed over N, Ho, Wo (always returned)
 
-    Extra memory (no whole-batch im2col). dx, in one of two forms chosen by shape: with C < 4,
+    Extra memory (no whole-batch im2col). Small stride-1 layers (see :func:`conv2d`): dx from dy
+    padded by F - 1 - padding, (K, N*(H+FH-1)*(W+FW-1)), plus the flipped weights; dw from the
+    padded copy of x and dy laid on its grid, (K, N*(H+2ph)*(W+2pw)), no per-thread copies.
+    Other layers: dx, in one of two forms chosen by shape: with C < 4,
     or stride > 1 and N > 1, the col2im form: (round4(C*FH*FW), round16(K)) transposed weights
     and, per image in flight (one per thread), a padded (C, H+2ph, W+2pw) gradient plus a
     (round4(C*FH*FW), round4(Wo)) row gradient; otherwise the gather form: dy padded by
