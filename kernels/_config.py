@@ -32,3 +32,10 @@ def parallel_kernel(fn):
 def serial_kernel(fn):
     """Decorate a helper kernel (inlined into callers, or too small to be worth threads)."""
     return njit(parallel=False, **_COMMON)(fn)
+
+
+def strict_kernel(fn):
+    """Decorate a tiny helper that must keep IEEE evaluation order (no fast-math at all): e.g. an
+    addition whose chains LLVM would otherwise regroup under ``reassoc``. Inlined by LLVM into
+    fast-math callers, whose loops still vectorise."""
+    return njit(parallel=False, **dict(_COMMON, fastmath=False))(fn)

@@ -30,7 +30,7 @@ NumPy's and PyTorch's 2-thread kernels show the same. Measure on a quiet machine
 import numpy as np
 from numba import prange
 
-from ._config import parallel_kernel, serial_kernel
+from ._config import parallel_kernel, serial_kernel, strict_kernel
 
 
 @serial_kernel
@@ -118,16 +118,61 @@ def _pool_columns(colmax, out_row, kw, sw, pw):
                 dst[k] = v if (v > m or v != v) else m
 
 
+@serial_kernel
+def _max_take(v, m):
+    """max(m, v) for the forward passes: a NaN wins and stays."""
+    return v if (v > m or v != v) else m
+
+
+@serial_kernel
+def _colmax3_split(r0, r1, r2, even, odd):
+    """even[k] = max of column 2k over the rows r0..r2, odd[k] = the same for column 2k + 1, for
+    k < odd.shape[0]. Both columns of a pair are loaded together (a full stride-2 group, which
+    LLVM vectorises with shuffles; a lone stride-2 or ``2k + 2`` load becomes a slow vgather)."""
+    for k in range(odd.shape[0]):
+        even[k] = _max_take(r2[2 * k], _max_take(r1[2 * k], r0[2 * k]))
+        odd[k] = _max_take(r2[2 * k + 1], _max_take(r1[2 * k + 1], r0[2 * k + 1]))
+
+
+@serial_kernel
+def _pool3_split(even, odd, out_row):
+    """out_row[k] = max(even[k], odd[k], even[k + 1]): the 3-wide stride-2 windows over columns
+    deinterleaved by _colmax3_split, read with contiguous loads."""
+    next_even = even[1:]
+    for k in range(out_row.shape[0]):
+        out_row[k] = _max_take(next_even[k], _max_take(odd[k], even[k]))
+
+
 @parallel_kernel
-def maxpool2d_forward(x, out, kh, kw, sh, sw, ph, pw):
+def maxpool2d_forward(x, out, kh, kw, sh, sw, ph, pw, fast=True):
     """out[n, c, i, j] = max of x[n, c] over the (clamped) window of output (i, j).
 
     Per output row: the element-wise max of the window's input rows (contiguous, vectorised)
     goes into ``colmax``, then each output takes the max of its kw columns of ``colmax``.
+
+    ``fast`` (tests pass False to get the generic path) selects the fused paths: 2x2 / 2 and
+    3x3 / 2 without padding. The 3x3 / 2 path takes the max over the window's three rows of the
+    even and the odd columns separately (two deinterleaved row buffers), then each output the
+    max of even[k], odd[k], even[k + 1]: all loads contiguous or full stride-2 pairs.
     """
     n_batch, n_chan, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
-    if kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+    if fast and kh == 3 and kw == 3 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+        last = 2 * out_w   # the last column read (the third column of the last window)
+        for p in prange(n_batch * n_chan):
+            n = p // n_chan
+            c = p - n * n_chan
+            even = np.empty(out_w + 1, dtype=x.dtype)
+            odd = np.empty(out_w, dtype=x.dtype)
+            for oh in range(out_h):
+                r0 = x[n, c, 2 * oh]
+                r1 = x[n, c, 2 * oh + 1]
+                r2 = x[n, c, 2 * oh + 2]
+                _colmax3_split(r0, r1, r2, even, odd)
+                even[out_w] = _max_take(r2[last], _max_take(r1[last], r0[last]))
+                _pool3_split(even, odd, out[n, c, oh])
+        return
+    if fast and kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
         # the most common case, fused into one pass with constant strides
         for p in prange(n_batch * n_chan):
             n = p // n_chan
@@ -197,6 +242,143 @@ def _route_pair(drow, win, grow, first):
         grow[grow.shape[0] - 1] = 0.0
 
 
+# Compiled without fast-math, so that LLVM keeps the order of a chain of these additions (with
+# ``reassoc`` it regroups ((a + b) + c) + d, which changes the rounding): a dx cell shared by up to
+# four overlapping windows then sums their gradients in the generic path's (output) order and
+# the result is bitwise the same. Inlined by LLVM; the loop still vectorises.
+@strict_kernel
+def _ordered_add(a, b):
+    return a + b
+
+
+@serial_kernel
+def _take_earlier(v, rv, m, rm):
+    """True when column candidate (value ``v``, row ``rv``) replaces the running best (``m``,
+    ``rm``) of a window scanned column by column: greater, the first NaN, or equal (both NaN
+    counts as equal) from an earlier row. With each column's candidate being the first max of
+    that column, this picks the window's first max in row-major order."""
+    v_nan = v != v
+    m_nan = m != m
+    return (v > m) | (v_nan & ~m_nan) | (((v == m) | (v_nan & m_nan)) & (rv < rm))
+
+
+@serial_kernel
+def _colarg3_split(r0, r1, r2, even, even_row, odd, odd_row):
+    """As _colmax3_split, also recording which row (0..2) holds each column's first max."""
+    for k in range(odd.shape[0]):
+        m = r0[2 * k]
+        i = np.int32(0)
+        v = r1[2 * k]
+        t = _take(v, m)
+        m = v if t else m
+        i = np.int32(1) if t else i
+        v = r2[2 * k]
+        t = _take(v, m)
+        even[k] = v if t else m
+        even_row[k] = np.int32(2) if t else i
+        m = r0[2 * k + 1]
+        i = np.int32(0)
+        v = r1[2 * k + 1]
+        t = _take(v, m)
+        m = v if t else m
+        i = np.int32(1) if t else i
+        v = r2[2 * k + 1]
+        t = _take(v, m)
+        odd[k] = v if t else m
+        odd_row[k] = np.int32(2) if t else i
+
+
+@serial_kernel
+def _winner3_split(even, even_row, odd, odd_row, win):
+    """win[k] = the row-major position (3 * row + column, 0..8) of the first max of the 3x3
+    window k, from its three columns' first maxima (even[k], odd[k], even[k + 1])."""
+    next_even = even[1:]
+    next_row = even_row[1:]
+    for k in range(win.shape[0]):
+        m = even[k]
+        r = even_row[k]
+        col = np.int32(0)
+        v = odd[k]
+        rv = odd_row[k]
+        t = _take_earlier(v, rv, m, r)
+        m = v if t else m
+        r = rv if t else r
+        col = np.int32(1) if t else col
+        v = next_even[k]
+        rv = next_row[k]
+        t = _take_earlier(v, rv, m, r)
+        r = rv if t else r
+        col = np.int32(2) if t else col
+        win[k] = 3 * r + col
+
+
+@serial_kernel
+def _route3_one(grow, win, drow, base):
+    """One dx row of the 3x3 / 2 windows of one output row: the windows' row ``base // 3`` is
+    this dx row. Column 2k + 1 gets window k's gradient when it won at ``base + 1``; column 2k
+    gets window k - 1's (won at ``base + 2``) plus window k's (won at ``base``), in that order
+    (the generic path's order). ``drow`` has no -0.0 (see _positive_zeros). Floor mode's
+    uncovered last column gets 0."""
+    n = win.shape[0]
+    zero = grow.dtype.type(0)
+    next_win = win[1:]
+    next_d = drow[1:]
+    g1 = grow[1:]
+    for k in range(n - 1):
+        g = drow[k]
+        i = win[k]
+        g1[2 * k] = g if i == base + 1 else zero
+        g1[2 * k + 1] = (g if i == base + 2 else zero) + (next_d[k] if next_win[k] == base else zero)
+    grow[0] = drow[0] if win[0] == base else zero
+    g = drow[n - 1]
+    i = win[n - 1]
+    grow[2 * n - 1] = g if i == base + 1 else zero
+    grow[2 * n] = g if i == base + 2 else zero
+    if grow.shape[0] > 2 * n + 1:
+        grow[2 * n + 1] = 0.0
+
+
+@serial_kernel
+def _route3_two(grow, win_a, drow_a, win_b, drow_b):
+    """An even dx row shared by two output rows: the bottom row (positions 6..8) of the windows
+    ``win_a`` of the earlier output row, then the top row (0..2) of ``win_b``; each cell adds
+    its gradients in the generic path's (output) order."""
+    n = win_a.shape[0]
+    zero = grow.dtype.type(0)
+    next_wa = win_a[1:]
+    next_da = drow_a[1:]
+    next_wb = win_b[1:]
+    next_db = drow_b[1:]
+    g1 = grow[1:]
+    for k in range(n - 1):
+        a = drow_a[k]
+        b = drow_b[k]
+        ia = win_a[k]
+        ib = win_b[k]
+        g1[2 * k] = (a if ia == 7 else zero) + (b if ib == 1 else zero)
+        g = _ordered_add((a if ia == 8 else zero), (next_da[k] if next_wa[k] == 6 else zero))
+        g = _ordered_add(g, (b if ib == 2 else zero))
+        g1[2 * k + 1] = _ordered_add(g, (next_db[k] if next_wb[k] == 0 else zero))
+    grow[0] = (drow_a[0] if win_a[0] == 6 else zero) + (drow_b[0] if win_b[0] == 0 else zero)
+    a = drow_a[n - 1]
+    b = drow_b[n - 1]
+    ia = win_a[n - 1]
+    ib = win_b[n - 1]
+    grow[2 * n - 1] = (a if ia == 7 else zero) + (b if ib == 1 else zero)
+    grow[2 * n] = (a if ia == 8 else zero) + (b if ib == 2 else zero)
+    if grow.shape[0] > 2 * n + 1:
+        grow[2 * n + 1] = 0.0
+
+
+@serial_kernel
+def _positive_zeros(src, dst):
+    """dst = src with -0.0 replaced by +0.0 (the generic path's ``0 + dy``)."""
+    zero = dst.dtype.type(0)
+    for i in range(src.shape[0]):
+        g = src[i]
+        dst[i] = g if g != zero else zero
+
+
 @parallel_kernel
 def maxpool2d_backward(x, dy, dx, kh, kw, sh, sw, ph, pw, fast=True):
     """dx = sum over windows of dy routed to each window's argmax (first on ties, NaN wins).
@@ -206,6 +388,15 @@ def maxpool2d_backward(x, dy, dx, kh, kw, sh, sw, ph, pw, fast=True):
     window's winner with selects (row-major order, first NaN sticky) and writes dy to it and 0 to
     the 3 other cells, so each dx cell is stored once; floor mode's uncovered last row/column is
     zeroed.
+
+    The 3x3 / 2 case without padding (``fast``; AlexNet / ResNet-style stems, where windows
+    overlap by one row and one column) finds, per output row, each column's first max over the
+    window's three rows (even and odd columns deinterleaved, so all loads are contiguous or full
+    stride-2 pairs, no vgather), then each window's row-major first max from its three columns
+    (_take_earlier), as a position 0..8. Each dx row is then written once, whole, with selects:
+    odd rows and columns belong to one window, even ones to up to two per direction, whose
+    gradients are added in output order (_ordered_add), so the result is bitwise the generic
+    path's. The one-row and one-column floor-mode leftovers get 0.
 
     Per output row, the argmax of every interior window is found by sweeping the window's cells
     in row-major order across the whole row (a running index per output column, updated with
@@ -242,6 +433,43 @@ def maxpool2d_backward(x, dy, dx, kh, kw, sh, sw, ph, pw, fast=True):
                 _route_pair(drow, win, dx[n, c, 2 * oh], 0)
                 _route_pair(drow, win, dx[n, c, 2 * oh + 1], 2)
             if height > 2 * out_h:
+                dx[n, c, height - 1] = 0.0
+        return
+    if fast and kh == 3 and kw == 3 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+        last = 2 * out_w   # the last column read (the third column of the last window)
+        for p in prange(n_batch * n_chan):
+            n = p // n_chan
+            c = p - n * n_chan
+            even = np.empty(out_w + 1, dtype=x.dtype)
+            even_row = np.empty(out_w + 1, dtype=np.int32)
+            odd = np.empty(out_w, dtype=x.dtype)
+            odd_row = np.empty(out_w, dtype=np.int32)
+            win = np.empty((out_h, out_w), dtype=np.int32)
+            dpos = np.empty((out_h, out_w), dtype=x.dtype)
+            _positive_zeros(dy[n, c].reshape(out_h * out_w), dpos.reshape(out_h * out_w))
+            for oh in range(out_h):
+                r0 = x[n, c, 2 * oh]
+                r1 = x[n, c, 2 * oh + 1]
+                r2 = x[n, c, 2 * oh + 2]
+                _colarg3_split(r0, r1, r2, even, even_row, odd, odd_row)
+                m = r0[last]
+                i = np.int32(0)
+                v = r1[last]
+                t = _take(v, m)
+                m = v if t else m
+                i = np.int32(1) if t else i
+                v = r2[last]
+                t = _take(v, m)
+                even[out_w] = v if t else m
+                even_row[out_w] = np.int32(2) if t else i
+                _winner3_split(even, even_row, odd, odd_row, win[oh])
+                if oh == 0:
+                    _route3_one(dx[n, c, 0], win[0], dpos[0], 0)
+                else:
+                    _route3_two(dx[n, c, 2 * oh], win[oh - 1], dpos[oh - 1], win[oh], dpos[oh])
+                _route3_one(dx[n, c, 2 * oh + 1], win[oh], dpos[oh], 3)
+            _route3_one(dx[n, c, 2 * out_h], win[out_h - 1], dpos[out_h - 1], 6)
+            if height > 2 * out_h + 1:
                 dx[n, c, height - 1] = 0.0
         return
     lo, hi = _interior_outputs(sw, pw, kw, width, out_w)

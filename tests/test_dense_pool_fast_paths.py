@@ -144,3 +144,76 @@ def test_maxpool3d_backward_2x2x2_fast_path(shape, dtype):
     generic = np.full_like(x, 7.0)
     pooling.maxpool3d_backward(x, dy, generic, 2, 2, 2, 2, 2, 2, 0, 0, 0, False)
     assert dx.tobytes() == generic.tobytes()
+
+
+# 3x3 / 2 without padding (fused forward and backward paths): odd and even sizes (floor mode's
+# uncovered last row / column), the smallest plane, batch 1, a single window row or column, and a
+# width giving more windows than one vector
+POOL3_SHAPES = [(2, 3, 7, 9), (1, 2, 8, 10), (1, 1, 3, 3), (2, 2, 4, 3), (1, 1, 3, 12), (1, 3, 11, 4),
+                (2, 1, 9, 71), (1, 2, 6, 40)]
+
+
+def _pool3_case(shape, dtype, seed, ties):
+    g = rng(seed)
+    if ties:   # few distinct values: first-max-wins, windows sharing their winner
+        x = g.integers(0, 3, shape).astype(dtype)
+        x.reshape(-1)[::11] = np.nan
+    else:
+        x = g.standard_normal(shape).astype(dtype)
+        x.reshape(-1)[5::37] = np.nan
+    dy = g.standard_normal(shape[:2] + tuple((s - 3) // 2 + 1 for s in shape[2:])).astype(dtype)
+    dy.reshape(-1)[::5] = -0.0
+    return x, dy
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("shape", POOL3_SHAPES, ids=str)
+def test_maxpool2d_3x3s2_fast_paths(shape, ties, dtype):
+    from fastnet.kernels import pooling
+    x, dy = _pool3_case(shape, dtype, 7, ties)
+    y = ops.maxpool2d(x, 3, 2)
+    np.testing.assert_array_equal(y, naive.maxpool2d(x, 3, 2))   # NaN positions and values
+    generic_y = np.full_like(y, 7.0)
+    pooling.maxpool2d_forward(x, generic_y, 3, 3, 2, 2, 0, 0, False)
+    np.testing.assert_array_equal(y, generic_y)
+    dx = ops.maxpool2d_backward(x, dy, 3, 2)
+    # overlapping windows add in output order, as the reference loop and the generic path do
+    np.testing.assert_array_equal(dx, naive.maxpool2d_backward(x, dy, 3, 2))
+    generic = np.full_like(x, 7.0)
+    pooling.maxpool2d_backward(x, dy, generic, 3, 3, 2, 2, 0, 0, False)
+    assert dx.tobytes() == generic.tobytes()   # bitwise, signs of zeros included
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maxpool2d_3x3s2_shared_cells_accumulate_in_order(dtype):
+    """A cell that is the max of all four windows around it gets their four gradients."""
+    x = np.zeros((1, 1, 5, 5), dtype)
+    x[0, 0, 2, 2] = 5.0
+    dy = np.array([[[[1.0, 2.0], [3.0, 4.0]]]], dtype)
+    dx = ops.maxpool2d_backward(x, dy, 3, 2)
+    assert dx[0, 0, 2, 2] == 10.0 and dx.sum() == 10.0
+    # values whose sum depends on the order: the fast path must add as the reference does
+    dy = np.array([[[[1.0, 1e-8], [-1.0, 3e-8]]]], dtype)
+    np.testing.assert_array_equal(ops.maxpool2d_backward(x, dy, 3, 2),
+                                  naive.maxpool2d_backward(x, dy, 3, 2))
+    # ties: the first cell in row-major order wins each window
+    x = np.ones((1, 1, 5, 5), dtype)
+    dx = ops.maxpool2d_backward(x, np.ones((1, 1, 2, 2), dtype), 3, 2)
+    expected = np.zeros((5, 5))
+    expected[0, 0] = expected[0, 2] = expected[2, 0] = expected[2, 2] = 1.0
+    np.testing.assert_array_equal(dx[0, 0], expected)
+
+
+def test_maxpool2d_3x3s2_reproducible_across_thread_counts():
+    x, dy = _pool3_case((3, 5, 13, 15), np.float32, 9, False)
+    threads = fastnet.get_num_threads()
+    try:
+        fastnet.set_num_threads(1)
+        one = (ops.maxpool2d(x, 3, 2), ops.maxpool2d_backward(x, dy, 3, 2))
+        fastnet.set_num_threads(threads)
+        many = (ops.maxpool2d(x, 3, 2), ops.maxpool2d_backward(x, dy, 3, 2))
+    finally:
+        fastnet.set_num_threads(threads)
+    for a, b in zip(one, many):
+        assert a.tobytes() == b.tobytes()
