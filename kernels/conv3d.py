@@ -26,12 +26,22 @@ need wraparound handling, become scatters; index row views with the bare loop va
   ``sd * sh * sw`` residue classes, each a dense stride-1 correlation with a sub-kernel. The
   scatter (col2im) form computes each output row's patch gradient ``w.T @ dy_row`` with the same
   dot kernel and adds it into a padded per-image gradient; it is much faster for 1..3 input
-  channels (AlexNet conv1: 43 ms instead of 277 ms) and for stride 2 (ResNet: 22 instead of 36).
-  With the scatter-free patch copy the gather form wins from C = 4 on (LeNet C3, C = 6: 1.5 ms
-  instead of 2.5 ms on one thread).
-* Backward-weights accumulates ``dy_block[K, L] @ patch_t[C*F^3, L].T`` over blocks of whole
-  output rows (L = rows * Wo, about BLOCK_TARGET positions). Work is split into a FIXED number of
-  chunks (not the thread count), each with a private dW, reduced at the end in chunk order.
+  channels (AlexNet conv1: 43 ms instead of 277 ms). With the scatter-free patch copy the gather
+  form wins from C = 4 on (LeNet C3, C = 6: 1.3 ms instead of 2.5 ms on one thread) and for
+  stride 2 with K <= 64 (volumetric stride 2: 7.6 ms instead of 12.4); with stride 2 and K = 128
+  (ResNet) the two are even, and the scatter form (one parallel region) is kept there.
+* Backward-weights accumulates ``dy_block[K, L] @ patch_t[C*F^3, L].T`` over blocks of output
+  positions. Two forms (:func:`conv3d_backward_weight` picks one; both are tested): the direct
+  form (:func:`_backward_weight_direct`) numbers the positions of R output rows ``j * Wq + l``
+  over the padded input width (split into stride phases, Wq = ceil(Wp / sw)), so that every
+  patch row is a contiguous run of the padded input, read in place by :func:`_dot_offsets`: no
+  patch copy, L = R * Wq of about DIRECT_TARGET, at the price of Wq - Wo dummy positions per row
+  (dy = 0; chosen while Wq <= 5/4 Wo, and only for finite x, since a dummy position times an
+  infinite input would be a NaN). C3D: 16.0 ms instead of 20.2 on one thread, VGG 21 instead
+  of 25. The copying form (:func:`_backward_weight_copy`, LeNet C3's 10-wide rows of 14)
+  gathers patch_t per block of whole output rows (L = rows * Wo, about BLOCK_TARGET). Work is
+  split into a FIXED number of chunks (not the thread count), each with a private dW, reduced at
+  the end in chunk order.
 
 Every output element is written by exactly one prange iteration and accumulated in a fixed order,
 and every work split is fixed by the shapes alone: results are bitwise identical across runs and
@@ -49,8 +59,11 @@ ROW_CHUNKS = 64       # at most this many parallel chunks of output rows (fixed:
 WEIGHT_CHUNKS = 16    # private dW copies in backward-weights (fixed: not the thread count)
 LANES = 16            # reduction lengths are rounded up to a multiple of this (one 512-bit vector)
 SCATTER_BELOW_CHANNELS = 4   # backward-input: col2im form below this many input channels
+SCATTER_STRIDED_OUT_CHANNELS = 128   # ... and for stride > 1 (batch > 1) from this many outputs on
 GROUP_TARGET = 32     # forward core: aim for about this many output positions per work unit
 BLOCK_TARGET = 256    # backward-weights: aim for about this many output positions per block
+DIRECT_TARGET = 1024  # backward-weights, direct form: about this many (padded-width) positions per block
+DIRECT_MAX_WIDTH_RATIO = (5, 4)   # direct form only while padded width / output width <= 5 / 4
 
 
 @serial_kernel
@@ -155,23 +168,6 @@ def _dot_blocked(a, b, c, accumulate):
             c[i + 3, j + 3] = c33
 
 
-@serial_kernel
-def _pad_input(x, pd, ph, pw, extra_d, extra_h, extra_w):
-    """Zero-padded copy of x (N, C, D, H, W): ``pd`` before and ``pd + extra_d`` after along D, etc."""
-    n_batch, channels, depth, height, width = x.shape
-    xp = np.zeros((n_batch, channels, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
-                   width + 2 * pw + extra_w), dtype=x.dtype)
-    for n in range(n_batch):
-        for c in range(channels):
-            for d in range(depth):
-                for h in range(height):
-                    src = x[n, c, d, h]
-                    dst = xp[n, c, d + pd, h + ph, pw:]
-                    for w in range(width):
-                        dst[w] = src[w]
-    return xp
-
-
 @parallel_kernel
 def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w):
     """Zero-padded channels-last copy of x (N, C, D, H, W): an array (N, Dp, Hp, Wp * C) with
@@ -179,7 +175,8 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w):
 
     Channels-last makes every patch row of the forward core a few contiguous runs of
     ``taps_w * C`` values (vectorised copies; the NCDHW layout needs a strided copy per tap, which
-    LLVM turns into scatter instructions). One parallel region, over the (n, d) planes.
+    LLVM turns into scatter instructions). One parallel region, over the (n, d) planes; extra
+    memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple of 1 KB).
     """
     n_batch, channels, depth, height, width = x.shape
     dp = depth + 2 * pd + extra_d
@@ -187,7 +184,9 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w):
     wp = width + 2 * pw + extra_w
     xcl = np.empty((n_batch, dp, hp, wp * channels), dtype=x.dtype)
     zero = np.zeros(1, dtype=x.dtype)[0]
+    aliased = x.strides[1] % 1024 == 0
     for plane in prange(n_batch * dp):
+        rows = np.empty((channels, width), dtype=x.dtype)
         n = plane // dp
         dd = plane - n * dp
         d = dd - pd
@@ -203,12 +202,28 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w):
             tail = dst[(pw + width) * channels:]
             for j in range(tail.shape[0]):
                 tail[j] = zero
-            src = x[n, :, d, h]
-            # strided reads, contiguous writes (strided writes become slow scatter instructions)
-            for w in range(width):
-                cell = dst[(w + pw) * channels:]
+            if aliased:
+                # first the C input rows, one contiguous read each, into an L1-sized buffer:
+                # reading across channels element by element thrashes the caches when the channel
+                # stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
+                # planes: 4x slower); otherwise the extra pass costs more than it saves
                 for c in range(channels):
-                    cell[c] = src[c, w]
+                    src = x[n, c, d, h]
+                    buf = rows[c]
+                    for w in range(width):
+                        buf[w] = src[w]
+                # then strided reads from the buffer, contiguous writes (strided writes become
+                # slow scatter instructions)
+                for w in range(width):
+                    cell = dst[(w + pw) * channels:]
+                    for c in range(channels):
+                        cell[c] = rows[c, w]
+            else:
+                src = x[n, :, d, h]
+                for w in range(width):
+                    cell = dst[(w + pw) * channels:]
+                    for c in range(channels):
+                        cell[c] = src[c, w]
     return xcl
 
 
@@ -343,13 +358,16 @@ def conv3d_backward_input(dy, w, dx, sd, sh, sw, pd, ph, pw):
 
     dy : (N, K, Do, Ho, Wo), w : (K, C, FD, FH, FW), dx : (N, C, D, H, W) written in full; all
     C-contiguous, one dtype. Two forms, same result up to rounding (both are tested directly):
-    :func:`_backward_input_scatter` (col2im; measured faster for few input channels and for
-    stride > 1, parallel over the batch) and :func:`_backward_input_gather` (residue classes,
-    parallel over rows; faster for stride 1 with many channels, and for a single image).
+    :func:`_backward_input_scatter` (col2im, reductions of length K; measured faster for few
+    input channels, and as fast for stride > 1 with K >= 128 (ResNet stride 2), parallel over the
+    batch) and :func:`_backward_input_gather` (residue classes, parallel over rows; faster for
+    many channels, and for stride 2 with K <= 64: volumetric stride 2, 7.6 ms instead of 12.4 on
+    one thread).
     """
-    n_batch, channels = dy.shape[0], w.shape[1]
+    n_batch, n_out, channels = dy.shape[0], dy.shape[1], w.shape[1]
     strided = sd > 1 or sh > 1 or sw > 1
-    if channels < SCATTER_BELOW_CHANNELS or (strided and n_batch > 1):
+    if channels < SCATTER_BELOW_CHANNELS or (
+            strided and n_batch > 1 and n_out >= SCATTER_STRIDED_OUT_CHANNELS):
         _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw)
     else:
         _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw)
@@ -504,6 +522,65 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     x : (N, C, D, H, W), dy : (N, K, Do, Ho, Wo), dw : (K, C, FD, FH, FW), db : (K,), both written
     in full. ``dw[k, c, a, p, q] = sum_{n,i,j,l} dy[n, k, i, j, l] * xpad[n, c, i*sd + a, j*sh + p,
     l*sw + q]``; db[k] = sum of dy[:, k] (accumulated in float64).
+    Two forms, same result up to rounding (both are tested directly): the direct form
+    (:func:`_backward_weight_direct`, no patch copy) when the padded width over the stride is at
+    most 5/4 of the output width and x is finite, else the copying form
+    (:func:`_backward_weight_copy`).
+    """
+    wo = dy.shape[4]
+    wq = (x.shape[4] + 2 * pw + sw - 1) // sw
+    if wq * DIRECT_MAX_WIDTH_RATIO[1] <= wo * DIRECT_MAX_WIDTH_RATIO[0]:
+        if _backward_weight_direct(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
+            return
+    _backward_weight_copy(x, dy, dw, db, sd, sh, sw, pd, ph, pw)
+
+
+@serial_kernel
+def _backward_weight_direct(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
+    """conv3d_backward_weight without a patch copy (same arguments); returns False, with dw and
+    db untouched, if x holds a NaN or an infinity.
+
+    The padded input is split into stride phases along H and W (:func:`_pad_phases`: planes
+    ``xq[n, c, d, r, s]`` of (Hq, Wq) values, Wq = ceil(Wp / sw)). The output positions (j, l) of
+    a block of R rows of one (n, i) plane are numbered ``j * Wq + l``; the Wq - Wo positions
+    l >= Wo of each row are dummies whose dy is zero. The patch row of tap (c, a, b, e) is then the
+    contiguous run of phase plane (n, c, i*sd + a, b % sh, e % sw) that starts at
+    ``(j0 + b // sh) * Wq + e // sw``, read in place by :func:`_dot_offsets` (work: Wq / Wo times
+    the useful flops, hence the width rule of the caller). A dummy position reads a real input
+    value, so a NaN or infinity there would turn 0 * inf into a NaN in a tap that never sees it:
+    with a non-finite x the caller uses the copying form.
+    Extra memory: the padded phase-split input (plus a few zero rows at the end of every plane,
+    so that the last block reads in range), WEIGHT_CHUNKS private (round4(K), round4(C*F))
+    matrices and per chunk a (round4(K), L) dy block, L = round16(R * Wq), about DIRECT_TARGET.
+    """
+    n_batch, n_out, do, ho, wo = dy.shape
+    _, channels, fd, fh, fw = dw.shape
+    wq = (x.shape[4] + 2 * pw + sw - 1) // sw
+    rows = max(1, min(ho, DIRECT_TARGET // wq))
+    n_row_blocks = (ho + rows - 1) // rows
+    rows = (ho + n_row_blocks - 1) // n_row_blocks
+    length_p = _round_up(rows * wq, LANES)
+    # the last tap row of the last block reads up to this flat offset of its plane
+    reach = ((n_row_blocks - 1) * rows + (fh - 1) // sh) * wq + (fw - 1) // sw + length_p
+    hq = max((x.shape[3] + 2 * ph + sh - 1) // sh, (reach + wq - 1) // wq)
+    badness = np.empty(n_batch * channels, dtype=x.dtype)
+    xq = _pad_phases(x, pd, ph, pw, sh, sw, hq, badness)
+    for v in range(badness.shape[0]):
+        if np.isnan(badness[v]):
+            return False
+    units = n_batch * do * n_row_blocks
+    chunks = max(1, min(units, WEIGHT_CHUNKS))
+    partial = np.zeros((chunks, _round_up(n_out, 4), _round_up(channels * fd * fh * fw, 4)),
+                       dtype=dw.dtype)
+    _weight_chunks_direct(xq, dy, partial, fd, fh, fw, sd, rows, length_p)
+    _reduce_weight_and_bias(partial, dy, dw, db)
+    return True
+
+
+@serial_kernel
+def _backward_weight_copy(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
+    """conv3d_backward_weight by patch copies (any stride; same arguments).
+
     Work unit: a block of R consecutive whole output rows in (n, i, j) order, possibly spanning
     several (n, i) planes (L = R * Wo positions, about BLOCK_TARGET): dy_block[K, L] is
     copied, patch_t[C*FD*FH*FW, L] gathered from the padded input, then dW_chunk += dy_block @
@@ -513,26 +590,27 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     n_batch, n_out, do, ho, wo = dy.shape
     _, channels, fd, fh, fw = dw.shape
     cf = channels * fd * fh * fw
-    kp = _round_up(n_out, 4)
-    cfp = _round_up(cf, 4)
     if pd == 0 and ph == 0 and pw == 0:
         xp = x
     else:
-        xp = _pad_input(x, pd, ph, pw, 0, 0, 0)
+        badness = np.empty(n_batch * channels, dtype=x.dtype)
+        hp = x.shape[3] + 2 * ph
+        xp = _pad_phases(x, pd, ph, pw, 1, 1, hp, badness).reshape(
+            n_batch, channels, x.shape[2] + 2 * pd, hp, x.shape[4] + 2 * pw)
     # blocks of consecutive output rows in (n, i, j) order; a block may span (n, i) planes, so that
     # small planes (LeNet C3: 10 x 10) still give long reductions
     total_rows = n_batch * do * ho
     rows_per_block = max(1, min(total_rows, (BLOCK_TARGET + wo - 1) // wo))
     n_blocks = (total_rows + rows_per_block - 1) // rows_per_block
     chunks = max(1, min(n_blocks, WEIGHT_CHUNKS))
-    partial = np.zeros((chunks, kp, cfp), dtype=dw.dtype)
+    partial = np.zeros((chunks, _round_up(n_out, 4), _round_up(cf, 4)), dtype=dw.dtype)
     _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block)
     _reduce_weight_and_bias(partial, dy, dw, db)
 
 
 @parallel_kernel
 def _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block):
-    """The parallel part of :func:`conv3d_backward_weight`: chunk ``i`` of the output-row blocks
+    """The parallel part of :func:`_backward_weight_copy`: chunk ``i`` of the output-row blocks
     accumulates its private ``partial[i] += dy_block @ patch_t.T`` (one parallel region)."""
     n_batch, n_out, do, ho, wo = dy.shape
     channels = xp.shape[1]
@@ -585,6 +663,211 @@ def _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block):
                                         drow[l] = srow[l * sw]
                                 col += 1
             _dot_blocked(dy_block, patch_t, mine, True)
+
+
+@serial_kernel
+def _dot_offsets(a, bflat, boff, c, length):
+    """``c[i, j] += sum_{l < length} a[i, l] * bflat[boff[j] + l]``: :func:`_dot_blocked` with the
+    rows of ``b`` given as offsets into one flat array (shifted views of the padded input, no copy).
+
+    a : (M, >= length), c : (M, N), M and N multiples of 4, ``length`` a multiple of LANES.
+    The outer loop walks 4-row blocks of ``a`` (kept in L1), the inner one 4-row blocks of ``b``:
+    neighbouring taps are shifts of the same input rows, so their loads mostly hit L1 too.
+    """
+    m = a.shape[0]
+    n = c.shape[1]
+    zero = np.zeros(1, dtype=c.dtype)[0]
+    for i in range(0, m, 4):
+        a0 = a[i]
+        a1 = a[i + 1]
+        a2 = a[i + 2]
+        a3 = a[i + 3]
+        for j in range(0, n, 4):
+            b0 = bflat[boff[j]:]
+            b1 = bflat[boff[j + 1]:]
+            b2 = bflat[boff[j + 2]:]
+            b3 = bflat[boff[j + 3]:]
+            c00 = c[i, j]
+            c01 = c[i, j + 1]
+            c02 = c[i, j + 2]
+            c03 = c[i, j + 3]
+            c10 = c[i + 1, j]
+            c11 = c[i + 1, j + 1]
+            c12 = c[i + 1, j + 2]
+            c13 = c[i + 1, j + 3]
+            c20 = c[i + 2, j]
+            c21 = c[i + 2, j + 1]
+            c22 = c[i + 2, j + 2]
+            c23 = c[i + 2, j + 3]
+            c30 = c[i + 3, j]
+            c31 = c[i + 3, j + 1]
+            c32 = c[i + 3, j + 2]
+            c33 = c[i + 3, j + 3]
+            s00 = zero
+            s01 = s00
+            s02 = s00
+            s03 = s00
+            s10 = s00
+            s11 = s00
+            s12 = s00
+            s13 = s00
+            s20 = s00
+            s21 = s00
+            s22 = s00
+            s23 = s00
+            s30 = s00
+            s31 = s00
+            s32 = s00
+            s33 = s00
+            for l in range(length):
+                x0 = a0[l]
+                x1 = a1[l]
+                x2 = a2[l]
+                x3 = a3[l]
+                y0 = b0[l]
+                y1 = b1[l]
+                y2 = b2[l]
+                y3 = b3[l]
+                s00 += x0 * y0
+                s01 += x0 * y1
+                s02 += x0 * y2
+                s03 += x0 * y3
+                s10 += x1 * y0
+                s11 += x1 * y1
+                s12 += x1 * y2
+                s13 += x1 * y3
+                s20 += x2 * y0
+                s21 += x2 * y1
+                s22 += x2 * y2
+                s23 += x2 * y3
+                s30 += x3 * y0
+                s31 += x3 * y1
+                s32 += x3 * y2
+                s33 += x3 * y3
+            c[i, j] = c00 + s00
+            c[i, j + 1] = c01 + s01
+            c[i, j + 2] = c02 + s02
+            c[i, j + 3] = c03 + s03
+            c[i + 1, j] = c10 + s10
+            c[i + 1, j + 1] = c11 + s11
+            c[i + 1, j + 2] = c12 + s12
+            c[i + 1, j + 3] = c13 + s13
+            c[i + 2, j] = c20 + s20
+            c[i + 2, j + 1] = c21 + s21
+            c[i + 2, j + 2] = c22 + s22
+            c[i + 2, j + 3] = c23 + s23
+            c[i + 3, j] = c30 + s30
+            c[i + 3, j + 1] = c31 + s31
+            c[i + 3, j + 2] = c32 + s32
+            c[i + 3, j + 3] = c33 + s33
+
+
+@parallel_kernel
+def _pad_phases(x, pd, ph, pw, sh, sw, hq, badness):
+    """Zero-padded copy of x (N, C, D, H, W), split into stride phases along H and W: an array
+    (N, C, Dp, sh, sw, hq, Wq) with ``xq[n, c, d, r, s, m, t] = xpad[n, c, d, m*sh + r, t*sw + s]``
+    (zero past the padded input), Dp = D + 2 pd, Wq = ceil((W + 2 pw) / sw), hq >= ceil((H + 2 ph)
+    / sh). With sh = sw = 1 it is the padded input with hq - (H + 2 ph) zero rows appended.
+    ``badness[n * C + c]`` becomes NaN if x[n, c] holds a NaN or an infinity (0 otherwise).
+    One parallel region, over the (n, c) volumes.
+    """
+    n_batch, channels, depth, height, width = x.shape
+    dp = depth + 2 * pd
+    wq = (width + 2 * pw + sw - 1) // sw
+    xq = np.empty((n_batch, channels, dp, sh, sw, hq, wq), dtype=x.dtype)
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    for vol in prange(n_batch * channels):
+        n = vol // channels
+        c = vol - n * channels
+        bad = zero
+        for dd in range(dp):
+            d = dd - pd
+            for r in range(sh):
+                for m in range(hq):
+                    h = m * sh + r - ph
+                    valid = d >= 0 and d < depth and h >= 0 and h < height
+                    for s in range(sw):
+                        dst = xq[n, c, dd, r, s, m]
+                        if not valid:
+                            for t in range(wq):
+                                dst[t] = zero
+                            continue
+                        # columns t with 0 <= t*sw + s - pw < W
+                        t0 = max(0, (pw - s + sw - 1) // sw)
+                        t1 = max(t0, min(wq, (width - 1 + pw - s) // sw + 1))
+                        for t in range(t0):
+                            dst[t] = zero
+                        tail = dst[t1:]
+                        for t in range(tail.shape[0]):
+                            tail[t] = zero
+                        mid = dst[t0:]
+                        src = x[n, c, d, h, t0 * sw + s - pw:]
+                        if sw == 1:
+                            for t in range(t1 - t0):
+                                v = src[t]
+                                mid[t] = v
+                                bad += v * zero   # 0, or NaN for a NaN or an infinity
+                        else:
+                            for t in range(t1 - t0):
+                                v = src[t * sw]
+                                mid[t] = v
+                                bad += v * zero
+        badness[vol] = bad
+    return xq
+
+
+@parallel_kernel
+def _weight_chunks_direct(xq, dy, partial, fd, fh, fw, sd, rows_per_block, length_p):
+    """The parallel part of :func:`_backward_weight_direct` (one parallel region): work units are
+    blocks of ``rows_per_block`` output rows of one (n, i) plane, and chunk ``chunk`` of them
+    accumulates ``partial[chunk] += dy_block @ patch_t.T``, the patch rows read in place from the
+    phase-split input ``xq`` (N, C, Dp, sh, sw, Hq, Wq)."""
+    n_batch, n_out, do, ho, wo = dy.shape
+    channels, dpp, sh, sw, hq, wq = (xq.shape[1], xq.shape[2], xq.shape[3], xq.shape[4],
+                                     xq.shape[5], xq.shape[6])
+    chunks, kp, cfp = partial.shape
+    taps = fd * fh * fw
+    cf = channels * taps
+    plane = hq * wq
+    xflat = xq.reshape(xq.size)
+    blocks_per_plane = (ho + rows_per_block - 1) // rows_per_block
+    units = n_batch * do * blocks_per_plane
+    for chunk in prange(chunks):
+        dy_block = np.zeros((kp, length_p), dtype=dy.dtype)
+        boff = np.empty(cfp, dtype=np.int64)
+        mine = partial[chunk]
+        start = chunk * units // chunks
+        stop = (chunk + 1) * units // chunks
+        for unit in range(start, stop):
+            n = unit // (do * blocks_per_plane)
+            rem = unit - n * (do * blocks_per_plane)
+            i = rem // blocks_per_plane
+            j0 = (rem - i * blocks_per_plane) * rows_per_block
+            rows = min(rows_per_block, ho - j0)
+            for k in range(n_out):
+                drow = dy_block[k]
+                for r in range(rows):
+                    src = dy[n, k, i, j0 + r]
+                    dst = drow[r * wq:]
+                    for l in range(wo):
+                        dst[l] = src[l]
+                    gap = dst[wo:wq]
+                    for l in range(gap.shape[0]):
+                        gap[l] = 0
+                tail = drow[rows * wq:]
+                for l in range(tail.shape[0]):
+                    tail[l] = 0
+            for col in range(cfp):
+                t = min(col, cf - 1)   # padding columns repeat the last tap (never stored)
+                c = t // taps
+                tap = t - c * taps
+                a = tap // (fh * fw)
+                be = tap - a * (fh * fw)
+                b = be // fw
+                e = be - b * fw
+                phase_plane = (((n * channels + c) * dpp + i * sd + a) * sh + b % sh) * sw + e % sw
+                boff[col] = phase_plane * plane + (j0 + b // sh) * wq + e // sw
+            _dot_offsets(dy_block, xflat, boff, mine, length_p)
 
 
 @parallel_kernel

@@ -93,6 +93,121 @@ def test_both_backward_input_forms(n, c, k, size, taps, stride, padding, seed):
         assert_close(dx, expected, np.float64)
 
 
+@settings(max_examples=12)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), k=st.integers(1, 5),
+       size=st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 9)),
+       taps=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4)),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+       seed=st.integers(0, 2**16))
+def test_both_backward_weight_forms(n, c, k, size, taps, stride, padding, seed):
+    """conv3d_backward_weight picks the direct or the copying form by the width rule and the
+    finiteness of x; check each form directly, on any shape."""
+    from fastnet.kernels import conv3d as kernels
+    if any(f > s + 2 * p for f, s, p in zip(taps, size, padding)):
+        return
+    x, w, _ = _random_problem((n, c) + size, (k, c) + taps, np.float64, seed)
+    y = naive_conv.conv3d(x, w, None, stride, padding)
+    dy = rng(seed + 1).standard_normal(y.shape)
+    _, ew, eb = naive_conv.conv3d_backward(x, w, dy, stride, padding)
+    for form in (kernels._backward_weight_direct, kernels._backward_weight_copy):
+        dw, db = np.full(w.shape, np.nan), np.full(k, np.nan)
+        assert form(x, dy, dw, db, *stride, *padding) is not False
+        assert_close(dw, ew, np.float64)
+        assert_close(db, eb, np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((2, 32, 3, 9, 10), (8, 32, 3, 3, 3), 1, 1),                    # C3D-like: one block per plane
+    ((1, 3, 2, 40, 61), (5, 3, 1, 3, 2), (1, 1, 1), (0, 1, 0)),      # several row blocks per plane
+    ((2, 4, 5, 11, 13), (6, 4, 3, 3, 3), 2, 1),                     # stride 2: phase planes
+    ((1, 3, 1, 27, 47), (7, 3, 1, 11, 11), (1, 4, 4), 0),            # AlexNet-like stride 4
+])
+def test_backward_weight_direct_form_matches_reference(xs, ws, stride, padding, dtype):
+    """The direct form on the shapes it is chosen for (and in float32)."""
+    from fastnet.kernels import conv3d as kernels
+    x, w, _ = _random_problem(xs, ws, dtype, seed=21)
+    y = conv3d(x, w, None, stride, padding)
+    dy = rng(22).standard_normal(y.shape).astype(dtype)
+    stride3 = (stride,) * 3 if isinstance(stride, int) else stride
+    padding3 = (padding,) * 3 if isinstance(padding, int) else padding
+    dw, db = np.full(w.shape, np.nan, dtype), np.full(ws[0], np.nan, dtype)
+    assert kernels._backward_weight_direct(x, dy, dw, db, *stride3, *padding3)
+    x64 = x.astype(np.float64)
+    _, ew, eb = naive_conv.conv3d_backward(x64, w.astype(np.float64), dy.astype(np.float64),
+                                           stride, padding)
+    long_sum = float(np.sqrt(dy[:, 0].size)) + 1
+    assert_close(dw, ew.astype(dtype), dtype, scale=long_sum)
+    assert_close(db, eb.astype(dtype), dtype, scale=long_sum)
+    assert np.array_equal(conv3d_backward(x, w, dy, stride, padding)[1], dw)
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_backward_weight_nonfinite_input_uses_the_copying_form(bad):
+    """The direct form's dummy positions (dy = 0) read real inputs: x[..., 0] is read by the dummy
+    positions of tap e = 2 (the wrap from the end of one padded row to the next), which never sees
+    it. With a non-finite x the direct form refuses, and the copying form gives the exact pattern."""
+    from fastnet.kernels import conv3d as kernels
+    x, w, _ = _random_problem((1, 2, 3, 6, 8), (3, 2, 3, 3, 3), np.float64, seed=23)
+    x[0, 0, 1, 2, 0] = bad
+    dy = rng(24).standard_normal((1, 3, 3, 6, 8))
+    dw, db = np.zeros(w.shape), np.zeros(3)
+    assert kernels._backward_weight_direct(x, dy, dw, db, 1, 1, 1, 1, 1, 1) is False
+    assert not dw.any() and not db.any()
+    _, ew, eb = naive_conv.conv3d_backward(x, w, dy, 1, 1)
+    _, got_w, got_b = conv3d_backward(x, w, dy, 1, 1)
+    assert np.array_equal(np.isnan(got_w), np.isnan(ew))
+    assert np.isfinite(got_w[:, :, :, :, 2]).all() and np.isfinite(got_w[:, 1]).all()
+    finite = np.isfinite(ew)
+    assert_close(got_w[finite], ew[finite], np.float64)
+    assert_close(got_b, eb, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pads, strides, hq", [
+    ((2, 3, 4, 5, 6), (1, 2, 0), (1, 1), 9),
+    ((1, 2, 2, 7, 9), (0, 1, 2), (2, 3), 6),
+    ((1, 1, 1, 3, 3), (0, 0, 0), (4, 4), 2),
+])
+def test_pad_phases_matches_numpy(dtype, shape, pads, strides, hq):
+    """The direct backward-weights' phase-split padded copy, and its finiteness flags."""
+    from fastnet.kernels import conv3d as conv3d_kernels
+    x = np.random.default_rng(8).standard_normal(shape).astype(dtype)
+    x[-1, -1, 0, 0, 0] = np.inf
+    pd, ph, pw = pads
+    sh, sw = strides
+    badness = np.empty(shape[0] * shape[1], dtype)
+    got = conv3d_kernels._pad_phases(x, pd, ph, pw, sh, sw, hq, badness)
+    wq = -(-(shape[4] + 2 * pw) // sw)
+    padded = np.pad(x, ((0, 0), (0, 0), (pd, pd), (ph, hq * sh), (pw, pw + sw)))
+    expected = np.stack([np.stack([padded[:, :, :, r:r + hq * sh:sh, s:s + wq * sw:sw]
+                                   for s in range(sw)], axis=3) for r in range(sh)], axis=3)
+    assert got.shape == expected.shape and got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(badness[-1]) and not badness[:-1].any()
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_deterministic_across_runs_and_thread_counts(stride):
+    """Direct backward-weights with several row blocks per plane and more units than chunks, and
+    the gather backward-input (residue classes for stride 2): bitwise equal on 1 and N threads."""
+    import numba
+    x, w, b = _random_problem((2, 4, 5, 40, 30), (6, 4, 3, 3, 3), np.float32, seed=25)
+    dy = rng(26).standard_normal(conv3d(x, w, b, stride, 1).shape).astype(np.float32)
+    first = (conv3d(x, w, b, stride, 1),) + conv3d_backward(x, w, dy, stride, 1)
+    again = (conv3d(x, w, b, stride, 1),) + conv3d_backward(x, w, dy, stride, 1)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = (conv3d(x, w, b, stride, 1),) + conv3d_backward(x, w, dy, stride, 1)
+    finally:
+        numba.set_num_threads(old)
+    for a, c, d in zip(first, again, single):
+        assert np.array_equal(a, c)
+        assert np.array_equal(a, d)
+
+
 def test_central_difference_gradients():
     stride, padding = (1, 2, 1), (1, 0, 1)
     x, w, b = _random_problem((1, 2, 3, 5, 3), (2, 2, 2, 3, 2), np.float64, seed=3)
@@ -213,6 +328,8 @@ def test_bad_dy(dy, error, message):
     ((2, 3, 4, 5, 6), (1, 2, 0), (0, 0, 0)),
     ((1, 1, 1, 3, 3), (0, 0, 0), (0, 0, 0)),
     ((2, 4, 2, 3, 5), (0, 1, 2), (1, 2, 3)),
+    ((2, 3, 4, 8, 8), (1, 1, 1), (0, 1, 0)),   # channel stride a multiple of 1 KB: buffered rows
+    ((1, 5, 2, 8, 16), (0, 2, 1), (0, 0, 0)),
 ])
 def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra):
     """The forward core's channels-last padded copy equals np.pad + transpose (zeros past the end)."""
