@@ -45,9 +45,12 @@ need wraparound handling, become scatters; index row views with the bare loop va
 
 Every output element is written by exactly one prange iteration and accumulated in a fixed order,
 and every work split is fixed by the shapes alone: results are bitwise identical across runs and
-thread counts (tested). The public kernels are serial drivers that call one parallel helper per
-parallel region; array creation outside a prange would add parallel regions of its own, and each
-region costs a fork/join (badly, on a loaded machine).
+thread counts (tested). The forms are serial drivers that call one parallel helper per parallel
+region; array creation outside a prange would add parallel regions of its own, and each region
+costs a fork/join (badly, on a loaded machine). conv3d_backward_input and conv3d_backward_weight,
+which only pick a form, are plain Python: a compiled dispatcher compiles every form it may call
+at its first call (about 25 s for the weight gradient's two), a Python one only those a model
+uses; :func:`fastnet.compile` warms them all.
 """
 
 import numpy as np
@@ -352,7 +355,6 @@ def _residue_taps(f, s, r):
     return (f - r + s - 1) // s
 
 
-@serial_kernel
 def conv3d_backward_input(dy, w, dx, sd, sh, sw, pd, ph, pw):
     """dx = gradient of sum(y * dy) with respect to x, for y = conv3d(x, w, stride, padding).
 
@@ -363,6 +365,7 @@ def conv3d_backward_input(dy, w, dx, sd, sh, sw, pd, ph, pw):
     batch) and :func:`_backward_input_gather` (residue classes, parallel over rows; faster for
     many channels, and for stride 2 with K <= 64: volumetric stride 2, 7.6 ms instead of 12.4 on
     one thread).
+    A plain Python dispatcher (see the module docstring): a model compiles only the forms it uses.
     """
     n_batch, n_out, channels = dy.shape[0], dy.shape[1], w.shape[1]
     strided = sd > 1 or sh > 1 or sw > 1
@@ -515,7 +518,6 @@ def _scatter_rows(dy, wmat_t, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw):
                         dst[l] = src[l]
 
 
-@serial_kernel
 def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     """dw, db = gradients of sum(y * dy) with respect to w and b.
 
@@ -525,7 +527,8 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     Two forms, same result up to rounding (both are tested directly): the direct form
     (:func:`_backward_weight_direct`, no patch copy) when the padded width over the stride is at
     most 5/4 of the output width and x is finite, else the copying form
-    (:func:`_backward_weight_copy`).
+    (:func:`_backward_weight_copy`). A plain Python dispatcher: a model compiles only the forms it
+    uses.
     """
     wo = dy.shape[4]
     wq = (x.shape[4] + 2 * pw + sw - 1) // sw

@@ -32,11 +32,17 @@ def run_all(dtype):
     p2 = maxpool2d(x2, 2)
     maxpool2d_backward(x2, np.ones_like(p2), 2)
 
+    # the convolution core picks a form per call (kernels/conv3d.py): these shapes reach each one.
+    # C = 2: backward-data by scatter; C = 4: by gather. Width 4 (padded 6): backward-weights by
+    # patch copies; width 16 (padded 18 <= 5/4 of 16): in place.
     x3, w3, b3 = rand(1, 2, 4, 4, 4), rand(3, 2, 3, 3, 3), rand(3)
     y3 = conv3d(x3, w3, b3, stride=1, padding=1)
     conv3d_backward(x3, w3, np.ones_like(y3), stride=1, padding=1)
     y3 = conv3d(x3, w3, b3, stride=2, padding=0)
     conv3d_backward(x3, w3, np.ones_like(y3), stride=2, padding=0)
+    x3, w3 = rand(1, 4, 3, 3, 16), rand(2, 4, 3, 3, 3)
+    y3 = conv3d(x3, w3, None, stride=1, padding=1)
+    conv3d_backward(x3, w3, np.ones_like(y3), stride=1, padding=1)
     p3 = maxpool3d(x3, 2)
     maxpool3d_backward(x3, np.ones_like(p3), 2)
 
