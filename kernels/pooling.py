@@ -143,7 +143,6 @@ def _pool3_split(even, odd, out_row):
         out_row[k] = _max_take(next_even[k], _max_take(odd[k], even[k]))
 
 
-@parallel_kernel
 def maxpool2d_forward(x, out, kh, kw, sh, sw, ph, pw, fast=True):
     """out[n, c, i, j] = max of x[n, c] over the (clamped) window of output (i, j).
 
@@ -154,42 +153,64 @@ def maxpool2d_forward(x, out, kh, kw, sh, sw, ph, pw, fast=True):
     3x3 / 2 without padding. The 3x3 / 2 path takes the max over the window's three rows of the
     even and the odd columns separately (two deinterleaved row buffers), then each output the
     max of even[k], odd[k], even[k + 1]: all loads contiguous or full stride-2 pairs.
+    A plain Python dispatcher: each path is its own kernel, compiled only when a model reaches it.
     """
+    if fast and kh == 3 and kw == 3 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+        _maxpool2d_forward_3x3s2(x, out)
+    elif fast and kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+        _maxpool2d_forward_2x2s2(x, out)
+    else:
+        _maxpool2d_forward_generic(x, out, kh, kw, sh, sw, ph, pw)
+
+
+@parallel_kernel
+def _maxpool2d_forward_3x3s2(x, out):
+    """The fused path of :func:`maxpool2d_forward`: 3x3 / 2, no padding."""
     n_batch, n_chan, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
-    if fast and kh == 3 and kw == 3 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
-        last = 2 * out_w   # the last column read (the third column of the last window)
-        for p in prange(n_batch * n_chan):
-            n = p // n_chan
-            c = p - n * n_chan
-            even = np.empty(out_w + 1, dtype=x.dtype)
-            odd = np.empty(out_w, dtype=x.dtype)
-            for oh in range(out_h):
-                r0 = x[n, c, 2 * oh]
-                r1 = x[n, c, 2 * oh + 1]
-                r2 = x[n, c, 2 * oh + 2]
-                _colmax3_split(r0, r1, r2, even, odd)
-                even[out_w] = _max_take(r2[last], _max_take(r1[last], r0[last]))
-                _pool3_split(even, odd, out[n, c, oh])
-        return
-    if fast and kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
-        # the most common case, fused into one pass with constant strides
-        for p in prange(n_batch * n_chan):
-            n = p // n_chan
-            c = p - n * n_chan
-            for oh in range(out_h):
-                top = x[n, c, 2 * oh]
-                bottom = x[n, c, 2 * oh + 1]
-                dst = out[n, c, oh]
-                for k in range(out_w):
-                    m = top[2 * k]
-                    v = top[2 * k + 1]
-                    m = v if (v > m or v != v) else m
-                    v = bottom[2 * k]
-                    m = v if (v > m or v != v) else m
-                    v = bottom[2 * k + 1]
-                    dst[k] = v if (v > m or v != v) else m
-        return
+    last = 2 * out_w   # the last column read (the third column of the last window)
+    for p in prange(n_batch * n_chan):
+        n = p // n_chan
+        c = p - n * n_chan
+        even = np.empty(out_w + 1, dtype=x.dtype)
+        odd = np.empty(out_w, dtype=x.dtype)
+        for oh in range(out_h):
+            r0 = x[n, c, 2 * oh]
+            r1 = x[n, c, 2 * oh + 1]
+            r2 = x[n, c, 2 * oh + 2]
+            _colmax3_split(r0, r1, r2, even, odd)
+            even[out_w] = _max_take(r2[last], _max_take(r1[last], r0[last]))
+            _pool3_split(even, odd, out[n, c, oh])
+
+
+@parallel_kernel
+def _maxpool2d_forward_2x2s2(x, out):
+    """The fused path of :func:`maxpool2d_forward`: 2x2 / 2, no padding."""
+    n_batch, n_chan, height, width = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    # the most common case, fused into one pass with constant strides
+    for p in prange(n_batch * n_chan):
+        n = p // n_chan
+        c = p - n * n_chan
+        for oh in range(out_h):
+            top = x[n, c, 2 * oh]
+            bottom = x[n, c, 2 * oh + 1]
+            dst = out[n, c, oh]
+            for k in range(out_w):
+                m = top[2 * k]
+                v = top[2 * k + 1]
+                m = v if (v > m or v != v) else m
+                v = bottom[2 * k]
+                m = v if (v > m or v != v) else m
+                v = bottom[2 * k + 1]
+                dst[k] = v if (v > m or v != v) else m
+
+
+@parallel_kernel
+def _maxpool2d_forward_generic(x, out, kh, kw, sh, sw, ph, pw):
+    """The generic path of :func:`maxpool2d_forward` (any window, stride and padding)."""
+    n_batch, n_chan, height, width = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
     for p in prange(n_batch * n_chan):
         n = p // n_chan
         c = p - n * n_chan
@@ -379,7 +400,6 @@ def _positive_zeros(src, dst):
         dst[i] = g if g != zero else zero
 
 
-@parallel_kernel
 def maxpool2d_backward(x, dy, dx, kh, kw, sh, sw, ph, pw, fast=True):
     """dx = sum over windows of dy routed to each window's argmax (first on ties, NaN wins).
 
@@ -403,75 +423,97 @@ def maxpool2d_backward(x, dy, dx, kh, kw, sh, sw, ph, pw, fast=True):
     integer arithmetic rather than a select, which LLVM turned into a mispredicted branch),
     then dy is scattered serially in output order, so overlapping windows accumulate in the same
     order as the reference loop. Border windows clamped by padding use a scalar loop.
+    A plain Python dispatcher: each path is its own kernel, compiled only when a model reaches it.
     """
+    if fast and kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+        _maxpool2d_backward_2x2s2(x, dy, dx)
+    elif fast and kh == 3 and kw == 3 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+        _maxpool2d_backward_3x3s2(x, dy, dx)
+    else:
+        _maxpool2d_backward_generic(x, dy, dx, kh, kw, sh, sw, ph, pw)
+
+
+@parallel_kernel
+def _maxpool2d_backward_2x2s2(x, dy, dx):
+    """The fused path of :func:`maxpool2d_backward`: 2x2 / 2, no padding."""
     n_batch, n_chan, height, width = x.shape
     out_h, out_w = dy.shape[2], dy.shape[3]
-    if fast and kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
-        # two passes per output row, each with at most 2 arrays stored / 3 loaded: with more,
-        # LLVM's runtime alias checks exceed its limit and the loop stays scalar (6 ms, not 0.6)
-        for p in prange(n_batch * n_chan):
-            n = p // n_chan
-            c = p - n * n_chan
-            win = np.empty(out_w, dtype=np.int32)   # each window's winner, 0..3 row-major
-            for oh in range(out_h):
-                top = x[n, c, 2 * oh]
-                bottom = x[n, c, 2 * oh + 1]
-                for k in range(out_w):
-                    m = top[2 * k]
-                    i = np.int32(0)
-                    v = top[2 * k + 1]
-                    t = _take(v, m)
-                    m = v if t else m
-                    i = np.int32(1) if t else i
-                    v = bottom[2 * k]
-                    t = _take(v, m)
-                    m = v if t else m
-                    i = np.int32(2) if t else i
-                    v = bottom[2 * k + 1]
-                    win[k] = np.int32(3) if _take(v, m) else i
-                drow = dy[n, c, oh]
-                _route_pair(drow, win, dx[n, c, 2 * oh], 0)
-                _route_pair(drow, win, dx[n, c, 2 * oh + 1], 2)
-            if height > 2 * out_h:
-                dx[n, c, height - 1] = 0.0
-        return
-    if fast and kh == 3 and kw == 3 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
-        last = 2 * out_w   # the last column read (the third column of the last window)
-        for p in prange(n_batch * n_chan):
-            n = p // n_chan
-            c = p - n * n_chan
-            even = np.empty(out_w + 1, dtype=x.dtype)
-            even_row = np.empty(out_w + 1, dtype=np.int32)
-            odd = np.empty(out_w, dtype=x.dtype)
-            odd_row = np.empty(out_w, dtype=np.int32)
-            win = np.empty((out_h, out_w), dtype=np.int32)
-            dpos = np.empty((out_h, out_w), dtype=x.dtype)
-            _positive_zeros(dy[n, c].reshape(out_h * out_w), dpos.reshape(out_h * out_w))
-            for oh in range(out_h):
-                r0 = x[n, c, 2 * oh]
-                r1 = x[n, c, 2 * oh + 1]
-                r2 = x[n, c, 2 * oh + 2]
-                _colarg3_split(r0, r1, r2, even, even_row, odd, odd_row)
-                m = r0[last]
+    # two passes per output row, each with at most 2 arrays stored / 3 loaded: with more,
+    # LLVM's runtime alias checks exceed its limit and the loop stays scalar (6 ms, not 0.6)
+    for p in prange(n_batch * n_chan):
+        n = p // n_chan
+        c = p - n * n_chan
+        win = np.empty(out_w, dtype=np.int32)   # each window's winner, 0..3 row-major
+        for oh in range(out_h):
+            top = x[n, c, 2 * oh]
+            bottom = x[n, c, 2 * oh + 1]
+            for k in range(out_w):
+                m = top[2 * k]
                 i = np.int32(0)
-                v = r1[last]
+                v = top[2 * k + 1]
                 t = _take(v, m)
                 m = v if t else m
                 i = np.int32(1) if t else i
-                v = r2[last]
+                v = bottom[2 * k]
                 t = _take(v, m)
-                even[out_w] = v if t else m
-                even_row[out_w] = np.int32(2) if t else i
-                _winner3_split(even, even_row, odd, odd_row, win[oh])
-                if oh == 0:
-                    _route3_one(dx[n, c, 0], win[0], dpos[0], 0)
-                else:
-                    _route3_two(dx[n, c, 2 * oh], win[oh - 1], dpos[oh - 1], win[oh], dpos[oh])
-                _route3_one(dx[n, c, 2 * oh + 1], win[oh], dpos[oh], 3)
-            _route3_one(dx[n, c, 2 * out_h], win[out_h - 1], dpos[out_h - 1], 6)
-            if height > 2 * out_h + 1:
-                dx[n, c, height - 1] = 0.0
-        return
+                m = v if t else m
+                i = np.int32(2) if t else i
+                v = bottom[2 * k + 1]
+                win[k] = np.int32(3) if _take(v, m) else i
+            drow = dy[n, c, oh]
+            _route_pair(drow, win, dx[n, c, 2 * oh], 0)
+            _route_pair(drow, win, dx[n, c, 2 * oh + 1], 2)
+        if height > 2 * out_h:
+            dx[n, c, height - 1] = 0.0
+
+
+@parallel_kernel
+def _maxpool2d_backward_3x3s2(x, dy, dx):
+    """The fused path of :func:`maxpool2d_backward`: 3x3 / 2, no padding."""
+    n_batch, n_chan, height, width = x.shape
+    out_h, out_w = dy.shape[2], dy.shape[3]
+    last = 2 * out_w   # the last column read (the third column of the last window)
+    for p in prange(n_batch * n_chan):
+        n = p // n_chan
+        c = p - n * n_chan
+        even = np.empty(out_w + 1, dtype=x.dtype)
+        even_row = np.empty(out_w + 1, dtype=np.int32)
+        odd = np.empty(out_w, dtype=x.dtype)
+        odd_row = np.empty(out_w, dtype=np.int32)
+        win = np.empty((out_h, out_w), dtype=np.int32)
+        dpos = np.empty((out_h, out_w), dtype=x.dtype)
+        _positive_zeros(dy[n, c].reshape(out_h * out_w), dpos.reshape(out_h * out_w))
+        for oh in range(out_h):
+            r0 = x[n, c, 2 * oh]
+            r1 = x[n, c, 2 * oh + 1]
+            r2 = x[n, c, 2 * oh + 2]
+            _colarg3_split(r0, r1, r2, even, even_row, odd, odd_row)
+            m = r0[last]
+            i = np.int32(0)
+            v = r1[last]
+            t = _take(v, m)
+            m = v if t else m
+            i = np.int32(1) if t else i
+            v = r2[last]
+            t = _take(v, m)
+            even[out_w] = v if t else m
+            even_row[out_w] = np.int32(2) if t else i
+            _winner3_split(even, even_row, odd, odd_row, win[oh])
+            if oh == 0:
+                _route3_one(dx[n, c, 0], win[0], dpos[0], 0)
+            else:
+                _route3_two(dx[n, c, 2 * oh], win[oh - 1], dpos[oh - 1], win[oh], dpos[oh])
+            _route3_one(dx[n, c, 2 * oh + 1], win[oh], dpos[oh], 3)
+        _route3_one(dx[n, c, 2 * out_h], win[out_h - 1], dpos[out_h - 1], 6)
+        if height > 2 * out_h + 1:
+            dx[n, c, height - 1] = 0.0
+
+
+@parallel_kernel
+def _maxpool2d_backward_generic(x, dy, dx, kh, kw, sh, sw, ph, pw):
+    """The generic path of :func:`maxpool2d_backward` (any window, stride and padding)."""
+    n_batch, n_chan, height, width = x.shape
+    out_h, out_w = dy.shape[2], dy.shape[3]
     lo, hi = _interior_outputs(sw, pw, kw, width, out_w)
     n_inner = hi - lo
     for p in prange(n_batch * n_chan):

@@ -29,8 +29,9 @@ def run_all(dtype):
     conv2d_backward(x2, w2, np.ones_like(y2), stride=1, padding=1)
     y2 = conv2d(x2, w2, b2, stride=2, padding=0)
     conv2d_backward(x2, w2, np.ones_like(y2), stride=2, padding=0)
-    p2 = maxpool2d(x2, 2)
-    maxpool2d_backward(x2, np.ones_like(p2), 2)
+    for kernel, stride, padding in ((2, 2, 0), (3, 2, 0), (3, 1, 1)):   # the 2-D pooling paths
+        p2 = maxpool2d(x2, kernel, stride, padding)
+        maxpool2d_backward(x2, np.ones_like(p2), kernel, stride, padding)
 
     # the convolution core picks a form per call (kernels/conv3d.py): these shapes reach each one.
     # C = 2: backward-data by scatter; C = 4: by gather. Width 4 (padded 6): backward-weights by
