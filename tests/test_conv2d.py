@@ -136,15 +136,19 @@ def test_bias_none_is_zero_bias_and_noncontiguous_inputs():
         assert np.array_equal(got, want)
 
 
-def test_deterministic_across_runs_and_thread_counts():
-    x, w, _ = _random_problem((4, 8, 20, 20), (8, 8, 3, 3), np.float32, seed=9)
-    dy = rng(10).standard_normal((4, 8, 10, 10)).astype(np.float32)
-    first = (conv2d(x, w, None, 2, 1),) + conv2d_backward(x, w, dy, 2, 1)
-    again = (conv2d(x, w, None, 2, 1),) + conv2d_backward(x, w, dy, 2, 1)
+@pytest.mark.parametrize("xs, ws, stride, padding, dys", [
+    ((4, 8, 20, 20), (8, 8, 3, 3), 2, 1, (4, 8, 10, 10)),      # the row-patch core
+    ((9, 6, 14, 14), (16, 6, 5, 5), 1, 0, (9, 16, 10, 10)),    # the flat planes (LeNet C3)
+], ids=["core", "flat-plane"])
+def test_deterministic_across_runs_and_thread_counts(xs, ws, stride, padding, dys):
+    x, w, _ = _random_problem(xs, ws, np.float32, seed=9)
+    dy = rng(10).standard_normal(dys).astype(np.float32)
+    first = (conv2d(x, w, None, stride, padding),) + conv2d_backward(x, w, dy, stride, padding)
+    again = (conv2d(x, w, None, stride, padding),) + conv2d_backward(x, w, dy, stride, padding)
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        single = (conv2d(x, w, None, 2, 1),) + conv2d_backward(x, w, dy, 2, 1)
+        single = (conv2d(x, w, None, stride, padding),) + conv2d_backward(x, w, dy, stride, padding)
     finally:
         numba.set_num_threads(old)
     for a, b, c in zip(first, again, single):
@@ -282,22 +286,6 @@ def test_shape_rule_picks_the_flat_planes_for_lenet_and_the_core_for_large_layer
     assert not ok(64 * 9, 58 * 58, 56 * 56, 1, 1, None)      # VGG 3x3
     assert not ok(16 * 9, 6 * 6, 4 * 4, 1, 1, None)          # mostly padding
     assert not ok(1 * 25, 32 * 32, 28 * 28, 2, 1, True)      # never at stride > 1, even forced
-
-
-def test_stride1_flat_planes_deterministic_across_runs_and_thread_counts():
-    x, w, _ = _random_problem((9, 6, 14, 14), (16, 6, 5, 5), np.float32, seed=9)
-    dy = rng(10).standard_normal((9, 16, 10, 10)).astype(np.float32)
-    first = (conv2d(x, w, None, 1, 0),) + conv2d_backward(x, w, dy, 1, 0)
-    again = (conv2d(x, w, None, 1, 0),) + conv2d_backward(x, w, dy, 1, 0)
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        single = (conv2d(x, w, None, 1, 0),) + conv2d_backward(x, w, dy, 1, 0)
-    finally:
-        numba.set_num_threads(old)
-    for a, b, c in zip(first, again, single):
-        assert np.array_equal(a, b)
-        assert np.array_equal(a, c)
 
 
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
