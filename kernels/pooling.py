@@ -284,8 +284,18 @@ def _take_earlier(v, rv, m, rm):
 
 
 @serial_kernel
-def _colarg3_split(r0, r1, r2, even, even_row, odd, odd_row):
-    """As _colmax3_split, also recording which row (0..2) holds each column's first max."""
+def _colarg3_split(plane, width, even, even_row, odd, odd_row):
+    """The first max over rows 2i..2i + 2 of each column pair (2k, 2k + 1), for all output rows i
+    of a flattened plane at once: lane j = i * width + k, whose column pair starts at plane offset
+    2j (row 2i, column 2k). even/even_row get column 2k's max and the row (0..2) of its first
+    occurrence, odd/odd_row column 2k + 1's, for j < odd.shape[0]. Lanes with k >= out_w read
+    (and store) values of the next rows that are not used: one loop of ~out_h * width lanes
+    instead of out_h loops of out_w lanes, which spent most of their time in LLVM's scalar
+    remainder. Both columns of a pair are loaded together (a full stride-2 group, vectorised with
+    shuffles; a lone stride-2 or ``2k + 2`` load becomes a slow vgather)."""
+    r0 = plane
+    r1 = plane[width:]
+    r2 = plane[2 * width:]
     for k in range(odd.shape[0]):
         m = r0[2 * k]
         i = np.int32(0)
@@ -410,9 +420,10 @@ def maxpool2d_backward(x, dy, dx, kh, kw, sh, sw, ph, pw, fast=True):
     zeroed.
 
     The 3x3 / 2 case without padding (``fast``; AlexNet / ResNet-style stems, where windows
-    overlap by one row and one column) finds, per output row, each column's first max over the
-    window's three rows (even and odd columns deinterleaved, so all loads are contiguous or full
-    stride-2 pairs, no vgather), then each window's row-major first max from its three columns
+    overlap by one row and one column) finds, for a whole plane in one loop, each column's first
+    max over the window's three rows (even and odd columns deinterleaved, so all loads are
+    contiguous or full stride-2 pairs, no vgather), then each window's row-major first max from
+    its three columns
     (_take_earlier), as a position 0..8. Each dx row is then written once, whole, with selects:
     odd rows and columns belong to one window, even ones to up to two per direction, whose
     gradients are added in output order (_ordered_add), so the result is bitwise the generic
@@ -469,25 +480,31 @@ def _maxpool2d_backward_2x2s2(x, dy, dx):
 
 @parallel_kernel
 def _maxpool2d_backward_3x3s2(x, dy, dx):
-    """The fused path of :func:`maxpool2d_backward`: 3x3 / 2, no padding."""
+    """The fused path of :func:`maxpool2d_backward`: 3x3 / 2, no padding.
+
+    Per plane, the column maxima (_colarg3_split) and the winners (_winner3_split) of all its
+    windows are found by one long loop each over lanes j = i * width + k (output row i, window
+    k; the lanes with k >= out_w are computed and unused), then each dx row is written once."""
     n_batch, n_chan, height, width = x.shape
     out_h, out_w = dy.shape[2], dy.shape[3]
     last = 2 * out_w   # the last column read (the third column of the last window)
+    n_lanes = (out_h - 1) * width + out_w   # lanes of all windows; the last read stays in the plane
     for p in prange(n_batch * n_chan):
         n = p // n_chan
         c = p - n * n_chan
-        even = np.empty(out_w + 1, dtype=x.dtype)
-        even_row = np.empty(out_w + 1, dtype=np.int32)
-        odd = np.empty(out_w, dtype=x.dtype)
-        odd_row = np.empty(out_w, dtype=np.int32)
-        win = np.empty((out_h, out_w), dtype=np.int32)
+        plane = x[n, c].reshape(height * width)
+        even = np.empty(n_lanes + 1, dtype=x.dtype)
+        even_row = np.empty(n_lanes + 1, dtype=np.int32)
+        odd = np.empty(n_lanes, dtype=x.dtype)
+        odd_row = np.empty(n_lanes, dtype=np.int32)
+        win = np.empty(n_lanes, dtype=np.int32)
         dpos = np.empty((out_h, out_w), dtype=x.dtype)
         _positive_zeros(dy[n, c].reshape(out_h * out_w), dpos.reshape(out_h * out_w))
-        for oh in range(out_h):
+        _colarg3_split(plane, width, even, even_row, odd, odd_row)
+        for oh in range(out_h):   # window out_w - 1's third column, 2 * out_w (after the junk)
             r0 = x[n, c, 2 * oh]
             r1 = x[n, c, 2 * oh + 1]
             r2 = x[n, c, 2 * oh + 2]
-            _colarg3_split(r0, r1, r2, even, even_row, odd, odd_row)
             m = r0[last]
             i = np.int32(0)
             v = r1[last]
@@ -496,15 +513,19 @@ def _maxpool2d_backward_3x3s2(x, dy, dx):
             i = np.int32(1) if t else i
             v = r2[last]
             t = _take(v, m)
-            even[out_w] = v if t else m
-            even_row[out_w] = np.int32(2) if t else i
-            _winner3_split(even, even_row, odd, odd_row, win[oh])
+            even[oh * width + out_w] = v if t else m
+            even_row[oh * width + out_w] = np.int32(2) if t else i
+        _winner3_split(even, even_row, odd, odd_row, win)
+        for oh in range(out_h):
+            w = win[oh * width:oh * width + out_w]
             if oh == 0:
-                _route3_one(dx[n, c, 0], win[0], dpos[0], 0)
+                _route3_one(dx[n, c, 0], w, dpos[0], 0)
             else:
-                _route3_two(dx[n, c, 2 * oh], win[oh - 1], dpos[oh - 1], win[oh], dpos[oh])
-            _route3_one(dx[n, c, 2 * oh + 1], win[oh], dpos[oh], 3)
-        _route3_one(dx[n, c, 2 * out_h], win[out_h - 1], dpos[out_h - 1], 6)
+                w_prev = win[(oh - 1) * width:(oh - 1) * width + out_w]
+                _route3_two(dx[n, c, 2 * oh], w_prev, dpos[oh - 1], w, dpos[oh])
+            _route3_one(dx[n, c, 2 * oh + 1], w, dpos[oh], 3)
+        w = win[(out_h - 1) * width:(out_h - 1) * width + out_w]
+        _route3_one(dx[n, c, 2 * out_h], w, dpos[out_h - 1], 6)
         if height > 2 * out_h + 1:
             dx[n, c, height - 1] = 0.0
 

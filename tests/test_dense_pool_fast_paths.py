@@ -148,9 +148,10 @@ def test_maxpool3d_backward_2x2x2_fast_path(shape, dtype):
 
 # 3x3 / 2 without padding (fused forward and backward paths): odd and even sizes (floor mode's
 # uncovered last row / column), the smallest plane, batch 1, a single window row or column, and a
-# width giving more windows than one vector
+# width giving more windows than one vector; AlexNet's 55x55 and a tall even-width plane (the
+# backward works on whole planes in lanes of stride ``width`` whose unused lanes read the next rows)
 POOL3_SHAPES = [(2, 3, 7, 9), (1, 2, 8, 10), (1, 1, 3, 3), (2, 2, 4, 3), (1, 1, 3, 12), (1, 3, 11, 4),
-                (2, 1, 9, 71), (1, 2, 6, 40)]
+                (2, 1, 9, 71), (1, 2, 6, 40), (2, 2, 55, 55), (1, 3, 20, 6)]
 
 
 def _pool3_case(shape, dtype, seed, ties):
