@@ -48,3 +48,16 @@ def assert_gradient(analytic, f, x, dy, eps=1e-6, rtol=1e-6, atol=1e-8):
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+def conv_problem(xs, ws, dtype, seed=0):
+    """Unit-normal x of shape ``xs``, w of shape ``ws`` and a bias of length ws[0], all ``dtype``."""
+    r = rng(seed)
+    return (r.standard_normal(xs).astype(dtype), r.standard_normal(ws).astype(dtype),
+            r.standard_normal(ws[0]).astype(dtype))
+
+
+def conv_scale(ws):
+    """float32 atol widening for a convolution with weights of shape ``ws``: its outputs are sums of
+    C*F products of unit normals."""
+    return max(1.0, float(np.sqrt(np.prod(ws[1:]))))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fastnet.ops import conv2d, conv2d_backward
 from fastnet.reference import naive_conv
-from helpers import DTYPES, assert_close, assert_gradient, rng
+from helpers import DTYPES, assert_close, assert_gradient, conv_problem, conv_scale, rng
 
 # (x shape, w shape, stride, padding): batch 1, 1x1 kernels, kernel equal to the padded input,
 # stride > kernel, odd sizes, asymmetric stride and padding, C = 1 and K = 1.
@@ -30,32 +30,19 @@ CASES = [
 ]
 
 
-def _random_problem(xs, ws, dtype, seed=0):
-    r = rng(seed)
-    x = r.standard_normal(xs).astype(dtype)
-    w = r.standard_normal(ws).astype(dtype)
-    b = r.standard_normal(ws[0]).astype(dtype)
-    return x, w, b
-
-
-def _scale(ws):
-    """float32 atol widening: sums of C*FH*FW products of unit normals."""
-    return max(1.0, float(np.sqrt(np.prod(ws[1:]))))
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding", CASES)
 def test_matches_reference(xs, ws, stride, padding, dtype):
-    x, w, b = _random_problem(xs, ws, dtype)
+    x, w, b = conv_problem(xs, ws, dtype)
     y = conv2d(x, w, b, stride, padding)
     expected = naive_conv.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
                                  stride, padding)
-    assert_close(y, expected.astype(dtype), dtype, scale=_scale(ws))
+    assert_close(y, expected.astype(dtype), dtype, scale=conv_scale(ws))
     dy = rng(1).standard_normal(y.shape).astype(dtype)
     dx, dw, db = conv2d_backward(x, w, dy, stride, padding)
     ex, ew, eb = naive_conv.conv2d_backward(x.astype(np.float64), w.astype(np.float64),
                                             dy.astype(np.float64), stride, padding)
-    assert_close(dx, ex.astype(dtype), dtype, scale=_scale(ws))
+    assert_close(dx, ex.astype(dtype), dtype, scale=conv_scale(ws))
     assert_close(dw, ew.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
     assert_close(db, eb.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
 
@@ -70,7 +57,7 @@ def test_property_random_shapes(n, c, k, h, wd, fh, fw, sh, sw, ph, pw, seed):
         with pytest.raises(ValueError, match="^w:"):
             conv2d(np.zeros((n, c, h, wd)), np.zeros((k, c, fh, fw)), None, (sh, sw), (ph, pw))
         return
-    x, w, b = _random_problem((n, c, h, wd), (k, c, fh, fw), np.float64, seed)
+    x, w, b = conv_problem((n, c, h, wd), (k, c, fh, fw), np.float64, seed)
     y = conv2d(x, w, b, (sh, sw), (ph, pw))
     assert_close(y, naive_conv.conv2d(x, w, b, (sh, sw), (ph, pw)), np.float64)
     dy = rng(seed + 1).standard_normal(y.shape)
@@ -84,7 +71,7 @@ def test_property_random_shapes(n, c, k, h, wd, fh, fw, sh, sw, ph, pw, seed):
     ((1, 2, 6, 7), (2, 2, 3, 3), (2, 3), (1, 0)),
 ])
 def test_central_difference_gradients(xs, ws, stride, padding):
-    x, w, b = _random_problem(xs, ws, np.float64, seed=3)
+    x, w, b = conv_problem(xs, ws, np.float64, seed=3)
     y = conv2d(x, w, b, stride, padding)
     dy = rng(4).standard_normal(y.shape)
     dx, dw, db = conv2d_backward(x, w, dy, stride, padding)
@@ -105,21 +92,21 @@ def torch():
     ((1, 2, 8, 8), (3, 2, 1, 1), 2, 0),
 ])
 def test_matches_torch(torch, xs, ws, stride, padding, dtype):
-    x, w, b = _random_problem(xs, ws, dtype, seed=5)
+    x, w, b = conv_problem(xs, ws, dtype, seed=5)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     ty = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=padding)
     y = conv2d(x, w, b, stride, padding)
-    assert_close(y, ty.detach().numpy(), dtype, scale=_scale(ws))
+    assert_close(y, ty.detach().numpy(), dtype, scale=conv_scale(ws))
     dy = rng(6).standard_normal(y.shape).astype(dtype)
     ty.backward(torch.tensor(dy))
     dx, dw, db = conv2d_backward(x, w, dy, stride, padding)
-    assert_close(dx, tx.grad.numpy(), dtype, scale=_scale(ws))
+    assert_close(dx, tx.grad.numpy(), dtype, scale=conv_scale(ws))
     assert_close(dw, tw.grad.numpy(), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
     assert_close(db, tb.grad.numpy(), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
 
 
 def test_bias_none_is_zero_bias_and_noncontiguous_inputs():
-    x, w, b = _random_problem((2, 3, 8, 9), (4, 3, 3, 3), np.float32, seed=7)
+    x, w, b = conv_problem((2, 3, 8, 9), (4, 3, 3, 3), np.float32, seed=7)
     assert np.array_equal(conv2d(x, w), conv2d(x, w, np.zeros(4, np.float32)))
     # Fortran-ordered / strided views give the same answer as their contiguous copies
     xf = np.asfortranarray(x)
@@ -141,7 +128,7 @@ def test_bias_none_is_zero_bias_and_noncontiguous_inputs():
     ((9, 6, 14, 14), (16, 6, 5, 5), 1, 0, (9, 16, 10, 10)),    # the flat planes (LeNet C3)
 ], ids=["core", "flat-plane"])
 def test_deterministic_across_runs_and_thread_counts(xs, ws, stride, padding, dys):
-    x, w, _ = _random_problem(xs, ws, np.float32, seed=9)
+    x, w, _ = conv_problem(xs, ws, np.float32, seed=9)
     dy = rng(10).standard_normal(dys).astype(np.float32)
     first = (conv2d(x, w, None, stride, padding),) + conv2d_backward(x, w, dy, stride, padding)
     again = (conv2d(x, w, None, stride, padding),) + conv2d_backward(x, w, dy, stride, padding)
@@ -157,7 +144,7 @@ def test_deterministic_across_runs_and_thread_counts(xs, ws, stride, padding, dy
 
 
 def test_nan_propagates_to_the_outputs_that_see_it():
-    x, w, b = _random_problem((1, 2, 7, 8), (3, 2, 3, 3), np.float64, seed=11)
+    x, w, b = conv_problem((1, 2, 7, 8), (3, 2, 3, 3), np.float64, seed=11)
     x[0, 1, 2, 5] = np.nan
     y = conv2d(x, w, b, 1, 1)
     # the outputs whose window covers x[0, :, 2, 5] (padded (3, 6)): rows 1..3, cols 4..6
@@ -253,15 +240,15 @@ def _kernel_call(x, w, b, dy, padding, plane):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, padding", PLANE_CASES)
 def test_stride1_implementations_match_reference(xs, ws, padding, dtype, plane):
-    x, w, b = _random_problem(xs, ws, dtype, seed=5)
+    x, w, b = conv_problem(xs, ws, dtype, seed=5)
     expected_y = naive_conv.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1,
                                    padding)
     dy = rng(6).standard_normal(expected_y.shape).astype(dtype)
     y, dx, dw, db = _kernel_call(x, w, b, dy, padding, plane)
     ex, ew, eb = naive_conv.conv2d_backward(x.astype(np.float64), w.astype(np.float64),
                                             dy.astype(np.float64), 1, padding)
-    assert_close(y, expected_y.astype(dtype), dtype, scale=_scale(ws))
-    assert_close(dx, ex.astype(dtype), dtype, scale=_scale((ws[1], ws[0]) + ws[2:]))
+    assert_close(y, expected_y.astype(dtype), dtype, scale=conv_scale(ws))
+    assert_close(dx, ex.astype(dtype), dtype, scale=conv_scale((ws[1], ws[0]) + ws[2:]))
     assert_close(dw, ew.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
     assert_close(db, eb.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
 
@@ -270,7 +257,7 @@ def test_stride1_implementations_match_reference(xs, ws, padding, dtype, plane):
 def test_central_difference_gradients_of_both_stride1_paths(plane_max, monkeypatch):
     monkeypatch.setattr(conv2d_kernels, "PLANE_MAX_REDUCTION", plane_max)
     monkeypatch.setattr(conv2d_kernels, "PLANE_MAX_WASTE", 100.0)
-    x, w, b = _random_problem((2, 3, 6, 5), (4, 3, 3, 4), np.float64, seed=7)
+    x, w, b = conv_problem((2, 3, 6, 5), (4, 3, 3, 4), np.float64, seed=7)
     y = conv2d(x, w, b, 1, (1, 2))
     dy = rng(8).standard_normal(y.shape)
     dx, dw, db = conv2d_backward(x, w, dy, 1, (1, 2))
@@ -292,7 +279,7 @@ def test_shape_rule_picks_the_flat_planes_for_lenet_and_the_core_for_large_layer
 def test_weight_gradient_with_nonfinite_input_matches_reference(bad):
     # x[.., 0, 6] is read only by taps q >= 2 (no padding, Wo = 5): on the flat grid it also meets
     # zeros of dy, which must not turn the other taps' sums into NaN
-    x, w, _ = _random_problem((2, 2, 6, 7), (3, 2, 3, 3), np.float64, seed=12)
+    x, w, _ = conv_problem((2, 2, 6, 7), (3, 2, 3, 3), np.float64, seed=12)
     x[1, 0, 0, 6] = bad
     dy = rng(13).standard_normal((2, 3, 4, 5))
     _, dw, _ = conv2d_backward(x, w, dy, 1, 0)

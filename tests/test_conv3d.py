@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from fastnet.ops import conv2d, conv2d_backward, conv3d, conv3d_backward
 from fastnet.reference import naive_conv
-from helpers import DTYPES, assert_close, assert_gradient, rng
+from helpers import DTYPES, assert_close, assert_gradient, conv_problem, conv_scale, rng
 
 # (x shape, w shape, stride, padding)
 CASES = [
@@ -23,29 +23,19 @@ CASES = [
 ]
 
 
-def _random_problem(xs, ws, dtype, seed=0):
-    r = rng(seed)
-    return (r.standard_normal(xs).astype(dtype), r.standard_normal(ws).astype(dtype),
-            r.standard_normal(ws[0]).astype(dtype))
-
-
-def _scale(ws):
-    return max(1.0, float(np.sqrt(np.prod(ws[1:]))))
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding", CASES)
 def test_matches_reference(xs, ws, stride, padding, dtype):
-    x, w, b = _random_problem(xs, ws, dtype)
+    x, w, b = conv_problem(xs, ws, dtype)
     y = conv3d(x, w, b, stride, padding)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     assert_close(y, naive_conv.conv3d(x64, w64, b.astype(np.float64), stride, padding).astype(dtype),
-                 dtype, scale=_scale(ws))
+                 dtype, scale=conv_scale(ws))
     dy = rng(1).standard_normal(y.shape).astype(dtype)
     dx, dw, db = conv3d_backward(x, w, dy, stride, padding)
     ex, ew, eb = naive_conv.conv3d_backward(x64, w64, dy.astype(np.float64), stride, padding)
     long_sum = float(np.sqrt(dy[:, 0].size)) + 1
-    assert_close(dx, ex.astype(dtype), dtype, scale=_scale(ws))
+    assert_close(dx, ex.astype(dtype), dtype, scale=conv_scale(ws))
     assert_close(dw, ew.astype(dtype), dtype, scale=long_sum)
     assert_close(db, eb.astype(dtype), dtype, scale=long_sum)
 
@@ -62,7 +52,7 @@ def test_property_random_shapes(n, c, k, size, taps, stride, padding, seed):
         with pytest.raises(ValueError, match="^w:"):
             conv3d(np.zeros((n, c) + size), np.zeros((k, c) + taps), None, stride, padding)
         return
-    x, w, b = _random_problem((n, c) + size, (k, c) + taps, np.float64, seed)
+    x, w, b = conv_problem((n, c) + size, (k, c) + taps, np.float64, seed)
     y = conv3d(x, w, b, stride, padding)
     assert_close(y, naive_conv.conv3d(x, w, b, stride, padding), np.float64)
     dy = rng(seed + 1).standard_normal(y.shape)
@@ -83,7 +73,7 @@ def test_both_backward_input_forms(n, c, k, size, taps, stride, padding, seed):
     from fastnet.kernels import conv3d as kernels
     if any(f > s + 2 * p for f, s, p in zip(taps, size, padding)):
         return
-    x, w, _ = _random_problem((n, c) + size, (k, c) + taps, np.float64, seed)
+    x, w, _ = conv_problem((n, c) + size, (k, c) + taps, np.float64, seed)
     y = naive_conv.conv3d(x, w, None, stride, padding)
     dy = rng(seed + 1).standard_normal(y.shape)
     expected = naive_conv.conv3d_backward(x, w, dy, stride, padding)[0]
@@ -106,7 +96,7 @@ def test_both_backward_weight_forms(n, c, k, size, taps, stride, padding, seed):
     from fastnet.kernels import conv3d as kernels
     if any(f > s + 2 * p for f, s, p in zip(taps, size, padding)):
         return
-    x, w, _ = _random_problem((n, c) + size, (k, c) + taps, np.float64, seed)
+    x, w, _ = conv_problem((n, c) + size, (k, c) + taps, np.float64, seed)
     y = naive_conv.conv3d(x, w, None, stride, padding)
     dy = rng(seed + 1).standard_normal(y.shape)
     _, ew, eb = naive_conv.conv3d_backward(x, w, dy, stride, padding)
@@ -127,7 +117,7 @@ def test_both_backward_weight_forms(n, c, k, size, taps, stride, padding, seed):
 def test_backward_weight_direct_form_matches_reference(xs, ws, stride, padding, dtype):
     """The direct form on the shapes it is chosen for (and in float32)."""
     from fastnet.kernels import conv3d as kernels
-    x, w, _ = _random_problem(xs, ws, dtype, seed=21)
+    x, w, _ = conv_problem(xs, ws, dtype, seed=21)
     y = conv3d(x, w, None, stride, padding)
     dy = rng(22).standard_normal(y.shape).astype(dtype)
     stride3 = (stride,) * 3 if isinstance(stride, int) else stride
@@ -149,7 +139,7 @@ def test_backward_weight_nonfinite_input_uses_the_copying_form(bad):
     positions of tap e = 2 (the wrap from the end of one padded row to the next), which never sees
     it. With a non-finite x the direct form refuses, and the copying form gives the exact pattern."""
     from fastnet.kernels import conv3d as kernels
-    x, w, _ = _random_problem((1, 2, 3, 6, 8), (3, 2, 3, 3, 3), np.float64, seed=23)
+    x, w, _ = conv_problem((1, 2, 3, 6, 8), (3, 2, 3, 3, 3), np.float64, seed=23)
     x[0, 0, 1, 2, 0] = bad
     dy = rng(24).standard_normal((1, 3, 3, 6, 8))
     dw, db = np.zeros(w.shape), np.zeros(3)
@@ -193,7 +183,7 @@ def test_deterministic_across_runs_and_thread_counts(stride):
     """Direct backward-weights with several row blocks per plane and more units than chunks, and
     the gather backward-input (residue classes for stride 2): bitwise equal on 1 and N threads."""
     import numba
-    x, w, b = _random_problem((2, 4, 5, 40, 30), (6, 4, 3, 3, 3), np.float32, seed=25)
+    x, w, b = conv_problem((2, 4, 5, 40, 30), (6, 4, 3, 3, 3), np.float32, seed=25)
     dy = rng(26).standard_normal(conv3d(x, w, b, stride, 1).shape).astype(np.float32)
     first = (conv3d(x, w, b, stride, 1),) + conv3d_backward(x, w, dy, stride, 1)
     again = (conv3d(x, w, b, stride, 1),) + conv3d_backward(x, w, dy, stride, 1)
@@ -210,7 +200,7 @@ def test_deterministic_across_runs_and_thread_counts(stride):
 
 def test_central_difference_gradients():
     stride, padding = (1, 2, 1), (1, 0, 1)
-    x, w, b = _random_problem((1, 2, 3, 5, 3), (2, 2, 2, 3, 2), np.float64, seed=3)
+    x, w, b = conv_problem((1, 2, 3, 5, 3), (2, 2, 2, 3, 2), np.float64, seed=3)
     y = conv3d(x, w, b, stride, padding)
     dy = rng(4).standard_normal(y.shape)
     dx, dw, db = conv3d_backward(x, w, dy, stride, padding)
@@ -221,7 +211,7 @@ def test_central_difference_gradients():
 
 def test_depth_one_equals_conv2d():
     """conv3d with depth 1 and a depth-1 kernel is conv2d (both use the one 3-D core)."""
-    x, w, b = _random_problem((2, 3, 1, 9, 8), (4, 3, 1, 3, 2), np.float32, seed=12)
+    x, w, b = conv_problem((2, 3, 1, 9, 8), (4, 3, 1, 3, 2), np.float32, seed=12)
     y3 = conv3d(x, w, b, (1, 2, 1), (0, 1, 1))
     y2 = conv2d(x[:, :, 0], w[:, :, 0], b, (2, 1), (1, 1))
     assert np.array_equal(y3[:, :, 0], y2)
@@ -244,22 +234,22 @@ def torch():
     ((1, 2, 8, 7, 9), (3, 2, 3, 2, 4), (2, 1, 3), (1, 2, 0)),
 ])
 def test_matches_torch(torch, xs, ws, stride, padding, dtype):
-    x, w, b = _random_problem(xs, ws, dtype, seed=5)
+    x, w, b = conv_problem(xs, ws, dtype, seed=5)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     ty = torch.nn.functional.conv3d(tx, tw, tb, stride=stride, padding=padding)
     y = conv3d(x, w, b, stride, padding)
-    assert_close(y, ty.detach().numpy(), dtype, scale=_scale(ws))
+    assert_close(y, ty.detach().numpy(), dtype, scale=conv_scale(ws))
     dy = rng(6).standard_normal(y.shape).astype(dtype)
     ty.backward(torch.tensor(dy))
     dx, dw, db = conv3d_backward(x, w, dy, stride, padding)
     long_sum = float(np.sqrt(dy[:, 0].size)) + 1
-    assert_close(dx, tx.grad.numpy(), dtype, scale=_scale(ws))
+    assert_close(dx, tx.grad.numpy(), dtype, scale=conv_scale(ws))
     assert_close(dw, tw.grad.numpy(), dtype, scale=long_sum)
     assert_close(db, tb.grad.numpy(), dtype, scale=long_sum)
 
 
 def test_nan_propagates_to_the_outputs_that_see_it():
-    x, w, b = _random_problem((1, 2, 4, 5, 6), (3, 2, 2, 3, 3), np.float64, seed=11)
+    x, w, b = conv_problem((1, 2, 4, 5, 6), (3, 2, 2, 3, 3), np.float64, seed=11)
     x[0, 0, 1, 2, 3] = np.nan
     y = conv3d(x, w, b, 1, 0)
     sees = np.zeros(y.shape, bool)
@@ -272,7 +262,7 @@ def test_nan_propagates_to_the_outputs_that_see_it():
 
 
 def test_noncontiguous_inputs():
-    x, w, b = _random_problem((2, 2, 4, 5, 6), (3, 2, 2, 2, 3), np.float32, seed=14)
+    x, w, b = conv_problem((2, 2, 4, 5, 6), (3, 2, 2, 2, 3), np.float32, seed=14)
     xf = np.asfortranarray(x)
     assert not xf.flags.c_contiguous
     y = conv3d(xf, w, b[::-1].copy()[::-1], 1, 1)
