@@ -249,6 +249,14 @@ def _take(v, m):
 
 
 @serial_kernel
+def _scan_step(v, m, i, index):
+    """One cell of a window scan: the running (max, index) after cell ``index`` of value ``v``,
+    which replaces ``m`` when greater or the first NaN (selects, no branch)."""
+    t = _take(v, m)
+    return (v if t else m), (index if t else i)
+
+
+@serial_kernel
 def _route_pair(drow, win, grow, first):
     """grow[2k + j] = drow[k] where win[k] == first + j, else 0 (j = 0, 1); the uncovered last
     cell of an odd row gets 0. A -0.0 gradient is stored as +0.0, as ``0 + dy`` in the generic
@@ -299,24 +307,12 @@ def _colarg3_split(plane, width, even, even_row, odd, odd_row):
     for k in range(odd.shape[0]):
         m = r0[2 * k]
         i = np.int32(0)
-        v = r1[2 * k]
-        t = _take(v, m)
-        m = v if t else m
-        i = np.int32(1) if t else i
-        v = r2[2 * k]
-        t = _take(v, m)
-        even[k] = v if t else m
-        even_row[k] = np.int32(2) if t else i
+        m, i = _scan_step(r1[2 * k], m, i, np.int32(1))
+        even[k], even_row[k] = _scan_step(r2[2 * k], m, i, np.int32(2))
         m = r0[2 * k + 1]
         i = np.int32(0)
-        v = r1[2 * k + 1]
-        t = _take(v, m)
-        m = v if t else m
-        i = np.int32(1) if t else i
-        v = r2[2 * k + 1]
-        t = _take(v, m)
-        odd[k] = v if t else m
-        odd_row[k] = np.int32(2) if t else i
+        m, i = _scan_step(r1[2 * k + 1], m, i, np.int32(1))
+        odd[k], odd_row[k] = _scan_step(r2[2 * k + 1], m, i, np.int32(2))
 
 
 @serial_kernel
@@ -461,14 +457,8 @@ def _maxpool2d_backward_2x2s2(x, dy, dx):
             for k in range(out_w):
                 m = top[2 * k]
                 i = np.int32(0)
-                v = top[2 * k + 1]
-                t = _take(v, m)
-                m = v if t else m
-                i = np.int32(1) if t else i
-                v = bottom[2 * k]
-                t = _take(v, m)
-                m = v if t else m
-                i = np.int32(2) if t else i
+                m, i = _scan_step(top[2 * k + 1], m, i, np.int32(1))
+                m, i = _scan_step(bottom[2 * k], m, i, np.int32(2))
                 v = bottom[2 * k + 1]
                 win[k] = np.int32(3) if _take(v, m) else i
             drow = dy[n, c, oh]
@@ -507,14 +497,9 @@ def _maxpool2d_backward_3x3s2(x, dy, dx):
             r2 = x[n, c, 2 * oh + 2]
             m = r0[last]
             i = np.int32(0)
-            v = r1[last]
-            t = _take(v, m)
-            m = v if t else m
-            i = np.int32(1) if t else i
-            v = r2[last]
-            t = _take(v, m)
-            even[oh * width + out_w] = v if t else m
-            even_row[oh * width + out_w] = np.int32(2) if t else i
+            m, i = _scan_step(r1[last], m, i, np.int32(1))
+            j = oh * width + out_w
+            even[j], even_row[j] = _scan_step(r2[last], m, i, np.int32(2))
         _winner3_split(even, even_row, odd, odd_row, win)
         for oh in range(out_h):
             w = win[oh * width:oh * width + out_w]
@@ -653,30 +638,12 @@ def maxpool3d_backward(x, dy, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw, fast=True)
                     for k in range(out_w):
                         m = r0[2 * k]
                         i = np.int32(0)
-                        v = r0[2 * k + 1]
-                        t = _take(v, m)
-                        m = v if t else m
-                        i = np.int32(1) if t else i
-                        v = r1[2 * k]
-                        t = _take(v, m)
-                        m = v if t else m
-                        i = np.int32(2) if t else i
-                        v = r1[2 * k + 1]
-                        t = _take(v, m)
-                        m = v if t else m
-                        i = np.int32(3) if t else i
-                        v = r2[2 * k]
-                        t = _take(v, m)
-                        m = v if t else m
-                        i = np.int32(4) if t else i
-                        v = r2[2 * k + 1]
-                        t = _take(v, m)
-                        m = v if t else m
-                        i = np.int32(5) if t else i
-                        v = r3[2 * k]
-                        t = _take(v, m)
-                        m = v if t else m
-                        i = np.int32(6) if t else i
+                        m, i = _scan_step(r0[2 * k + 1], m, i, np.int32(1))
+                        m, i = _scan_step(r1[2 * k], m, i, np.int32(2))
+                        m, i = _scan_step(r1[2 * k + 1], m, i, np.int32(3))
+                        m, i = _scan_step(r2[2 * k], m, i, np.int32(4))
+                        m, i = _scan_step(r2[2 * k + 1], m, i, np.int32(5))
+                        m, i = _scan_step(r3[2 * k], m, i, np.int32(6))
                         v = r3[2 * k + 1]
                         win[k] = np.int32(7) if _take(v, m) else i
                     drow = dy[n, c, od, oh]
