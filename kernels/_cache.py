@@ -411,7 +411,7 @@ def entries(directory=None):
         except Exception:  # noqa: BLE001 - unreadable: listed as such, discarded when next used
             out.append((name, "<unreadable>"))
             continue
-        out.extend((name, str(key[0])) for key in overloads)
+        out.extend((name, "(" + ", ".join(str(t) for t in key[0]) + ")") for key in overloads)
     return out
 
 
