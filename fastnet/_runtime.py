@@ -83,7 +83,23 @@ def info(as_dict=False):
     return "\n".join(f"{k:<{width}}  {v}" for k, v in report.items())
 
 
-def compile(dtypes=("float32", "float64"), verbose=False, only=None):
+def _start_helpers(dtype, only, count):
+    """Start ``count`` processes that run the warm-up steps in other orders, storing into the cache."""
+    import subprocess
+    import sys
+
+    from .kernels import _cache
+    code = ("import sys, numpy as np; from fastnet.ops import _warmup; "
+            "_warmup.run_all(np.dtype(sys.argv[1]), only=sys.argv[2] or None, start=int(sys.argv[3]), "
+            "of=int(sys.argv[4]))")
+    env = dict(os.environ, FASTNET_CACHE_DIR=_cache.STATE.root, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    return [subprocess.Popen([sys.executable, "-c", code, dtype.name, only or "", str(k), str(count + 1)],
+                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+            for k in range(1, count + 1)]
+
+
+def compile(dtypes=("float32", "float64"), verbose=False, only=None, workers=None):
     """Compile every kernel now, for each dtype, instead of on first use, and store it in the cache.
 
     Runs every public op (forward and backward) once on tiny inputs whose shapes reach every form
@@ -95,6 +111,11 @@ def compile(dtypes=("float32", "float64"), verbose=False, only=None):
     dtypes : sequence of dtype names or numpy dtypes, default ("float32", "float64")
     verbose : bool, default False: show a progress bar per dtype and print the time on stderr
     only : str or None: only the op families whose name contains it (see ``_warmup.step_names()``)
+    workers : int or None
+        Processes compiling at once (default: the number of cores, at most 4). Numba compiles one
+        kernel at a time per process; with the cache on, helper processes walk the op families in
+        other orders and store what they compile, and this process loads it (each kernel's file
+        lock makes sure that every kernel is compiled once). Without the cache: 1.
 
     Returns
     -------
@@ -104,15 +125,23 @@ def compile(dtypes=("float32", "float64"), verbose=False, only=None):
 
     from .kernels import _cache
     from .ops import _warmup
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4)
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers: expected a positive int or None, got {workers!r}")
     timings = {}
     for dtype in dtypes:
         dtype = np.dtype(dtype)
         start = time.perf_counter()
+        steps = [n for n in _warmup.step_names() if only is None or only in n]
+        helpers = []
+        if workers > 1 and len(steps) > 1 and _cache.STATE.usable():
+            helpers = _start_helpers(dtype, only, min(workers, len(steps)) - 1)
         bar = None
         if verbose:
             from tqdm.auto import tqdm
-            bar = tqdm(total=len([n for n in _warmup.step_names() if only is None or only in n]),
-                       desc=f"fastnet: compiling {dtype.name}", unit="op", file=sys.stderr, leave=True)
+            bar = tqdm(total=len(steps), desc=f"fastnet: compiling {dtype.name}", unit="op", file=sys.stderr,
+                       leave=True)
 
         def progress(name, index, total, bar=bar):
             if bar is not None:
@@ -120,7 +149,14 @@ def compile(dtypes=("float32", "float64"), verbose=False, only=None):
                 bar.n = index
                 bar.refresh()
 
-        _warmup.run_all(dtype, only=only, progress=progress)
+        try:
+            _warmup.run_all(dtype, only=only, progress=progress)
+        finally:
+            for helper in helpers:   # what they have left is loading what this process compiled
+                try:
+                    helper.wait(timeout=60)
+                except Exception:  # noqa: BLE001 - a helper that hangs or died only cost time
+                    helper.kill()
         timings[dtype.name] = time.perf_counter() - start
         if bar is not None:
             bar.n = bar.total

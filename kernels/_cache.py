@@ -12,9 +12,11 @@ keeps its own cache instead, through Numba's cache classes:
   Python versions and the Numba settings that change generated code. Editing any kernel file or
   upgrading a library starts a new subfolder; the :data:`KEEP_KEYS` most recently used are kept.
   Inside a key, Numba's index also keys each entry by signature and CPU (name and features).
-* **Locking:** every compile (cache look-up, compilation, store) holds a file lock on the key's
-  folder, so processes starting together on an empty cache compile each kernel once, and no two
-  writers race on an index. Readers wait for a writer instead of compiling the same kernel again.
+* **Locking:** every kernel's compile (cache look-up, compilation, store) holds that kernel's file
+  lock, so processes starting together on an empty cache compile each kernel once, no two writers
+  race on an index, and a process wanting a kernel that another is compiling waits and loads it.
+  Different kernels compile in parallel (``fastnet.compile()`` uses this). A kernel's helpers are
+  compiled inside it, never the other way round, so nested locks cannot deadlock.
 * **Checked files:** every index and data file carries a magic line and a SHA-256 of its payload;
   an entry is also checked to belong to the function and signature asked for. A truncated,
   corrupt or foreign file is discarded (one warning) and the kernel recompiled.
@@ -49,7 +51,6 @@ LOCK_TIMEOUT = 600.0
 _MAGIC = b"fastnet kernel cache 1\n"
 _DIGEST = 32
 _KEY_FILE = "KEY.json"
-_LOCK_FILE = ".lock"
 _KERNELS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -135,8 +136,6 @@ class _State:
         self.dir = os.path.join(self.root, self.key)
         self.reason = None if self.enabled else "off (FASTNET_CACHE=0)"
         self._ready = False
-        self._lock = None
-        self._lock_held = False
         self._warned = set()
         self.depth = 0               # nesting of kernel compiles (guarded by the compiler lock)
         self.compile_seconds = 0.0   # wall time spent in outermost kernel compiles, loads included
@@ -168,8 +167,6 @@ class _State:
                 _write_atomic(key_file, json.dumps(dict(self.inputs, key=self.key), indent=1, sort_keys=True).encode())
             # the folder must be writable, not only exist (a read-only mount passes makedirs)
             _write_atomic(os.path.join(self.dir, "last_used"), str(time.time()).encode())
-            from filelock import FileLock
-            self._lock = FileLock(os.path.join(self.dir, _LOCK_FILE), thread_local=False)
         except OSError as exc:
             self.disable(f"at {self.dir} is not writable", exc)
             return False
@@ -177,25 +174,24 @@ class _State:
         prune(self.root, keep=KEEP_KEYS, current=self.key)
         return True
 
-    def acquire(self):
-        """Take the compile lock; False (and compile without storing) after LOCK_TIMEOUT."""
+    def lock(self, name):
+        """The cross-process lock of one kernel (its index and data files, and its compilation)."""
+        from filelock import FileLock
+        return FileLock(os.path.join(self.dir, f"{name}.lock"), thread_local=False)
+
+    def acquire(self, lock):
+        """Take a kernel's lock; False (compile it without storing) after LOCK_TIMEOUT or an error."""
         from filelock import Timeout
         try:
-            self._lock.acquire(timeout=LOCK_TIMEOUT)
+            lock.acquire(timeout=LOCK_TIMEOUT)
         except Timeout:
             self.warn_once("timeout", f"fastnet: waited {LOCK_TIMEOUT:.0f} s for another process's kernel "
-                           f"compilation ({self._lock.lock_file}); compiling in memory without the cache")
+                           f"compilation ({lock.lock_file}); compiling in memory without the cache")
             return False
         except OSError as exc:
             self.disable(f"lock at {self.dir} cannot be taken", exc)
             return False
-        self._lock_held = True
         return True
-
-    def release(self):
-        if self._lock_held:
-            self._lock_held = False
-            self._lock.release()
 
 
 def _write_atomic(path, data):
@@ -321,6 +317,8 @@ class KernelCache(caching.Cache):
 
     def __init__(self, py_func):
         super().__init__(py_func)
+        self.lock = STATE.lock(self._impl.filename_base)   # the file is made at the first acquire
+        self.locked = False
         self._cache_file = _CheckedCacheFile(cache_path=self._cache_path, filename_base=self._impl.filename_base,
                                              source_stamp=self._impl.locator.get_source_stamp())
 
@@ -352,7 +350,7 @@ class KernelCache(caching.Cache):
 
     def save_overload(self, sig, data):
         STATE.compiles += 1
-        if not STATE.usable() or not STATE._lock_held:
+        if not STATE.usable() or not self.locked:
             return
         try:
             super().save_overload(sig, data)
@@ -377,14 +375,18 @@ def attach(dispatcher):
             outermost = STATE.depth == 0
             STATE.depth += 1
             start = time.perf_counter()
+            cache = dispatcher._cache
+            locked = isinstance(cache, KernelCache) and not cache.locked and STATE.usable() and STATE.acquire(cache.lock)
+            if locked:
+                cache.locked = True
             try:
-                if outermost and STATE.usable():
-                    STATE.acquire()
                 return compile_in_process(sig)
             finally:
+                if locked:
+                    cache.locked = False
+                    cache.lock.release()
                 STATE.depth -= 1
                 if outermost:
-                    STATE.release()
                     STATE.compile_seconds += time.perf_counter() - start
 
     compile.__doc__ = compile_in_process.__doc__
@@ -490,3 +492,61 @@ def describe():
         "cache_size_bytes": folder_size(STATE.dir) if exists else 0,
         "cache_other_keys": [k for k, _, _ in keys() if k != STATE.key],
     }
+
+
+# -- telling the user that a run is about to compile -----------------------------------------------
+
+#: Seconds a cold first epoch of ``fastnet train`` spends compiling on a 2-core development
+#: machine (float32 and float64 alike); used until this machine has measured its own.
+DEFAULT_COMPILE_ESTIMATE_S = 30.0
+_TIMINGS_FILE = "compile_seconds.json"
+_announced = set()
+
+
+def _timings_path():
+    return os.path.join(STATE.root, _TIMINGS_FILE)
+
+
+def expected_compile_seconds(dtype):
+    """This machine's last measured cold compile of a training run for ``dtype`` (else the default)."""
+    try:
+        with open(_timings_path()) as f:
+            return float(json.load(f)[np.dtype(dtype).name])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_COMPILE_ESTIMATE_S
+
+
+def record_compile_seconds(dtype, seconds):
+    """Remember how long a cold training run compiled (for the next key's estimate)."""
+    if not STATE.usable():
+        return
+    path = _timings_path()
+    try:
+        with open(path) as f:
+            timings = json.load(f)
+    except (OSError, ValueError):
+        timings = {}
+    timings[np.dtype(dtype).name] = round(float(seconds), 1)
+    try:
+        _write_atomic(path, json.dumps(timings).encode())
+    except OSError:
+        pass
+
+
+def announce_compile(dtype, stream=None):
+    """Say once per process and dtype, on stderr, that kernels are about to compile (a cold cache).
+
+    Returns True when the cache holds no kernel for ``dtype`` (the message was or had been printed)."""
+    name = np.dtype(dtype).name
+    if name in _announced:
+        return True
+    if has_entries(name):
+        return False
+    _announced.add(name)
+    stream = sys.stderr if stream is None else stream
+    seconds = expected_compile_seconds(name)
+    where = (f"later runs load them from {STATE.root}" if STATE.enabled
+             else f"kernel cache {STATE.reason}: every process compiles again")
+    print(f"fastnet: compiling kernels for {name}, first run only: about {seconds:.0f} s ({where})",
+          file=stream, flush=True)
+    return True

@@ -21,26 +21,27 @@ def _dense(rand):
     dense_backward(x, w, np.ones_like(dense(x, w, b)))
 
 
-def _conv2d(rand):
-    from . import conv2d, conv2d_backward
-    x, w, b = rand(1, 2, 5, 5), rand(3, 2, 3, 3), rand(3)
-    for stride, padding in ((1, 1), (2, 0)):   # stride 1: the flat-plane path; stride 2: the core
-        y = conv2d(x, w, b, stride=stride, padding=padding)
-        conv2d_backward(x, w, np.ones_like(y), stride=stride, padding=padding)
+def _conv(op, backward, x_shape, w_shape, stride, padding, bias=True):
+    def step(rand):
+        x, w = rand(*x_shape), rand(*w_shape)
+        y = op(x, w, rand(w_shape[0]) if bias else None, stride=stride, padding=padding)
+        backward(x, w, np.ones_like(y), stride=stride, padding=padding)
+    return step
 
 
-def _conv3d(rand):
-    # the convolution core picks a form per call (kernels/conv3d.py): these shapes reach each one.
-    # C = 2: backward-data by scatter; C = 4: by gather. Width 4 (padded 6): backward-weights by
-    # patch copies; width 16 (padded 18 <= 5/4 of 16): in place.
-    from . import conv3d, conv3d_backward
-    x, w, b = rand(1, 2, 4, 4, 4), rand(3, 2, 3, 3, 3), rand(3)
-    for stride, padding in ((1, 1), (2, 0)):
-        y = conv3d(x, w, b, stride=stride, padding=padding)
-        conv3d_backward(x, w, np.ones_like(y), stride=stride, padding=padding)
-    x, w = rand(1, 4, 3, 3, 16), rand(2, 4, 3, 3, 3)
-    y = conv3d(x, w, None, stride=1, padding=1)
-    conv3d_backward(x, w, np.ones_like(y), stride=1, padding=1)
+def _conv_steps():
+    # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
+    # conv2d at stride 1: the flat-plane path; at stride 2: the convolution core. conv3d, C = 2:
+    # backward-data by scatter; C = 4: by gather. Width 4 (padded 6): backward-weights by patch
+    # copies; width 16 (padded 18 <= 5/4 of 16): in place.
+    from . import conv2d, conv2d_backward, conv3d, conv3d_backward
+    return [
+        ("conv2d", _conv(conv2d, conv2d_backward, (1, 2, 5, 5), (3, 2, 3, 3), 1, 1)),
+        ("conv2d_strided", _conv(conv2d, conv2d_backward, (1, 2, 5, 5), (3, 2, 3, 3), 2, 0)),
+        ("conv3d", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 1, 1)),
+        ("conv3d_strided", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 2, 0)),
+        ("conv3d_gather", _conv(conv3d, conv3d_backward, (1, 4, 3, 3, 16), (2, 4, 3, 3, 3), 1, 1, bias=False)),
+    ]
 
 
 def _maxpool2d(rand):
@@ -72,8 +73,7 @@ def _steps():
         ("tanh", _activations(tanh, tanh_backward, True)),
         ("relu", _activations(relu, relu_backward, False)),
         ("dense", _dense),
-        ("conv2d", _conv2d),
-        ("conv3d", _conv3d),
+        *_conv_steps(),
         ("maxpool2d", _maxpool2d),
         ("maxpool3d", _maxpool3d),
         ("losses", _losses),
@@ -84,11 +84,18 @@ def step_names():
     return [name for name, _ in _steps()]
 
 
-def run_all(dtype, only=None, progress=None):
+def run_all(dtype, only=None, progress=None, start=0, of=1):
     """Run the steps (those whose name contains ``only``, if given) for ``dtype``; returns their names.
 
+    ``start``/``of``: helper process ``start`` of ``of`` (fastnet.compile's parallel workers) walks
+    the steps from its own place: process 1 of 2 backwards, others from an even share onwards.
     ``progress(name, index, total)`` is called before each step."""
     steps = [(n, s) for n, s in _steps() if only is None or only in n]
+    if of == 2 and start == 1:
+        steps = steps[::-1]
+    elif start:
+        offset = start * len(steps) // of
+        steps = steps[offset:] + steps[:offset]
     rng = np.random.default_rng(0)
 
     def rand(*shape):
