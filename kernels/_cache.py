@@ -165,8 +165,11 @@ class _State:
             key_file = os.path.join(self.dir, _KEY_FILE)
             if not os.path.exists(key_file):
                 _write_atomic(key_file, json.dumps(dict(self.inputs, key=self.key), indent=1, sort_keys=True).encode())
-            # the folder must be writable, not only exist (a read-only mount passes makedirs)
-            _write_atomic(os.path.join(self.dir, "last_used"), str(time.time()).encode())
+            # the folder must be writable, not only exist (a read-only mount passes makedirs); the
+            # marker's time is the key's last use, for pruning (a touch: no rename, no fsync)
+            with open(os.path.join(self.dir, "last_used"), "ab"):
+                pass
+            os.utime(os.path.join(self.dir, "last_used"))
         except OSError as exc:
             self.disable(f"at {self.dir} is not writable", exc)
             return False

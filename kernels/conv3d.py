@@ -296,7 +296,7 @@ def _conv_rows(xin, channels, wmat, bias, out, geom, taps_d, taps_h, taps_w):
                                 dst[j] = src[j]
                             col += span
             # rows of a short last group keep stale values: their outputs are never stored
-            _dot_blocked(wmat, patch, acc, False)
+            _dot_blocked(wmat, patch, acc, np.bool_(False))   # not a literal: one compiled copy
             dd = qd * osd + ood
             for r in range(rows):
                 dh = (qh_first + r) * osh + ooh
@@ -334,7 +334,9 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
                     for c in range(channels):
                         wmat[k, col] = w[k, c, a, p, q]
                         col += 1
-    xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0)
+    # np.int64(0), not a literal 0: Numba compiles a separate copy of a kernel for every literal
+    # argument value, and backward-input calls this one with run-time extras
+    xp = _pad_channels_last(x, pd, ph, pw, np.int64(0), np.int64(0), np.int64(0))
     geom = np.zeros((3, 6), dtype=np.int64)
     geom[0, 0] = sd
     geom[1, 0] = sh
@@ -489,7 +491,7 @@ def _scatter_rows(dy, wmat_t, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw):
                     dst_l = dy_row_t[l]
                     for k in range(n_out):
                         dst_l[k] = src[k, l]
-                _dot_blocked(wmat_t, dy_row_t, dpatch_t, False)
+                _dot_blocked(wmat_t, dy_row_t, dpatch_t, np.bool_(False))
                 col = 0
                 for c in range(channels):
                     for a in range(fd):
@@ -665,7 +667,7 @@ def _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block):
                                     for l in range(wo):
                                         drow[l] = srow[l * sw]
                                 col += 1
-            _dot_blocked(dy_block, patch_t, mine, True)
+            _dot_blocked(dy_block, patch_t, mine, np.bool_(True))
 
 
 @serial_kernel

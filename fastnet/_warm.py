@@ -1,0 +1,78 @@
+"""Compile a model's kernels in a helper process while training starts (a cold kernel cache only).
+
+Numba compiles one kernel at a time per process. On a cold cache, ``Sequential.fit`` starts one
+helper process that runs the model's layers one by one, last layer first, on random inputs of
+the shapes training will use, so that the two processes compile from both ends of the network;
+each kernel's file lock (:mod:`fastnet.kernels._cache`) makes sure that every kernel is compiled
+once, by whichever process reaches it first, and the other loads it from the cache. The compiled
+code is the same whoever compiles it, so results do not change. The helper is stopped when
+``fit`` returns; anything it stored stays in the cache.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+
+def start(model, sample_shape, batch_size, dtype):
+    """Start the helper for ``model`` trained on batches of ``(batch_size,) + sample_shape``.
+
+    Returns the process, or None where a helper would not help: one core, the cache off, or a
+    layer that the helper cannot rebuild (not a built-in layer)."""
+    from . import layers as layers_module
+    from .kernels import _cache
+    if (os.cpu_count() or 1) < 2 or not _cache.STATE.usable():
+        return None
+    if any(layers_module.REGISTRY.get(type(layer).__name__) is not type(layer) for layer in model.layers):
+        return None
+    try:
+        spec = json.dumps({"config": model.get_config(), "shape": [int(batch_size), *map(int, sample_shape)],
+                           "dtype": np.dtype(dtype).name})
+    except (TypeError, ValueError):
+        return None
+    env = dict(os.environ, FASTNET_CACHE_DIR=_cache.STATE.root, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    try:
+        return _popen(env, spec)
+    except OSError:
+        return None
+
+
+def _popen(env, spec):
+    proc = subprocess.Popen([sys.executable, "-c", "from fastnet._warm import main; main()"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    try:
+        proc.stdin.write(spec)
+        proc.stdin.close()
+    except OSError:   # it died at start: it only cost time
+        pass
+    return proc
+
+
+def stop(proc):
+    """Stop the helper if it still runs (a kernel it was storing is written atomically)."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main():
+    """The helper: rebuild the layers and run each forward and backward, last layer first."""
+    from . import layers as layers_module
+    spec = json.loads(sys.stdin.read())
+    dtype = np.dtype(spec["dtype"])
+    built = [layers_module.REGISTRY[s["class"]](**s.get("config", {})) for s in spec["config"]["layers"]]
+    shapes = [tuple(spec["shape"])]
+    for layer in built:
+        shapes.append((shapes[0][0], *layer.output_shape(shapes[-1][1:])))
+    rng = np.random.default_rng(0)
+    for i in reversed(range(len(built))):
+        layer = built[i]
+        layer.train()
+        y = layer.forward(rng.standard_normal(shapes[i]).astype(dtype))
+        layer.backward(np.ones_like(y), input_grad=i > 0)
