@@ -428,8 +428,6 @@ class Sequential:
                                                   if validation_data is not None else ()):
             _validate.finite_data(data, name)
         metric_fns = self._resolve_metrics(metrics, loss_fn, y)
-        if getattr(loss_fn, "classification", False):
-            _validate.class_indices(y, "y")
 
         n = x.shape[0]
         world = 1
