@@ -615,3 +615,16 @@ def test_train_step_returns_sums_and_leaves_the_step_to_fit():
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)  # no optimizer step inside
     np.testing.assert_allclose(model.layers[0].weight.grad, dout.T @ x, rtol=1e-12)
+
+
+def test_compile_metrics_none_and_optimizer_names(digits_small):
+    (x, y), (xt, yt) = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    model.compile(losses.CrossEntropy, "RMSprop", metrics=None)
+    assert isinstance(model._compiled[1], optim.RMSprop) and model._compiled[1].params == model.parameters()
+    h = model.fit(x, y, epochs=1, verbose=0)
+    assert set(h.history) == {"loss", "samples_per_second", "seconds"}
+    assert set(model.evaluate(xt, yt)) == {"loss"}
+    assert set(model.evaluate(xt, yt, metrics=["top_2_accuracy"])) == {"loss", "top_2_accuracy"}
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'; expected one of .*'adam'"):
+        model.compile("cross_entropy", "lbfgs")
