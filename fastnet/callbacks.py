@@ -172,8 +172,8 @@ class LRSchedulerCallback(Callback):
     scheduler : any object with a ``step()`` method (e.g. ``fastnet.optim.lr_scheduler.StepLR``),
         or ``step(metric)`` (e.g. ``ReduceLROnPlateau``)
     monitor : str, optional
-        The log key passed to ``step``. Default: None for a ``step()`` without a required argument;
-        "val_loss" for one that requires a metric.
+        The log key passed to ``step``. Default: "val_loss" for a ``step`` that requires a metric
+        (or a scheduler class named ``*Plateau*``), else None: a plain ``step()``.
 
     The lr used in the epoch (``scheduler.optimizer.lr`` where the scheduler has an optimizer) is
     added to the logs as "lr", before the step.
@@ -183,7 +183,7 @@ class LRSchedulerCallback(Callback):
         step = getattr(scheduler, "step", None)
         if not callable(step):
             raise TypeError(f"scheduler: expected an object with a step() method, got {type(scheduler).__name__}")
-        if monitor is None and _requires_argument(step):
+        if monitor is None and (_requires_argument(step) or "plateau" in type(scheduler).__name__.lower()):
             monitor = "val_loss"
         self.scheduler = scheduler
         self.monitor = None if monitor is None else _check_monitor(monitor)

@@ -244,6 +244,13 @@ def test_lr_scheduler_callback_metric(digits):
     with pytest.raises(TypeError, match="step"):
         LRSchedulerCallback(object())
 
+    class OptionalPlateau(Plateau):
+        def step(self, metrics=None):
+            super().step(metrics)
+
+    assert LRSchedulerCallback(OptionalPlateau(opt)).monitor == "val_loss"  # by its name
+    assert LRSchedulerCallback(StepDown(opt)).monitor is None
+
 
 def test_lr_scheduler_callback_with_fastnet_schedulers(digits):
     lr_scheduler = pytest.importorskip("fastnet.optim.lr_scheduler")
