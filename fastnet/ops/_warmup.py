@@ -51,3 +51,9 @@ def run_all(dtype):
     cross_entropy(logits, np.array([0, 1, 4, 2]))
     mse_loss(logits, rand(4, 5))
     squared_error(logits, rand(4, 5))
+    from . import binary_cross_entropy_with_logits, huber_loss, l1_loss, nll_loss
+    cross_entropy(logits, np.array([0, 1, 4, 2]), label_smoothing=0.1, weight=np.ones(5, dtype))
+    nll_loss(logits, np.array([0, 1, 4, 2]))
+    binary_cross_entropy_with_logits(logits, np.ones_like(logits))
+    l1_loss(logits, rand(4, 5))
+    huber_loss(logits, rand(4, 5))
