@@ -31,15 +31,14 @@ class Loss:
 class MSE(Loss):
     """Mean squared error, ``mean((pred - target) ** 2)`` over all elements.
 
-    Parameters (of the call)
-    ------------------------
-    pred : ndarray of float32 or float64, any shape
-    target : ndarray of the same shape and dtype
+    Notes
+    -----
+    Called as ``loss(pred, target) -> (value, dpred)`` with
 
-    Returns
-    -------
-    value : scalar of pred's dtype
-    dpred : ndarray like pred, ``2 * (pred - target) / pred.size``
+    * ``pred``: ndarray of float32 or float64, any shape
+    * ``target``: ndarray of the same shape and dtype
+    * ``value``: scalar of pred's dtype
+    * ``dpred``: ndarray like pred, ``2 * (pred - target) / pred.size``
     """
 
     def __call__(self, pred, target):
@@ -52,15 +51,14 @@ class SquaredError(Loss):
     Plain gradient descent on it with ``optim.SGD(lr=eta)`` is exactly the lectures'
     ``w -= eta * sum_i dE_i/dw``.
 
-    Parameters (of the call)
-    ------------------------
-    pred : ndarray of float32 or float64, any shape
-    target : ndarray of the same shape and dtype
+    Notes
+    -----
+    Called as ``loss(pred, target) -> (value, dpred)`` with
 
-    Returns
-    -------
-    value : scalar of pred's dtype
-    dpred : ndarray like pred, ``pred - target``
+    * ``pred``: ndarray of float32 or float64, any shape
+    * ``target``: ndarray of the same shape and dtype
+    * ``value``: scalar of pred's dtype
+    * ``dpred``: ndarray like pred, ``pred - target``
     """
 
     reduction = "sum"
@@ -83,18 +81,16 @@ class CrossEntropy(Loss):
     weight : ndarray of shape (num_classes,), optional
         A finite weight >= 0 per class.
 
-    Parameters (of the call)
-    ------------------------
-    pred : ndarray of shape (N, num_classes), float32 or float64
-        Logits: do not put a softmax layer in front of this loss.
-    target : int ndarray of shape (N,)
-        Class labels in ``[0, num_classes)`` (not one-hot rows).
+    Notes
+    -----
+    Called as ``loss(pred, target) -> (value, dpred)`` with
 
-    Returns
-    -------
-    value : scalar of pred's dtype; without weight and smoothing
-        ``mean_i(logsumexp(pred[i]) - pred[i, target[i]])``
-    dpred : ndarray like pred; without weight and smoothing ``(softmax(pred) - onehot(target)) / N``
+    * ``pred``: ndarray of shape (N, num_classes), float32 or float64: logits (do not put a softmax
+      layer in front of this loss)
+    * ``target``: int ndarray of shape (N,): class labels in ``[0, num_classes)`` (not one-hot rows)
+    * ``value``: scalar of pred's dtype; without weight and smoothing
+      ``mean_i(logsumexp(pred[i]) - pred[i, target[i]])``
+    * ``dpred``: ndarray like pred; without weight and smoothing ``(softmax(pred) - onehot(target)) / N``
     """
 
     classification = True
@@ -125,21 +121,21 @@ class NLL(Loss):
     weight : ndarray of shape (num_classes,), optional
     ignore_index : int, optional (PyTorch's default is -100; here nothing is ignored by default)
 
-    Parameters (of the call)
-    ------------------------
-    pred : ndarray of shape (N, num_classes), float32 or float64: log-probabilities
-    target : int ndarray of shape (N,), class labels in ``[0, num_classes)``
+    Notes
+    -----
+    Called as ``loss(pred, target) -> (value, dpred)`` with
 
-    Returns
-    -------
-    value : scalar of pred's dtype
-    dpred : ndarray like pred, ``-w[y_i] / sum_i w[y_i]`` at ``[i, y_i]``, 0 elsewhere
+    * ``pred``: ndarray of shape (N, num_classes), float32 or float64: log-probabilities
+    * ``target``: int ndarray of shape (N,), class labels in ``[0, num_classes)``
+    * ``value``: scalar of pred's dtype
+    * ``dpred``: ndarray like pred, ``-w[y_i] / sum_i w[y_i]`` at ``[i, y_i]``, 0 elsewhere
     """
 
     classification = True
 
     def __init__(self, weight=None, ignore_index=None):
-        if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral)):
+        if ignore_index is not None and (isinstance(ignore_index, bool)
+                                         or not isinstance(ignore_index, numbers.Integral)):
             raise TypeError(f"ignore_index: expected None or an int, got {type(ignore_index).__name__}")
         self.weight = _weight_copy(weight)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
@@ -166,15 +162,14 @@ class BCEWithLogits(Loss):
     pos_weight : float or ndarray broadcastable to pred's shape (usually (num_labels,)), optional
         Weight of the positive examples, e.g. ``n_negative / n_positive``.
 
-    Parameters (of the call)
-    ------------------------
-    pred : ndarray of any shape, float32 or float64: logits (no sigmoid layer in front)
-    target : ndarray of pred's shape and dtype, probabilities (usually 0.0 / 1.0)
+    Notes
+    -----
+    Called as ``loss(pred, target) -> (value, dpred)`` with
 
-    Returns
-    -------
-    value : scalar of pred's dtype
-    dpred : ndarray like pred, ``(sigmoid(pred) - target) / pred.size`` without pos_weight
+    * ``pred``: ndarray of any shape, float32 or float64: logits (no sigmoid layer in front)
+    * ``target``: ndarray of pred's shape and dtype, probabilities (usually 0.0 / 1.0)
+    * ``value``: scalar of pred's dtype
+    * ``dpred``: ndarray like pred, ``(sigmoid(pred) - target) / pred.size`` without pos_weight
     """
 
     def __init__(self, pos_weight=None):
@@ -196,15 +191,14 @@ class BCEWithLogits(Loss):
 class L1(Loss):
     """Mean absolute error, ``mean(|pred - target|)`` over all elements (PyTorch L1Loss).
 
-    Parameters (of the call)
-    ------------------------
-    pred : ndarray of float32 or float64, any shape
-    target : ndarray of the same shape and dtype
+    Notes
+    -----
+    Called as ``loss(pred, target) -> (value, dpred)`` with
 
-    Returns
-    -------
-    value : scalar of pred's dtype
-    dpred : ndarray like pred, ``sign(pred - target) / pred.size``
+    * ``pred``: ndarray of float32 or float64, any shape
+    * ``target``: ndarray of the same shape and dtype
+    * ``value``: scalar of pred's dtype
+    * ``dpred``: ndarray like pred, ``sign(pred - target) / pred.size``
     """
 
     def __call__(self, pred, target):
@@ -219,15 +213,14 @@ class Huber(Loss):
     ----------
     delta : float > 0, default 1.0
 
-    Parameters (of the call)
-    ------------------------
-    pred : ndarray of float32 or float64, any shape
-    target : ndarray of the same shape and dtype
+    Notes
+    -----
+    Called as ``loss(pred, target) -> (value, dpred)`` with
 
-    Returns
-    -------
-    value : scalar of pred's dtype
-    dpred : ndarray like pred, ``clip(d, -delta, delta) / pred.size``
+    * ``pred``: ndarray of float32 or float64, any shape
+    * ``target``: ndarray of the same shape and dtype
+    * ``value``: scalar of pred's dtype
+    * ``dpred``: ndarray like pred, ``clip(d, -delta, delta) / pred.size``
     """
 
     def __init__(self, delta=1.0):
@@ -251,8 +244,8 @@ def _weight_copy(weight, name="weight", allow_nd=False):
         weight = np.asarray(weight, dtype=np.float64)
     if not isinstance(weight, np.ndarray) or weight.dtype == np.bool_ or not (
             np.issubdtype(weight.dtype, np.floating) or np.issubdtype(weight.dtype, np.integer)):
-        raise TypeError(f"{name}: expected None or a numpy.ndarray of real numbers, got "
-                        f"{type(weight).__name__}{'' if not isinstance(weight, np.ndarray) else ' of ' + str(weight.dtype)}")
+        got = type(weight).__name__ + (f" of {weight.dtype}" if isinstance(weight, np.ndarray) else "")
+        raise TypeError(f"{name}: expected None or a numpy.ndarray of real numbers, got {got}")
     if not allow_nd and weight.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array (one weight per class), got shape {weight.shape}")
     weight = np.array(weight, dtype=np.float64)

@@ -281,9 +281,9 @@ def binary_cross_entropy_with_logits(logits, target, pos_weight=None):
         try:
             full = np.broadcast_to(pos_weight, logits.shape)
         except ValueError:
+            per_class = logits.shape[-1] if logits.ndim else 1
             raise ValueError(f"pos_weight: shape {pos_weight.shape} does not broadcast to logits' shape "
-                             f"{logits.shape}; use one weight per class, shape ({logits.shape[-1] if logits.ndim else 1},)"
-                             ) from None
+                             f"{logits.shape}; use one weight per class, shape ({per_class},)") from None
         if not np.all(np.isfinite(pos_weight)):
             raise ValueError(f"pos_weight: expected finite weights, got {pos_weight}")
         flat_weight = np.ascontiguousarray(full, dtype=logits.dtype).reshape(-1)

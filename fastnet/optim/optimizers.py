@@ -1,5 +1,6 @@
-"""The optimizers (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW), PyTorch-style: ``opt = optim.Adam(model.parameters(), lr=1e-3)``, then per batch
-``opt.zero_grad()``, forward, backward, ``opt.step()``.
+"""The optimizers (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW), PyTorch-style:
+``opt = optim.Adam(model.parameters(), lr=1e-3)``, then per batch ``opt.zero_grad()``, forward,
+backward, ``opt.step()``.
 
 Update rules and defaults follow the PyTorch documentation (the pseudo-code is in each class's
 docstring; ``g`` is the gradient, ``theta`` the parameter, ``t`` the step count starting at 1).
@@ -203,12 +204,14 @@ class SGD(Optimizer):
     Parameters
     ----------
     params : iterable of Parameter
-    lr : float, default 1e-3  (> 0 ... PyTorch also has 1e-3 as its default)
+    lr : float >= 0, default 1e-3 (PyTorch's default too)
     momentum : float, default 0
     dampening : float, default 0
     weight_decay : float, default 0 (L2 penalty)
     nesterov : bool, default False (needs momentum > 0 and dampening == 0)
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         for t = 1, 2, ...:
@@ -256,6 +259,8 @@ class Adagrad(Optimizer):
     initial_accumulator_value : float, default 0
     eps : float, default 1e-10
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         state_sum = initial_accumulator_value
@@ -298,6 +303,8 @@ class RMSprop(Optimizer):
     momentum : float, default 0
     centered : bool, default False (normalise by an estimate of the gradient's variance)
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         v = 0, g_ave = 0, b = 0
@@ -349,6 +356,8 @@ class Adadelta(Optimizer):
     eps : float, default 1e-6
     weight_decay : float, default 0
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         v = 0, u = 0
@@ -388,6 +397,8 @@ class Adam(Optimizer):
     weight_decay : float, default 0 (L2 penalty added to the gradient, not AdamW's decoupled decay)
     amsgrad : bool, default False
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         m = 0, v = 0, v_max = 0
@@ -442,6 +453,8 @@ class AdamW(Adam):
     weight_decay : float, default 1e-2 (decoupled decay coefficient, >= 0)
     amsgrad : bool, default False
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         m = 0, v = 0, v_max = 0
