@@ -3,12 +3,10 @@
 Build (offline; warnings are errors):  sphinx-build -W --keep-going -b html docs docs/_build/html
 """
 
-import os
-import sys
 import warnings
 
-# Document the installed package (pip install -e ".[docs]"): fastnet.kernels exists only there.
-sys.path.insert(0, os.path.abspath(".."))  # harmless with an install; conf.py's own helpers only
+# Documents the installed package (pip install -e ".[docs]"): fastnet.kernels exists only in an
+# install, so the source tree is deliberately not put on sys.path.
 
 project = "fastnet"
 author = "the fastnet developers"
