@@ -82,7 +82,7 @@ def _class_weight(weight, n_classes, dtype):
         raise ValueError(f"weight: expected shape ({n_classes},) (one weight per class), got {weight.shape}")
     if not np.all(np.isfinite(weight)) or np.any(weight < 0):
         raise ValueError(f"weight: expected finite weights >= 0, got {weight}")
-    return np.ascontiguousarray(weight, dtype=dtype)
+    return np.array(weight, dtype=dtype, order="C")   # a writable copy: one kernel signature
 
 
 def _positive(value, name, minimum=0.0, strict=True, maximum=None):
@@ -286,7 +286,7 @@ def binary_cross_entropy_with_logits(logits, target, pos_weight=None):
                              f"{logits.shape}; use one weight per class, shape ({per_class},)") from None
         if not np.all(np.isfinite(pos_weight)):
             raise ValueError(f"pos_weight: expected finite weights, got {pos_weight}")
-        flat_weight = np.ascontiguousarray(full, dtype=logits.dtype).reshape(-1)
+        flat_weight = np.array(full, dtype=logits.dtype, order="C").reshape(-1)   # writable copy
     dlogits = np.empty(logits.shape, dtype=logits.dtype)
     total = _kernels.bce_with_logits_forward(logits.reshape(-1), target.reshape(-1), flat_weight,
                                              dlogits.reshape(-1))
