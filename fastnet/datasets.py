@@ -3,7 +3,10 @@
 * :func:`toy_sigmoid`: the lectures' two points for a single sigmoid neuron.
 * :func:`load_digits`: the 1,797 8x8 handwritten digits shipped with fastnet (UCI optical digits,
   Alpaydin & Kaynak, CC BY 4.0; see ``fastnet/data/DIGITS_LICENSE.txt``), checksum-verified.
-* :func:`load_idx`: a reader for MNIST-format IDX files (plain or gzip).
+* :func:`load_idx`: a reader for MNIST-format IDX files (plain or gzip); :func:`load_mnist`: the
+  four MNIST files of a folder, split as :func:`load_digits` returns its data.
+* :func:`train_test_split`: a seeded (optionally stratified) split of any ``(x, y)``.
+* :func:`one_hot`: class indices to one-hot rows.
 * :func:`batches`: a seeded mini-batch iterator.
 """
 
@@ -87,30 +90,116 @@ def load_digits(test_fraction=0.2, seed=0, dtype=np.float32, flatten=False):
         y : int64 ndarray of shape (N,), labels 0..9
     """
     dt = _float_dtype(dtype)
+    _check_fraction_and_seed(test_fraction, seed)
+    pixels, labels = _read_digits()
+    images = (pixels / 16.0).astype(dt)
+    if not flatten:
+        images = images.reshape(-1, 1, 8, 8)
+    return train_test_split(images, labels, test_fraction=test_fraction, seed=seed, stratify=True)
+
+
+def _check_fraction_and_seed(test_fraction, seed):
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
         raise TypeError(f"test_fraction: expected a float in [0, 1), got {type(test_fraction).__name__}")
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction: expected a float in [0, 1), got {test_fraction}")
     if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
         raise TypeError(f"seed: expected a non-negative int, got {seed!r}")
-    pixels, labels = _read_digits()
+
+
+def train_test_split(x, y, test_fraction=0.2, seed=0, stratify=False):
+    """Split samples into a train and a test set by a seeded shuffle, optionally stratified.
+
+    Unstratified: ``round(test_fraction * N)`` samples, drawn at random, form the test set.
+    Stratified: each class (value of ``y``) contributes ``round(test_fraction * class_count)``
+    samples, so both sets keep the class balance (the split :func:`load_digits` uses). Both sets
+    are then shuffled, so classes are mixed within each.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, ...)
+        Samples, any dtype.
+    y : ndarray of shape (N, ...)
+        Targets, any dtype; with ``stratify`` a 1-D array of class labels (integers).
+    test_fraction : float in [0, 1), default 0.2
+    seed : int >= 0, default 0
+        Same seed, same split.
+    stratify : bool, default False
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        C-contiguous copies of rows of ``x`` and ``y``; every sample lands in exactly one set.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x: expected a numpy.ndarray, got {type(x).__name__}")
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"y: expected a numpy.ndarray, got {type(y).__name__}")
+    if x.ndim < 1:
+        raise ValueError("x: expected at least one axis (the samples)")
+    if y.ndim < 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y: expected {x.shape[0]} samples along axis 0 (as x), got shape {y.shape}")
+    _check_fraction_and_seed(test_fraction, seed)
+    if not isinstance(stratify, bool):
+        raise TypeError(f"stratify: expected True or False, got {stratify!r}")
     rng = np.random.default_rng(seed)
-    test_idx, train_idx = [], []
-    for digit in range(10):
-        idx = np.flatnonzero(labels == digit)
-        idx = idx[rng.permutation(idx.size)]
-        n_test = int(round(test_fraction * idx.size))
-        test_idx.append(idx[:n_test])
-        train_idx.append(idx[n_test:])
-    train_idx = np.concatenate(train_idx)
-    test_idx = np.concatenate(test_idx)
+    n = x.shape[0]
+    if stratify:
+        if y.ndim != 1 or y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y: stratify=True needs a 1-D array of integer class labels, got shape {y.shape} "
+                             f"and dtype {y.dtype}; for one-hot rows pass y.argmax(axis=1)")
+        test_idx, train_idx = [], []
+        for label in np.unique(y):
+            idx = np.flatnonzero(y == label)
+            idx = idx[rng.permutation(idx.size)]
+            n_test = int(round(test_fraction * idx.size))
+            test_idx.append(idx[:n_test])
+            train_idx.append(idx[n_test:])
+        train_idx = np.concatenate(train_idx) if train_idx else np.zeros(0, np.int64)
+        test_idx = np.concatenate(test_idx) if test_idx else np.zeros(0, np.int64)
+    else:
+        order = rng.permutation(n)
+        n_test = int(round(test_fraction * n))
+        test_idx, train_idx = order[:n_test], order[n_test:]
     train_idx = train_idx[rng.permutation(train_idx.size)]
     test_idx = test_idx[rng.permutation(test_idx.size)]
-    images = (pixels / 16.0).astype(dt)
-    if not flatten:
-        images = images.reshape(-1, 1, 8, 8)
-    return ((np.ascontiguousarray(images[train_idx]), labels[train_idx].copy()),
-            (np.ascontiguousarray(images[test_idx]), labels[test_idx].copy()))
+    return ((np.ascontiguousarray(x[train_idx]), np.ascontiguousarray(y[train_idx])),
+            (np.ascontiguousarray(x[test_idx]), np.ascontiguousarray(y[test_idx])))
+
+
+def one_hot(labels, num_classes, dtype=np.float32):
+    """Class indices to one-hot rows: ``out[..., k] = 1`` where ``labels == k``, else 0.
+
+    Parameters
+    ----------
+    labels : integer ndarray of any shape (usually (N,)), each in [0, num_classes)
+    num_classes : int >= 1
+    dtype : float32 (default) or float64
+
+    Returns
+    -------
+    ndarray of shape ``labels.shape + (num_classes,)``, ``dtype``
+    """
+    dt = _float_dtype(dtype)
+    if isinstance(labels, (list, tuple)):
+        labels = np.asarray(labels)
+    if not isinstance(labels, np.ndarray):
+        raise TypeError(f"labels: expected a numpy.ndarray of integer class indices, got {type(labels).__name__}")
+    if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels: expected an integer dtype (class indices), got {labels.dtype}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (numbers.Integral, np.integer)):
+        raise TypeError(f"num_classes: expected a positive int, got {type(num_classes).__name__}: {num_classes!r}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes: expected a positive int, got {num_classes}")
+    bad = np.flatnonzero((labels.reshape(-1) < 0) | (labels.reshape(-1) >= num_classes))
+    if bad.size:
+        i = int(bad[0])
+        index = tuple(int(v) for v in np.unravel_index(i, labels.shape)) if labels.ndim != 1 else i
+        raise ValueError(f"labels: expected every label in [0, {num_classes}), got {labels.reshape(-1)[i]} "
+                         f"at index {index}")
+    out = np.zeros(labels.shape + (int(num_classes),), dtype=dt)
+    np.put_along_axis(out, labels[..., None].astype(np.intp), 1, axis=-1)
+    return out
 
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): all multi-byte values are big-endian.
@@ -191,6 +280,78 @@ def save_idx(path, array):
         f.write(raw)
 
 
+MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+               "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+
+
+def _mnist_file(folder, name):
+    for candidate in (folder / name, folder / (name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    listing = ", ".join(present[:8]) + (", ..." if len(present) > 8 else "") if present else "nothing"
+    raise FileNotFoundError(
+        f"load_mnist: {name} (or {name}.gz) is missing in {folder} (the folder holds {listing}); "
+        f"the folder needs the four MNIST files {', '.join(MNIST_FILES.values())}, each plain or gzip, "
+        f"as published (e.g. by the MNIST mirrors or torchvision's MNIST/raw folder)")
+
+
+def load_mnist(folder, dtype=np.float32, flatten=False):
+    """Read MNIST (or a dataset in its format, e.g. Fashion-MNIST) from the four standard IDX files.
+
+    ``folder`` must hold ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each plain or with a ``.gz``
+    suffix (gzip). Nothing is downloaded. The split is the published one (60,000 / 10,000 for
+    MNIST), in file order.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+    dtype : float32 (default) or float64
+        Dtype of the images.
+    flatten : bool, default False
+        Return images as (N, H*W) rows instead of (N, 1, H, W).
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        as :func:`load_digits`: x : ndarray of shape (N, 1, 28, 28) (or (N, 784)), ``dtype``, pixels
+        0..255 scaled to [0, 1]; y : int64 ndarray of shape (N,), labels 0..9
+
+    Raises
+    ------
+    FileNotFoundError naming the first missing file; ValueError if a file is not uint8 IDX of the
+    expected rank, or images and labels disagree in count.
+    """
+    dt = _float_dtype(dtype)
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder: expected a str or os.PathLike, got {type(folder).__name__}")
+    if not isinstance(flatten, bool):
+        raise TypeError(f"flatten: expected True or False, got {flatten!r}")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"load_mnist: {folder} is not a folder; pass the folder that holds the four "
+                                f"MNIST files {', '.join(MNIST_FILES.values())}")
+    paths = {key: _mnist_file(folder, name) for key, name in MNIST_FILES.items()}
+    out = []
+    for part in ("train", "test"):
+        images_path, labels_path = paths[f"{part}_images"], paths[f"{part}_labels"]
+        images, labels = load_idx(images_path), load_idx(labels_path)
+        if images.dtype != np.uint8 or images.ndim != 3:
+            raise ValueError(f"{images_path}: expected uint8 images of shape (N, rows, cols), got {images.dtype} "
+                             f"of shape {images.shape}")
+        if labels.dtype != np.uint8 or labels.ndim != 1:
+            raise ValueError(f"{labels_path}: expected uint8 labels of shape (N,), got {labels.dtype} "
+                             f"of shape {labels.shape}")
+        if labels.shape[0] != images.shape[0]:
+            raise ValueError(f"{labels_path}: {labels.shape[0]} labels for {images.shape[0]} images in "
+                             f"{images_path.name}")
+        x = (images / np.float64(255)).astype(dt)
+        x = x.reshape(x.shape[0], -1) if flatten else x.reshape(x.shape[0], 1, *x.shape[1:])
+        out.append((np.ascontiguousarray(x), labels.astype(np.int64)))
+    return tuple(out)
+
+
 def batches(x, y=None, batch_size=32, shuffle=False, seed=None):
     """Iterate over mini-batches of ``x`` (and ``y``), in order or in a seeded random order.
 
@@ -239,4 +400,5 @@ def batches(x, y=None, batch_size=32, shuffle=False, seed=None):
         yield xb if y is None else (xb, yb)
 
 
-__all__ = ["toy_sigmoid", "load_digits", "load_idx", "save_idx", "batches"]
+__all__ = ["toy_sigmoid", "load_digits", "load_idx", "save_idx", "load_mnist", "train_test_split", "one_hot",
+           "batches"]

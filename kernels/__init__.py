@@ -14,6 +14,7 @@ conv2d                 :mod:`fastnet.kernels.conv2d` (small layers: ``conv2d_pla
 conv3d                 :mod:`fastnet.kernels.conv3d`
 maxpool2d, maxpool3d   :mod:`fastnet.kernels.pooling`
 mse_loss, cross_entropy, squared_error   :mod:`fastnet.kernels.losses`
+nll_loss, l1_loss, huber_loss, binary_cross_entropy_with_logits (``bce_with_logits_forward``), cross_entropy with weight or label_smoothing (``cross_entropy_weighted_forward``)   :mod:`fastnet.kernels.losses`
 =====================  ==========================================================
 
 This folder lives at the top of the repository as ``kernels/`` and installs as

@@ -1,4 +1,5 @@
-"""Loss kernels: mean squared error, half squared error, softmax cross-entropy.
+"""Loss kernels: mean squared error, half squared error, softmax cross-entropy (plain, and with
+class weights / label smoothing), binary cross-entropy on logits, negative log-likelihood, L1, Huber.
 
 Each kernel computes the loss and its gradient in one pass and returns the (un-normalised) sum as
 a float64; the wrapper divides and casts. Sums are reduced deterministically: fixed-size blocks
@@ -6,7 +7,8 @@ a float64; the wrapper divides and casts. Sums are reduced deterministically: fi
 sums added in order, so the result is bitwise reproducible for any number of threads.
 
 Shapes: pred, target, dpred flat (n,) C-contiguous of one dtype; logits, dlogits (N, C); labels
-(N,) int64, already checked to lie in [0, C).
+(N,) int64, already checked to lie in [0, C) (nll_loss: or equal to ignore_index); weight (C,) of
+the logits' dtype.
 """
 
 import math
@@ -95,3 +97,164 @@ def cross_entropy_forward(logits, labels, dlogits):
             grad[j] = g * inv_n
         row_loss[i] = log_total + m - np.float64(row[label])
     return _ordered_sum(row_loss)
+
+
+@parallel_kernel
+def cross_entropy_weighted_forward(logits, labels, weight, label_smoothing, inv_weight_sum, dlogits):
+    """torch.nn.CrossEntropyLoss with class ``weight`` and ``label_smoothing`` (eps), before the mean.
+
+    Returns sum_i [(1 - eps) w[y_i] (lse_i - x[i, y_i]) + eps/C sum_c w[c] (lse_i - x[i, c])], with
+    lse_i = logsumexp(x[i]); writes its gradient times ``inv_weight_sum`` (1 / sum_i w[y_i], the
+    wrapper's normaliser) into dlogits:
+    dlogits[i, j] = (p[i, j] ((1 - eps) w[y_i] + eps/C sum_c w[c]) - (1 - eps) w[y_i] [j == y_i] - eps/C w[j]) / W.
+    """
+    n_rows, n_classes = logits.shape
+    row_loss = np.zeros(n_rows, dtype=np.float64)
+    keep = 1.0 - label_smoothing
+    spread = label_smoothing / n_classes
+    weight_total = 0.0
+    for j in range(n_classes):
+        weight_total += np.float64(weight[j])
+    for i in prange(n_rows):
+        row = logits[i]
+        grad = dlogits[i]
+        m = np.float64(row[0])
+        for j in range(n_classes):
+            v = np.float64(row[j])
+            if v > m or v != v:
+                m = v
+        total = 0.0
+        for j in range(n_classes):
+            total += math.exp(np.float64(row[j]) - m)
+        lse = math.log(total) + m
+        inv_total = 1.0 / total
+        label = labels[i]
+        w_label = np.float64(weight[label])
+        p_scale = keep * w_label + spread * weight_total
+        smooth = 0.0
+        for j in range(n_classes):
+            w_j = np.float64(weight[j])
+            g = math.exp(np.float64(row[j]) - m) * inv_total * p_scale - spread * w_j
+            if j == label:
+                g -= keep * w_label
+            grad[j] = g * inv_weight_sum
+            if spread != 0.0:
+                smooth += w_j * (lse - np.float64(row[j]))
+        row_loss[i] = keep * w_label * (lse - np.float64(row[label])) + spread * smooth
+    return _ordered_sum(row_loss)
+
+
+@serial_kernel
+def nll_loss_forward(logp, labels, weight, ignore_index, dlogp):
+    """torch.nn.NLLLoss (mean): returns (sum_i -w[y_i] logp[i, y_i], sum_i w[y_i]) over the rows with
+    y_i != ignore_index; writes dlogp[i, y_i] = -w[y_i] / sum_i w[y_i] and zeros elsewhere."""
+    n_rows, n_classes = logp.shape
+    weight_sum = 0.0
+    for i in range(n_rows):
+        if labels[i] != ignore_index:
+            weight_sum += np.float64(weight[labels[i]])
+    inv = 1.0 / weight_sum
+    total = 0.0
+    for i in range(n_rows):
+        for j in range(n_classes):
+            dlogp[i, j] = 0.0
+        label = labels[i]
+        if label != ignore_index:
+            w = np.float64(weight[label])
+            total -= w * np.float64(logp[i, label])
+            dlogp[i, label] = -w * inv
+    return total, weight_sum
+
+
+@parallel_kernel
+def bce_with_logits_forward(pred, target, pos_weight, dpred):
+    """Return sum of the stable binary cross-entropy on logits; write dpred = its gradient / n.
+
+    Per element (x = pred, y = target, p = pos_weight or 1 when ``pos_weight`` is empty)::
+
+        loss = (1 - y) x + (1 + (p - 1) y) softplus(-x),  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))
+        dloss/dx = (1 - y) - (1 + (p - 1) y) sigmoid(-x)     (= sigmoid(x) - y when p = 1)
+
+    exp is only taken of -|x|, so logits of +-1e4 neither overflow nor warn; NaN propagates.
+    """
+    n = pred.shape[0]
+    inv_n = 1.0 / n
+    weighted = pos_weight.shape[0] > 0
+    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    partials = np.zeros(n_blocks, dtype=np.float64)
+    for blk in prange(n_blocks):
+        start = blk * _BLOCK
+        stop = min(start + _BLOCK, n)
+        acc = 0.0
+        for i in range(start, stop):
+            x = np.float64(pred[i])
+            y = np.float64(target[i])
+            scale = 1.0
+            if weighted:
+                scale = 1.0 + (np.float64(pos_weight[i]) - 1.0) * y
+            e = math.exp(-abs(x))                       # in (0, 1]; NaN for NaN x
+            neg_part = -x if x < 0 else 0.0             # max(-x, 0)
+            softplus_neg = neg_part + math.log1p(e)
+            if x >= 0:
+                sig_neg = e / (1.0 + e)                 # sigmoid(-x) for x >= 0
+            else:
+                sig_neg = 1.0 / (1.0 + e)               # for x < 0 (and NaN: NaN through e)
+            acc += (1.0 - y) * x + scale * softplus_neg
+            dpred[i] = ((1.0 - y) - scale * sig_neg) * inv_n
+        partials[blk] = acc
+    return _ordered_sum(partials)
+
+
+@parallel_kernel
+def l1_loss_forward(pred, target, dpred):
+    """Return sum |pred - target|; write dpred = sign(pred - target) / n (sign(0) = 0, NaN stays NaN)."""
+    n = pred.shape[0]
+    inv_n = 1.0 / n
+    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    partials = np.zeros(n_blocks, dtype=np.float64)
+    for blk in prange(n_blocks):
+        start = blk * _BLOCK
+        stop = min(start + _BLOCK, n)
+        acc = 0.0
+        for i in range(start, stop):
+            d = np.float64(pred[i]) - np.float64(target[i])
+            acc += abs(d)
+            if d > 0:
+                dpred[i] = inv_n
+            elif d < 0:
+                dpred[i] = -inv_n
+            elif d == 0:
+                dpred[i] = 0.0
+            else:
+                dpred[i] = d                            # NaN
+        partials[blk] = acc
+    return _ordered_sum(partials)
+
+
+@parallel_kernel
+def huber_loss_forward(pred, target, delta, dpred):
+    """Return sum of Huber terms (0.5 d^2 if |d| < delta, else delta (|d| - delta / 2)), d = pred - target;
+    write dpred = clip(d, -delta, delta) / n (NaN stays NaN)."""
+    n = pred.shape[0]
+    inv_n = 1.0 / n
+    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    partials = np.zeros(n_blocks, dtype=np.float64)
+    for blk in prange(n_blocks):
+        start = blk * _BLOCK
+        stop = min(start + _BLOCK, n)
+        acc = 0.0
+        for i in range(start, stop):
+            d = np.float64(pred[i]) - np.float64(target[i])
+            a = abs(d)
+            if a < delta:
+                acc += 0.5 * d * d
+            else:
+                acc += delta * (a - 0.5 * delta)        # NaN lands here: a < delta is False
+            if d > delta:
+                dpred[i] = delta * inv_n
+            elif d < -delta:
+                dpred[i] = -delta * inv_n
+            else:
+                dpred[i] = d * inv_n
+        partials[blk] = acc
+    return _ordered_sum(partials)

@@ -133,6 +133,23 @@ def ref_adam(steps, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, ams
     return theta
 
 
+def ref_adamw(steps, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+    theta, scale, target, shifts = problem()
+    beta1, beta2 = betas
+    m = np.zeros_like(theta)
+    v = np.zeros_like(theta)
+    v_max = np.zeros_like(theta)
+    for t in range(1, steps + 1):
+        g = gradient(theta, t - 1, scale, target, shifts)
+        theta = theta - lr * weight_decay * theta          # decoupled: not added to g
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        v_max = np.maximum(v_max, v)
+        v_hat = (v_max if amsgrad else v) / (1 - beta2 ** t)
+        theta = theta - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v_hat) + eps)
+    return theta
+
+
 CASES = [
     ("SGD", optim.SGD, ref_sgd, dict(lr=0.1)),
     ("SGD-wd", optim.SGD, ref_sgd, dict(lr=0.1, weight_decay=0.01)),
@@ -149,6 +166,9 @@ CASES = [
     ("Adadelta-wd", optim.Adadelta, ref_adadelta, dict(lr=0.5, rho=0.8, weight_decay=0.01)),
     ("Adam", optim.Adam, ref_adam, dict(lr=0.01)),
     ("Adam-amsgrad", optim.Adam, ref_adam, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, amsgrad=True)),
+    ("AdamW", optim.AdamW, ref_adamw, dict(lr=0.01)),
+    ("AdamW-strong-decay", optim.AdamW, ref_adamw, dict(lr=0.05, weight_decay=0.5)),
+    ("AdamW-amsgrad", optim.AdamW, ref_adamw, dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True)),
 ]
 
 
@@ -171,7 +191,7 @@ def test_float32_stays_float32(name, cls, reference, kwargs):
 
 
 TORCH_NAMES = {optim.SGD: "SGD", optim.Adagrad: "Adagrad", optim.RMSprop: "RMSprop",
-               optim.Adadelta: "Adadelta", optim.Adam: "Adam"}
+               optim.Adadelta: "Adadelta", optim.Adam: "Adam", optim.AdamW: "AdamW"}
 
 
 @pytest.mark.parametrize("name,cls,reference,kwargs", CASES, ids=[c[0] for c in CASES])
@@ -199,6 +219,19 @@ def test_defaults_match_pytorch():
     assert (d.lr, d.rho, d.eps) == (1.0, 0.9, 1e-6)
     a = optim.Adam(p)
     assert (a.lr, a.betas, a.eps, a.amsgrad) == (1e-3, (0.9, 0.999), 1e-8, False)
+    w = optim.AdamW(p)
+    assert (w.lr, w.betas, w.eps, w.weight_decay, w.amsgrad) == (1e-3, (0.9, 0.999), 1e-8, 1e-2, False)
+
+
+def test_adamw_decay_is_decoupled_from_adam_l2():
+    """With a zero gradient Adam's L2 term still moves theta through the adaptive denominator
+    (by about lr per step); AdamW shrinks theta by exactly the factor 1 - lr * weight_decay."""
+    p = Parameter(np.array([2.0, -4.0]))
+    optim.AdamW([p], lr=0.1, weight_decay=0.5).step()
+    np.testing.assert_allclose(p.value, [2.0 * 0.95, -4.0 * 0.95], rtol=1e-15)
+    q = Parameter(np.array([2.0, -4.0]))
+    optim.Adam([q], lr=0.1, weight_decay=0.5).step()
+    np.testing.assert_allclose(q.value, [1.9, -3.9], rtol=1e-6)
 
 
 def test_plain_sgd_is_gradient_descent():
@@ -245,6 +278,10 @@ INVALID = [
     (optim.Adam, dict(betas=(0.9, -0.1)), "betas[1]"),
     (optim.Adam, dict(eps=-1), "eps"),
     (optim.Adam, dict(weight_decay=-0.1), "weight_decay"),
+    (optim.AdamW, dict(lr=-1e-3), "lr"),
+    (optim.AdamW, dict(betas=(0.9, 1.0)), "betas[1]"),
+    (optim.AdamW, dict(eps=-1), "eps"),
+    (optim.AdamW, dict(weight_decay=-0.01), "weight_decay"),
 ]
 
 
@@ -275,3 +312,14 @@ def test_single_parameter_and_duplicates_rejected():
 def test_wrong_type_hyperparameter():
     with pytest.raises(TypeError, match="lr"):
         optim.Adam([Parameter(np.zeros(2))], lr="fast")
+    with pytest.raises(TypeError, match="amsgrad"):
+        optim.AdamW([Parameter(np.zeros(2))], amsgrad=1)
+
+
+def test_package_keeps_the_old_names():
+    """fastnet.optim became a package: every name of the old module is still importable from it."""
+    import fastnet.optim.optimizers as module
+    for name in module.__all__:
+        assert getattr(optim, name) is getattr(module, name)
+    from fastnet.optim import SGD, Optimizer, adam_update, lr_scheduler  # noqa: F401
+    assert optim.lr_scheduler.StepLR.__module__ == "fastnet.optim.lr_scheduler"

@@ -12,6 +12,7 @@ from ._activation import relu, relu_backward, sigmoid, sigmoid_backward, tanh, t
 from ._conv import conv2d, conv2d_backward, conv3d, conv3d_backward
 from ._dense import dense, dense_backward
 from ._loss import cross_entropy, mse_loss, squared_error
+from ._loss import binary_cross_entropy_with_logits, huber_loss, l1_loss, nll_loss
 from ._pool import maxpool2d, maxpool2d_backward, maxpool3d, maxpool3d_backward
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "conv2d", "conv2d_backward", "conv3d", "conv3d_backward",
     "maxpool2d", "maxpool2d_backward", "maxpool3d", "maxpool3d_backward",
     "mse_loss", "cross_entropy", "squared_error",
+    "binary_cross_entropy_with_logits", "nll_loss", "l1_loss", "huber_loss",
 ]

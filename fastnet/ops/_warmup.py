@@ -59,11 +59,17 @@ def _maxpool3d(rand):
 
 
 def _losses(rand):
-    from . import cross_entropy, mse_loss, squared_error
+    from . import (binary_cross_entropy_with_logits, cross_entropy, huber_loss, l1_loss, mse_loss, nll_loss,
+                   squared_error)
     logits = rand(4, 5)
     cross_entropy(logits, np.array([0, 1, 4, 2]))
     mse_loss(logits, rand(4, 5))
     squared_error(logits, rand(4, 5))
+    cross_entropy(logits, np.array([0, 1, 4, 2]), label_smoothing=0.1, weight=np.ones(5, logits.dtype))
+    nll_loss(logits, np.array([0, 1, 4, 2]))
+    binary_cross_entropy_with_logits(logits, np.ones_like(logits))
+    l1_loss(logits, rand(4, 5))
+    huber_loss(logits, rand(4, 5))
 
 
 def _steps():

@@ -219,3 +219,85 @@ def cross_entropy(logits, labels):
             onehot = 1.0 if j == label else 0.0
             dlogits[i, j] = (exps[j] / norm - onehot) / n_rows
     return logits.dtype.type(total / n_rows), dlogits.astype(logits.dtype)
+
+
+def cross_entropy_weighted(logits, labels, label_smoothing=0.0, weight=None):
+    """torch.nn.CrossEntropyLoss(weight, label_smoothing), mean: sum_i sum_j q[i, j] w[j] (-log p[i, j])
+    / sum_i w[y_i], with the smoothed target q = (1 - eps) onehot + eps / C."""
+    n_rows, n_classes = logits.shape
+    w = [1.0] * n_classes if weight is None else [float(v) for v in weight]
+    eps = float(label_smoothing)
+    grad = np.zeros((n_rows, n_classes), dtype=np.float64)
+    total = 0.0
+    weight_sum = sum(w[int(y)] for y in labels)
+    for i in range(n_rows):
+        row = [float(v) for v in logits[i]]
+        shift = max(row)
+        lse = math.log(sum(math.exp(v - shift) for v in row)) + shift
+        probs = [math.exp(v - lse) for v in row]
+        y = int(labels[i])
+        for j in range(n_classes):
+            # coefficient of -log p[i, j]: (1 - eps) w[y] [j == y] + eps / C w[j]
+            c = (1.0 - eps) * w[y] * (1.0 if j == y else 0.0) + eps / n_classes * w[j]
+            total += c * (lse - row[j])
+            for k in range(n_classes):       # d(-log p_j)/dx_k = p_k - [j == k]
+                grad[i, k] += c * (probs[k] - (1.0 if j == k else 0.0))
+    return logits.dtype.type(total / weight_sum), (grad / weight_sum).astype(logits.dtype)
+
+
+def nll_loss(log_probs, labels, weight=None, ignore_index=None):
+    n_rows, n_classes = log_probs.shape
+    w = [1.0] * n_classes if weight is None else [float(v) for v in weight]
+    grad = np.zeros((n_rows, n_classes), dtype=np.float64)
+    kept = [i for i in range(n_rows) if ignore_index is None or int(labels[i]) != ignore_index]
+    weight_sum = sum(w[int(labels[i])] for i in kept)
+    total = 0.0
+    for i in kept:
+        y = int(labels[i])
+        total -= w[y] * float(log_probs[i, y])
+        grad[i, y] = -w[y] / weight_sum
+    return log_probs.dtype.type(total / weight_sum), grad.astype(log_probs.dtype)
+
+
+def binary_cross_entropy_with_logits(logits, target, pos_weight=None):
+    """-[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], with log sigmoid(x) = -log(1 + exp(-x))
+    written on the side where exp cannot overflow."""
+    n = logits.size
+    pw = np.ones(logits.shape) if pos_weight is None else np.broadcast_to(np.asarray(pos_weight, np.float64),
+                                                                           logits.shape)
+    total = 0.0
+    grad = np.empty(logits.shape, dtype=np.float64)
+    for idx in np.ndindex(logits.shape):
+        x, y, p = float(logits[idx]), float(target[idx]), float(pw[idx])
+        log_sig = -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))        # log sigmoid(x)
+        log_one_minus = -x + log_sig                                                         # log sigmoid(-x)
+        total -= p * y * log_sig + (1 - y) * log_one_minus
+        sig = _sigmoid_scalar(x)
+        grad[idx] = (p * y * (sig - 1.0) + (1 - y) * sig) / n
+    return logits.dtype.type(total / n), grad.astype(logits.dtype)
+
+
+def l1_loss(pred, target):
+    n = pred.size
+    total = 0.0
+    grad = np.empty(pred.shape, dtype=np.float64)
+    for idx in np.ndindex(pred.shape):
+        d = float(pred[idx]) - float(target[idx])
+        total += abs(d)
+        grad[idx] = (1.0 if d > 0 else -1.0 if d < 0 else 0.0) / n
+    return pred.dtype.type(total / n), grad.astype(pred.dtype)
+
+
+def huber_loss(pred, target, delta=1.0):
+    n = pred.size
+    total = 0.0
+    grad = np.empty(pred.shape, dtype=np.float64)
+    for idx in np.ndindex(pred.shape):
+        d = float(pred[idx]) - float(target[idx])
+        if abs(d) < delta:
+            total += 0.5 * d * d
+            grad[idx] = d / n
+        else:
+            total += delta * (abs(d) - 0.5 * delta)
+            grad[idx] = math.copysign(delta, d) / n
+    return pred.dtype.type(total / n), grad.astype(pred.dtype)

@@ -1,5 +1,6 @@
-"""Optimizers, PyTorch-style: ``opt = optim.Adam(model.parameters(), lr=1e-3)``, then per batch
-``opt.zero_grad()``, forward, backward, ``opt.step()``.
+"""The optimizers (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW), PyTorch-style:
+``opt = optim.Adam(model.parameters(), lr=1e-3)``, then per batch ``opt.zero_grad()``, forward,
+backward, ``opt.step()``.
 
 Update rules and defaults follow the PyTorch documentation (the pseudo-code is in each class's
 docstring; ``g`` is the gradient, ``theta`` the parameter, ``t`` the step count starting at 1).
@@ -13,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from .parameter import Parameter
+from ..parameter import Parameter
 
 
 # ----------------------------------------------------------------------------------------------
@@ -101,6 +102,16 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, 
         second = exp_avg_sq
     denom = np.sqrt(second) / math.sqrt(bias_correction2) + eps
     param -= (lr / bias_correction1) * (exp_avg / denom)
+
+
+def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay,
+                 amsgrad, step):
+    """One AdamW step on ``param`` (in place): the decoupled decay ``param *= 1 - lr * weight_decay``,
+    then an Adam step without L2 penalty. The moment arrays are updated in place."""
+    if weight_decay != 0:
+        param *= 1 - lr * weight_decay
+    adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                weight_decay=0.0, amsgrad=amsgrad, step=step)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,12 +204,14 @@ class SGD(Optimizer):
     Parameters
     ----------
     params : iterable of Parameter
-    lr : float, default 1e-3  (> 0 ... PyTorch also has 1e-3 as its default)
+    lr : float >= 0, default 1e-3 (PyTorch's default too)
     momentum : float, default 0
     dampening : float, default 0
     weight_decay : float, default 0 (L2 penalty)
     nesterov : bool, default False (needs momentum > 0 and dampening == 0)
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         for t = 1, 2, ...:
@@ -246,6 +259,8 @@ class Adagrad(Optimizer):
     initial_accumulator_value : float, default 0
     eps : float, default 1e-10
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         state_sum = initial_accumulator_value
@@ -288,6 +303,8 @@ class RMSprop(Optimizer):
     momentum : float, default 0
     centered : bool, default False (normalise by an estimate of the gradient's variance)
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         v = 0, g_ave = 0, b = 0
@@ -339,6 +356,8 @@ class Adadelta(Optimizer):
     eps : float, default 1e-6
     weight_decay : float, default 0
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         v = 0, u = 0
@@ -378,6 +397,8 @@ class Adam(Optimizer):
     weight_decay : float, default 0 (L2 penalty added to the gradient, not AdamW's decoupled decay)
     amsgrad : bool, default False
 
+    Notes
+    -----
     Algorithm (PyTorch's)::
 
         m = 0, v = 0, v_max = 0
@@ -416,5 +437,46 @@ class Adam(Optimizer):
                     amsgrad=d["amsgrad"], step=state["step"])
 
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "sgd_update", "adagrad_update",
-           "rmsprop_update", "adadelta_update", "adam_update"]
+class AdamW(Adam):
+    r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, optionally AMSGrad.
+
+    Unlike ``Adam(weight_decay=...)``, which adds ``weight_decay * theta`` to the gradient (and so
+    lets the adaptive denominator rescale the decay), AdamW shrinks the parameter directly before
+    the Adam step. Same defaults as ``torch.optim.AdamW``.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+    lr : float, default 1e-3
+    betas : (float, float), default (0.9, 0.999), each in [0, 1)
+    eps : float, default 1e-8
+    weight_decay : float, default 1e-2 (decoupled decay coefficient, >= 0)
+    amsgrad : bool, default False
+
+    Notes
+    -----
+    Algorithm (PyTorch's)::
+
+        m = 0, v = 0, v_max = 0
+        for t = 1, 2, ...:
+            theta = theta - lr * weight_decay * theta
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            if amsgrad: v_max = max(v_max, v); s = v_max  else: s = v
+            theta = theta - (lr / (1 - beta1^t)) * m / (sqrt(s) / sqrt(1 - beta2^t) + eps)
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+    def _update(self, p, state):
+        d = self.defaults
+        state["step"] += 1
+        beta1, beta2 = d["betas"]
+        adamw_update(p.value, p.grad, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
+                     lr=d["lr"], beta1=beta1, beta2=beta2, eps=d["eps"], weight_decay=d["weight_decay"],
+                     amsgrad=d["amsgrad"], step=state["step"])
+
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "sgd_update", "adagrad_update",
+           "rmsprop_update", "adadelta_update", "adam_update", "adamw_update"]
