@@ -14,7 +14,7 @@ import sys
 
 from tqdm.auto import tqdm as _tqdm
 
-_HIDDEN = ("samples_per_second", "seconds")
+_HIDDEN = ("samples_per_second", "seconds", "compile_seconds")
 
 
 def _rate(seen, seconds):

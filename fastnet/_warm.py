@@ -17,6 +17,36 @@ import sys
 import numpy as np
 
 
+def compile_seconds():
+    """Wall seconds this process has spent compiling or loading kernels (see kernels/_cache.py)."""
+    from .kernels import _cache
+    return _cache.compile_seconds()
+
+
+def begin(model, x, batch_size, verbose):
+    """At the start of ``fit``: on a cold cache for x's dtype, say so once on stderr (unless
+    ``verbose`` is 0) and start the helper. Returns the helper (or None) for :func:`end`."""
+    from .kernels import _cache
+    if _cache.has_entries(x.dtype):
+        return None
+    if verbose:
+        _cache.announce_compile(x.dtype)
+    helper = start(model, x.shape[1:], x.shape[0] if batch_size is None else min(batch_size, x.shape[0]), x.dtype)
+    if helper is not None:
+        helper.fastnet_compile_start = compile_seconds()
+    return helper
+
+
+def end(helper, dtype):
+    """At the end of ``fit``: stop the helper; remember how long this cold run compiled (the
+    estimate that the next cold run prints)."""
+    if helper is None:
+        return
+    stop(helper)
+    from .kernels import _cache
+    _cache.record_compile_seconds(dtype, compile_seconds() - helper.fastnet_compile_start)
+
+
 def start(model, sample_shape, batch_size, dtype):
     """Start the helper for ``model`` trained on batches of ``(batch_size,) + sample_shape``.
 

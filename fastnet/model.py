@@ -34,7 +34,7 @@ import zipfile
 
 import numpy as np
 
-from . import _validate
+from . import _validate, _warm
 from . import layers as layers_module
 from . import losses as losses_module
 from . import metrics as metrics_module
@@ -436,6 +436,8 @@ class Sequential:
         terminate_on_nan = any(isinstance(cb, TerminateOnNaN) for cb in callbacks)
         history = History()
         printer = Progress(verbose, int(epochs), n)
+        # a cold kernel cache: say so, and compile from both ends of the network (fastnet/_warm.py)
+        compile_helper = _warm.begin(self, x, batch_size, verbose)
         self.stop_training = False
         self.train()
         for cb in callbacks:
@@ -446,6 +448,7 @@ class Sequential:
                     cb.on_epoch_begin(self, epoch)
                 printer.begin_epoch(epoch)
                 start = time.perf_counter()
+                jit_start = _warm.compile_seconds()   # epoch 1's samples/s leave compilation out
                 totals, seen = np.zeros(1 + len(metric_fns)), 0
                 order = self._epoch_order(n, shuffle, rng)
                 for batch, idx in enumerate(self._global_batches(n, order, batch_size, world), 1):
@@ -466,7 +469,7 @@ class Sequential:
                     for cb in callbacks:
                         cb.on_batch_end(self, batch, {"loss": batch_loss, "size": count})
                     printer.update(seen, self._logs_from_totals(totals, seen, names, sum_loss),
-                                   _rate(seen, time.perf_counter() - start))
+                                   _rate(seen, time.perf_counter() - start - (_warm.compile_seconds() - jit_start)))
                     if self.stop_training:
                         break
                 seconds = time.perf_counter() - start
@@ -475,8 +478,10 @@ class Sequential:
                     val = self.evaluate(*validation_data, loss=loss_fn, metrics=metric_fns)
                     self.train()
                     logs.update({f"val_{k}": v for k, v in val.items()})
-                logs["samples_per_second"] = _rate(seen, seconds)
+                jit = _warm.compile_seconds() - jit_start
+                logs["samples_per_second"] = _rate(seen, seconds - jit)
                 logs["seconds"] = seconds
+                logs["compile_seconds"] = jit
                 for cb in callbacks:
                     cb.on_epoch_end(self, epoch, logs)
                 history._append(epoch, logs)
@@ -485,6 +490,7 @@ class Sequential:
                     break
         finally:
             printer.close()
+            _warm.end(compile_helper, x.dtype)
             self.eval()
         for cb in callbacks:
             cb.on_train_end(self)

@@ -60,7 +60,7 @@ def test_hooks_order_and_1_based_epochs(digits):
     rec = Recorder()
     history = model.fit(x[:50], y[:50], "cross_entropy", optim.SGD(model.parameters(), lr=0.1), epochs=2,
                         batch_size=20, verbose=0, callbacks=[rec])
-    keys = ["accuracy", "loss", "samples_per_second", "seconds"]
+    keys = ["accuracy", "compile_seconds", "loss", "samples_per_second", "seconds"]
     per_epoch = lambda e: [("epoch_begin", e), ("batch_begin", 1), ("batch_end", 1, 20), ("batch_begin", 2),  # noqa: E731
                            ("batch_end", 2, 20), ("batch_begin", 3), ("batch_end", 3, 10), ("epoch_end", e, keys)]
     assert rec.calls == ["train_begin"] + per_epoch(1) + per_epoch(2) + ["train_end"]
@@ -150,7 +150,7 @@ def test_csv_logger(digits, tmp_path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "samples_per_second",
-                             "seconds"]
+                             "seconds", "compile_seconds"]
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert [float(r[key]) for r in rows] == history[key]  # repr round-trips floats exactly
@@ -160,7 +160,7 @@ def test_csv_logger(digits, tmp_path):
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 1, 2]
     model.fit(x, y, "cross_entropy", opt, epochs=1, verbose=0, callbacks=[CSVLogger(path, separator=";")])
-    assert path.read_text().splitlines()[0] == "epoch;loss;accuracy;samples_per_second;seconds"
+    assert path.read_text().splitlines()[0] == "epoch;loss;accuracy;samples_per_second;seconds;compile_seconds"
     assert os.listdir(tmp_path) == ["log.csv"]
     with pytest.raises(ValueError, match="separator"):
         CSVLogger(path, separator=";;")
