@@ -62,7 +62,9 @@ def is_launched():
 def available():
     """True when mpi4py can be imported (without importing it)."""
     import importlib.util
-    return "mpi4py" in sys.modules or importlib.util.find_spec("mpi4py") is not None
+    if "mpi4py" in sys.modules:
+        return sys.modules["mpi4py"] is not None
+    return importlib.util.find_spec("mpi4py") is not None
 
 
 def _import_mpi():
@@ -103,7 +105,7 @@ def init(required=False):
     global _comm, _previous_excepthook
     if _comm is not None:
         return _comm.Get_size()
-    if required or is_launched() or "mpi4py" in sys.modules:
+    if required or is_launched() or sys.modules.get("mpi4py") is not None:
         MPI = _import_mpi()
         _comm = MPI.COMM_WORLD
         if _comm.Get_size() > 1 and _previous_excepthook is None:

@@ -1,0 +1,201 @@
+"""fastnet.distributed: the single-process no-op path in-process, and the MPI paths under mpiexec.
+
+The mpiexec runs (2 and 4 ranks, oversubscribed on a 2-core machine) each check several properties
+at once and write one JSON file per rank that the tests assert on: every rank compiles the Numba
+kernels it uses, and that compile time, not MPI, is the cost of these tests.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastnet import distributed as dist
+from fastnet.parameter import Parameter
+
+MPI_DIR = Path(__file__).resolve().parent / "mpi"
+MPI_ENV_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "MPI_LOCALNRANKS",
+                     "PMIX_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK", "SLURM_NTASKS",
+                     "SLURM_STEP_ID")
+
+
+def _mpiexec():
+    """The mpiexec next to this Python (the venv's, from the mpich wheel), else the one on PATH; skips without."""
+    if importlib.util.find_spec("mpi4py") is None:
+        pytest.skip('mpi4py is not installed: pip install "fastnet[mpi]" (mpi4py and mpich)')
+    for candidate in (Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")):
+        if candidate and os.access(candidate, os.X_OK):
+            return str(candidate)
+    pytest.skip("no mpiexec found (next to the Python executable or on PATH): pip install mpich")
+
+
+def run_mpi(n, args, timeout, cwd=None):
+    """``mpiexec -n N python ARGS`` with one thread per rank and a timeout; returns the CompletedProcess."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    for name in MPI_ENV_VARIABLES:  # a test run itself launched by mpiexec must not confuse the ranks
+        env.pop(name, None)
+    command = [_mpiexec(), "-n", str(n), sys.executable] + [str(a) for a in args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+def read_ranks(out_dir, n):
+    results = [json.loads((Path(out_dir) / f"rank{r}.json").read_text()) for r in range(n)]
+    assert [r["rank"] for r in results] == list(range(n))
+    return results
+
+
+@pytest.fixture
+def single_process(monkeypatch):
+    """fastnet.distributed as in a process started without mpiexec."""
+    for name in MPI_ENV_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(dist, "_comm", None)
+
+
+# ----------------------------------------------------------------------------------------------
+# one process, no MPI
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 7, 16, 35])
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 8])
+def test_shard_is_contiguous_complete_and_even(n, size):
+    parts = [dist.shard(n, rank=r, size=size) for r in range(size)]
+    assert parts[0].start == 0 and parts[-1].stop == n
+    for a, b in zip(parts, parts[1:]):
+        assert a.stop == b.start
+    lengths = [p.stop - p.start for p in parts]
+    assert max(lengths) - min(lengths) <= 1
+    assert lengths == sorted(lengths, reverse=True)  # the first ranks take the remainder
+    assert all(p.step is None for p in parts)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(n=-1), ValueError, "n: expected a non-negative"),
+    (dict(n=3, rank=2, size=2), ValueError, r"rank: expected an int in \[0, 2\)"),
+    (dict(n=3, rank=0, size=0), ValueError, "size: expected a positive"),
+    (dict(n=3.0), TypeError, "n: expected an int"),
+    (dict(n=True), TypeError, "n: expected an int"),
+])
+def test_shard_rejects_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        dist.shard(**kwargs)
+
+
+def test_single_process_is_a_no_op(single_process):
+    assert dist.init() == 1
+    assert dist._comm is None  # nothing launched, mpi4py not needed: not imported by init()
+    assert (dist.rank(), dist.size(), dist.is_root()) == (0, 1, True)
+    dist.barrier()
+    assert dist.shard(7) == slice(0, 7)
+    params = [Parameter(np.arange(6.0).reshape(2, 3)), Parameter(np.ones(2, np.float32))]
+    for p in params:
+        p.grad[...] = 2.0
+    before = [p.value.copy() for p in params]
+    dist.broadcast_parameters(params)
+    assert all(np.array_equal(p.value, b) for p, b in zip(params, before))
+    assert dist.allreduce_gradients(params, 3) == 3
+    assert all(np.all(p.grad == 2.0) for p in params)
+    x = np.array([1.5, 2.5])
+    y = dist.allreduce_sum(x)
+    assert np.array_equal(y, x) and y is not x
+    assert dist.reduce_metrics({"loss": (3.0, 4), "accuracy": (1, 2), "empty": (0.0, 0)}) == \
+        pytest.approx({"loss": 0.75, "accuracy": 0.5, "empty": float("nan")}, nan_ok=True)
+
+
+def test_a_rank_without_samples_contributes_zeros(single_process):
+    p = Parameter(np.ones(3))
+    p.grad[...] = np.nan
+    assert dist.allreduce_gradients([p], 0) == 0
+    assert np.array_equal(p.grad, np.zeros(3))
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(count=-1), ValueError, "count: expected a non-negative int"),
+    (dict(count=2.0), ValueError, "count: expected a non-negative int"),
+    (dict(count=1, reduction="max"), ValueError, "reduction: expected 'mean' or 'sum'"),
+])
+def test_allreduce_gradients_rejects_bad_arguments(single_process, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        dist.allreduce_gradients([Parameter(np.ones(2))], **kwargs)
+
+
+def test_collectives_reject_bad_arrays(single_process):
+    with pytest.raises(TypeError, match="params: expected fastnet Parameters or numpy arrays"):
+        dist.allreduce_gradients(["w"], 1)
+    with pytest.raises(ValueError, match=r"params\[0\]: expected a writeable C-contiguous float array"):
+        dist.allreduce_gradients([np.ones((3, 2)).T], 1)
+    with pytest.raises(TypeError, match="array: expected a numeric array"):
+        dist.allreduce_sum(np.array(["a"]))
+
+
+def test_launched_size_reads_the_launchers_environment(single_process, monkeypatch):
+    assert (dist.launched_size(), dist.launched_rank(), dist.is_launched()) == (1, 0, False)
+    monkeypatch.setenv("PMI_SIZE", "4")
+    monkeypatch.setenv("PMI_RANK", "3")
+    assert (dist.launched_size(), dist.launched_rank(), dist.is_launched()) == (4, 3, True)
+    monkeypatch.delenv("PMI_SIZE")
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    assert dist.launched_size() == 2
+    monkeypatch.delenv("OMPI_COMM_WORLD_SIZE")
+    monkeypatch.setenv("SLURM_NTASKS", "8")  # an sbatch script's shell, not an srun step
+    assert dist.launched_size() == 1
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    assert dist.launched_size() == 8
+
+
+def test_missing_mpi4py_says_how_to_install_it(single_process, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # `from mpi4py import MPI` raises ImportError
+    assert dist.init() == 1  # not launched, not required: one process
+    with pytest.raises(ImportError, match=r'pip install "fastnet\[mpi\]".*pip install mpi4py mpich'):
+        dist.init(required=True)
+    monkeypatch.setenv("PMI_SIZE", "2")  # launched by mpiexec with 2 ranks, but no mpi4py
+    with pytest.raises(ImportError, match=r"fastnet\[mpi\]"):
+        dist.init()
+
+
+# ----------------------------------------------------------------------------------------------
+# under mpiexec
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_collectives_under_mpiexec(n, tmp_path):
+    result = run_mpi(n, [MPI_DIR / "collectives.py", tmp_path], timeout=120)
+    assert result.returncode == 0, result.stderr
+    ranks = read_ranks(tmp_path, n)
+    counts = [3 + 2 * r for r in range(n)]
+    counts[1] = 0
+    for r in ranks:
+        assert (r["size"], r["is_root"], r["launched_size"]) == (n, r["rank"] == 0, n)
+        assert r["launched_rank"] == r["rank"]
+        assert r["broadcast_equal"]
+        assert r["broadcast_calls"] == 2            # two dtypes: one fused Bcast each
+        assert r["allreduce_calls"] == 3            # the sample count, then one buffer per dtype
+        assert r["total"] == sum(counts)
+        assert r["mean_error"] < 1e-6 and r["sum_error"] < 1e-6  # float32 parts at float32 precision
+        assert r["grad_dtypes_kept"]
+        assert r["opt_state"] == ranks[0]["opt_state"]
+        assert r["opt_state"]["step_count"] == 1 and r["opt_state"]["steps"] == [1] * 4
+        assert r["opt_state"]["lr"] == pytest.approx(0.01)
+        assert r["metrics"]["loss"] == pytest.approx(sum(2.0 * k for k in range(n)) / sum(k + 1 for k in range(n)))
+        assert r["metrics"]["accuracy"] == pytest.approx(sum(range(n)) / (2 * n))
+        assert r["allreduce_sum"] == [sum(i + k for k in range(n)) for i in range(3)]
+        assert r["shard"] == [[dist.shard(m, r["rank"], n).start, dist.shard(m, r["rank"], n).stop]
+                              for m in (0, 1, 7, 10)]
+    assert len({r["grad_bytes"] for r in ranks}) == 1  # bitwise the same reduced gradients on every rank
+
+
+def test_an_exception_on_one_rank_aborts_the_job():
+    start = time.perf_counter()
+    result = run_mpi(2, [MPI_DIR / "fail.py"], timeout=60)  # a hang would end in TimeoutExpired
+    elapsed = time.perf_counter() - start
+    assert result.returncode != 0
+    assert "[rank 1] RuntimeError: rank 1 fails on purpose" in result.stderr
+    assert "not reached" not in result.stdout
+    assert elapsed < 30
