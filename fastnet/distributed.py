@@ -1,5 +1,6 @@
 """Data-parallel training over MPI (mpi4py, Horovod-style): ranks, broadcasts, fused gradient allreduce, shards."""
 
+import functools
 import numbers
 import os
 import sys
@@ -340,6 +341,49 @@ def _in_place():
     return MPI.IN_PLACE
 
 
+def broadcast_object(obj, root=0):
+    """``root``'s ``obj`` (any picklable object) on every rank; ``obj`` itself without MPI."""
+    if size() == 1:
+        return obj
+    return _comm.bcast(obj if rank() == root else None, root=root)
+
+
+def root_only(function):
+    """Decorator: the function runs on rank 0 only, as :func:`run_on_root` runs it (``Sequential.save``).
+
+    Every rank must call the decorated function (it is a collective), or the ranks that do wait.
+    """
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return run_on_root(function, *args, **kwargs)
+    return wrapper
+
+
+def run_on_root(function, *args, **kwargs):
+    """Call ``function(*args, **kwargs)`` on rank 0 only, while every rank waits for it to finish.
+
+    Returns its result on rank 0 and None on the other ranks (the function itself without MPI).
+
+    When it raises on rank 0, rank 0 re-raises the exception and every other rank raises a
+    RuntimeError that quotes it: the ranks take the same decision instead of waiting forever.
+    ``Sequential.save`` writes its file through it.
+    """
+    if size() == 1:
+        return function(*args, **kwargs)
+    result, error = None, None
+    if is_root():
+        try:
+            result = function(*args, **kwargs)
+        except BaseException as exc:  # noqa: B036 - re-raised below, after telling the other ranks
+            error = exc
+    message = broadcast_object(None if error is None else f"{type(error).__name__}: {error}")
+    if error is not None:
+        raise error
+    if message is not None:
+        raise RuntimeError(f"rank 0 failed in {getattr(function, '__qualname__', function)!s}: {message}")
+    return result
+
+
 # ----------------------------------------------------------------------------------------------
 # metrics
 
@@ -382,6 +426,82 @@ def reduce_metrics(metrics):
     return {k: (s / c if c else float("nan")) for k, (s, c) in zip(keys, values)}
 
 
+# ----------------------------------------------------------------------------------------------
+# the distributed path of Sequential.fit(..., distributed=True)
+
+
+def _fit_setup(model, optimizer, seed):
+    """Join the job and give every rank rank 0's parameters, optimizer state and shuffling seed.
+
+    Returns the seed every rank shuffles with (rank 0's fresh entropy when ``seed`` is None).
+    """
+    init(required=True)
+    if size() == 1:
+        return seed
+    broadcast_parameters(model.parameters())
+    broadcast_optimizer_state(optimizer)
+    if seed is None:
+        seed = broadcast_object(int(np.random.SeedSequence().entropy))
+    return seed
+
+
+def _rank_batches(x, y, batch_size, shuffle, rng):
+    """This rank's part of each global batch of ``batch_size * size()`` samples.
+
+    Draws the permutation as ``fastnet.datasets.batches`` does (``rng.permutation(n)`` once per
+    epoch), so with one rank it yields exactly the batches of ``batches(x, y, batch_size, shuffle,
+    rng)``. Global batch ``i`` is the next ``batch_size * size()`` samples of that order (the last
+    may be short; ``batch_size=None`` is one full batch) and this rank takes ``shard`` of it.
+
+    Yields
+    ------
+    (x_part, y_part, global_count): this rank's samples (possibly none) and the global batch size.
+    """
+    n = x.shape[0]
+    step = n if batch_size is None else int(batch_size) * size()
+    order = rng.permutation(n) if shuffle else None
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        part = shard(stop - start)
+        lo, hi = start + part.start, start + part.stop
+        if order is None:
+            yield x[lo:hi], y[lo:hi], stop - start
+        else:
+            idx = order[lo:hi]
+            yield x[idx], y[idx], stop - start
+
+
+def _reduce_batch(count, value, correct, sum_loss):
+    """The global batch's (samples, loss, correct) from this rank's, in one small float64 allreduce.
+
+    ``value`` is this rank's loss on its ``count`` samples (ignored when ``count == 0``): a mean
+    for mean losses (weighted by ``count``), a sum for sum losses (``sum_loss``).
+    """
+    local = np.zeros(3)
+    if count:
+        local[:] = count, value if sum_loss else value * count, correct
+    total, loss_total, correct_total = allreduce_sum(local)
+    total = int(total)
+    return total, float(loss_total if sum_loss else loss_total / max(total, 1)), int(round(correct_total))
+
+
+def _evaluate(model, x, y, loss_fn, classification, sum_loss):
+    """``model.evaluate`` over ``(x, y)`` sharded across the ranks and reduced as (sum, count)."""
+    part = shard(x.shape[0])
+    local = np.zeros(3)
+    if part.stop > part.start:
+        metrics = model.evaluate(x[part], y[part], loss=loss_fn)
+        count = part.stop - part.start
+        local[0] = metrics["loss"] if sum_loss else metrics["loss"] * count
+        local[1] = metrics.get("accuracy", 0.0) * count
+        local[2] = count
+    loss_total, correct_total, count_total = allreduce_sum(local)
+    result = {"loss": float(loss_total if sum_loss else loss_total / count_total)}
+    if classification:
+        result["accuracy"] = float(round(correct_total) / count_total)
+    return result
+
+
 __all__ = ["init", "rank", "size", "is_root", "barrier", "shard", "broadcast_parameters",
-           "broadcast_optimizer_state", "allreduce_gradients", "allreduce_sum", "reduce_metrics",
+           "broadcast_optimizer_state", "broadcast_object", "run_on_root", "root_only", "allreduce_gradients", "allreduce_sum", "reduce_metrics",
            "launched_size", "launched_rank", "is_launched", "available", "INSTALL_HINT"]

@@ -28,6 +28,7 @@ import zipfile
 
 import numpy as np
 
+from . import distributed as _dist
 from . import layers as layers_module
 from . import losses as losses_module
 from ._validate import boolean as _validate_bool
@@ -392,7 +393,7 @@ class Sequential:
             raise ValueError(f"{name_y}: expected {x.shape[0]} samples along axis 0 (as {name_x}), got shape {y.shape}")
 
     def fit(self, x, y, loss, optimizer, epochs=1, batch_size=None, shuffle=True, validation_data=None, seed=None,
-            progress=True, callbacks=None):
+            progress=True, callbacks=None, distributed=False):
         """Train with mini-batch gradient descent.
 
         Parameters
@@ -409,6 +410,13 @@ class Sequential:
             bit-identical weights
         progress : bool, default True: a progress bar with loss and throughput on stderr
         callbacks : list of Callback (e.g. EarlyStopping), optional
+        distributed : bool, default False
+            Data-parallel over MPI (run under ``mpiexec -n P``; see :mod:`fastnet.distributed`):
+            every rank starts from rank 0's weights and optimizer state, takes its contiguous
+            share of each global batch of ``batch_size * P`` samples, and steps with the global
+            batch's gradient; the result equals one process with ``batch_size * P`` (to rounding).
+            ``batch_size`` is per rank. Metrics, callbacks and the NaN check see global values;
+            validation is sharded; only rank 0 shows the progress bar. Needs mpi4py.
 
         Returns
         -------
@@ -441,13 +449,16 @@ class Sequential:
                 raise TypeError(f"callbacks: expected fastnet.model.Callback objects, got {type(cb).__name__}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer))):
             raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
+        if _validate_bool(distributed, "distributed"):
+            seed = _dist._fit_setup(self, optimizer, seed)
+            distributed = _dist.size() > 1  # one rank: exactly the single-process path
 
         n = x.shape[0]
         rng = np.random.default_rng(seed)
         classification = getattr(loss_fn, "classification", False)
         sum_loss = getattr(loss_fn, "reduction", "mean") == "sum"
         history = History()
-        bar = _ProgressBar(int(epochs), n) if progress else None
+        bar = _ProgressBar(int(epochs), n) if progress and _dist.is_root() else None
         self.stop_training = False
         self.train()
         for cb in callbacks:
@@ -458,22 +469,33 @@ class Sequential:
                     cb.on_epoch_begin(self, epoch)
                 start = time.perf_counter()
                 total_loss, correct, seen = 0.0, 0, 0
-                for bi, (xb, yb) in enumerate(batches(x, y, batch_size, shuffle=shuffle, seed=rng)):
+                if distributed:  # this rank's share of each global batch, and the global batch's size
+                    source = _dist._rank_batches(x, y, batch_size, shuffle, rng)
+                else:
+                    source = ((xb, yb, xb.shape[0]) for xb, yb in batches(x, y, batch_size, shuffle=shuffle, seed=rng))
+                for bi, (xb, yb, m) in enumerate(source):
                     self.zero_grad()
                     optimizer.zero_grad()
-                    out = self.forward(xb)
-                    value, dout = loss_fn(out, yb)
-                    value = float(value)
+                    count, value, right = xb.shape[0], 0.0, 0
+                    if count:  # a rank without samples in this batch still joins the collectives
+                        out = self.forward(xb)
+                        value, dout = loss_fn(out, yb)
+                        value = float(value)
+                        if classification:
+                            right = int(np.sum(np.argmax(out, axis=1) == yb))
+                    if distributed:
+                        m, value, right = _dist._reduce_batch(count, value, right, sum_loss)
                     if not math.isfinite(value):
                         raise FloatingPointError(
                             f"fit: the loss became {value} at epoch {epoch + 1}, batch {bi + 1}; "
                             f"lower the learning rate (optimizer {optimizer!r}) or check the data for NaN/inf")
-                    self.backward(dout, input_grad=False)
+                    if count:
+                        self.backward(dout, input_grad=False)
+                    if distributed:
+                        _dist.allreduce_gradients(optimizer.params, count, "sum" if sum_loss else "mean", total=m)
                     optimizer.step()
-                    m = xb.shape[0]
                     total_loss += value if sum_loss else value * m
-                    if classification:
-                        correct += int(np.sum(np.argmax(out, axis=1) == yb))
+                    correct += right
                     seen += m
                     if bar is not None:
                         elapsed = time.perf_counter() - start
@@ -483,7 +505,8 @@ class Sequential:
                 if classification:
                     logs["accuracy"] = correct / seen
                 if validation_data is not None:
-                    val = self.evaluate(*validation_data, loss=loss_fn)
+                    val = (_dist._evaluate(self, *validation_data, loss_fn, classification, sum_loss) if distributed
+                           else self.evaluate(*validation_data, loss=loss_fn))
                     self.train()
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 logs["samples_per_second"] = seen / max(seconds, 1e-9)
@@ -541,6 +564,7 @@ class Sequential:
         return {"format": FORMAT_NAME, "version": FORMAT_VERSION,
                 "layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers]}
 
+    @_dist.root_only  # under MPI: rank 0 writes, every rank waits for it
     def save(self, path):
         """Write the architecture and the weights to one .npz file at ``path`` (exactly that name).
 

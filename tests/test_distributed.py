@@ -199,3 +199,83 @@ def test_an_exception_on_one_rank_aborts_the_job():
     assert "[rank 1] RuntimeError: rank 1 fails on purpose" in result.stderr
     assert "not reached" not in result.stdout
     assert elapsed < 30
+
+
+@pytest.fixture(scope="module")
+def fit_runs(tmp_path_factory):
+    """tests/mpi/fit_check.py under mpiexec -n 2 and -n 4, once per test module: {n: (ranks, process, dir)}."""
+    runs = {}
+    for n in (2, 4):
+        out = tmp_path_factory.mktemp(f"fit{n}")
+        result = run_mpi(n, [MPI_DIR / "fit_check.py", out], timeout=240)
+        assert result.returncode == 0, result.stderr
+        runs[n] = (read_ranks(out, n), result, out)
+    return runs
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_fit_equals_one_process_on_the_combined_batch(fit_runs, n):
+    ranks, _, _ = fit_runs[n]
+    reference = ranks[0]["reference"]
+    assert set(reference) == {"sgd_momentum", "adam", "squared_error_sum"}  # mean and sum losses
+    for name, ref in reference.items():
+        mine = ranks[0]["cases"][name]
+        assert ref["max_difference"] <= 1e-10, (name, ref["max_difference"])
+        assert ref["steps"] == len(mine["hashes"])
+        assert ref["epochs"] == mine["epochs"]  # EarlyStopping took the same decision
+        for got, want in zip(mine["logs"], ref["logs"]):
+            assert got.keys() == want.keys()
+            for key in want:
+                assert got[key] == pytest.approx(want[key], rel=1e-12, abs=1e-12), (name, key)
+    sgd = ranks[0]["cases"]["sgd_momentum"]
+    assert sgd["epochs"] == [0, 1] and "val_loss" in sgd["logs"][0]  # validation ran and stopping was exercised
+    assert len(sgd["hashes"]) == 2 * -(-35 // (4 * n))  # epochs x global batches, the last one short
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_fit_keeps_every_rank_bitwise_equal_after_every_step(fit_runs, n):
+    ranks, _, _ = fit_runs[n]
+    for name in ranks[0]["cases"]:
+        records = [r["cases"][name] for r in ranks]
+        assert len({rec["initial"] for rec in records}) == n  # each rank built different initial weights
+        assert all(rec["hashes"] == records[0]["hashes"] for rec in records), name
+        assert all(rec["logs"] == records[0]["logs"] and rec["epochs"] == records[0]["epochs"] for rec in records)
+        assert len(set(records[0]["hashes"])) == len(records[0]["hashes"])  # every step changed the weights
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_fit_writes_one_checkpoint_and_one_progress_bar(fit_runs, n):
+    ranks, result, out = fit_runs[n]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz"] + [f"rank{r}.json" for r in range(n)]
+    assert all(r["checkpoint_matches"] for r in ranks)  # every rank read rank 0's file after save returned
+    assert result.stderr.count("epoch 1/3 [") == 1 and result.stderr.count("epoch 2/3 [") == 1
+    assert "epoch 3/3" not in result.stderr  # EarlyStopping stopped all ranks together
+
+
+def test_fit_with_one_rank_is_the_single_process_path():
+    pytest.importorskip("mpi4py")
+    import fastnet
+    from fastnet import losses, optim
+    from fastnet.layers import Dense, ReLU
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((13, 5)), rng.integers(0, 3, 13)
+    weights = []
+    for distributed in (False, True):
+        model = fastnet.Sequential([Dense(5, 4, dtype=np.float64, seed=0), ReLU(), Dense(4, 3, dtype=np.float64, seed=1)])
+        history = model.fit(x, y, losses.CrossEntropy(), optim.Adam(model.parameters(), lr=0.01), epochs=2,
+                            batch_size=4, seed=0, progress=False, validation_data=(x, y), distributed=distributed)
+        weights.append((model.get_weights(), history.history["val_loss"]))
+    assert dist.size() == 1
+    assert all(np.array_equal(a, b) for a, b in zip(weights[0][0], weights[1][0]))
+    assert weights[0][1] == weights[1][1]
+
+
+def test_fit_distributed_without_mpi4py_says_how_to_install_it(single_process, monkeypatch):
+    import fastnet
+    from fastnet.layers import Dense
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    model = fastnet.Sequential([Dense(2, 2, dtype=np.float64, seed=0)])
+    with pytest.raises(ImportError, match=r'pip install "fastnet\[mpi\]"'):
+        model.fit(np.ones((3, 2)), np.ones((3, 2)), "mse", fastnet.optim.SGD(model.parameters()), distributed=True)
+    with pytest.raises(TypeError, match="distributed: expected True or False"):
+        model.fit(np.ones((3, 2)), np.ones((3, 2)), "mse", fastnet.optim.SGD(model.parameters()), distributed=1)
