@@ -279,3 +279,24 @@ def test_fit_distributed_without_mpi4py_says_how_to_install_it(single_process, m
         model.fit(np.ones((3, 2)), np.ones((3, 2)), "mse", fastnet.optim.SGD(model.parameters()), distributed=True)
     with pytest.raises(TypeError, match="distributed: expected True or False"):
         model.fit(np.ones((3, 2)), np.ones((3, 2)), "mse", fastnet.optim.SGD(model.parameters()), distributed=1)
+
+
+def test_cli_train_under_mpiexec_prints_once_from_rank_0(tmp_path):
+    """`mpiexec -n 2 python -m fastnet train`: data-parallel, one header, one progress bar, one result."""
+    import re
+    from fastnet import datasets
+    from fastnet.model import load
+    path = tmp_path / "lenet.npz"
+    # each rank compiles the LeNet kernels: minutes on a busy 2-core machine, hence the long timeout
+    result = run_mpi(2, ["-m", "fastnet", "train", "--epochs", "1", "--batch-size", "64", "--save", path],
+                     timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("LeNet-5 on the 8x8 digits") == 1
+    assert "data-parallel over MPI: 2 ranks x 1 threads, batch 64 per rank (128 per step)" in result.stderr
+    assert result.stderr.count("epoch 1/1 [") == 1 and result.stderr.count("time: ") == 1
+    assert len(re.findall(r"^test accuracy: ", result.stdout, re.M)) == 1
+    assert result.stdout.rstrip().splitlines()[-1].startswith("test accuracy: ")
+    accuracy = float(re.search(r"^test accuracy: ([0-9.]+)$", result.stdout, re.M).group(1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.npz"]
+    _, (x_test, y_test) = datasets.load_digits(seed=0)
+    assert load(path).evaluate(x_test, y_test)["accuracy"] == pytest.approx(accuracy, abs=1e-4)
