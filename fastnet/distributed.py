@@ -445,60 +445,63 @@ def _fit_setup(model, optimizer, seed):
     return seed
 
 
-def _rank_batches(x, y, batch_size, shuffle, rng):
-    """This rank's part of each global batch of ``batch_size * size()`` samples.
-
-    Draws the permutation as ``fastnet.datasets.batches`` does (``rng.permutation(n)`` once per
-    epoch), so with one rank it yields exactly the batches of ``batches(x, y, batch_size, shuffle,
-    rng)``. Global batch ``i`` is the next ``batch_size * size()`` samples of that order (the last
-    may be short; ``batch_size=None`` is one full batch) and this rank takes ``shard`` of it.
-
-    Yields
-    ------
-    (x_part, y_part, global_count): this rank's samples (possibly none) and the global batch size.
-    """
-    n = x.shape[0]
-    step = n if batch_size is None else int(batch_size) * size()
-    order = rng.permutation(n) if shuffle else None
-    for start in range(0, n, step):
-        stop = min(start + step, n)
+def _rank_share(idx, n):
+    """This rank's contiguous share of one global batch ``idx`` (a slice or an index array of the
+    epoch's order), as the same kind of index, and the global batch's size."""
+    if isinstance(idx, slice):
+        start, stop = idx.start, min(idx.stop, n)
         part = shard(stop - start)
-        lo, hi = start + part.start, start + part.stop
-        if order is None:
-            yield x[lo:hi], y[lo:hi], stop - start
-        else:
-            idx = order[lo:hi]
-            yield x[idx], y[idx], stop - start
+        return slice(start + part.start, start + part.stop), stop - start
+    return idx[shard(len(idx))], len(idx)
 
 
-def _reduce_batch(count, value, correct, sum_loss):
-    """The global batch's (samples, loss, correct) from this rank's, in one small float64 allreduce.
+def _train_step(model, x, y, idx, loss_fn, optimizer, metric_fns):
+    """``Sequential._train_step`` on this rank's share of global batch ``idx``, then every rank
+    gets the global batch's sums and gradient.
 
-    ``value`` is this rank's loss on its ``count`` samples (ignored when ``count == 0``): a mean
-    for mean losses (weighted by ``count``), a sum for sum losses (``sum_loss``).
+    The (loss, metric sums, count) travel in one small float64 allreduce; when the global loss is
+    finite the gradients follow in one fused allreduce per dtype, weighted by each rank's count
+    (summed for "sum" losses). A rank without samples in the batch contributes zeros.
+
+    Returns
+    -------
+    (loss_sum, metric_sums, count) of the global batch, as ``Sequential._train_step`` returns them
+    for one process.
     """
-    local = np.zeros(3)
-    if count:
-        local[:] = count, value if sum_loss else value * count, correct
-    total, loss_total, correct_total = allreduce_sum(local)
-    total = int(total)
-    return total, float(loss_total if sum_loss else loss_total / max(total, 1)), int(round(correct_total))
+    share, _ = _rank_share(idx, x.shape[0])
+    xb, yb = x[share], y[share]
+    if xb.shape[0]:
+        loss_sum, metric_sums, count = model._train_step(xb, yb, loss_fn, optimizer, metric_fns)
+    else:
+        model.zero_grad()
+        optimizer.zero_grad()
+        loss_sum, metric_sums, count = 0.0, [0.0] * len(metric_fns), 0
+    totals = allreduce_sum(np.array([count, loss_sum] + [float(m) for m in metric_sums], np.float64))
+    total = int(totals[0])
+    if np.isfinite(totals[1]):  # the same on every rank: they all step, or none does
+        sum_loss = getattr(loss_fn, "reduction", "mean") == "sum"
+        allreduce_gradients(optimizer.params, count, "sum" if sum_loss else "mean", total=total)
+    return float(totals[1]), [float(t) for t in totals[2:]], total
 
 
-def _evaluate(model, x, y, loss_fn, classification, sum_loss):
-    """``model.evaluate`` over ``(x, y)`` sharded across the ranks and reduced as (sum, count)."""
+def _evaluate(model, x, y, loss_fn, metric_fns):
+    """The validation loss and metrics of ``(x, y)`` evaluated sharded over the ranks and reduced as
+    (sum, count): each sample counted once, none padded. Returns {"loss": ..., name: ...} like
+    ``Sequential.evaluate``."""
     part = shard(x.shape[0])
-    local = np.zeros(3)
+    sums = np.zeros(2 + len(metric_fns))
     if part.stop > part.start:
-        metrics = model.evaluate(x[part], y[part], loss=loss_fn)
-        count = part.stop - part.start
-        local[0] = metrics["loss"] if sum_loss else metrics["loss"] * count
-        local[1] = metrics.get("accuracy", 0.0) * count
-        local[2] = count
-    loss_total, correct_total, count_total = allreduce_sum(local)
-    result = {"loss": float(loss_total if sum_loss else loss_total / count_total)}
-    if classification:
-        result["accuracy"] = float(round(correct_total) / count_total)
+        xb, yb = x[part], y[part]
+        out = model.predict(xb)
+        value, _ = loss_fn(out, yb)
+        count = xb.shape[0]
+        sum_loss = getattr(loss_fn, "reduction", "mean") == "sum"
+        sums[:] = [count, float(value) if sum_loss else float(value) * count] + [m.sum(yb, out) for m in metric_fns]
+    sums = allreduce_sum(sums)
+    count = sums[0]
+    sum_loss = getattr(loss_fn, "reduction", "mean") == "sum"
+    result = {"loss": float(sums[1] if sum_loss else sums[1] / count)}
+    result.update({m.name: float(total / count) for m, total in zip(metric_fns, sums[2:])})
     return result
 
 

@@ -1,6 +1,12 @@
-"""Sequential models: a PyTorch-style forward/backward API plus a Keras-style ``fit``.
+"""Sequential models: a PyTorch-style forward/backward API plus Keras-style ``compile``/``fit``.
 
-Write your own loop::
+Keras style::
+
+    model.compile("cross_entropy", "adam", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=10, batch_size=32, validation_split=0.2, seed=0)
+    model.evaluate(x_test, y_test)
+
+or write your own loop::
 
     model = Sequential([Dense(64, 32), ReLU(), Dense(32, 10)])
     opt = optim.Adam(model.parameters(), lr=1e-3)
@@ -11,7 +17,8 @@ Write your own loop::
         model.backward(dlogits)
         opt.step()
 
-or call ``model.fit(x, y, loss_fn, opt, epochs=10, batch_size=32, seed=0)``.
+``model.fit(x, y, loss_fn, opt, epochs=10)`` (loss and optimizer given to fit) works too. The
+callbacks (:mod:`fastnet.callbacks`) and :class:`History` count epochs from 1, as the progress bar.
 
 Saving: ``model.save(path)`` writes one .npz file (no pickle) holding a JSON architecture entry with
 a format version and one array per parameter; ``fastnet.model.load(path)`` rebuilds the model.
@@ -21,17 +28,22 @@ import json
 import math
 import numbers
 import os
-import sys
 import tempfile
 import time
 import zipfile
 
 import numpy as np
 
+from . import _validate
 from . import distributed as _dist
 from . import layers as layers_module
 from . import losses as losses_module
+from . import metrics as metrics_module
+from . import optim as optim_module
+from ._progress import Progress, _rate, check_verbose
 from ._validate import boolean as _validate_bool
+from .callbacks import (Callback, EarlyStopping, History, LearningRateScheduler,  # noqa: F401 (also here)
+                        TerminateOnNaN)
 from .datasets import batches
 from .layers import Layer
 from .optim import Optimizer
@@ -42,194 +54,10 @@ _ARCH_KEY = "__fastnet_architecture__"
 
 
 # ----------------------------------------------------------------------------------------------
-# training history and callbacks
-
-
-class History:
-    """What ``fit`` returns: per-epoch metrics.
-
-    Attributes
-    ----------
-    history : dict of str -> list of float
-        "loss" (training loss, averaged over the epoch's samples for mean losses, summed for sum
-        losses), "accuracy" for classification losses, "val_loss"/"val_accuracy" with
-        ``validation_data``, "samples_per_second" and "seconds".
-    epoch : list of int, the epochs run (0-based)
-    """
-
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-
-    def _append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key):
-        return self.history[key]
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
-
-
-class Callback:
-    """Base class for ``fit`` callbacks (Keras-like). Set ``model.stop_training = True`` to stop."""
-
-    def on_train_begin(self, model):
-        pass
-
-    def on_epoch_begin(self, model, epoch):
-        pass
-
-    def on_epoch_end(self, model, epoch, logs):
-        pass
-
-    def on_train_end(self, model):
-        pass
-
-
-class LearningRateScheduler(Callback):
-    """Set the optimizer's learning rate at the start of every epoch from ``schedule(epoch)``.
-
-    Parameters
-    ----------
-    optimizer : fastnet.optim.Optimizer
-    schedule : callable (epoch: int, 0-based) -> float, or "cosine"
-        "cosine" anneals from the optimizer's current lr to 0 over ``epochs`` epochs:
-        ``lr_0 * (1 + cos(pi * epoch / epochs)) / 2``.
-    epochs : int, required for "cosine"
-    """
-
-    def __init__(self, optimizer, schedule, epochs=None):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer: expected a fastnet.optim.Optimizer, got {type(optimizer).__name__}")
-        if schedule == "cosine":
-            if isinstance(epochs, bool) or not isinstance(epochs, (numbers.Integral, np.integer)) or epochs < 1:
-                raise ValueError(f"epochs: the cosine schedule needs a positive int, got {epochs!r}")
-            lr0 = optimizer.lr
-            schedule = lambda epoch: lr0 * (1 + math.cos(math.pi * epoch / epochs)) / 2  # noqa: E731
-        elif not callable(schedule):
-            raise TypeError(f"schedule: expected a callable or 'cosine', got {schedule!r}")
-        self.optimizer = optimizer
-        self.schedule = schedule
-
-    def on_epoch_begin(self, model, epoch):
-        self.optimizer.lr = self.schedule(epoch)
-
-    def on_epoch_end(self, model, epoch, logs):
-        logs["lr"] = self.optimizer.lr
-
-
-class EarlyStopping(Callback):
-    """Stop ``fit`` when a monitored metric stops improving.
-
-    Parameters
-    ----------
-    monitor : str, default "val_loss"
-        A key of the epoch logs: "loss", "accuracy", "val_loss", "val_accuracy".
-    patience : int >= 0, default 0
-        Epochs without improvement to wait before stopping.
-    min_delta : float >= 0, default 0
-        Smallest change that counts as an improvement.
-    mode : "auto" (default), "min" or "max"
-        "auto" maximises metrics whose name contains "accuracy" and minimises the rest.
-    restore_best_weights : bool, default False
-        On stopping (or at the end of training), restore the weights of the best epoch.
-
-    Attributes
-    ----------
-    best : float, best_epoch : int, stopped_epoch : int or None
-    """
-
-    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
-        if not isinstance(monitor, str):
-            raise TypeError(f"monitor: expected a str, got {type(monitor).__name__}")
-        if isinstance(patience, bool) or not isinstance(patience, (numbers.Integral, np.integer)) or patience < 0:
-            raise ValueError(f"patience: expected a non-negative int, got {patience!r}")
-        if not isinstance(min_delta, numbers.Real) or min_delta < 0:
-            raise ValueError(f"min_delta: expected a non-negative number, got {min_delta!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
-        self.monitor = monitor
-        self.patience = int(patience)
-        self.min_delta = float(min_delta)
-        if mode == "auto":
-            mode = "max" if "accuracy" in monitor else "min"
-        self.mode = mode
-        self.restore_best_weights = bool(restore_best_weights)
-
-    def on_train_begin(self, model):
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch = None
-        self.best_weights = None
-        self.wait = 0
-        self.stopped_epoch = None
-
-    def _improved(self, value):
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
-    def on_epoch_end(self, model, epoch, logs):
-        if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping: monitor={self.monitor!r} is not among the metrics of this fit "
-                             f"({', '.join(sorted(logs))}); pass validation_data to fit for 'val_*' metrics")
-        value = logs[self.monitor]
-        if self._improved(value):
-            self.best = value
-            self.best_epoch = epoch
-            self.wait = 0
-            if self.restore_best_weights:
-                self.best_weights = model.get_weights()
-        else:
-            self.wait += 1
-            if self.wait > self.patience:
-                self.stopped_epoch = epoch
-                model.stop_training = True
-
-    def on_train_end(self, model):
-        if self.restore_best_weights and self.best_weights is not None:
-            model.set_weights(self.best_weights)
-
-
-class _ProgressBar:
-    """A plain-text progress bar on stderr: one line per epoch, redrawn in place on a terminal."""
-
-    def __init__(self, epochs, total, stream=None, width=24, interval=0.1):
-        self.epochs, self.total, self.width, self.interval = epochs, total, width, interval
-        self.stream = sys.stderr if stream is None else stream
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.last = 0.0
-
-    def _line(self, epoch, done, loss, rate, extra=""):
-        filled = int(self.width * done / max(self.total, 1))
-        bar = "=" * filled + (">" if filled < self.width else "") + " " * (self.width - filled - 1)
-        return (f"epoch {epoch + 1}/{self.epochs} [{bar[:self.width]}] {done}/{self.total} "
-                f"loss {loss:.4f} {rate:,.0f} samples/s{extra}")
-
-    def update(self, epoch, done, loss, rate):
-        now = time.perf_counter()
-        if self.tty and now - self.last >= self.interval:
-            self.last = now
-            self.stream.write("\r" + self._line(epoch, done, loss, rate) + "\033[K")
-            self.stream.flush()
-
-    def end_epoch(self, epoch, loss, rate, logs):
-        extra = "".join(f" {k} {v:.4f}" for k, v in logs.items()
-                        if k not in ("loss", "samples_per_second", "seconds", "lr"))
-        extra += f" ({logs['seconds']:.1f} s)"
-        line = self._line(epoch, self.total, loss, rate, extra)
-        self.stream.write(("\r" + line + "\033[K\n") if self.tty else line + "\n")
-        self.stream.flush()
-
-
-# ----------------------------------------------------------------------------------------------
 # the model
 
-
-def _accuracy(logits, labels):
-    return float(np.mean(np.argmax(logits, axis=1) == labels))
+#: compile()'s default metrics: accuracy for classification losses, none otherwise
+DEFAULT_METRICS = ("accuracy",)
 
 
 class Sequential:
@@ -382,6 +210,85 @@ class Sequential:
 
     # -- Keras-style API ------------------------------------------------------------------------
 
+    _compiled = None  # (loss, optimizer, metrics) after compile()
+
+    def compile(self, loss, optimizer, metrics=DEFAULT_METRICS):
+        """Set the loss, the optimizer and the metrics that ``fit`` and ``evaluate`` use by default.
+
+        Parameters
+        ----------
+        loss : fastnet.losses.Loss, a Loss class, or a name ("cross_entropy", "mse", "squared_error")
+        optimizer : fastnet.optim.Optimizer over this model's parameters, or a name ("sgd", "adam",
+            "rmsprop", "adagrad", "adadelta", ...) for that optimizer with its default settings
+        metrics : sequence of metric names or objects, default ("accuracy",)
+            "accuracy", "top_5_accuracy" (any k), "mae", a ``fastnet.metrics.Metric`` (e.g.
+            ``TopKAccuracy(3)``) or a function ``fn(y_true, y_pred) -> batch mean``. The default
+            reports accuracy for classification losses (CrossEntropy with class indices) and no
+            metric otherwise; pass metrics explicitly to always compute them.
+
+        Returns
+        -------
+        self
+        """
+        loss_fn = losses_module.get(loss)
+        optimizer = self._optimizer_arg(optimizer)
+        self._compiled = (loss_fn, optimizer, self._metrics_arg(metrics))
+        return self
+
+    def _optimizer_arg(self, optimizer):
+        if isinstance(optimizer, str):
+            classes = {name.lower(): cls for name, cls in vars(optim_module).items()
+                       if isinstance(cls, type) and issubclass(cls, Optimizer) and cls is not Optimizer}
+            if optimizer.lower() not in classes:
+                raise ValueError(f"optimizer: unknown optimizer {optimizer!r}; expected one of "
+                                 f"{', '.join(map(repr, sorted(classes)))} or a fastnet.optim.Optimizer")
+            return classes[optimizer.lower()](self.parameters())
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer: expected a fastnet.optim.Optimizer or a name, got {type(optimizer).__name__}")
+        own = {id(p) for p in self.parameters()}
+        if not any(id(p) in own for p in optimizer.params):
+            raise ValueError("optimizer: it holds none of this model's parameters; "
+                             "create it with optimizer_class(model.parameters(), ...)")
+        return optimizer
+
+    @staticmethod
+    def _metrics_arg(metrics):
+        if metrics is DEFAULT_METRICS or metrics is None:
+            return metrics
+        if isinstance(metrics, (str, metrics_module.Metric)) or callable(metrics):
+            metrics = [metrics]
+        try:
+            return [metrics_module.get(m) for m in metrics]
+        except TypeError:
+            if not isinstance(metrics, (list, tuple)):
+                raise TypeError(f"metrics: expected a list of metric names or objects, got "
+                                f"{type(metrics).__name__}") from None
+            raise
+
+    def _training_setup(self, loss, optimizer):
+        """The loss and optimizer of a ``fit`` call: explicit arguments first, else compile()'s."""
+        compiled = self._compiled or (None, None, DEFAULT_METRICS)
+        if isinstance(loss, (numbers.Number, np.number)) and not isinstance(loss, bool):
+            raise TypeError(f"loss: expected a fastnet.losses.Loss or a name, got the number {loss!r}; fit's "
+                            f"third positional argument is the loss (fit(x, y, loss, optimizer, ...)): pass "
+                            f"epochs= and batch_size= by keyword")
+        if loss is None and compiled[0] is None:
+            raise TypeError("fit: no loss; call model.compile(loss, optimizer) first, or pass loss= and optimizer=")
+        if optimizer is None and compiled[1] is None:
+            raise TypeError("fit: no optimizer; call model.compile(loss, optimizer) first, or pass optimizer=")
+        loss_fn = compiled[0] if loss is None else losses_module.get(loss)
+        optimizer = compiled[1] if optimizer is None else self._optimizer_arg(optimizer)
+        return loss_fn, optimizer, compiled[2]
+
+    @staticmethod
+    def _resolve_metrics(metrics, loss_fn, y):
+        """The Metric objects of a fit/evaluate; the default means accuracy for classification."""
+        if metrics is DEFAULT_METRICS:
+            classification = (getattr(loss_fn, "classification", False) and y.ndim == 1
+                              and np.issubdtype(y.dtype, np.integer))
+            return [metrics_module.Accuracy()] if classification else []
+        return list(metrics or [])
+
     def _check_xy(self, x, y, name_x="x", name_y="y"):
         if not isinstance(x, np.ndarray):
             raise TypeError(f"{name_x}: expected a numpy.ndarray, got {type(x).__name__}")
@@ -392,133 +299,207 @@ class Sequential:
         if y.ndim < 1 or y.shape[0] != x.shape[0]:
             raise ValueError(f"{name_y}: expected {x.shape[0]} samples along axis 0 (as {name_x}), got shape {y.shape}")
 
-    def fit(self, x, y, loss, optimizer, epochs=1, batch_size=None, shuffle=True, validation_data=None, seed=None,
-            progress=True, callbacks=None, distributed=False):
-        """Train with mini-batch gradient descent.
+    # the pieces of fit's loop (a distributed fit shares them; see fastnet.distributed, issue 10)
+
+    @staticmethod
+    def _epoch_order(n, shuffle, rng):
+        """The epoch's sample order: one permutation from the seeded ``rng`` (None: in order)."""
+        return rng.permutation(n) if shuffle else None
+
+    @staticmethod
+    def _global_batches(n, order, batch_size, world=1):
+        """Index the epoch's global batches: consecutive slices of ``order`` of ``batch_size * world``
+        samples (the last may be smaller); a slice object when ``order`` is None (views, no copies).
+        Each of ``world`` processes would take its share of a global batch (world = 1 today)."""
+        step = n if batch_size is None else batch_size * world
+        for start in range(0, n, step):
+            yield slice(start, start + step) if order is None else order[start:start + step]
+
+    def _train_step(self, xb, yb, loss_fn, optimizer, metric_fns):
+        """Forward, loss and backward for one batch; accumulates the parameters' ``.grad``.
+
+        Does not call ``optimizer.step()`` (``fit`` does, after this, so that gradients can be
+        combined across processes in between).
+
+        Returns
+        -------
+        (loss_sum, metric_sums, count): the batch's loss summed over its samples (the loss value
+        itself for "sum" losses, value * count for "mean" losses), a list with each metric's sum
+        over the samples, and the number of samples.
+        """
+        self.zero_grad()
+        optimizer.zero_grad()
+        out = self.forward(xb)
+        value, dout = loss_fn(out, yb)
+        count = xb.shape[0]
+        value = float(value)
+        loss_sum = value if getattr(loss_fn, "reduction", "mean") == "sum" else value * count
+        if math.isfinite(value):
+            self.backward(dout, input_grad=False)
+        return loss_sum, [m.sum(yb, out) for m in metric_fns], count
+
+    @staticmethod
+    def _logs_from_totals(totals, count, names, sum_loss):
+        """Epoch (or running) logs from the (sum, count) totals: ``totals[0]`` is the loss sum,
+        ``totals[1:]`` the metric sums of ``names``. Sum losses report the sum, the rest means."""
+        logs = {"loss": float(totals[0] if sum_loss else totals[0] / max(count, 1))}
+        logs.update({name: float(total / max(count, 1)) for name, total in zip(names, totals[1:])})
+        return logs
+
+    def fit(self, x, y, loss=None, optimizer=None, *, epochs=1, batch_size=32, validation_split=0.0,
+            validation_data=None, verbose=1, callbacks=None, shuffle=True, seed=None, distributed=False,
+            progress=None):
+        """Train with mini-batch gradient descent (Keras-style).
+
+        ``model.compile(loss, optimizer, metrics)`` then ``model.fit(x, y, epochs=3)``; or pass the
+        loss and the optimizer here, by keyword or as the older positional form
+        ``fit(x, y, loss, optimizer, ...)`` (they override compile()'s).
 
         Parameters
         ----------
         x : ndarray of shape (N, ...) and the model's dtype
-        y : ndarray of shape (N, ...): targets of the loss (int64 labels (N,) for CrossEntropy)
-        loss : fastnet.losses.Loss (or a name: "mse", "cross_entropy", "squared_error")
-        optimizer : fastnet.optim.Optimizer over this model's parameters
-        epochs : int >= 1
-        batch_size : int >= 1 or None (default: one full batch, i.e. plain gradient descent)
-        shuffle : bool, default True: reshuffle the samples each epoch
-        validation_data : (x_val, y_val), optional; adds "val_loss" (and "val_accuracy")
+        y : ndarray of shape (N, ...): targets of the loss (int class indices (N,) for CrossEntropy)
+        loss : fastnet.losses.Loss or a name, optional if compiled
+        optimizer : fastnet.optim.Optimizer (or a name), optional if compiled
+        epochs : int >= 1, default 1
+        batch_size : int >= 1 or None, default 32
+            None: one batch of all N samples per epoch, i.e. the lectures' full-batch gradient
+            descent (with ``optim.SGD`` and a sum loss such as SquaredError, exactly
+            ``w -= eta * sum_i dE_i/dw`` once per epoch).
+        validation_split : float in [0, 1), default 0
+            Hold out the last fraction of the samples (taken before shuffling, as in Keras) as
+            validation data; ignored when ``validation_data`` is given.
+        validation_data : (x_val, y_val), optional; adds "val_loss" and "val_<metric>"
+        verbose : 0, 1 or 2, default 1
+            0 silent; 1 a progress bar per epoch (tqdm: a widget in a notebook; on a pipe or in a
+            file one clean line per epoch); 2 one line per epoch. Output goes to stderr.
+        callbacks : list of fastnet.callbacks.Callback, optional
+        shuffle : bool, default True: a new sample order each epoch
         seed : int or None: seeds the shuffling; with the same seed and thread count ``fit`` gives
             bit-identical weights
-        progress : bool, default True: a progress bar with loss and throughput on stderr
-        callbacks : list of Callback (e.g. EarlyStopping), optional
         distributed : bool, default False
             Data-parallel over MPI (run under ``mpiexec -n P``; see :mod:`fastnet.distributed`):
             every rank starts from rank 0's weights and optimizer state, takes its contiguous
             share of each global batch of ``batch_size * P`` samples, and steps with the global
-            batch's gradient; the result equals one process with ``batch_size * P`` (to rounding).
-            ``batch_size`` is per rank. Metrics, callbacks and the NaN check see global values;
-            validation is sharded; only rank 0 shows the progress bar. Needs mpi4py.
+            batch's gradient, so the result equals one process with ``batch_size * P`` (to
+            rounding). ``batch_size`` is per rank. Metrics, callbacks and the NaN check see global
+            values; validation is sharded; only rank 0 prints. Needs mpi4py.
+        progress : bool, optional: deprecated alias of verbose (True: 1, False: 0)
 
         Returns
         -------
-        History
+        History (epochs 1-based, as on the progress bar)
 
         Raises
         ------
-        FloatingPointError when the loss becomes NaN or infinite.
+        ValueError up front when x, y or the validation data hold NaN or inf (naming the first bad
+        index); FloatingPointError when the loss becomes NaN or infinite (unless a TerminateOnNaN
+        callback stops training instead).
         """
+        loss_fn, optimizer, metrics = self._training_setup(loss, optimizer)
+        if progress is not None:
+            if verbose != 1:
+                raise TypeError("fit: pass verbose= or the deprecated progress=, not both")
+            verbose = 1 if _validate_bool(progress, "progress") else 0
+        verbose = check_verbose(verbose)
+        distributed = _validate_bool(distributed, "distributed")
         self._check_xy(x, y)
-        loss_fn = losses_module.get(loss)
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer: expected a fastnet.optim.Optimizer, got {type(optimizer).__name__}")
-        own = {id(p) for p in self.parameters()}
-        if not any(id(p) in own for p in optimizer.params):
-            raise ValueError("optimizer: it holds none of this model's parameters; "
-                             "create it with optimizer_class(model.parameters(), ...)")
         if isinstance(epochs, bool) or not isinstance(epochs, (numbers.Integral, np.integer)) or epochs < 1:
             raise ValueError(f"epochs: expected a positive int, got {epochs!r}")
         if batch_size is not None and (isinstance(batch_size, bool) or
                                        not isinstance(batch_size, (numbers.Integral, np.integer)) or batch_size < 1):
-            raise ValueError(f"batch_size: expected a positive int or None, got {batch_size!r}")
+            raise ValueError(f"batch_size: expected a positive int or None (one full batch), got {batch_size!r}")
+        if not isinstance(validation_split, numbers.Real) or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data: expected a pair (x_val, y_val)")
             self._check_xy(*validation_data, name_x="validation_data[0]", name_y="validation_data[1]")
+        elif validation_split > 0:
+            split = int(x.shape[0] * (1 - validation_split))
+            if split < 1 or split >= x.shape[0]:
+                raise ValueError(f"validation_split: {validation_split} of {x.shape[0]} samples leaves an empty "
+                                 f"training or validation set")
+            validation_data = (x[split:], y[split:])
+            x, y = x[:split], y[:split]
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks: expected fastnet.model.Callback objects, got {type(cb).__name__}")
+                raise TypeError(f"callbacks: expected fastnet.callbacks.Callback objects, got {type(cb).__name__}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer))):
             raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
-        if _validate_bool(distributed, "distributed"):
+        for name, data in (("x", x), ("y", y)) + ((("validation_data[0]", validation_data[0]),
+                                                   ("validation_data[1]", validation_data[1]))
+                                                  if validation_data is not None else ()):
+            _validate.finite_data(data, name)
+        metric_fns = self._resolve_metrics(metrics, loss_fn, y)
+        if getattr(loss_fn, "classification", False):
+            _validate.class_indices(y, "y")
+
+        if distributed:  # rank 0's weights, optimizer state and seed on every rank
             seed = _dist._fit_setup(self, optimizer, seed)
             distributed = _dist.size() > 1  # one rank: exactly the single-process path
-
         n = x.shape[0]
+        world = _dist.size() if distributed else 1
         rng = np.random.default_rng(seed)
-        classification = getattr(loss_fn, "classification", False)
+        names = [m.name for m in metric_fns]
         sum_loss = getattr(loss_fn, "reduction", "mean") == "sum"
+        terminate_on_nan = any(isinstance(cb, TerminateOnNaN) for cb in callbacks)
         history = History()
-        bar = _ProgressBar(int(epochs), n) if progress and _dist.is_root() else None
+        printer = Progress(verbose if _dist.is_root() else 0, int(epochs), n)
         self.stop_training = False
         self.train()
         for cb in callbacks:
             cb.on_train_begin(self)
         try:
-            for epoch in range(int(epochs)):
+            for epoch in range(1, int(epochs) + 1):
                 for cb in callbacks:
                     cb.on_epoch_begin(self, epoch)
+                printer.begin_epoch(epoch)
                 start = time.perf_counter()
-                total_loss, correct, seen = 0.0, 0, 0
-                if distributed:  # this rank's share of each global batch, and the global batch's size
-                    source = _dist._rank_batches(x, y, batch_size, shuffle, rng)
-                else:
-                    source = ((xb, yb, xb.shape[0]) for xb, yb in batches(x, y, batch_size, shuffle=shuffle, seed=rng))
-                for bi, (xb, yb, m) in enumerate(source):
-                    self.zero_grad()
-                    optimizer.zero_grad()
-                    count, value, right = xb.shape[0], 0.0, 0
-                    if count:  # a rank without samples in this batch still joins the collectives
-                        out = self.forward(xb)
-                        value, dout = loss_fn(out, yb)
-                        value = float(value)
-                        if classification:
-                            right = int(np.sum(np.argmax(out, axis=1) == yb))
-                    if distributed:
-                        m, value, right = _dist._reduce_batch(count, value, right, sum_loss)
-                    if not math.isfinite(value):
+                totals, seen = np.zeros(1 + len(metric_fns)), 0
+                order = self._epoch_order(n, shuffle, rng)
+                for batch, idx in enumerate(self._global_batches(n, order, batch_size, world), 1):
+                    for cb in callbacks:
+                        cb.on_batch_begin(self, batch)
+                    if distributed:  # this rank's share; global sums and gradients (see fastnet.distributed)
+                        loss_sum, metric_sums, count = _dist._train_step(self, x, y, idx, loss_fn, optimizer, metric_fns)
+                    else:
+                        loss_sum, metric_sums, count = self._train_step(x[idx], y[idx], loss_fn, optimizer, metric_fns)
+                    batch_loss = loss_sum if sum_loss else loss_sum / count
+                    finite = math.isfinite(loss_sum)
+                    if not finite and not terminate_on_nan:
                         raise FloatingPointError(
-                            f"fit: the loss became {value} at epoch {epoch + 1}, batch {bi + 1}; "
-                            f"lower the learning rate (optimizer {optimizer!r}) or check the data for NaN/inf")
-                    if count:
-                        self.backward(dout, input_grad=False)
-                    if distributed:
-                        _dist.allreduce_gradients(optimizer.params, count, "sum" if sum_loss else "mean", total=m)
-                    optimizer.step()
-                    total_loss += value if sum_loss else value * m
-                    correct += right
-                    seen += m
-                    if bar is not None:
-                        elapsed = time.perf_counter() - start
-                        bar.update(epoch, seen, total_loss / (1 if sum_loss else seen), seen / max(elapsed, 1e-9))
+                            f"fit: the loss became {batch_loss} at epoch {epoch}, batch {batch} (the data was "
+                            f"checked for NaN/inf before training); lower the learning rate (optimizer "
+                            f"{optimizer!r}), or stop cleanly with callbacks=[TerminateOnNaN()]")
+                    if finite:
+                        optimizer.step()
+                    totals += [loss_sum] + metric_sums
+                    seen += count
+                    for cb in callbacks:
+                        cb.on_batch_end(self, batch, {"loss": batch_loss, "size": count})
+                    printer.update(seen, self._logs_from_totals(totals, seen, names, sum_loss),
+                                   _rate(seen, time.perf_counter() - start))
+                    if self.stop_training:
+                        break
                 seconds = time.perf_counter() - start
-                logs = {"loss": total_loss if sum_loss else total_loss / seen}
-                if classification:
-                    logs["accuracy"] = correct / seen
+                logs = self._logs_from_totals(totals, seen, names, sum_loss)
                 if validation_data is not None:
-                    val = (_dist._evaluate(self, *validation_data, loss_fn, classification, sum_loss) if distributed
-                           else self.evaluate(*validation_data, loss=loss_fn))
+                    val = (_dist._evaluate(self, *validation_data, loss_fn, metric_fns) if distributed
+                           else self.evaluate(*validation_data, loss=loss_fn, metrics=metric_fns))
                     self.train()
                     logs.update({f"val_{k}": v for k, v in val.items()})
-                logs["samples_per_second"] = seen / max(seconds, 1e-9)
+                logs["samples_per_second"] = _rate(seen, seconds)
                 logs["seconds"] = seconds
                 for cb in callbacks:
                     cb.on_epoch_end(self, epoch, logs)
                 history._append(epoch, logs)
-                if bar is not None:
-                    bar.end_epoch(epoch, logs["loss"], logs["samples_per_second"], logs)
+                printer.end_epoch(epoch, seen, logs)
                 if self.stop_training:
                     break
         finally:
+            printer.close()
             self.eval()
         for cb in callbacks:
             cb.on_train_end(self)
@@ -536,26 +517,41 @@ class Sequential:
             self.train(was_training)
         return np.concatenate(outs, axis=0)
 
-    def evaluate(self, x, y, loss=None, batch_size=256):
-        """Loss (and accuracy, for classification losses) on ``(x, y)``, in eval mode.
+    def evaluate(self, x, y, loss=None, batch_size=256, metrics=None):
+        """Loss and metrics on ``(x, y)``, in eval mode.
+
+        Parameters
+        ----------
+        x, y : as for ``fit``
+        loss : Loss or name, optional; default the compiled loss (none if not compiled)
+        batch_size : int, default 256 (changes only the rounding)
+        metrics : sequence of metric names or objects, optional; default the compiled metrics, or
+            accuracy for classification losses and integer labels
 
         Returns
         -------
-        dict: {"loss": float, "accuracy": float (classification only)}; without ``loss`` and with
-        integer labels ``y``, only "accuracy".
+        dict: {"loss": float (with a loss), metric name: float, ...}; without a loss and with
+        integer labels ``y`` and scores (N, C), {"accuracy": ...}.
         """
         self._check_xy(x, y)
+        compiled = self._compiled or (None, None, DEFAULT_METRICS)
+        if loss is None:
+            loss = compiled[0]
+        metrics = compiled[2] if metrics is None else self._metrics_arg(metrics)
         out = self.predict(x, batch_size=batch_size)
         result = {}
         if loss is not None:
             loss_fn = losses_module.get(loss)
             value, _ = loss_fn(out, y)
             result["loss"] = float(value)
-            classification = getattr(loss_fn, "classification", False)
-        else:
+            metric_fns = self._resolve_metrics(metrics, loss_fn, y)
+        elif metrics is DEFAULT_METRICS:
             classification = np.issubdtype(y.dtype, np.integer) and y.ndim == 1 and out.ndim == 2
-        if classification:
-            result["accuracy"] = _accuracy(out, y)
+            metric_fns = [metrics_module.Accuracy()] if classification else []
+        else:
+            metric_fns = list(metrics)
+        for m in metric_fns:
+            result[m.name] = m.sum(y, out) / x.shape[0]
         return result
 
     # -- saving and loading ---------------------------------------------------------------------

@@ -186,7 +186,7 @@ def fit_lenet(data, seed, epochs=2):
     (x, y), (xt, yt) = data
     model = zoo.lenet5(seed=0)
     history = model.fit(x, y, losses.CrossEntropy(), optim.Adam(model.parameters(), lr=2e-3), epochs=epochs,
-                        batch_size=32, seed=seed, validation_data=(xt, yt), progress=False)
+                        batch_size=32, seed=seed, validation_data=(xt, yt), verbose=0)
     return model, history
 
 
@@ -202,7 +202,7 @@ def test_fit_is_deterministic(digits_small):
 
 def test_fit_history(digits_small):
     model, history = fit_lenet(digits_small, seed=0, epochs=3)
-    assert isinstance(history, History) and history.epoch == [0, 1, 2]
+    assert isinstance(history, History) and history.epoch == [1, 2, 3]  # 1-based, as on the bar
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "samples_per_second", "seconds"):
         assert len(history[key]) == 3
     assert history["loss"][-1] < history["loss"][0]
@@ -232,7 +232,7 @@ def test_full_batch_sum_loss_epoch_value():
     x, y = datasets.toy_sigmoid()
     model = Sequential([Dense(1, 1, dtype=np.float64, seed=0), Sigmoid()])
     before = float(losses.SquaredError()(model(x), y)[0])
-    h = model.fit(x, y, losses.SquaredError(), optim.SGD(model.parameters(), lr=1.0), epochs=1, progress=False)
+    h = model.fit(x, y, losses.SquaredError(), optim.SGD(model.parameters(), lr=1.0), epochs=1, batch_size=None, verbose=0)
     assert h["loss"][0] == before  # the loss of the (only) batch, before the step
     assert "accuracy" not in h.history
 
@@ -248,8 +248,13 @@ def test_fit_stops_on_non_finite_loss(bad):
     else:
         x, y = x * 1e3, y * 1e3
         lr = 1e6
-    with pytest.raises(FloatingPointError, match="loss became"):
-        model.fit(x, y, losses.MSE(), optim.SGD(model.parameters(), lr=lr), epochs=50, progress=False)
+    if bad == "nan_input":  # found up front, before any training, naming the sample
+        with pytest.raises(ValueError, match=r"x: .*NaN.*index \(0, 0\) \(sample 0\)") as info:
+            model.fit(x, y, losses.MSE(), optim.SGD(model.parameters(), lr=lr), epochs=50, verbose=0)
+        assert "learning rate" not in str(info.value)
+        return
+    with pytest.raises(FloatingPointError, match="loss became.*lower the learning rate"):
+        model.fit(x, y, losses.MSE(), optim.SGD(model.parameters(), lr=lr), epochs=50, verbose=0)
 
 
 def test_fit_argument_errors(digits_small):
@@ -264,7 +269,9 @@ def test_fit_argument_errors(digits_small):
     with pytest.raises(ValueError, match="y"):
         model.fit(x, y[:10], ce, opt)
     with pytest.raises(TypeError, match="optimizer"):
-        model.fit(x, y, ce, "adam")
+        model.fit(x, y, ce, 3)
+    with pytest.raises(ValueError, match="optimizer: unknown optimizer 'adamx'"):
+        model.fit(x, y, ce, "adamx")
     with pytest.raises(ValueError, match="none of this model"):
         model.fit(x, y, ce, optim.SGD(zoo.mlp((64, 10)).parameters(), lr=0.1))
     with pytest.raises(TypeError, match="validation_data"):
@@ -272,7 +279,7 @@ def test_fit_argument_errors(digits_small):
     with pytest.raises(TypeError, match="callbacks"):
         model.fit(x, y, ce, opt, callbacks=[print])
     with pytest.raises(TypeError, match="float32"):
-        model.fit(x.astype(np.float64), y, ce, opt, progress=False)
+        model.fit(x.astype(np.float64), y, ce, opt, verbose=0)
 
 
 def test_early_stopping_restores_best_weights(digits_small):
@@ -283,8 +290,8 @@ def test_early_stopping_restores_best_weights(digits_small):
     history = model.fit(x, y, "cross_entropy", optim.SGD(model.parameters(), lr=3.0), epochs=30, batch_size=50,
                         seed=0, validation_data=(xt, yt), progress=False, callbacks=[stopper])
     n = len(history.epoch)
-    assert n < 30 and stopper.stopped_epoch == n - 1
-    assert stopper.best_epoch == int(np.argmin(history["val_loss"]))
+    assert n < 30 and stopper.stopped_epoch == n == history.epoch[-1]  # 1-based, as on the bar
+    assert stopper.best_epoch == int(np.argmin(history["val_loss"])) + 1
     assert model.evaluate(xt, yt, "cross_entropy")["loss"] == pytest.approx(min(history["val_loss"]), rel=1e-5)
 
 

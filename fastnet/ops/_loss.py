@@ -80,6 +80,7 @@ def cross_entropy(logits, labels):
         labels = np.asarray(labels)
     if not isinstance(labels, np.ndarray):
         raise TypeError(f"labels: expected a numpy.ndarray of integers, got {type(labels).__name__}")
+    _validate.class_indices(labels, "labels", num_classes=logits.shape[1])  # messages with the one-hot hint
     if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"labels: expected an integer dtype, got {labels.dtype}")
     if labels.ndim != 1:

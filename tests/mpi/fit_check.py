@@ -17,6 +17,7 @@ import fastnet
 from fastnet import distributed as dist
 from fastnet import losses, optim
 from fastnet.layers import Dense, ReLU
+from fastnet.callbacks import CSVLogger, ModelCheckpoint
 from fastnet.model import Callback, EarlyStopping, load
 
 N, N_VAL, FEATURES, HIDDEN, CLASSES, BATCH = 35, 11, 6, 8, 3, 4  # 35 samples: no global batch divides them
@@ -67,7 +68,7 @@ def data(loss):
     return x, rng.integers(0, CLASSES, N), x_val, rng.integers(0, CLASSES, N_VAL)
 
 
-def train(name, distributed, batch_size, init_seed, progress=False):
+def train(name, distributed, batch_size, init_seed, progress=False, out_dir=None):
     make_optimizer, loss, epochs, seed, validate = CASES[name]
     model = build(init_seed)
     hashes = []
@@ -75,11 +76,14 @@ def train(name, distributed, batch_size, init_seed, progress=False):
     x, y, x_val, y_val = data(loss)
     logs = Logs()
     callbacks = [logs]
-    if validate:  # min_delta 0.5 on the accuracy: no later epoch improves, so all stop after epoch 2
+    if validate:  # min_delta 0.5 on the accuracy: no later epoch improves, so all stop after epoch 2 of 3
         callbacks.append(EarlyStopping("val_accuracy", patience=0, min_delta=0.5))
-    history = model.fit(x, y, loss, optimizer, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress,
-                        validation_data=(x_val, y_val) if validate else None, callbacks=callbacks,
-                        distributed=distributed)
+    if out_dir is not None:  # files written from callbacks: by rank 0 alone
+        callbacks += [ModelCheckpoint(os.path.join(out_dir, "ckpt-{epoch}.npz")),
+                      CSVLogger(os.path.join(out_dir, "log.csv"))]
+    history = model.fit(x, y, loss, optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
+                        verbose=2 if progress else 0, validation_data=(x_val, y_val) if validate else None,
+                        callbacks=callbacks, distributed=distributed)
     return model, {"hashes": hashes, "final": digest(model), "logs": logs.logs, "epochs": history.epoch}
 
 
@@ -89,7 +93,8 @@ def main(out_dir):
     result = {"rank": rank, "size": size, "cases": {}, "reference": {}}
     trained = {}
     for name in CASES:
-        model, record = train(name, True, BATCH, init_seed=10 + rank, progress=name == "sgd_momentum")
+        first = name == "sgd_momentum"
+        model, record = train(name, True, BATCH, init_seed=10 + rank, progress=first, out_dir=out_dir if first else None)
         record["initial"] = digest(build(10 + rank))
         result["cases"][name] = record
         trained[name] = model
