@@ -44,7 +44,7 @@ def _cpu_features():
 
 
 def info(as_dict=False):
-    """Report versions, threads, threading layer and CPU features.
+    """Report versions, threads, threading layer, CPU features and the kernel cache (folder, key, state).
 
     Returns a multi-line string, or the underlying dict when ``as_dict`` is True.
     """
@@ -68,6 +68,10 @@ def info(as_dict=False):
         "threading_layer": _threading_layer(),
         "simd": " ".join(simd) or "none detected",
     }
+    from .kernels import _cache
+    cache = _cache.describe()
+    report.update(cache_dir=cache["cache_dir"], cache_key=cache["cache_key"], cache_state=cache["cache_state"],
+                  cache_entries=cache["cache_entries"])
     try:
         import torch
         report["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
@@ -79,19 +83,50 @@ def info(as_dict=False):
     return "\n".join(f"{k:<{width}}  {v}" for k, v in report.items())
 
 
-def compile(dtypes=("float32", "float64"), verbose=False):
-    """Compile every kernel now, for each dtype, instead of on first use.
+def compile(dtypes=("float32", "float64"), verbose=False, only=None):
+    """Compile every kernel now, for each dtype, instead of on first use, and store it in the cache.
 
-    Runs every public op (forward and backward) once on tiny inputs. Returns a dict
-    ``{dtype name: seconds}``; with ``verbose`` also prints it. A second call is nearly free.
+    Runs every public op (forward and backward) once on tiny inputs whose shapes reach every form
+    of every kernel. With the on-disk cache (``fastnet.kernels._cache``; on unless
+    ``FASTNET_CACHE=0``) a later process, or a later call, loads them instead of compiling.
+
+    Parameters
+    ----------
+    dtypes : sequence of dtype names or numpy dtypes, default ("float32", "float64")
+    verbose : bool, default False: show a progress bar per dtype and print the time on stderr
+    only : str or None: only the op families whose name contains it (see ``_warmup.step_names()``)
+
+    Returns
+    -------
+    dict ``{dtype name: seconds}``
     """
+    import sys
+
+    from .kernels import _cache
     from .ops import _warmup
     timings = {}
     for dtype in dtypes:
         dtype = np.dtype(dtype)
         start = time.perf_counter()
-        _warmup.run_all(dtype)
-        timings[dtype.name] = time.perf_counter() - start
+        bar = None
         if verbose:
-            print(f"fastnet: compiled kernels for {dtype.name} in {timings[dtype.name]:.1f} s")
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len([n for n in _warmup.step_names() if only is None or only in n]),
+                       desc=f"fastnet: compiling {dtype.name}", unit="op", file=sys.stderr, leave=True)
+
+        def progress(name, index, total, bar=bar):
+            if bar is not None:
+                bar.set_postfix_str(name)
+                bar.n = index
+                bar.refresh()
+
+        _warmup.run_all(dtype, only=only, progress=progress)
+        timings[dtype.name] = time.perf_counter() - start
+        if bar is not None:
+            bar.n = bar.total
+            bar.set_postfix_str("done")
+            bar.close()
+            where = f"stored in {_cache.STATE.dir}" if _cache.STATE.enabled else "in memory only"
+            print(f"fastnet: kernels for {dtype.name} ready in {timings[dtype.name]:.1f} s ({where})",
+                  file=sys.stderr)
     return timings

@@ -817,6 +817,7 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
         Run numpy_loops where affordable (default: not in quick mode).
     precompile : bool, default True
         Run ``fastnet.compile()`` first and report its time (each case is warmed up anyway).
+        ``fastnet bench --filter`` turns it off, so that only the selected cases' kernels compile.
     progress : callable(str), optional
         Called with a line of progress text per case.
 
@@ -835,6 +836,8 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
         budget_s = 0.2 if quick else 2.0
     selected = list(CASES if selected is None else selected)
 
+    from .kernels import _cache
+    jit_start = _cache.compile_seconds()
     limiter = _blas_limiter(threads)
     with limiter:
         info = _runtime.info(as_dict=True)
@@ -872,6 +875,7 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "info": info, "threads": threads, "threading_layer": info.get("threading_layer"),
         "blas_threads": limiter.description, "limits": limits, "compile_s": compile_s,
+        "jit_s": _cache.compile_seconds() - jit_start, "kernel_cache": info.get("cache_state"),
         "dtype": np.dtype(dtype).name, "size": size, "quick": bool(quick), "repeats": repeats,
         "budget_s": budget_s,
     }
@@ -947,7 +951,10 @@ def report_markdown(report):
         f"- measured limits: sgemm {limits['sgemm_gflops']:.1f} GFLOP/s (numpy float32 matmul, "
         f"n={limits['sgemm_n']}), copy {limits['copy_gbs']:.1f} GB/s (np.copyto, read + write)",
         f"- fastnet.compile() for {meta['dtype']}: "
-        + (f"{meta['compile_s']:.1f} s (JIT, before timing)" if meta["compile_s"] is not None else "not run"),
+        + (f"{meta['compile_s']:.1f} s (JIT, before timing)" if meta["compile_s"] is not None
+           else "not run (a filtered run compiles only its cases' kernels)")
+        + (f"; kernels compiled or loaded in this run: {meta['jit_s']:.1f} s (kernel cache: {meta['kernel_cache']})"
+           if meta.get("jit_s") is not None else ""),
         f"- dtype {meta['dtype']}, shapes: {meta['size']}, {'quick: ' if meta['quick'] else ''}"
         f"median of up to {meta['repeats']} runs ({meta['budget_s']} s budget per implementation)",
         "- speedup = other implementation's median time / fastnet's median time (> 1: fastnet is faster);"

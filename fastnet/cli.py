@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "info": ("fastnet.jobs.info", "print versions, threads, threading layer and CPU features"),
     "bench": ("fastnet.jobs.bench", "benchmark fastnet against NumPy and PyTorch, print a ratio table"),
     "profile": ("fastnet.jobs.profile", "profile one training epoch of the default model"),
+    "cache": ("fastnet.jobs.cache", "show, fill (warm) or empty (clear) the on-disk kernel cache"),
 }
 
 

@@ -1,0 +1,295 @@
+"""The on-disk kernel cache (kernels/_cache.py): cold and warm runs, thread counts, damaged files,
+unwritable folders, FASTNET_CACHE=0, processes starting together, keys and pruning.
+
+Every test runs fresh Python processes on its own empty cache folder (so CI proves the cold path),
+with cheap kernels only (relu, sigmoid, dense: a few seconds to compile).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from fastnet.kernels import _cache
+
+TIMEOUT = 240
+
+# Runs a few ops in float32 or float64, then prints their results' bytes (hex digest) and, per
+# compiled kernel, Numba's dispatcher stats: how many signatures were loaded from the cache and
+# how many were compiled.
+SCRIPT = textwrap.dedent("""
+    import hashlib, json, sys, warnings
+    import numpy as np
+    warnings.simplefilter("always")
+    import fastnet
+    from fastnet import ops
+    from numba.core.registry import CPUDispatcher
+    dtype = sys.argv[1] if len(sys.argv) > 1 else "float32"
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 300)).astype(dtype)
+    w = rng.standard_normal((40, 300)).astype(dtype)
+    y = ops.dense(ops.sigmoid(ops.relu(x)), w)
+    digest = hashlib.sha256(y.tobytes()).hexdigest()
+    import fastnet.kernels as k
+    stats = {}
+    for module in (k.activations, k.dense):
+        for name, d in vars(module).items():
+            if isinstance(d, CPUDispatcher) and d.signatures:
+                s = d.stats
+                stats[f"{module.__name__}.{name}"] = [sum(s.cache_hits.values()), sum(s.cache_misses.values())]
+    from fastnet.kernels import _cache
+    print(json.dumps({"digest": digest, "stats": stats, "key": _cache.STATE.key, "dir": _cache.STATE.dir,
+                      "enabled": _cache.STATE.enabled, "threads": fastnet.get_num_threads()}))
+""")
+
+
+def run(tmp_path, cache_dir, *args, threads=1, extra_env=None, background=False):
+    script = tmp_path / "cache_probe.py"
+    if not script.exists():
+        script.write_text(SCRIPT)
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS=str(threads), FASTNET_CACHE_DIR=str(cache_dir))
+    env.pop("FASTNET_CACHE", None)
+    env.update(extra_env or {})
+    cmd = [sys.executable, str(script), *args]
+    if background:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def loaded_everything(stats):
+    return all(hits >= 1 and misses == 0 for hits, misses in stats.values())
+
+
+def compiled_everything(stats):
+    return all(hits == 0 and misses >= 1 for hits, misses in stats.values())
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """One cold float32 run into a fresh folder, shared by the tests: (folder, its result)."""
+    tmp_path = tmp_path_factory.mktemp("pristine")
+    folder = tmp_path / "cache"
+    result, _ = run(tmp_path, folder)
+    assert compiled_everything(result["stats"]) and result["stats"]
+    return folder, result
+
+
+@pytest.fixture
+def cold_run(tmp_path, pristine):
+    """A copy of the pristine cache, filled by a cold run, for one test to use or damage."""
+    folder, result = pristine
+    shutil.copytree(folder, tmp_path / "cache")
+    return tmp_path / "cache", dict(result, dir=str(tmp_path / "cache" / os.path.basename(result["dir"])))
+
+
+def test_cold_then_warm_is_bitwise_equal_and_loads_every_kernel(tmp_path, cold_run):
+    folder, cold = cold_run
+    assert os.path.isdir(cold["dir"]) and os.path.dirname(cold["dir"]) == str(folder)
+    warm, stderr = run(tmp_path, folder)
+    assert warm["digest"] == cold["digest"]
+    assert loaded_everything(warm["stats"]), warm["stats"]
+    assert "CacheWarning" not in stderr
+
+
+def test_thread_count_change_between_runs(tmp_path):
+    folder = tmp_path / "cache"
+    two, _ = run(tmp_path, folder, threads=2)
+    one, _ = run(tmp_path, folder, threads=1)
+    assert (two["threads"], one["threads"]) == (2, 1)
+    assert loaded_everything(one["stats"])
+    in_memory, _ = run(tmp_path, folder, threads=1, extra_env={"FASTNET_CACHE": "0"})
+    assert one["digest"] == two["digest"] == in_memory["digest"]
+
+
+def damage_truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def damage_random(path):
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+
+
+def damage_flip(path):
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF  # inside the payload: the checksum no longer matches
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("pattern, damage", [
+    ("*.nbc", damage_truncate),
+    ("*.nbi", damage_truncate),
+    ("*.nbc", damage_random),
+    ("*.nbi", damage_random),
+    ("*.nbc", damage_flip),
+])
+def test_damaged_files_are_discarded_and_recompiled(tmp_path, cold_run, pattern, damage):
+    folder, cold = cold_run
+    files = sorted((folder / os.path.basename(cold["dir"])).glob(pattern))
+    assert files
+    for path in files:
+        damage(path)
+    again, stderr = run(tmp_path, folder)
+    assert again["digest"] == cold["digest"]
+    assert "discarded the cached" in stderr
+    assert all(misses >= 1 for _, misses in again["stats"].values()), again["stats"]
+    # the damaged entries were replaced: the next run loads everything again
+    healed, stderr = run(tmp_path, folder)
+    assert healed["digest"] == cold["digest"] and loaded_everything(healed["stats"])
+    assert "discarded" not in stderr
+
+
+def test_foreign_entry_is_rejected(tmp_path, cold_run):
+    """A well-formed entry of another kernel in a kernel's place is never run."""
+    folder, cold = cold_run
+    key_dir = folder / os.path.basename(cold["dir"])
+    relu = sorted(key_dir.glob("activations.relu_forward-*.nbc"))
+    sigmoid = sorted(key_dir.glob("activations.sigmoid_forward-*.nbc"))
+    assert len(relu) == len(sigmoid) == 1
+    shutil.copyfile(sigmoid[0], relu[0])
+    again, stderr = run(tmp_path, folder)
+    assert again["digest"] == cold["digest"]
+    assert "another function or signature" in stderr
+
+
+def test_unwritable_location_warns_once_and_compiles_in_memory(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result, stderr = run(tmp_path, blocker / "cache")   # makedirs fails even for root
+    assert compiled_everything(result["stats"])
+    assert stderr.count("CacheWarning") == 1 and "not writable" in stderr
+    reference, _ = run(tmp_path, tmp_path / "fresh")
+    assert result["digest"] == reference["digest"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_warns_once(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result, stderr = run(tmp_path, folder)
+    finally:
+        folder.chmod(0o755)
+    assert stderr.count("CacheWarning") == 1 and compiled_everything(result["stats"])
+
+
+def test_cache_off_by_environment(tmp_path):
+    folder = tmp_path / "cache"
+    result, stderr = run(tmp_path, folder, extra_env={"FASTNET_CACHE": "0"})
+    assert not result["enabled"] and compiled_everything(result["stats"])
+    assert not folder.exists()
+    assert "CacheWarning" not in stderr
+
+
+def test_four_processes_on_an_empty_cache(tmp_path):
+    """Two float32 and two float64 processes start together: each kernel signature is compiled
+    once, none crashes, and the index holds both dtypes afterwards (no lost or mixed entries)."""
+    folder = tmp_path / "cache"
+    (tmp_path / "cache_probe.py").write_text(SCRIPT)
+    procs = [run(tmp_path, folder, dtype, background=True) for dtype in ("float32", "float64") * 2]
+    outs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, stderr
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert outs[0]["digest"] == outs[2]["digest"] and outs[1]["digest"] == outs[3]["digest"]
+    # the lock serialises compile-and-store: per dtype, the second process loaded what the first stored
+    for a, b in ((outs[0], outs[2]), (outs[1], outs[3])):
+        for name in a["stats"]:
+            assert a["stats"][name][1] + b["stats"][name][1] == 1, (name, a["stats"], b["stats"])
+    for dtype, expected in (("float32", outs[0]), ("float64", outs[1])):
+        warm, _ = run(tmp_path, folder, dtype)
+        assert warm["digest"] == expected["digest"] and loaded_everything(warm["stats"])
+
+
+def copy_of_package(destination):
+    """fastnet as installed (the kernels folder as fastnet/kernels), copied to ``destination``."""
+    import fastnet
+    import fastnet.kernels
+    target = destination / "fastnet"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(os.path.dirname(fastnet.__file__), target, ignore=ignore,
+                    dirs_exist_ok=True)
+    shutil.rmtree(target / "kernels", ignore_errors=True)
+    shutil.copytree(os.path.dirname(fastnet.kernels.__file__), target / "kernels", ignore=ignore)
+    return target
+
+
+def key_of(package_parent, tmp_path):
+    code = "import fastnet.kernels._cache as c, fastnet; print(c.STATE.key, fastnet.__file__)"
+    env = dict(os.environ, PYTHONPATH=str(package_parent), FASTNET_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=str(tmp_path), capture_output=True,
+                         text=True, timeout=TIMEOUT, check=True).stdout.split()
+    assert out[1].startswith(str(package_parent)), out   # the copy was imported, not the install
+    return out[0]
+
+
+def test_edited_kernel_source_gets_a_new_key(tmp_path):
+    package = copy_of_package(tmp_path / "copy")
+    before = key_of(tmp_path / "copy", tmp_path)
+    assert before == _cache.STATE.key   # same sources, same versions: the installed package's key
+    with open(package / "kernels" / "pooling.py", "a") as f:
+        f.write("\n# an edit in one kernel file\n")
+    after = key_of(tmp_path / "copy", tmp_path)
+    assert after != before
+
+
+def test_key_covers_versions_and_settings():
+    inputs = _cache.key_inputs()
+    for field in ("kernel_sources_sha256", "fastnet", "numba", "llvmlite", "numpy", "python", "numba_opt"):
+        assert field in inputs
+        changed = dict(inputs, **{field: inputs[field] + "x"})
+        assert _cache.compute_key(changed) != _cache.compute_key(inputs)
+
+
+def test_old_keys_are_pruned(tmp_path):
+    folder = tmp_path / "cache"
+    for i in range(5):
+        old = folder / f"{i:016x}"
+        old.mkdir(parents=True)
+        (old / "KEY.json").write_text("{}")
+        (old / "last_used").write_text("0")
+        os.utime(old / "last_used", (time.time() - 1000 * (i + 1),) * 2)
+    (folder / "not-a-key").mkdir()
+    result, _ = run(tmp_path, folder)
+    left = sorted(p.name for p in folder.iterdir())
+    current = os.path.basename(result["dir"])
+    assert current in left and "not-a-key" in left
+    assert len([n for n in left if n != "not-a-key"]) == _cache.KEEP_KEYS
+    assert f"{0:016x}" in left and f"{1:016x}" in left   # the most recently used old keys stay
+
+
+def test_cli_cache_info_warm_clear(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", FASTNET_CACHE_DIR=str(tmp_path / "cache"))
+
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "fastnet", "cache", *args], env=env, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout + proc.stderr
+
+    out = cli("info")
+    assert str(tmp_path / "cache") in out and "empty" in out
+    out = cli("warm", "--dtype", "float64", "--only", "relu")
+    assert "float64" in out
+    out = cli("info")
+    assert "relu_forward" in out and "float64" in out and _cache.STATE.key in out
+    out = cli("clear")
+    assert "removed 1" in out
+    assert not any((tmp_path / "cache").iterdir())
+
+
+def test_info_reports_the_cache():
+    import fastnet
+    report = fastnet.info(as_dict=True)
+    assert report["cache_dir"] == _cache.STATE.root and report["cache_key"] == _cache.STATE.key
+    assert "cache" in fastnet.info()
