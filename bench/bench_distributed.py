@@ -17,6 +17,7 @@ Configurations with ranks x threads above the cores are marked oversubscribed.
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -95,6 +96,50 @@ def worker(args):
                           "parameters": model.num_parameters(), "warmup_seconds": compile_seconds}), flush=True)
 
 
+# ----------------------------------------------------------------------------------------------
+# the scaling model for many machines (on paper; --scaling-model prints it)
+
+#: name: (parameters, forward multiply-adds per sample, fastnet GFLOP/s assumed for its training step)
+#: The rates are fastnet's fwd+bwd throughput measured on the 2-core Zen 4 development machine
+#: (README performance table: lenet5_step mnist28_b64 28.9, alexnet_conv1 102.6, vgg_3x3 135.3 GFLOP/s).
+PAPER_MODELS = {
+    "LeNet-5 (61.7k params, 32x32)": (61_706, 0.416e6, 28.9),
+    "AlexNet as published (62M, 2 towers)": (62.4e6, 0.72e9, 102.6),
+    "AlexNet, lectures' unpadded (28.8M)": (28.8e6, 0.61e9, 102.6),
+    "VGG-16 (138M)": (138e6, 15.5e9, 135.3),
+}
+#: name: (bandwidth in bytes/s, per-message latency in s) -- nominal link rates, typical latencies
+LINKS = {"1 Gb/s": (0.125e9, 50e-6), "10 Gb/s": (1.25e9, 20e-6), "100 Gb/s": (12.5e9, 2e-6)}
+MACHINES = (2, 8, 32, 256)
+
+
+def ring_allreduce_seconds(nbytes, machines, bandwidth, latency):
+    """Ring allreduce: 2(P-1)/P * bytes / bandwidth + 2(P-1) * latency (reduce-scatter + allgather)."""
+    p = machines
+    return 2 * (p - 1) / p * nbytes / bandwidth + 2 * (p - 1) * latency
+
+
+def scaling_model(efficiency=0.8):
+    """Markdown: per model and link, the allreduce time and the per-rank batch that keeps
+    compute / (compute + allreduce) >= ``efficiency`` (no overlap of communication with backward,
+    as in fit: the allreduce runs after the whole backward pass)."""
+    need = efficiency / (1 - efficiency)  # compute >= need * communication
+    lines = [f"| model | link | compute per sample | allreduce per step, P = {' / '.join(map(str, MACHINES))} | "
+             f"per-rank batch for >= {efficiency:.0%}, P = {' / '.join(map(str, MACHINES))} |", "|---|---|---:|---:|---:|"]
+    for name, (params, macs, gflops) in PAPER_MODELS.items():
+        per_sample = 3 * 2 * macs / (gflops * 1e9)  # forward + backward-data + backward-weight
+        for link, (bandwidth, latency) in LINKS.items():
+            comm = [ring_allreduce_seconds(4 * params, p, bandwidth, latency) for p in MACHINES]
+            batch = [max(1, math.ceil(need * c / per_sample)) for c in comm]
+            lines.append(f"| {name} | {link} | {_seconds(per_sample)} | {' / '.join(_seconds(c) for c in comm)} | "
+                         f"{' / '.join(f'{b:,}' for b in batch)} |")
+    return "\n".join(lines)
+
+
+def _seconds(t):
+    return f"{t * 1e6:.0f} us" if t < 1e-3 else f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
+
+
 def mpiexec():
     for candidate in (os.path.join(os.path.dirname(sys.executable), "mpiexec"), shutil.which("mpiexec")):
         if candidate and os.access(candidate, os.X_OK):
@@ -112,9 +157,14 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=30, help="timed steps (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first: JIT compile (default 3)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per launch (default 1800)")
+    parser.add_argument("--scaling-model", action="store_true",
+                        help="print the on-paper scaling model for many machines and exit")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="lenet", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.scaling_model:
+        print(scaling_model())
+        return 0
     if args.worker:
         args.threads = args.threads[0] if args.threads else 1
         return worker(args)
