@@ -3,11 +3,13 @@
 All of ``fit``'s output goes through one :class:`Progress` object, gated by ``verbose``:
 
 * 0: nothing;
-* 1: a live ``tqdm.auto`` bar per epoch on a terminal or in a notebook; on a pipe or a file
-  (no tty) one clean line per epoch, as with 2 (no carriage returns in logs);
+* 1: a live ``tqdm.auto`` bar during each epoch on a terminal or in a notebook, replaced at the
+  epoch's end by its full line; on a pipe or a file (no tty) only the line per epoch, as with 2
+  (no carriage returns in logs);
 * 2: one line per epoch.
 """
 
+import os
 import sys
 
 from tqdm.auto import tqdm as _tqdm
@@ -24,6 +26,17 @@ def _rate(seen, seconds):
 def _in_notebook():
     # tqdm.auto resolves to tqdm.notebook's class inside a Jupyter kernel with ipywidgets
     return any(cls.__module__ == "tqdm.notebook" for cls in _tqdm.__mro__)
+
+
+def _width(stream):
+    """tqdm's width options for ``stream``: follow the terminal, or 100 columns where the terminal
+    reports no size (a pty without one, as under ``script`` or some CI runners: tqdm would print
+    an empty bar)."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        columns = 0
+    return {"dynamic_ncols": True} if columns > 0 else {"ncols": 100}
 
 
 def _format_logs(logs):
@@ -66,7 +79,7 @@ class Progress:
     def begin_epoch(self, epoch):
         if not self.live:
             return
-        kwargs = {} if self.notebook else {"file": self.stream, "dynamic_ncols": True}
+        kwargs = {} if self.notebook else {"file": self.stream, **_width(self.stream)}
         self.bar = _tqdm(total=self.total, desc=f"epoch {epoch}/{self.epochs}", unit="sample", leave=True,
                          mininterval=0.1,
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
@@ -80,12 +93,12 @@ class Progress:
 
     def end_epoch(self, epoch, seen, logs):
         """After an epoch, with its complete logs (validation metrics included)."""
-        text = f"{_format_logs(logs)} - {logs['samples_per_second']:,.0f} samples/s ({logs['seconds']:.1f} s)"
         if self.bar is not None:
-            self.bar.set_postfix_str(text, refresh=False)
-            self.bar.update(seen - self.bar.n)
+            # the live bar gives way to the full line (a bar is trimmed to the terminal's width)
+            self.bar.leave = False
             self.close()
-        elif self.verbose:
+        if self.verbose:
+            text = f"{_format_logs(logs)} - {logs['samples_per_second']:,.0f} samples/s ({logs['seconds']:.1f} s)"
             self.stream.write(f"epoch {epoch}/{self.epochs} - {seen}/{self.total} - {text}\n")
             self.stream.flush()
 

@@ -26,13 +26,14 @@ another dtype with a TypeError. Parameter-free layers (activations, pooling, ``F
 ``dtype=None`` by default and accept either.
 """
 
+import functools
 import math
 import numbers
 
 import numpy as np
 
 from . import ops
-from ._validate import FLOAT_DTYPES, int_tuple, window_output_size
+from ._validate import FLOAT_DTYPES, batch_ndim, channels_first, int_tuple, window_output_size
 from .parameter import Parameter
 
 INITS = ("xavier", "xavier_normal", "he", "he_uniform")
@@ -99,9 +100,39 @@ def _check_init(init):
 # base class
 
 
+def _naming_layer(method):
+    """Wrap a layer's forward/backward so that its TypeError/ValueError messages start with the layer."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            prefix = f"{self!r}: "
+            if len(exc.args) == 1 and isinstance(exc.args[0], str) and not exc.args[0].startswith(prefix):
+                exc.args = (prefix + exc.args[0],)
+            raise
+    wrapper._names_layer = True
+    return wrapper
+
+
 class Layer:
     """Base class. Subclasses implement ``forward``, ``backward`` and, when they change the shape,
-    ``output_shape``; layers with weights also ``parameters`` and ``get_config``."""
+    ``output_shape``; layers with weights also ``parameters`` and ``get_config``.
+
+    A TypeError or ValueError raised inside a subclass's ``forward`` or ``backward`` (by an op it
+    calls, say) is re-raised with the layer's repr in front, ``"Conv2d(1, 6, kernel_size=11): w:
+    window of 11 ..."``: the same exception object and type, only the message gains the layer.
+    """
+
+    #: how ``_input`` names the expected axes in its errors, e.g. "(N, C, H, W)" (None: by ndim)
+    _layout = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_names_layer", False):
+                setattr(cls, name, _naming_layer(method))
 
     def __init__(self, dtype=None):
         self.dtype = dtype
@@ -157,9 +188,13 @@ class Layer:
         if self.dtype is not None and x.dtype != self.dtype:
             raise TypeError(f"{self!r}: x: expected dtype {self.dtype} (the layer's dtype), got {x.dtype}; "
                             f"cast the input with x.astype(np.{self.dtype})")
-        if ndim is not None and x.ndim != ndim:
-            raise ValueError(f"{self!r}: x: expected a {ndim}-D array, got {x.ndim}-D with shape {x.shape}")
+        if ndim is not None:
+            batch_ndim(x, ndim, layout=self._layout)
         return x
+
+    def _check_channels(self, x, channels):
+        """Validate axis 1 of an NC... input: ``channels`` channels (hints at NHWC input)."""
+        channels_first(x, channels)
 
     def _cached(self):
         if self._cache is None:
@@ -288,8 +323,7 @@ class _ConvNd(Layer):
 
     def forward(self, x):
         x = self._input(x, self._nd + 2)
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"{self!r}: x: expected {self.in_channels} channels (axis 1), got shape {x.shape}")
+        self._check_channels(x, self.in_channels)
         stride, padding = self._op_args()
         y = type(self)._forward_op(x, self.weight.value, None if self.bias is None else self.bias.value,
                                    stride=stride, padding=padding)

@@ -334,8 +334,7 @@ class Sequential:
         count = xb.shape[0]
         value = float(value)
         loss_sum = value if getattr(loss_fn, "reduction", "mean") == "sum" else value * count
-        if math.isfinite(value):
-            self.backward(dout, input_grad=False)
+        self.backward(dout, input_grad=False)
         return loss_sum, [m.sum(yb, out) for m in metric_fns], count
 
     @staticmethod
@@ -433,8 +432,6 @@ class Sequential:
                                                   if validation_data is not None else ()):
             _validate.finite_data(data, name)
         metric_fns = self._resolve_metrics(metrics, loss_fn, y)
-        if getattr(loss_fn, "classification", False):
-            _validate.class_indices(y, "y")
 
         if distributed:  # rank 0's weights, optimizer state and seed on every rank
             seed = _dist._fit_setup(self, optimizer, seed)
@@ -549,7 +546,7 @@ class Sequential:
             classification = np.issubdtype(y.dtype, np.integer) and y.ndim == 1 and out.ndim == 2
             metric_fns = [metrics_module.Accuracy()] if classification else []
         else:
-            metric_fns = list(metrics)
+            metric_fns = list(metrics or [])
         for m in metric_fns:
             result[m.name] = m.sum(y, out) / x.shape[0]
         return result

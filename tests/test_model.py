@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from fastnet import callbacks as fastnet_callbacks
 from fastnet import datasets, losses, optim, zoo
 from fastnet.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU, Sigmoid, Tanh
 from fastnet.model import EarlyStopping, History, LearningRateScheduler, Sequential, load
@@ -428,3 +429,201 @@ def test_save_rejects_custom_layers(tmp_path):
     with pytest.raises(TypeError, match="cannot be saved"):
         Sequential([MyDense(2, 2)]).save(tmp_path / "x.npz")
     assert os.listdir(tmp_path) == []
+
+
+# ---- compile / fit (Keras style), metrics, verbose, the distributed seam -------------------------
+
+
+def test_compile_then_fit(digits_small):
+    (x, y), (xt, yt) = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    assert model.compile("cross_entropy", "adam", metrics=["accuracy", "top_3_accuracy"]) is model
+    history = model.fit(x, y, epochs=2, verbose=0, seed=0)
+    assert history.epoch == [1, 2]
+    assert set(history.history) == {"loss", "accuracy", "top_3_accuracy", "samples_per_second", "seconds"}
+    assert all(a <= b for a, b in zip(history["accuracy"], history["top_3_accuracy"]))
+    assert isinstance(model._compiled[1], optim.Adam)
+    ev = model.evaluate(xt, yt)  # the compiled loss and metrics
+    assert set(ev) == {"loss", "accuracy", "top_3_accuracy"}
+
+
+def test_epoch_metrics_are_sample_averages():
+    # lr = 0: the weights never change, so the epoch's training loss and metrics (accumulated batch
+    # by batch as sums over uneven batches) equal evaluate's on the same data
+    (x, y), _ = datasets.load_digits(seed=0)
+    x, y = x[:103], y[:103]
+    model = zoo.mlp((64, 10), seed=0)
+    model.compile(losses.CrossEntropy(), optim.SGD(model.parameters(), lr=0.0), metrics=["accuracy", "top_2_accuracy"])
+    history = model.fit(x, y, epochs=1, batch_size=10, verbose=0)
+    ev = model.evaluate(x, y)
+    for key in ("loss", "accuracy", "top_2_accuracy"):
+        assert history[key][0] == pytest.approx(ev[key], rel=1e-5)
+
+
+def test_regression_metrics_and_sum_loss():
+    g = rng(3)
+    x = g.standard_normal((40, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]])
+    model = Sequential([Dense(3, 1, dtype=np.float64, seed=0)])
+    model.compile("mse", optim.SGD(model.parameters(), lr=0.0), metrics=["mae"])
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    pred = model.predict(x)
+    assert history["mae"][0] == pytest.approx(np.mean(np.abs(pred - y)), rel=1e-12)
+    assert history["loss"][0] == pytest.approx(np.mean((pred - y) ** 2), rel=1e-12)
+    assert "accuracy" not in history.history  # the default metrics add accuracy only for classification
+    model.compile("squared_error", optim.SGD(model.parameters(), lr=0.0))
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert history["loss"][0] == pytest.approx(0.5 * np.sum((pred - y) ** 2), rel=1e-12)  # sum losses: the sum
+
+
+def test_fit_arguments_override_compile(digits_small):
+    (x, y), _ = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    model.compile("mse", "sgd")
+    frozen = optim.SGD(model.parameters(), lr=0.0)
+    before = model.get_weights()
+    h = model.fit(x, y, loss="cross_entropy", optimizer=frozen, verbose=0, seed=0)
+    assert "accuracy" in h.history  # cross-entropy, not the compiled mse
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the lr=0 optimizer, not the compiled one
+    h2 = model.fit(x, y, "cross_entropy", frozen, verbose=0, seed=0)  # the older positional form
+    assert h2["loss"] == h["loss"]
+
+
+def test_fit_without_loss_or_with_positional_numbers(digits_small):
+    (x, y), _ = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    with pytest.raises(TypeError, match=r"no loss; call model.compile\(loss, optimizer\)"):
+        model.fit(x, y, epochs=1)
+    with pytest.raises(TypeError, match="no optimizer"):
+        model.fit(x, y, loss="cross_entropy")
+    with pytest.raises(TypeError, match="third positional argument is the loss.*by keyword"):
+        model.fit(x, y, 32, 10)
+    with pytest.raises(ValueError, match="unknown metric"):
+        model.compile("cross_entropy", "adam", metrics=["f1"])
+    with pytest.raises(NotImplementedError, match="fastnet.distributed"):
+        model.fit(x, y, "cross_entropy", "adam", distributed=True)
+    with pytest.raises(ValueError, match="verbose"):
+        model.fit(x, y, "cross_entropy", "adam", verbose=3)
+    with pytest.raises(TypeError, match="verbose= or the deprecated progress="):
+        model.fit(x, y, "cross_entropy", "adam", verbose=2, progress=False)
+    with pytest.raises(ValueError, match="validation_split"):
+        model.fit(x, y, "cross_entropy", "adam", validation_split=1.0)
+    with pytest.raises(ValueError, match="empty"):
+        model.fit(x[:3], y[:3], "cross_entropy", "adam", validation_split=0.9)
+
+
+def test_validation_split_holds_out_the_last_samples(digits_small):
+    (x, y), _ = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    model.compile("cross_entropy", optim.SGD(model.parameters(), lr=0.0))
+    rec = []
+
+    class Sizes(fastnet_callbacks.Callback):
+        def on_batch_end(self, model, batch, logs):
+            rec.append(logs["size"])
+
+    h = model.fit(x, y, epochs=1, batch_size=None, validation_split=0.25, verbose=0, callbacks=[Sizes()])
+    assert rec == [300]  # batch_size=None: one full batch of the 300 training samples
+    ev = model.evaluate(x[300:], y[300:])
+    assert h["val_loss"][0] == pytest.approx(ev["loss"]) and h["val_accuracy"][0] == ev["accuracy"]
+    h = model.fit(x, y, epochs=1, validation_split=0.25, validation_data=(x[:10], y[:10]), verbose=0)
+    assert h["val_loss"][0] == pytest.approx(model.evaluate(x[:10], y[:10])["loss"])  # validation_data wins
+
+
+def test_fit_checks_every_array_for_nan_up_front(digits_small):
+    (x, y), (xt, yt) = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    bad = x.copy()
+    bad[7, 0, 2, 3] = np.inf
+    with pytest.raises(ValueError, match=r"x: the data holds 1 non-finite.*inf at index \(7, 0, 2, 3\) \(sample 7\)"):
+        model.fit(bad, y, "cross_entropy", "adam", verbose=0)
+    badv = xt.copy()
+    badv[-1, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"validation_data\[0\]: .*sample 199"):
+        model.fit(x, y, "cross_entropy", "adam", verbose=0, validation_data=(badv, yt))
+    with pytest.raises(ValueError, match=r"y: .*nan at index \(1, 0\) \(sample 1\)"):
+        Sequential([Dense(2, 1, dtype=np.float64)]).fit(np.zeros((3, 2)), np.array([[0.0], [np.nan], [0.0]]),
+                                                         "mse", "sgd", verbose=0)
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_verbose_output(digits_small, capsys):
+    (x, y), (xt, yt) = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    model.compile("cross_entropy", optim.SGD(model.parameters(), lr=0.1))
+    model.fit(x, y, epochs=2, verbose=0)
+    assert capsys.readouterr().err == ""
+    for verbose in (1, 2):  # stderr is not a tty here: one clean line per epoch for both
+        model.fit(x, y, epochs=2, verbose=verbose, validation_data=(xt, yt))
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 2 and "\r" not in "".join(lines)
+        assert lines[0].startswith("epoch 1/2 - 400/400 - loss ") and lines[1].startswith("epoch 2/2")
+        assert "accuracy" in lines[0] and "val_loss" in lines[0] and "samples/s" in lines[0]
+
+
+def test_progress_bar_on_a_terminal(digits_small):
+    from fastnet._progress import Progress
+    stream = FakeTTY()
+    printer = Progress(1, epochs=2, total=400, stream=stream)
+    assert printer.live
+    printer.begin_epoch(1)
+    for seen in range(100, 401, 100):
+        printer.update(seen, {"loss": 1.0 / seen, "accuracy": 0.5}, rate=1234.0)
+    printer.end_epoch(1, 400, {"loss": 0.25, "accuracy": 0.5, "val_loss": 0.3, "samples_per_second": 1234.0,
+                               "seconds": 0.3})
+    out = stream.getvalue()
+    assert "\r" in out and "epoch 1/2" in out and "400/400" in out  # redrawn in place by tqdm
+    final = out.split("\r")[-1]  # the bar is cleared and the epoch's full line written
+    assert final == "epoch 1/2 - 400/400 - loss 0.2500 - accuracy 0.5000 - val_loss 0.3000 - 1,234 samples/s (0.3 s)\n"
+    printer = Progress(1, epochs=1, total=4, stream=io.StringIO())
+    assert not printer.live  # a pipe or a file: one line per epoch instead
+
+
+def test_seam_helpers():
+    order = np.arange(10)[::-1].copy()
+    batches_ = list(Sequential._global_batches(10, None, 4))
+    assert batches_ == [slice(0, 4), slice(4, 8), slice(8, 12)]
+    assert [b.tolist() for b in Sequential._global_batches(10, order, 4)] == [[9, 8, 7, 6], [5, 4, 3, 2], [1, 0]]
+    assert [len(b) for b in Sequential._global_batches(10, order, 3, world=2)] == [6, 4]
+    assert list(Sequential._global_batches(10, None, None)) == [slice(0, 10)]
+    g1, g2 = np.random.default_rng(5), np.random.default_rng(5)
+    np.testing.assert_array_equal(Sequential._epoch_order(10, True, g1), g2.permutation(10))
+    assert Sequential._epoch_order(10, False, g1) is None
+    logs = Sequential._logs_from_totals(np.array([6.0, 3.0]), 4, ["accuracy"], sum_loss=False)
+    assert logs == {"loss": 1.5, "accuracy": 0.75}
+    assert Sequential._logs_from_totals(np.array([6.0]), 4, [], sum_loss=True) == {"loss": 6.0}
+
+
+def test_train_step_returns_sums_and_leaves_the_step_to_fit():
+    from fastnet.metrics import Accuracy
+    g = rng(0)
+    x = g.standard_normal((6, 4))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    model = Sequential([Dense(4, 3, dtype=np.float64, seed=0)])
+    opt = optim.SGD(model.parameters(), lr=1.0)
+    before = model.get_weights()
+    loss_sum, metric_sums, count = model._train_step(x, y, losses.CrossEntropy(), opt, [Accuracy()])
+    value, dout = losses.CrossEntropy()(model(x), y)
+    assert count == 6 and loss_sum == pytest.approx(float(value) * 6, rel=1e-14)
+    assert metric_sums == [float(np.sum(np.argmax(model(x), 1) == y))]
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # no optimizer step inside
+    np.testing.assert_allclose(model.layers[0].weight.grad, dout.T @ x, rtol=1e-12)
+
+
+def test_compile_metrics_none_and_optimizer_names(digits_small):
+    (x, y), (xt, yt) = digits_small
+    model = zoo.mlp((64, 10), seed=0)
+    model.compile(losses.CrossEntropy, "RMSprop", metrics=None)
+    assert isinstance(model._compiled[1], optim.RMSprop) and model._compiled[1].params == model.parameters()
+    h = model.fit(x, y, epochs=1, verbose=0)
+    assert set(h.history) == {"loss", "samples_per_second", "seconds"}
+    assert set(model.evaluate(xt, yt)) == {"loss"}
+    assert set(model.evaluate(xt, yt, metrics=["top_2_accuracy"])) == {"loss", "top_2_accuracy"}
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'; expected one of .*'adam'"):
+        model.compile("cross_entropy", "lbfgs")
