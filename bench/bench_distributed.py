@@ -95,7 +95,8 @@ def worker(args):
         bare.append(time.perf_counter() - t0)
     if dist.is_root():
         print(json.dumps({"model": args.model, "ranks": dist.size(), "threads": args.threads, "batch": args.batch,
-                          "steps": args.steps, "seconds": seconds, "samples_per_second": global_batch * args.steps / seconds,
+                          "steps": args.steps, "seconds": seconds,
+                          "samples_per_second": global_batch * args.steps / seconds,
                           "step_ms": 1e3 * seconds / args.steps, "allreduce_ms": 1e3 * allreduce_mean / args.steps,
                           "allreduce_share": allreduce_mean / seconds,
                           "bare_allreduce_ms": 1e3 * float(np.median(bare)), "grad_bytes": grad_bytes,
@@ -131,7 +132,8 @@ def scaling_model(efficiency=0.8):
     as in fit: the allreduce runs after the whole backward pass)."""
     need = efficiency / (1 - efficiency)  # compute >= need * communication
     lines = [f"| model | link | compute per sample | allreduce per step, P = {' / '.join(map(str, MACHINES))} | "
-             f"per-rank batch for >= {efficiency:.0%}, P = {' / '.join(map(str, MACHINES))} |", "|---|---|---:|---:|---:|"]
+             f"per-rank batch for >= {efficiency:.0%}, P = {' / '.join(map(str, MACHINES))} |",
+             "|---|---|---:|---:|---:|"]
     for name, (params, macs, gflops) in PAPER_MODELS.items():
         per_sample = 3 * 2 * macs / (gflops * 1e9)  # forward + backward-data + backward-weight
         for link, (bandwidth, latency) in LINKS.items():
@@ -189,7 +191,8 @@ def main(argv=None):
         for ranks in args.ranks:
             threads = args.threads or sorted({1, max(1, cores // ranks)})
             for t in threads:
-                env = dict(os.environ, OMP_NUM_THREADS=str(t), NUMBA_NUM_THREADS=str(t))  # OMP=1 with 2 threads: 4-7x slower
+                # OMP_NUM_THREADS=1 under 2 Numba threads ran the LeNet step 4-7x slower here
+                env = dict(os.environ, OMP_NUM_THREADS=str(t), NUMBA_NUM_THREADS=str(t))
                 command = [mpiexec(), "-n", str(ranks), sys.executable, os.path.abspath(__file__), "--worker",
                            "--model", name, "--threads", str(t), "--batch", str(args.batch),
                            "--steps", str(args.steps), "--warmup", str(args.warmup)]

@@ -506,5 +506,6 @@ def _evaluate(model, x, y, loss_fn, metric_fns):
 
 
 __all__ = ["init", "rank", "size", "is_root", "barrier", "shard", "broadcast_parameters",
-           "broadcast_optimizer_state", "broadcast_object", "run_on_root", "root_only", "allreduce_gradients", "allreduce_sum", "reduce_metrics",
+           "broadcast_optimizer_state", "broadcast_object", "run_on_root", "root_only", "allreduce_gradients",
+           "allreduce_sum", "reduce_metrics",
            "launched_size", "launched_rank", "is_launched", "available", "INSTALL_HINT"]

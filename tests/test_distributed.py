@@ -263,7 +263,8 @@ def test_fit_with_one_rank_is_the_single_process_path():
     x, y = rng.standard_normal((13, 5)), rng.integers(0, 3, 13)
     weights = []
     for distributed in (False, True):
-        model = fastnet.Sequential([Dense(5, 4, dtype=np.float64, seed=0), ReLU(), Dense(4, 3, dtype=np.float64, seed=1)])
+        model = fastnet.Sequential([Dense(5, 4, dtype=np.float64, seed=0), ReLU(),
+                                    Dense(4, 3, dtype=np.float64, seed=1)])
         history = model.fit(x, y, losses.CrossEntropy(), optim.Adam(model.parameters(), lr=0.01), epochs=2,
                             batch_size=4, seed=0, verbose=0, validation_data=(x, y), distributed=distributed)
         weights.append((model.get_weights(), history.history["val_loss"]))

@@ -94,7 +94,8 @@ def main(out_dir):
     trained = {}
     for name in CASES:
         first = name == "sgd_momentum"
-        model, record = train(name, True, BATCH, init_seed=10 + rank, progress=first, out_dir=out_dir if first else None)
+        model, record = train(name, True, BATCH, init_seed=10 + rank, progress=first,
+                              out_dir=out_dir if first else None)
         record["initial"] = digest(build(10 + rank))
         result["cases"][name] = record
         trained[name] = model
