@@ -466,7 +466,9 @@ def _train_step(model, x, y, idx, loss_fn, optimizer, metric_fns):
     Returns
     -------
     (loss_sum, metric_sums, count) of the global batch, as ``Sequential._train_step`` returns them
-    for one process.
+    for one process. Callbacks then see the same batch logs on every rank; a batch-level callback
+    that sets ``stop_training`` from anything else (a clock, a file) must agree across ranks itself,
+    while ``fit`` ORs the flag over the ranks after each epoch.
     """
     share, _ = _rank_share(idx, x.shape[0])
     xb, yb = x[share], y[share]
@@ -482,6 +484,11 @@ def _train_step(model, x, y, idx, loss_fn, optimizer, metric_fns):
         sum_loss = getattr(loss_fn, "reduction", "mean") == "sum"
         allreduce_gradients(optimizer.params, count, "sum" if sum_loss else "mean", total=total)
     return float(totals[1]), [float(t) for t in totals[2:]], total
+
+
+def _any(flag):
+    """True on every rank when ``flag`` is true on any rank (one small allreduce)."""
+    return bool(allreduce_sum(np.array([1 if flag else 0], np.int64))[0] > 0)
 
 
 def _evaluate(model, x, y, loss_fn, metric_fns):

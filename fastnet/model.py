@@ -493,6 +493,8 @@ class Sequential:
                     cb.on_epoch_end(self, epoch, logs)
                 history._append(epoch, logs)
                 printer.end_epoch(epoch, seen, logs)
+                if distributed:  # one rank's callback asking to stop stops every rank
+                    self.stop_training = _dist._any(self.stop_training)
                 if self.stop_training:
                     break
         finally:

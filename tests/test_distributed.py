@@ -227,6 +227,7 @@ def test_fit_equals_one_process_on_the_combined_batch(fit_runs, n):
             assert got.keys() == want.keys()
             for key in want:
                 assert got[key] == pytest.approx(want[key], rel=1e-12, abs=1e-12), (name, key)
+    assert all(r["cases"]["one_rank_stops"]["epochs"] == [1] for r in ranks)  # the last rank's stop stops all
     sgd = ranks[0]["cases"]["sgd_momentum"]
     assert sgd["epochs"] == [1, 2] and "val_loss" in sgd["logs"][0]  # validation ran and stopping was exercised
     assert len(sgd["hashes"]) == 2 * -(-35 // (4 * n))  # epochs x global batches, the last one short

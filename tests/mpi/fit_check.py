@@ -57,7 +57,16 @@ CASES = {
     "adam": (lambda p: optim.Adam(p, lr=0.01), losses.CrossEntropy(), 3, 5, True),
     "squared_error_sum": (lambda p: optim.SGD(p, lr=0.005), losses.SquaredError(), 2, 3, False),
     "seed_none": (lambda p: optim.Adam(p, lr=0.01), losses.CrossEntropy(), 1, None, False),
+    "one_rank_stops": (lambda p: optim.Adam(p, lr=0.01), losses.CrossEntropy(), 3, 7, False),
 }
+
+
+class StopOnLastRank(Callback):
+    """Asks to stop after epoch 1 on the last rank only: fit must stop every rank (no hang)."""
+
+    def on_epoch_end(self, model, epoch, logs):
+        if dist.rank() == dist.size() - 1:
+            model.stop_training = True
 
 
 def data(loss):
@@ -78,6 +87,8 @@ def train(name, distributed, batch_size, init_seed, progress=False, out_dir=None
     callbacks = [logs]
     if validate:  # min_delta 0.5 on the accuracy: no later epoch improves, so all stop after epoch 2 of 3
         callbacks.append(EarlyStopping("val_accuracy", patience=0, min_delta=0.5))
+    if name == "one_rank_stops" and distributed:
+        callbacks.append(StopOnLastRank())
     if out_dir is not None:  # files written from callbacks: by rank 0 alone
         callbacks += [ModelCheckpoint(os.path.join(out_dir, "ckpt-{epoch}.npz")),
                       CSVLogger(os.path.join(out_dir, "log.csv"))]
@@ -105,7 +116,7 @@ def main(out_dir):
             result["checkpoint_matches"] = digest(load(path)) == digest(model)
     if rank == 0:  # one process, batch_size * size, rank 0's initial weights, the same seed
         for name in CASES:
-            if CASES[name][3] is None:
+            if CASES[name][3] is None or name == "one_rank_stops":
                 continue
             model, record = train(name, False, BATCH * size, init_seed=10)
             record["max_difference"] = max(float(np.max(np.abs(p.value - q.value)))
