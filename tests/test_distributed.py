@@ -189,6 +189,11 @@ def test_collectives_under_mpiexec(n, tmp_path):
         assert r["shard"] == [[dist.shard(m, r["rank"], n).start, dist.shard(m, r["rank"], n).stop]
                               for m in (0, 1, 7, 10)]
     assert len({r["grad_bytes"] for r in ranks}) == 1  # bitwise the same reduced gradients on every rank
+    for r in ranks:
+        assert r["object"] == {"rank": 0}
+        assert (r["run_on_root"], r["ran"]) == (("done", [0]) if r["rank"] == 0 else (None, []))
+        assert r["failure"] == ("OSError: disk full" if r["rank"] == 0 else
+                                "RuntimeError: rank 0 failed in main.<locals>.fail: OSError: disk full")
 
 
 def test_an_exception_on_one_rank_aborts_the_job():
@@ -228,6 +233,7 @@ def test_fit_equals_one_process_on_the_combined_batch(fit_runs, n):
             for key in want:
                 assert got[key] == pytest.approx(want[key], rel=1e-12, abs=1e-12), (name, key)
     assert all(r["cases"]["one_rank_stops"]["epochs"] == [1] for r in ranks)  # the last rank's stop stops all
+    assert all(r["custom_loop"] for r in ranks)  # the README's loop is fit's, bit for bit
     sgd = ranks[0]["cases"]["sgd_momentum"]
     assert sgd["epochs"] == [1, 2] and "val_loss" in sgd["logs"][0]  # validation ran and stopping was exercised
     assert len(sgd["hashes"]) == 2 * -(-35 // (4 * n))  # epochs x global batches, the last one short

@@ -82,6 +82,19 @@ def main(out_dir):
     result["metrics"] = metrics
     result["allreduce_sum"] = dist.allreduce_sum(np.arange(3) + rank).tolist()
     result["shard"] = [[dist.shard(n).start, dist.shard(n).stop] for n in (0, 1, 7, 10)]
+    # broadcast_object; run_on_root: rank 0 alone runs, a failure there raises on every rank
+    result["object"] = dist.broadcast_object({"rank": rank})
+    ran = []
+    result["run_on_root"] = dist.run_on_root(lambda: ran.append(rank) or "done")
+    result["ran"] = ran
+
+    def fail():
+        raise OSError("disk full")
+    try:
+        dist.run_on_root(fail)
+        result["failure"] = None
+    except (OSError, RuntimeError) as exc:
+        result["failure"] = f"{type(exc).__name__}: {exc}"
     dist.barrier()
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
         json.dump(result, f)

@@ -98,6 +98,33 @@ def train(name, distributed, batch_size, init_seed, progress=False, out_dir=None
     return model, {"hashes": hashes, "final": digest(model), "logs": logs.logs, "epochs": history.epoch}
 
 
+def custom_loop_matches_fit():
+    """The README's custom loop, one epoch, gives bitwise the weights of fit(distributed=True)."""
+    loss_fn = losses.CrossEntropy()
+    x, y, _, _ = data(loss_fn)
+    digests = []
+    for use_fit in (True, False):
+        model = build(20 + dist.rank())
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        if use_fit:
+            model.fit(x, y, loss_fn, opt, epochs=1, batch_size=BATCH, seed=3, verbose=0, distributed=True)
+        else:
+            dist.broadcast_parameters(model.parameters())
+            dist.broadcast_optimizer_state(opt)
+            order = np.random.default_rng(3).permutation(len(x))
+            for start in range(0, len(x), BATCH * dist.size()):
+                idx = order[start:start + BATCH * dist.size()]
+                idx = idx[dist.shard(len(idx))]
+                opt.zero_grad()
+                if len(idx):
+                    value, dout = loss_fn(model(x[idx]), y[idx])
+                    model.backward(dout, input_grad=False)
+                dist.allreduce_gradients(model.parameters(), len(idx))
+                opt.step()
+        digests.append(digest(model))
+    return digests[0] == digests[1]
+
+
 def main(out_dir):
     dist.init()
     rank, size = dist.rank(), dist.size()
@@ -114,6 +141,7 @@ def main(out_dir):
             path = os.path.join(out_dir, "checkpoint.npz")
             model.save(path)
             result["checkpoint_matches"] = digest(load(path)) == digest(model)
+    result["custom_loop"] = custom_loop_matches_fit()
     if rank == 0:  # one process, batch_size * size, rank 0's initial weights, the same seed
         for name in CASES:
             if CASES[name][3] is None or name == "one_rank_stops":
