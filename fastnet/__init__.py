@@ -26,6 +26,7 @@ from .parameter import Parameter
 from .profiler import Profiler, profile
 from . import callbacks, metrics
 from .callbacks import CSVLogger, LRSchedulerCallback, ModelCheckpoint, TerminateOnNaN
+from . import distributed  # mpi4py is imported only when a job needs it
 
 __all__ = [
     "ops", "datasets", "layers", "losses", "optim", "zoo",
@@ -33,4 +34,5 @@ __all__ = [
     "profile", "Profiler",
     "compile", "get_num_threads", "info", "set_num_threads", "__version__",
     "callbacks", "metrics", "CSVLogger", "LRSchedulerCallback", "ModelCheckpoint", "TerminateOnNaN",
+    "distributed",
 ]

@@ -23,14 +23,16 @@ def compile_seconds():
     return _cache.compile_seconds()
 
 
-def begin(model, x, batch_size, verbose):
+def begin(model, x, batch_size, verbose, helper=True):
     """At the start of ``fit``: on a cold cache for x's dtype, say so once on stderr (unless
-    ``verbose`` is 0) and start the helper. Returns the helper (or None) for :func:`end`."""
+    ``verbose`` is 0) and start the helper (if ``helper``). Returns it (or None) for :func:`end`."""
     from .kernels import _cache
     if _cache.has_entries(x.dtype):
         return None
     if verbose:
         _cache.announce_compile(x.dtype)
+    if not helper:
+        return None
     helper = start(model, x.shape[1:], x.shape[0] if batch_size is None else min(batch_size, x.shape[0]), x.dtype)
     if helper is not None:
         helper.fastnet_compile_start = compile_seconds()

@@ -20,6 +20,7 @@ import tempfile
 
 import numpy as np
 
+from . import distributed as _distributed
 from .optim import Optimizer
 
 
@@ -363,7 +364,8 @@ class CSVLogger(Callback):
                                 lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        _write_text_atomically(self.path, out.getvalue())
+        if _distributed.is_root():  # under MPI (fit(distributed=True)) rank 0 alone writes the log
+            _write_text_atomically(self.path, out.getvalue())
 
 
 class TerminateOnNaN(Callback):

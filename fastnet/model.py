@@ -35,6 +35,7 @@ import zipfile
 import numpy as np
 
 from . import _validate, _warm
+from . import distributed as _dist
 from . import layers as layers_module
 from . import losses as losses_module
 from . import metrics as metrics_module
@@ -375,8 +376,13 @@ class Sequential:
         shuffle : bool, default True: a new sample order each epoch
         seed : int or None: seeds the shuffling; with the same seed and thread count ``fit`` gives
             bit-identical weights
-        distributed : bool, default False: data-parallel training over MPI processes; see
-            fastnet.distributed (issue 10)
+        distributed : bool, default False
+            Data-parallel over MPI (run under ``mpiexec -n P``; see :mod:`fastnet.distributed`):
+            every rank starts from rank 0's weights and optimizer state, takes its contiguous
+            share of each global batch of ``batch_size * P`` samples, and steps with the global
+            batch's gradient, so the result equals one process with ``batch_size * P`` (to
+            rounding). ``batch_size`` is per rank. Metrics, callbacks and the NaN check see global
+            values; validation is sharded; only rank 0 prints. Needs mpi4py.
         progress : bool, optional: deprecated alias of verbose (True: 1, False: 0)
 
         Returns
@@ -395,8 +401,7 @@ class Sequential:
                 raise TypeError("fit: pass verbose= or the deprecated progress=, not both")
             verbose = 1 if _validate_bool(progress, "progress") else 0
         verbose = check_verbose(verbose)
-        if _validate_bool(distributed, "distributed"):
-            raise NotImplementedError("distributed training needs fastnet.distributed")
+        distributed = _validate_bool(distributed, "distributed")
         self._check_xy(x, y)
         if isinstance(epochs, bool) or not isinstance(epochs, (numbers.Integral, np.integer)) or epochs < 1:
             raise ValueError(f"epochs: expected a positive int, got {epochs!r}")
@@ -428,16 +433,20 @@ class Sequential:
             _validate.finite_data(data, name)
         metric_fns = self._resolve_metrics(metrics, loss_fn, y)
 
+        if distributed:  # rank 0's weights, optimizer state and seed on every rank
+            seed = _dist._fit_setup(self, optimizer, seed)
+            distributed = _dist.size() > 1  # one rank: exactly the single-process path
         n = x.shape[0]
-        world = 1
+        world = _dist.size() if distributed else 1
         rng = np.random.default_rng(seed)
         names = [m.name for m in metric_fns]
         sum_loss = getattr(loss_fn, "reduction", "mean") == "sum"
         terminate_on_nan = any(isinstance(cb, TerminateOnNaN) for cb in callbacks)
         history = History()
-        printer = Progress(verbose, int(epochs), n)
-        # a cold kernel cache: say so, and compile from both ends of the network (fastnet/_warm.py)
-        compile_helper = _warm.begin(self, x, batch_size, verbose)
+        printer = Progress(verbose if _dist.is_root() else 0, int(epochs), n)
+        # a cold kernel cache: say so, and compile from both ends of the network (fastnet/_warm.py);
+        # under MPI the ranks share the cache (each kernel compiled once) and start no helper
+        compile_helper = _warm.begin(self, x, batch_size, printer.verbose, helper=not distributed)
         self.stop_training = False
         self.train()
         for cb in callbacks:
@@ -454,7 +463,10 @@ class Sequential:
                 for batch, idx in enumerate(self._global_batches(n, order, batch_size, world), 1):
                     for cb in callbacks:
                         cb.on_batch_begin(self, batch)
-                    loss_sum, metric_sums, count = self._train_step(x[idx], y[idx], loss_fn, optimizer, metric_fns)
+                    if distributed:  # this rank's share; global sums and gradients (see fastnet.distributed)
+                        loss_sum, metric_sums, count = _dist._train_step(self, x, y, idx, loss_fn, optimizer, metric_fns)
+                    else:
+                        loss_sum, metric_sums, count = self._train_step(x[idx], y[idx], loss_fn, optimizer, metric_fns)
                     batch_loss = loss_sum if sum_loss else loss_sum / count
                     finite = math.isfinite(loss_sum)
                     if not finite and not terminate_on_nan:
@@ -475,7 +487,8 @@ class Sequential:
                 seconds = time.perf_counter() - start
                 logs = self._logs_from_totals(totals, seen, names, sum_loss)
                 if validation_data is not None:
-                    val = self.evaluate(*validation_data, loss=loss_fn, metrics=metric_fns)
+                    val = (_dist._evaluate(self, *validation_data, loss_fn, metric_fns) if distributed
+                           else self.evaluate(*validation_data, loss=loss_fn, metrics=metric_fns))
                     self.train()
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 jit = _warm.compile_seconds() - jit_start
@@ -486,6 +499,8 @@ class Sequential:
                     cb.on_epoch_end(self, epoch, logs)
                 history._append(epoch, logs)
                 printer.end_epoch(epoch, seen, logs)
+                if distributed:  # one rank's callback asking to stop stops every rank
+                    self.stop_training = _dist._any(self.stop_training)
                 if self.stop_training:
                     break
         finally:
@@ -551,6 +566,7 @@ class Sequential:
         return {"format": FORMAT_NAME, "version": FORMAT_VERSION,
                 "layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers]}
 
+    @_dist.root_only  # under MPI: rank 0 writes, every rank waits for it
     def save(self, path):
         """Write the architecture and the weights to one .npz file at ``path`` (exactly that name).
 

@@ -501,8 +501,8 @@ def test_fit_without_loss_or_with_positional_numbers(digits_small):
         model.fit(x, y, 32, 10)
     with pytest.raises(ValueError, match="unknown metric"):
         model.compile("cross_entropy", "adam", metrics=["f1"])
-    with pytest.raises(NotImplementedError, match="fastnet.distributed"):
-        model.fit(x, y, "cross_entropy", "adam", distributed=True)
+    with pytest.raises(TypeError, match="distributed: expected True or False"):  # the MPI path: test_distributed.py
+        model.fit(x, y, "cross_entropy", "adam", distributed="yes")
     with pytest.raises(ValueError, match="verbose"):
         model.fit(x, y, "cross_entropy", "adam", verbose=3)
     with pytest.raises(TypeError, match="verbose= or the deprecated progress="):
