@@ -35,16 +35,8 @@ def _labels(labels, n_rows, n_classes, ignore_index=None):
         labels = np.asarray(labels)
     if not isinstance(labels, np.ndarray):
         raise TypeError(f"labels: expected a numpy.ndarray of integers, got {type(labels).__name__}")
-    _validate.class_indices(labels, "labels", num_classes=n_classes)  # one-hot / float labels: the hint
-    if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
-        hint = ""
-        if labels.ndim == 2 and labels.shape == (n_rows, n_classes):
-            hint = "; these look like one-hot rows: pass the class indices labels.argmax(axis=1)"
-        raise TypeError(f"labels: expected an integer dtype (class indices in [0, {n_classes})), "
-                        f"got {labels.dtype}{hint}")
-    if labels.ndim != 1:
-        raise ValueError(f"labels: expected a 1-D array of class indices, got {labels.ndim}-D with shape "
-                         f"{labels.shape}")
+    # an integer 1-D array, or the error with the hint (one-hot rows: argmax; floats: astype)
+    _validate.class_indices(labels, "labels", num_classes=n_classes)
     if labels.shape[0] != n_rows:
         raise ValueError(f"labels: expected shape ({n_rows},) (one label per row of logits), "
                          f"got {labels.shape}")

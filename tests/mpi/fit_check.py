@@ -37,7 +37,7 @@ class Logs(Callback):
         self.logs = []
 
     def on_epoch_end(self, model, epoch, logs):
-        self.logs.append({k: v for k, v in logs.items() if k not in ("seconds", "samples_per_second")})
+        self.logs.append({k: v for k, v in logs.items() if k not in ("seconds", "samples_per_second", "compile_seconds")})
 
 
 def hashing(optimizer, model, hashes):
