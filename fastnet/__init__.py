@@ -24,10 +24,12 @@ from ._runtime import compile, get_num_threads, info, set_num_threads
 from .model import Callback, EarlyStopping, History, LearningRateScheduler, Sequential, load
 from .parameter import Parameter
 from .profiler import Profiler, profile
+from .gradcheck import GradcheckError, gradcheck
 
 __all__ = [
     "ops", "datasets", "layers", "losses", "optim", "zoo",
     "Sequential", "load", "Parameter", "History", "Callback", "EarlyStopping", "LearningRateScheduler",
     "profile", "Profiler",
     "compile", "get_num_threads", "info", "set_num_threads", "__version__",
+    "gradcheck", "GradcheckError",
 ]

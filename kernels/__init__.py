@@ -14,6 +14,13 @@ conv2d                 :mod:`fastnet.kernels.conv2d` (small layers: ``conv2d_pla
 conv3d                 :mod:`fastnet.kernels.conv3d`
 maxpool2d, maxpool3d   :mod:`fastnet.kernels.pooling`
 mse_loss, cross_entropy, squared_error   :mod:`fastnet.kernels.losses`
+leaky_relu             :mod:`fastnet.kernels.activations`
+conv1d                 :mod:`fastnet.kernels.conv2d` (a unit height, via ``fastnet.ops.conv2d``)
+maxpool1d              :mod:`fastnet.kernels.pooling` (a unit height, via ``fastnet.ops.maxpool2d``)
+avgpool2d, global_avgpool2d   :mod:`fastnet.kernels.avgpool`
+batch_norm             :mod:`fastnet.kernels.normalization` (``batch_norm_stats`` too)
+dropout                :mod:`fastnet.kernels.dropout`
+softmax, log_softmax   :mod:`fastnet.kernels.softmax` (one kernel pair, a ``log`` flag)
 =====================  ==========================================================
 
 This folder lives at the top of the repository as ``kernels/`` and installs as
