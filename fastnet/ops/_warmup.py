@@ -51,3 +51,25 @@ def run_all(dtype):
     cross_entropy(logits, np.array([0, 1, 4, 2]))
     mse_loss(logits, rand(4, 5))
     squared_error(logits, rand(4, 5))
+
+    # issue 12: conv1d and maxpool1d reach the 2-D kernels above; the new kernels
+    from . import (avgpool2d, avgpool2d_backward, batch_norm, batch_norm_backward, dropout,
+                   dropout_backward, global_avgpool2d, global_avgpool2d_backward, leaky_relu,
+                   leaky_relu_backward, log_softmax, log_softmax_backward, softmax, softmax_backward)
+    y = leaky_relu(x)
+    leaky_relu_backward(x, np.ones_like(y))
+    for kernel, stride, padding in ((2, 2, 0), (3, 2, 1)):
+        p2 = avgpool2d(x2, kernel, stride, padding)
+        avgpool2d_backward(x2, np.ones_like(p2), kernel, stride, padding)
+    g2 = global_avgpool2d(x2)
+    global_avgpool2d_backward(x2, np.ones_like(g2))
+    gamma, beta = rand(2), rand(2)
+    running_mean, running_var = np.zeros(2, dtype), np.ones(2, dtype)
+    batch_norm(x2, gamma, beta, running_mean, running_var, True)
+    batch_norm(x2, gamma, beta, running_mean, running_var, False)
+    batch_norm_backward(x2, gamma, np.ones_like(x2))
+    y, mask = dropout(x2, 0.5, seed=0)
+    dropout_backward(np.ones_like(y), mask, 0.5)
+    for forward, backward in ((softmax, softmax_backward), (log_softmax, log_softmax_backward)):
+        y = forward(logits)
+        backward(y, np.ones_like(y))
