@@ -4,24 +4,26 @@ Layout: arrays viewed as (A, L, B), C-contiguous: the softmax runs along L for e
 wrappers reshape any array and axis to this form (A = product of the sizes before the axis, B =
 product after it). Stable for any finite input: the row max is subtracted before ``exp``, so every
 exponent is <= 0 and the sum lies in [1, L]; the sums are accumulated in float64. A NaN in a row
-makes the whole row NaN.
+makes the whole row NaN (so does +inf: inf - inf is NaN).
 
 Parallelism: ``prange`` over A; each (a, b) line is computed by one iteration in a fixed order.
 """
 
 import math
 
-import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel
+from .activations import _exp_nonpos
 
 
 @parallel_kernel
 def softmax_forward(x, y, log):
     """y[a, :, b] = softmax(x[a, :, b]) (``log`` False) or log_softmax (``log`` True).
 
-    x, y : (A, L, B), same dtype; log : bool.
+    The exponentials (of ``x - max <= 0``) use the branch-free, vectorisable exp of
+    :mod:`fastnet.kernels.activations`; each is computed once, kept in y, then scaled (softmax)
+    or replaced by ``x - max - log(sum)`` (log_softmax). x, y : (A, L, B), same dtype; log : bool.
     """
     n_outer, length, n_inner = x.shape
     for a in prange(n_outer):
@@ -32,7 +34,11 @@ def softmax_forward(x, y, log):
                 m = v if (v > m or v != v) else m
             total = 0.0
             for i in range(length):
-                total += math.exp(x[a, i, b] - m)
+                d = x[a, i, b] - m
+                e = _exp_nonpos(d)
+                e = d if d != d else e          # NaN (a NaN in the row, or inf - inf) stays NaN
+                y[a, i, b] = e
+                total += e
             if log:
                 offset = m + math.log(total)
                 for i in range(length):
@@ -40,7 +46,7 @@ def softmax_forward(x, y, log):
             else:
                 inv = 1.0 / total
                 for i in range(length):
-                    y[a, i, b] = math.exp(x[a, i, b] - m) * inv
+                    y[a, i, b] = y[a, i, b] * inv
 
 
 @parallel_kernel
@@ -59,7 +65,9 @@ def softmax_backward(y, dy, dx, log):
                 for i in range(length):
                     total += dy[a, i, b]
                 for i in range(length):
-                    dx[a, i, b] = dy[a, i, b] - math.exp(y[a, i, b]) * total
+                    v = y[a, i, b]                       # log-probabilities: v <= 0
+                    e = _exp_nonpos(v)
+                    dx[a, i, b] = dy[a, i, b] - (v if v != v else e) * total
             else:
                 for i in range(length):
                     total += dy[a, i, b] * y[a, i, b]
