@@ -62,7 +62,7 @@ def main(argv=None, quick=False):
     x_train, y_train = make_bars(n_train, seed=args.seed)
     x_test, y_test = make_bars(300, seed=args.seed + 1)
     model = build_model(args.seed)
-    print(model.summary(x_train.shape[1:]))
+    model.summary(x_train.shape[1:])
     loss = losses.CrossEntropy()
     model.fit(x_train, y_train, loss, optim.Adam(model.parameters(), lr=args.lr), epochs=epochs, batch_size=32,
               seed=args.seed, progress=not quick)

@@ -27,7 +27,7 @@ def main(argv=None, quick=False):
 
     (x_train, y_train), (x_test, y_test) = datasets.load_digits(test_fraction=0.2, seed=args.seed)
     model = zoo.lenet5(seed=args.seed, channels=recipe.CHANNELS)
-    print(model.summary(x_train.shape[1:]))
+    model.summary(x_train.shape[1:])
     loss = losses.CrossEntropy()
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     schedule = LearningRateScheduler(optimizer, "cosine", epochs=epochs)  # anneal lr to 0

@@ -21,7 +21,7 @@ def main(argv=None, quick=False):
 
     (x_train, y_train), (x_test, y_test) = datasets.load_digits(seed=args.seed, flatten=True)
     model = zoo.mlp((64, 128, 64, 10), activation="sigmoid", seed=args.seed)
-    print(model.summary((64,)))
+    model.summary((64,))
     loss = losses.CrossEntropy()
     model.fit(x_train, y_train, loss, optim.Adam(model.parameters(), lr=args.lr), epochs=epochs,
               batch_size=args.batch_size, seed=args.seed, validation_data=(x_test, y_test), progress=not quick)

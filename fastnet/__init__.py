@@ -27,6 +27,7 @@ from .profiler import Profiler, profile
 from . import callbacks, metrics
 from .callbacks import CSVLogger, LRSchedulerCallback, ModelCheckpoint, TerminateOnNaN
 from . import distributed  # mpi4py is imported only when a job needs it
+from .gradcheck import GradcheckError, gradcheck
 
 __all__ = [
     "ops", "datasets", "layers", "losses", "optim", "zoo",
@@ -35,4 +36,5 @@ __all__ = [
     "compile", "get_num_threads", "info", "set_num_threads", "__version__",
     "callbacks", "metrics", "CSVLogger", "LRSchedulerCallback", "ModelCheckpoint", "TerminateOnNaN",
     "distributed",
+    "gradcheck", "GradcheckError",
 ]

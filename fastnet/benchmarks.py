@@ -1043,3 +1043,175 @@ def plot(report, path):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# issue 12: the "cnn" family (conv1d, avgpool2d, batch_norm, softmax), bench/bench_cnn.py.
+# Its cases are appended to CASES; the dispatchers below handle the family and hand every other
+# case to the functions defined above (they are looked up by name at call time).
+# --------------------------------------------------------------------------------------------
+
+def _cnn_registry():
+    specs = [
+        ("conv1d", "k5_c64_l1000", dict(x=(16, 64, 1000), w=(64, 64, 5), stride=1, padding=2),
+         dict(x=(2, 3, 9), w=(4, 3, 5), stride=1, padding=2), "1-D conv, 64 -> 64 channels, 5 taps, 16 x 1000 samples"),
+        ("conv1d", "k7_s2", dict(x=(16, 32, 2000), w=(64, 32, 7), stride=2, padding=3),
+         dict(x=(2, 3, 11), w=(4, 3, 7), stride=2, padding=3), "1-D conv, stride 2, 7 taps"),
+        ("avgpool2d", "3x3s2p1", dict(x=(8, 96, 55, 55), kernel_size=3, stride=2, padding=1),
+         dict(x=(2, 3, 7, 7), kernel_size=3, stride=2, padding=1), "average pool 3x3/2, padding 1"),
+        ("batch_norm", "resnet_64x56", dict(x=(16, 64, 56, 56)), dict(x=(4, 3, 5, 5)),
+         "batch norm (training) over (16, 64, 56, 56)"),
+        ("softmax", "imagenet_1000", dict(x=(1024, 1000)), dict(x=(4, 7)), "softmax over 1000 classes, batch 1024"),
+    ]
+    return tuple(Case("cnn", op, name, bw, full, smoke, text)
+                 for op, name, full, smoke, text in specs for bw in (False, True))
+
+
+CASES = CASES + _cnn_registry()
+
+
+def _cnn_norm_params(x):
+    """The seeded gamma, beta and running statistics of a batch_norm case."""
+    rng = np.random.default_rng(_seed("batch_norm" + str(x.shape)))
+    c = x.shape[1]
+    return (rng.uniform(0.5, 1.5, c).astype(x.dtype), rng.standard_normal(c).astype(x.dtype),
+            np.zeros(c, x.dtype), np.ones(c, x.dtype))
+
+
+_base_op_output_shape = _op_output_shape
+_base_array_op_fn = _array_op_fn
+_base_torch_op_fn = _torch_op_fn
+_base_cost = _cost
+_base_loops_estimate = _loops_estimate
+
+
+def _op_output_shape(case, size, inputs, dtype):  # noqa: F811 - extends the dispatcher above
+    if case.family != "cnn":
+        return _base_op_output_shape(case, size, inputs, dtype)
+    p, x = case.params(size), inputs["x"]
+    if case.op == "conv1d":
+        w = inputs["w"]
+        return (x.shape[0], w.shape[0], (x.shape[2] + 2 * p["padding"] - w.shape[2]) // p["stride"] + 1)
+    if case.op == "avgpool2d":
+        k, s, pad = p["kernel_size"], p["stride"], p["padding"]
+        return x.shape[:2] + tuple((n + 2 * pad - k) // s + 1 for n in x.shape[2:])
+    return x.shape
+
+
+def _cnn_namespace(impl):
+    if impl == "numpy_loops":
+        from .reference import naive
+        return naive
+    return _module(impl)
+
+
+def _array_op_fn(case, size, impl, inputs):  # noqa: F811
+    if case.family != "cnn":
+        return _base_array_op_fn(case, size, impl, inputs)
+    m, p = _cnn_namespace(impl), case.params(size)
+    x, dy = inputs["x"], inputs.get("dy")
+    if case.op == "conv1d":
+        w, b, s, pad = inputs["w"], inputs["b"], p["stride"], p["padding"]
+        forward = lambda: m.conv1d(x, w, b, stride=s, padding=pad)  # noqa: E731
+        backward = lambda: tuple(m.conv1d_backward(x, w, dy, stride=s, padding=pad))  # noqa: E731
+    elif case.op == "avgpool2d":
+        k, s, pad = p["kernel_size"], p["stride"], p["padding"]
+        forward = lambda: m.avgpool2d(x, k, s, pad)  # noqa: E731
+        backward = lambda: (m.avgpool2d_backward(x, dy, k, s, pad),)  # noqa: E731
+    elif case.op == "batch_norm":
+        gamma, beta, mean, var = _cnn_norm_params(x)
+        forward = lambda: m.batch_norm(x, gamma, beta, mean.copy(), var.copy(), True)  # noqa: E731
+        backward = lambda: tuple(m.batch_norm_backward(x, gamma, dy))  # noqa: E731
+    else:  # softmax
+        forward = lambda: m.softmax(x, 1)  # noqa: E731
+        backward = None
+    if not case.backward:
+        return forward
+    if case.op == "softmax":
+        def fn():
+            y = m.softmax(x, 1)
+            return y, m.softmax_backward(y, dy, 1)
+        return fn
+    return lambda: (forward(),) + backward()
+
+
+def _torch_op_fn(case, size, inputs):  # noqa: F811
+    if case.family != "cnn":
+        return _base_torch_op_fn(case, size, inputs)
+    torch = _torch()
+    F = torch.nn.functional
+    p = case.params(size)
+    t = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    x, dy = t["x"], t.get("dy")
+    x = x.detach().requires_grad_(case.backward)
+    leaves = [x]
+    if case.op == "conv1d":
+        w, b = t["w"].requires_grad_(case.backward), t["b"].requires_grad_(case.backward)
+        leaves += [w, b]
+
+        def forward(x):
+            return F.conv1d(x, w, b, stride=p["stride"], padding=p["padding"])
+    elif case.op == "avgpool2d":
+        def forward(x):
+            return F.avg_pool2d(x, p["kernel_size"], p["stride"], p["padding"])
+    elif case.op == "batch_norm":
+        gamma, beta, mean, var = (torch.from_numpy(a) for a in _cnn_norm_params(inputs["x"]))
+        gamma, beta = gamma.requires_grad_(case.backward), beta.requires_grad_(case.backward)
+        leaves += [gamma, beta]
+
+        def forward(x):
+            return F.batch_norm(x, mean.clone(), var.clone(), gamma, beta, training=True)
+    else:
+        def forward(x):
+            return torch.softmax(x, dim=1)
+    if not case.backward:
+        def fn():
+            with torch.no_grad():
+                return forward(x).numpy()
+        return fn
+
+    def fn():
+        y = forward(x)
+        grads = torch.autograd.grad(y, leaves, dy)
+        return (y.detach().numpy(),) + tuple(g.numpy() for g in grads)
+    return fn
+
+
+def _cost(case, size, dtype):  # noqa: F811
+    if case.family != "cnn":
+        return _base_cost(case, size, dtype)
+    from .profiler import op_cost
+    inputs = _inputs(case, size, dtype)
+    x, dy = inputs["x"], inputs.get("dy")
+    y = np.empty(_op_output_shape(case, size, inputs, dtype), dtype=dtype)
+    if case.op == "conv1d":
+        calls = [("conv1d", (x, inputs["w"], inputs["b"]), y)]
+        if case.backward:
+            calls.append(("conv1d_backward", (x, inputs["w"], dy), (x, inputs["w"], inputs["b"])))
+    elif case.op == "batch_norm":
+        params = _cnn_norm_params(x)
+        calls = [("batch_norm", (x,) + params, y)]
+        if case.backward:
+            calls.append(("batch_norm_backward", (x, params[0], dy), (x, params[0], params[1])))
+    else:
+        calls = [(case.op, (x,), y)]
+        if case.backward:
+            calls.append((case.op + "_backward", (y if case.op == "softmax" else x, dy), x))
+    costs = [op_cost(op, args, {}, result) for op, args, result in calls]
+    return sum(c[0] for c in costs), sum(c[1] for c in costs)
+
+
+def _loops_estimate(case, size):  # noqa: F811
+    if case.family != "cnn":
+        return _base_loops_estimate(case, size)
+    p = case.params(size)
+    x = int(np.prod(p["x"]))
+    factor = 3 if case.backward else 1
+    if case.op == "conv1d":
+        out = (p["x"][2] + 2 * p["padding"] - p["w"][2]) // p["stride"] + 1
+        return factor * p["x"][0] * p["w"][0] * out * int(np.prod(p["w"][1:])) * _LOOPS_SECONDS_PER_MAC
+    if case.op == "avgpool2d":
+        return factor * x * p["kernel_size"] ** 2 / p["stride"] ** 2 * _LOOPS_SECONDS_PER_ELEMENT
+    if case.op == "softmax" and case.backward:   # the loop Jacobian-vector product is O(L^2) per row
+        return x * p["x"][1] * _LOOPS_SECONDS_PER_ELEMENT
+    return 4 * factor * x * _LOOPS_SECONDS_PER_ELEMENT

@@ -628,3 +628,15 @@ REGISTRY = {cls.__name__: cls for cls in (Dense, Conv2d, Conv3d, MaxPool2d, MaxP
 
 __all__ = ["Layer", "Dense", "Conv2d", "Conv3d", "MaxPool2d", "MaxPool3d", "Flatten", "Sigmoid", "Tanh",
            "ReLU", "INITS", "init_weight"]
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 12: the CNN layers (Conv1d, MaxPool1d, AvgPool2d, GlobalAvgPool2d, BatchNorm1d/2d, Dropout,
+# Softmax, LeakyReLU, Reshape) live in fastnet/_layers_cnn.py; they are members of this module.
+
+from ._layers_cnn import LAYERS as _CNN_LAYERS  # noqa: E402  (needs the classes above)
+from ._layers_cnn import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Dropout,  # noqa: E402,F401
+                          GlobalAvgPool2d, LeakyReLU, MaxPool1d, Reshape, Softmax)
+
+REGISTRY.update({cls.__name__: cls for cls in _CNN_LAYERS})
+__all__ += [cls.__name__ for cls in _CNN_LAYERS]

@@ -21,7 +21,8 @@ or write your own loop::
 callbacks (:mod:`fastnet.callbacks`) and :class:`History` count epochs from 1, as the progress bar.
 
 Saving: ``model.save(path)`` writes one .npz file (no pickle) holding a JSON architecture entry with
-a format version and one array per parameter; ``fastnet.model.load(path)`` rebuilds the model.
+a format version, one array per parameter and one per buffer (BatchNorm running statistics);
+``fastnet.model.load(path)`` rebuilds the model.
 """
 
 import json
@@ -51,6 +52,79 @@ from .optim import Optimizer
 FORMAT_NAME = "fastnet.Sequential"
 FORMAT_VERSION = 1
 _ARCH_KEY = "__fastnet_architecture__"
+
+
+# ----------------------------------------------------------------------------------------------
+# summary table
+
+
+def _short_count(n):
+    """The lectures' shorthand, 4 digits: 614400 -> '0.6144M', 1327104 -> '1.327M', 4608 -> '4.608K'."""
+    if n >= 1e5:
+        return f"{n / 1e6:.4g}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.4g}K"
+    return str(n)
+
+
+def _weight_formula(layer, in_shape, before_flatten):
+    """(text, count) of a layer's weights (no biases) as the lectures write them, or ("", 0)."""
+    name = type(layer).__name__
+    weight = getattr(layer, "weight", None)
+    if weight is None or name.startswith("BatchNorm"):
+        return "", 0
+    w = weight.value.shape
+    if name.startswith("Conv"):      # (K, C, F...) -> (F x F x C) x K
+        taps = "x".join(str(f) for f in w[2:])
+        text = f"({taps}x{w[1]})x{w[0]}"
+    elif name == "Dense" and before_flatten is not None and len(before_flatten) > 1:
+        c, *spatial = before_flatten
+        text = f"({'x'.join(str(s) for s in spatial)}x{c})x{w[0]}"
+    else:
+        text = f"{w[1]}x{w[0]}"
+    count = int(np.prod(w))
+    return f"{text} = {_short_count(count)}", count
+
+
+class Summary(str):
+    """What :meth:`Sequential.summary` returns: the table as a ``str``, plus its data.
+
+    Attributes
+    ----------
+    rows : list of dict with "layer" (str), "output_shape" (tuple, one sample), "weights_formula"
+        (str, e.g. "(5x5x96)x256 = 0.614M"), "weights" (int, without biases), "params" (int)
+    total_params : int
+    """
+
+    def __new__(cls, title, rows, total_params):
+        header = ("Layer", "Output shape", "Weights (lectures' arithmetic)", "Params")
+        cells = [header] + [(r["layer"], str(("N",) + tuple(r["output_shape"])).replace("'", ""),
+                             r["weights_formula"], f"{r['params']:,}") for r in rows]
+        widths = [max(len(c[k]) for c in cells) for k in range(4)]
+        rule = "-" * (sum(widths) + 6)
+
+        def fmt(c):
+            return f"{c[0]:<{widths[0]}}  {c[1]:<{widths[1]}}  {c[2]:<{widths[2]}}  {c[3]:>{widths[3]}}"
+
+        lines = [title, rule, fmt(header), rule] + [fmt(c) for c in cells[1:]]
+        lines += [rule, f"Total params: {total_params:,}"]
+        self = super().__new__(cls, "\n".join(lines))
+        self.title, self.rows, self.total_params, self._cells = title, rows, total_params, cells
+        return self
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
+
+    def _repr_html_(self):
+        import html
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self._cells[0])
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                       for row in self._cells[1:])
+        return (f"<p>{html.escape(self.title)}</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+                f"<tfoot><tr><td colspan='4'>Total params: {self.total_params:,}</td></tr></tfoot></table>")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,20 +241,31 @@ class Sequential:
         inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
 
-    def summary(self, input_shape, print_fn=None):
-        """A table of the layers with their output shapes and parameter counts.
+    def summary(self, input_shape, print_fn=print):
+        """A table of the layers: output shape, weight arithmetic in the lectures' terms, parameters.
+
+        For each layer: its output shape for one sample of ``input_shape``, the weight count written
+        as the lectures write it (a convolution's ``(F x F x C) x K`` with its value, a dense layer's
+        ``(H x W x C) x out`` after a Flatten, else ``in x out``; biases not included) and its
+        parameter count (weights and biases). Nothing is allocated or run: the shapes come from
+        each layer's ``output_shape``.
 
         Parameters
         ----------
-        input_shape : tuple of int
-            Shape of one input sample, without the batch axis (e.g. ``(1, 8, 8)``).
-        print_fn : callable, optional
-            Called with the table; by default the table is only returned.
+        input_shape : tuple of int (or an int)
+            Shape of one input sample, without the batch axis (e.g. ``(3, 227, 227)``).
+        print_fn : callable or None, default ``print``
+            Called once with the table, as Keras' ``model.summary()`` prints it; None prints nothing
+            (use it with ``print(model.summary(shape, print_fn=None))`` or to keep the table).
 
         Returns
         -------
-        str
+        Summary : a ``str`` (the table) with ``rows`` (one dict per layer: "layer", "output_shape",
+        "weights_formula", "weights", "params") and ``total_params``; a notebook displays it as an
+        HTML table (``_repr_html_``), IPython as the plain table (``_repr_pretty_``).
         """
+        if print_fn is not None and not callable(print_fn):
+            raise TypeError(f"print_fn: expected a callable or None, got {type(print_fn).__name__}")
         if isinstance(input_shape, (numbers.Integral, np.integer)):
             input_shape = (int(input_shape),)
         try:
@@ -188,25 +273,23 @@ class Sequential:
         except TypeError:
             raise TypeError(f"input_shape: expected a tuple of ints (one sample, no batch axis), "
                             f"got {input_shape!r}") from None
-        rows = [("Layer", "Output shape", "Params")]
+        rows = []
+        before_flatten = None          # the (C, H, W) a Flatten received: the lectures' (H x W x C)
         for i, layer in enumerate(self.layers):
+            in_shape = shape
             shape = layer.output_shape(shape)
-            rows.append((f"{i}: {layer!r}", str(("N",) + shape).replace("'", ""), f"{layer.num_parameters():,}"))
-        widths = [max(len(r[c]) for r in rows) for c in range(3)]
-        rule = "-" * (sum(widths) + 4)
-
-        def fmt(r):
-            return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"
-
+            formula, weights = _weight_formula(layer, in_shape, before_flatten)
+            before_flatten = in_shape if type(layer).__name__ == "Flatten" else (
+                before_flatten if not layer.parameters() and len(shape) == 1 else None)
+            rows.append({"layer": f"{i}: {layer!r}", "output_shape": shape, "weights_formula": formula,
+                         "weights": weights, "params": layer.num_parameters()})
         dtype = self.dtype
-        lines = [f"Sequential (input (N, {', '.join(map(str, input_shape))}), "
-                 f"dtype {dtype.name if dtype is not None else '-'})", rule, fmt(rows[0]), rule]
-        lines += [fmt(r) for r in rows[1:]]
-        lines += [rule, f"Total params: {self.num_parameters():,}"]
-        text = "\n".join(lines)
+        title = (f"Sequential (input (N, {', '.join(map(str, input_shape))}), "
+                 f"dtype {dtype.name if dtype is not None else '-'})")
+        result = Summary(title, rows, self.num_parameters())
         if print_fn is not None:
-            print_fn(text)
-        return text
+            print_fn(str(result))
+        return result
 
     # -- Keras-style API ------------------------------------------------------------------------
 
@@ -582,6 +665,7 @@ class Sequential:
         arrays = {_ARCH_KEY: np.frombuffer(json.dumps(self.get_config()).encode("utf-8"), dtype=np.uint8)}
         for i, p in enumerate(self.parameters()):
             arrays[f"param_{i:04d}"] = p.value
+        arrays.update(_buffer_arrays(self.layers))
         fd, tmp = tempfile.mkstemp(prefix=".fastnet-", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -660,8 +744,20 @@ def load(path):
     model = Sequential(built)
     params = model.parameters()
     expected = {f"param_{i:04d}" for i in range(len(params))}
-    if set(arrays) != expected:
-        raise ValueError(f"{path}: the file holds {len(arrays)} weight arrays, the architecture needs {len(params)}")
+    buffers = _buffer_arrays(model.layers)
+    if set(arrays) != expected | set(buffers):
+        missing = sorted(set(buffers) - set(arrays))
+        if missing and set(arrays) == expected | set(buffers) - set(missing):
+            raise ValueError(f"{path}: the file lacks the layers' saved statistics {', '.join(missing)}")
+        n_weights = len([k for k in arrays if k.startswith("param_")])
+        raise ValueError(f"{path}: the file holds {n_weights} weight arrays and {len(arrays) - n_weights} "
+                         f"buffers, the architecture needs {len(params)} and {len(buffers)}")
+    for key, target in buffers.items():
+        value = arrays[key]
+        if value.shape != target.shape or value.dtype != target.dtype:
+            raise ValueError(f"{path}: buffer {key} has shape {value.shape} and dtype {value.dtype}, the "
+                             f"architecture needs {target.shape} {target.dtype}")
+        target[...] = value
     for i, p in enumerate(params):
         w = arrays[f"param_{i:04d}"]
         if w.shape != p.value.shape or w.dtype != p.value.dtype:
@@ -676,4 +772,16 @@ class _NotFastnet(Exception):
     pass
 
 
-__all__ = ["Sequential", "History", "Callback", "EarlyStopping", "LearningRateScheduler", "load", "FORMAT_VERSION"]
+def _buffer_arrays(layers):
+    """{"buffer_LLLL_NAME": array} for every layer's non-trainable state (BatchNorm running
+    statistics), keyed by layer index: saved next to the parameters, restored by ``load``."""
+    arrays = {}
+    for i, layer in enumerate(layers):
+        buffers = getattr(layer, "buffers", None)
+        if buffers is not None:
+            for name, value in buffers().items():
+                arrays[f"buffer_{i:04d}_{name}"] = value
+    return arrays
+
+
+__all__ = ["Sequential", "Summary", "History", "Callback", "EarlyStopping", "LearningRateScheduler", "load", "FORMAT_VERSION"]

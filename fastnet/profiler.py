@@ -92,11 +92,11 @@ def op_cost(op_name, args, kwargs, result):
     nbytes = _nbytes(inputs) + _nbytes([result])
     flops = 0
     try:
-        if op_name in ("conv2d", "conv3d"):
+        if op_name in ("conv1d", "conv2d", "conv3d"):
             v = _positional(args, kwargs, ("x", "w", "b"))
             macs = _conv_macs(v["x"], v["w"], result)
             flops = 2 * macs + (result.size if v.get("b") is not None else 0)
-        elif op_name in ("conv2d_backward", "conv3d_backward"):
+        elif op_name in ("conv1d_backward", "conv2d_backward", "conv3d_backward"):
             v = _positional(args, kwargs, ("x", "w", "dy", "stride", "padding", "input_grad"))
             # dx and dw each cost one forward convolution's multiply-adds; db is a sum over dy.
             macs = _conv_macs(v["x"], v["w"], v["dy"])

@@ -1,5 +1,5 @@
-"""Ready-made models: LeNet-5 and multilayer perceptrons (shared by the examples, the ``train``
-job, the tests and the benchmarks)."""
+"""Ready-made models: LeNet-5, multilayer perceptrons, and the lectures' ImageNet networks (AlexNet,
+ZFNet, VGG-16), shared by the examples, the ``train`` job, the tests and the benchmarks."""
 
 import numbers
 
@@ -113,4 +113,120 @@ def mlp(sizes=(64, 64, 10), activation="sigmoid", dtype=np.float32, seed=0, flat
     return Sequential(layers)
 
 
-__all__ = ["lenet5", "mlp"]
+# --- issue 12: the lectures' ImageNet networks -------------------------------------------------------
+
+def _check_common(num_classes, in_channels):
+    for value, name in ((num_classes, "num_classes"), (in_channels, "in_channels")):
+        if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+
+
+def _classifier(flat, num_classes, dropout, dtype, rng):
+    """FC 4096 -> ReLU -> Dropout -> FC 4096 -> ReLU -> Dropout -> FC num_classes (AlexNet, VGG)."""
+    from .layers import Dropout
+    seeds = rng.integers(0, 2**31, size=2)
+    return [Flatten(),
+            Dense(flat, 4096, dtype=dtype, init="he", seed=rng), ReLU(), Dropout(dropout, seed=int(seeds[0])),
+            Dense(4096, 4096, dtype=dtype, init="he", seed=rng), ReLU(), Dropout(dropout, seed=int(seeds[1])),
+            Dense(4096, num_classes, dtype=dtype, init="xavier", seed=rng)]
+
+
+def _conv_stack(spec, in_channels, dtype, rng):
+    """Layers from ("conv", K, F, S, P) and ("pool", F, S) entries, a ReLU after each conv."""
+    layers, channels = [], in_channels
+    for entry in spec:
+        if entry[0] == "conv":
+            _, k, f, stride, padding = entry
+            layers += [Conv2d(channels, k, f, stride=stride, padding=padding, dtype=dtype, init="he", seed=rng),
+                       ReLU()]
+            channels = k
+        else:
+            _, f, stride = entry
+            layers.append(MaxPool2d(f, stride=stride))
+    return layers
+
+
+ALEXNET_LECTURES = [("conv", 96, 11, 4, 0), ("pool", 3, 2), ("conv", 256, 5, 1, 0), ("pool", 3, 2),
+                    ("conv", 384, 3, 1, 0), ("conv", 384, 3, 1, 0), ("conv", 256, 3, 1, 0), ("pool", 3, 2)]
+ALEXNET_ORIGINAL = [("conv", 96, 11, 4, 0), ("pool", 3, 2), ("conv", 256, 5, 1, 2), ("pool", 3, 2),
+                    ("conv", 384, 3, 1, 1), ("conv", 384, 3, 1, 1), ("conv", 256, 3, 1, 1), ("pool", 3, 2)]
+ZFNET_LECTURES = [("conv", 96, 7, 4, 0), ("pool", 3, 2), ("conv", 256, 5, 1, 0), ("pool", 3, 2),
+                  ("conv", 512, 3, 1, 0), ("conv", 1024, 3, 1, 0), ("conv", 512, 3, 1, 0), ("pool", 3, 2)]
+VGG16 = [("conv", 64, 3, 1, 1), ("conv", 64, 3, 1, 1), ("pool", 2, 2),
+         ("conv", 128, 3, 1, 1), ("conv", 128, 3, 1, 1), ("pool", 2, 2),
+         ("conv", 256, 3, 1, 1), ("conv", 256, 3, 1, 1), ("conv", 256, 3, 1, 1), ("pool", 2, 2),
+         ("conv", 512, 3, 1, 1), ("conv", 512, 3, 1, 1), ("conv", 512, 3, 1, 1), ("pool", 2, 2),
+         ("conv", 512, 3, 1, 1), ("conv", 512, 3, 1, 1), ("conv", 512, 3, 1, 1), ("pool", 2, 2)]
+
+
+def _imagenet_net(spec, input_size, num_classes, in_channels, dtype, seed, dropout):
+    _check_common(num_classes, in_channels)
+    rng = _generator(seed)
+    features = _conv_stack(spec, in_channels, dtype, rng)
+    shape = (in_channels, input_size, input_size)
+    for layer in features:
+        shape = layer.output_shape(shape)
+    return Sequential(features + _classifier(int(np.prod(shape)), num_classes, dropout, dtype, rng))
+
+
+def alexnet(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, variant="lectures", dropout=0.5):
+    """AlexNet (Krizhevsky et al., 2012) for 227x227 images, as one tower, without LRN.
+
+    ``variant="lectures"`` (default): the lectures' unpadded network, whose arithmetic the slides
+    walk through: conv 96 11x11/4 -> 55x55, max-pool 3/2 -> 27, conv 256 5x5 -> 23, pool -> 11,
+    conv 384 3x3 -> 9, conv 384 3x3 -> 7, conv 256 3x3 -> 5, pool -> 2, FC 4096, FC 4096, FC
+    ``num_classes``; weights (11x11x3)x96 = 34.8K, (5x5x96)x256 = 0.6M, (3x3x256)x384 = 0.8M,
+    (3x3x384)x384 = 1.327M, (3x3x384)x256 = 0.8M, (2x2x256)x4096 = 4M, 4096x4096 = 16M,
+    4096x1000 = 4M (28,823,912 parameters with the biases).
+
+    ``variant="original"``: the published, padded network (conv2 padding 2, conv3-5 padding 1):
+    55, 27, 27, 13, 13, 13, 13, 6, FC (6x6x256)x4096; 62,378,344 parameters.
+
+    ReLU after every convolution and hidden FC layer (He initialisation), dropout after the two
+    hidden FC layers (identity in eval mode), raw logits out (pair with ``losses.CrossEntropy``).
+
+    Parameters
+    ----------
+    num_classes : int, default 1000
+    in_channels : int, default 3
+    dtype : float32 (default) or float64
+    seed : int, numpy.random.Generator or None, default 0 (initialisation and the dropout masks)
+    variant : "lectures" (default) or "original"
+    dropout : float in [0, 1), default 0.5
+
+    Returns
+    -------
+    Sequential taking (N, in_channels, 227, 227) and returning (N, num_classes).
+    """
+    specs = {"lectures": ALEXNET_LECTURES, "original": ALEXNET_ORIGINAL}
+    if variant not in specs:
+        raise ValueError(f"variant: expected 'lectures' or 'original', got {variant!r}")
+    return _imagenet_net(specs[variant], 227, num_classes, in_channels, dtype, seed, dropout)
+
+
+def zfnet(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, dropout=0.5):
+    """ZFNet (Zeiler & Fergus, 2013) as the lectures present it: AlexNet (lectures' variant) with
+    the first convolution's filters F = 11 -> 7 and the third, fourth and fifth convolutions'
+    K = 384, 384, 256 -> 512, 1024, 512.
+
+    Sizes for a 227x227 input: conv 96 7x7/4 -> 56, pool 3/2 -> 27, then as AlexNet: 23, 11, 9, 7,
+    5, 2, so FC1 takes 2x2x512. (The published ZFNet also uses stride 2 in its first layer and
+    224x224 inputs; this is the lectures' comparison, layer for layer.) Arguments and output as
+    :func:`alexnet`.
+    """
+    return _imagenet_net(ZFNET_LECTURES, 227, num_classes, in_channels, dtype, seed, dropout)
+
+
+def vgg16(num_classes=1000, in_channels=3, dtype=np.float32, seed=0, dropout=0.5):
+    """VGG-16 (Simonyan & Zisserman, 2014, configuration D) for 224x224 images.
+
+    Thirteen 3x3 convolutions (padding 1) in five blocks of 64, 128, 256, 512, 512 filters, each
+    block ending in a 2x2/2 max-pool (224 -> 112 -> 56 -> 28 -> 14 -> 7), then FC (7x7x512)x4096
+    (about 102M weights: most of the network), FC 4096x4096, FC 4096x``num_classes``. 138,357,544
+    parameters with 1000 classes (about 14.7M in the convolutions): 553 MB in float32, so building
+    it takes a few seconds. Arguments and output as :func:`alexnet` (input (N, in_channels, 224, 224)).
+    """
+    return _imagenet_net(VGG16, 224, num_classes, in_channels, dtype, seed, dropout)
+
+
+__all__ = ["lenet5", "mlp", "alexnet", "zfnet", "vgg16"]

@@ -14,7 +14,17 @@ conv2d                 :mod:`fastnet.kernels.conv2d` (small layers: ``conv2d_pla
 conv3d                 :mod:`fastnet.kernels.conv3d`
 maxpool2d, maxpool3d   :mod:`fastnet.kernels.pooling`
 mse_loss, cross_entropy, squared_error   :mod:`fastnet.kernels.losses`
-nll_loss, l1_loss, huber_loss, binary_cross_entropy_with_logits (``bce_with_logits_forward``), cross_entropy with weight or label_smoothing (``cross_entropy_weighted_forward``)   :mod:`fastnet.kernels.losses`
+nll_loss, l1_loss      :mod:`fastnet.kernels.losses`
+huber_loss             :mod:`fastnet.kernels.losses`
+bce_with_logits        :mod:`fastnet.kernels.losses` (op ``binary_cross_entropy_with_logits``)
+cross_entropy          :mod:`fastnet.kernels.losses` (``cross_entropy_weighted_forward``: weight, label_smoothing)
+leaky_relu             :mod:`fastnet.kernels.activations`
+conv1d                 :mod:`fastnet.kernels.conv2d` (a unit height, via ``fastnet.ops.conv2d``)
+maxpool1d              :mod:`fastnet.kernels.pooling` (a unit height, via ``fastnet.ops.maxpool2d``)
+avgpool2d, global_avgpool2d   :mod:`fastnet.kernels.avgpool`
+batch_norm             :mod:`fastnet.kernels.normalization` (``batch_norm_stats`` too)
+dropout                :mod:`fastnet.kernels.dropout`
+softmax, log_softmax   :mod:`fastnet.kernels.softmax` (one kernel pair, a ``log`` flag)
 =====================  ==========================================================
 
 This folder lives at the top of the repository as ``kernels/`` and installs as

@@ -225,3 +225,25 @@ def relu_backward(x, dy, dx):
         v = x[i]
         g = dy[i] if v > zero else zero
         dx[i] = v if v != v else g
+
+
+@parallel_kernel
+def leaky_relu_forward(x, negative_slope, out):
+    """out[i] = x[i] if x[i] > 0 else negative_slope * x[i]; NaN stays NaN. x, out: (n,)."""
+    zero = x.dtype.type(0.0)
+    slope = x.dtype.type(negative_slope)
+    for i in prange(x.shape[0]):
+        v = x[i]
+        out[i] = v if v > zero else v * slope   # NaN * slope is NaN
+
+
+@parallel_kernel
+def leaky_relu_backward(x, dy, negative_slope, dx):
+    """dx[i] = dy[i] if x[i] > 0 else negative_slope * dy[i] (as PyTorch: the slope at 0);
+    NaN where x[i] is NaN. x is leaky_relu's input; x, dy, dx: (n,)."""
+    zero = x.dtype.type(0.0)
+    slope = x.dtype.type(negative_slope)
+    for i in prange(x.shape[0]):
+        v = x[i]
+        g = dy[i] if v > zero else dy[i] * slope
+        dx[i] = v if v != v else g

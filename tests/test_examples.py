@@ -94,3 +94,35 @@ def test_conv3d_volumes_reaches_high_accuracy():
 def test_mlp_digits_full():
     metrics = load_example("mlp_digits").main([])
     assert metrics["accuracy"] >= 0.95
+
+
+# --- issue 12 examples ---------------------------------------------------------------------------
+
+def test_convolution_1d_matches_the_formula(capsys):
+    conv, formula = load_example("convolution_1d").main([])
+    assert conv.shape == formula.shape == (6,)
+    np.testing.assert_allclose(conv, formula, rtol=1e-14)
+    assert "largest difference" in capsys.readouterr().out
+
+
+def test_error_surface_quick(capsys):
+    results = load_example("error_surface").main(["--quick"])
+    for path, curve in results.values():
+        assert curve[-1] < curve[0]                    # both searches went downhill
+        assert path.shape[1] == 2
+    out = capsys.readouterr().out
+    assert "0.1481" in out and "gradient descent" in out
+
+
+def test_alexnet_arithmetic_tables(capsys):
+    module = load_example("alexnet_arithmetic")
+    counts, timings = module.main(["--no-timing"])
+    assert counts == {"AlexNet (lectures)": 28_823_912, "ZFNet (lectures)": 40_518_760, "VGG-16": 138_357_544}
+    assert timings == {}
+    out = capsys.readouterr().out
+    assert "(5x5x96)x256 = 0.6144M" in out and "(N, 256, 2, 2)" in out
+    # the timing code path, on a network that compiles in seconds
+    from fastnet import zoo
+    model = zoo.lenet5()
+    forward, backward = module.layer_times(model, np.zeros((2, 1, 8, 8), np.float32), np.array([0, 1]))
+    assert len(forward) == len(backward) == len(model.layers)

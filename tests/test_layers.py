@@ -259,11 +259,17 @@ def test_parameter_basics():
 
 def test_layer_registry_lists_every_layer():
     assert set(layers.REGISTRY) == {"Dense", "Conv2d", "Conv3d", "MaxPool2d", "MaxPool3d", "Flatten",
-                                    "Sigmoid", "Tanh", "ReLU"}
+                                    "Sigmoid", "Tanh", "ReLU",
+                                    "Conv1d", "MaxPool1d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm1d",
+                                    "BatchNorm2d", "Dropout", "Softmax", "LeakyReLU", "Reshape"}
     for cls in layers.REGISTRY.values():
         config = cls(**{"Dense": dict(in_features=2, out_features=3),
                         "Conv2d": dict(in_channels=1, out_channels=2, kernel_size=3),
                         "Conv3d": dict(in_channels=1, out_channels=2, kernel_size=3),
-                        "MaxPool2d": dict(kernel_size=2), "MaxPool3d": dict(kernel_size=2)}
+                        "MaxPool2d": dict(kernel_size=2), "MaxPool3d": dict(kernel_size=2),
+                        "Conv1d": dict(in_channels=1, out_channels=2, kernel_size=3),
+                        "MaxPool1d": dict(kernel_size=2), "AvgPool2d": dict(kernel_size=2),
+                        "BatchNorm1d": dict(num_features=2), "BatchNorm2d": dict(num_features=2),
+                        "Dropout": dict(p=0.3, seed=1), "Reshape": dict(shape=(2, -1))}
                      .get(cls.__name__, {})).get_config()
         cls(**config)  # rebuildable from its own config

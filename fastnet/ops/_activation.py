@@ -1,4 +1,6 @@
-"""Pointwise activations: sigmoid, tanh, relu and their backward functions."""
+"""Pointwise activations: sigmoid, tanh, relu, leaky_relu and their backward functions."""
+
+import numbers
 
 import numpy as np
 
@@ -121,3 +123,50 @@ def relu_backward(x, dy):
     dx : ndarray of x's shape and dtype.
     """
     return _binary(_kernels.relu_backward, x, dy, "x")
+
+
+def _slope(negative_slope):
+    if isinstance(negative_slope, (bool, np.bool_)) or not isinstance(negative_slope, (numbers.Real, np.floating,
+                                                                                         np.integer)):
+        raise TypeError(f"negative_slope: expected a real number, got {type(negative_slope).__name__}: "
+                        f"{negative_slope!r}")
+    value = float(negative_slope)
+    if value != value:
+        raise ValueError("negative_slope: expected a number, got NaN")
+    return value
+
+
+@traced("leaky_relu")
+def leaky_relu(x, negative_slope=0.01):
+    """Leaky ReLU, ``x if x > 0 else negative_slope * x``, elementwise. NaN gives NaN.
+
+    Parameters
+    ----------
+    x : ndarray of any shape, float32 or float64
+    negative_slope : float, default 0.01
+
+    Returns
+    -------
+    y : ndarray of the same shape and dtype.
+    """
+    slope = _slope(negative_slope)
+    return _unary(lambda a, out: _kernels.leaky_relu_forward(a, slope, out), x, "x")
+
+
+@traced("leaky_relu_backward")
+def leaky_relu_backward(x, dy, negative_slope=0.01):
+    """Gradient of leaky_relu from its INPUT: ``dx = dy where x > 0, else negative_slope * dy``
+    (the slope at ``x == 0``, as PyTorch); NaN where x is NaN.
+
+    Parameters
+    ----------
+    x : ndarray of any shape, float32 or float64. leaky_relu's input.
+    dy : ndarray of x's shape and dtype. Upstream gradient.
+    negative_slope : float, the forward's slope
+
+    Returns
+    -------
+    dx : ndarray of x's shape and dtype.
+    """
+    slope = _slope(negative_slope)
+    return _binary(lambda a, g, dx: _kernels.leaky_relu_backward(a, g, slope, dx), x, dy, "x")

@@ -136,3 +136,72 @@ def maxpool3d_backward(x, dy, kernel_size, stride=None, padding=0):
     if dy.size:
         _kernels.maxpool3d_backward(x, dy, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw)
     return dx
+
+
+# --- 1-D max pooling: maxpool2d with a unit height ------------------------------------------------
+
+_maxpool2d_op = maxpool2d.__wrapped__
+_maxpool2d_backward_op = maxpool2d_backward.__wrapped__
+
+
+def _pool1d_args(x, kernel_size, stride, padding):
+    """Validate a 1-D pooling call with 1-D names; return the (1, k) / (1, s) / (0, p) 2-D args."""
+    (k,) = _validate.int_tuple(kernel_size, "kernel_size", 1, 1)
+    (s,) = (k,) if stride is None else _validate.int_tuple(stride, "stride", 1, 1)
+    (p,) = _validate.int_tuple(padding, "padding", 1, 0)
+    if x.shape[2] < 1:
+        raise ValueError(f"x: expected L >= 1, got shape {x.shape}")
+    if p > k // 2:
+        raise ValueError(f"padding: must be at most kernel_size // 2 (so that every window holds a "
+                         f"real cell), got padding {p} > {k} // 2")
+    out_len = _validate.window_output_size(x.shape[2], k, s, p, p, "L", "kernel_size")
+    return (1, k), (1, s), (0, p), x.shape[:2] + (out_len,)
+
+
+@traced("maxpool1d")
+def maxpool1d(x, kernel_size, stride=None, padding=0):
+    """1-D max pooling (PyTorch ``max_pool1d``, floor mode, implicit -inf padding).
+
+    Runs on the 2-D max-pooling kernels with a unit height (same tie and NaN rules).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), float32 or float64
+    kernel_size : int >= 1 (or a 1-tuple)
+    stride : int >= 1, optional. Defaults to kernel_size.
+    padding : int in [0, kernel_size // 2]. Padded cells never win.
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Lo), x's dtype.
+
+    Shape
+    -----
+    Lo = floor((L + 2 padding - kernel_size) / stride) + 1
+    """
+    x = _validate.float_array(x, "x", ndim=3)
+    kernel, stride2, padding2, out_shape = _pool1d_args(x, kernel_size, stride, padding)
+    return _maxpool2d_op(x[:, :, None, :], kernel, stride2, padding2).reshape(out_shape)
+
+
+@traced("maxpool1d_backward")
+def maxpool1d_backward(x, dy, kernel_size, stride=None, padding=0):
+    """Gradient of :func:`maxpool1d` with respect to x (first max on ties; overlaps accumulate).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), float32 or float64. The forward input.
+    dy : ndarray of shape (N, C, Lo) (maxpool1d's output shape), x's dtype.
+    kernel_size, stride, padding : as in :func:`maxpool1d`.
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, L), x's dtype.
+    """
+    x = _validate.float_array(x, "x", ndim=3)
+    dy = _validate.float_array(dy, "dy", ndim=3)
+    _validate.same_dtype(x=x, dy=dy)
+    kernel, stride2, padding2, out_shape = _pool1d_args(x, kernel_size, stride, padding)
+    _validate.shape_equals(dy, out_shape, "dy")
+    dx = _maxpool2d_backward_op(x[:, :, None, :], dy[:, :, None, :], kernel, stride2, padding2)
+    return dx.reshape(x.shape)

@@ -72,6 +72,45 @@ def _losses(rand):
     huber_loss(logits, rand(4, 5))
 
 
+def _leaky_relu(rand):
+    from . import leaky_relu, leaky_relu_backward
+    x = rand(2, 3)
+    leaky_relu_backward(x, np.ones_like(leaky_relu(x)))
+
+
+def _avgpool2d(rand):
+    from . import avgpool2d, avgpool2d_backward, global_avgpool2d, global_avgpool2d_backward
+    x = rand(1, 2, 5, 5)
+    for kernel, stride, padding in ((2, 2, 0), (3, 2, 1)):
+        p = avgpool2d(x, kernel, stride, padding)
+        avgpool2d_backward(x, np.ones_like(p), kernel, stride, padding)
+    global_avgpool2d_backward(x, np.ones_like(global_avgpool2d(x)))
+
+
+def _batch_norm(rand):
+    from . import batch_norm, batch_norm_backward
+    x = rand(1, 2, 5, 5)
+    gamma, beta = rand(2), rand(2)
+    running_mean, running_var = np.zeros(2, x.dtype), np.ones(2, x.dtype)
+    batch_norm(x, gamma, beta, running_mean, running_var, True)
+    batch_norm(x, gamma, beta, running_mean, running_var, False)
+    batch_norm_backward(x, gamma, np.ones_like(x))
+
+
+def _dropout(rand):
+    from . import dropout, dropout_backward
+    y, mask = dropout(rand(1, 2, 5, 5), 0.5, seed=0)
+    dropout_backward(np.ones_like(y), mask, 0.5)
+
+
+def _softmax(rand):
+    from . import log_softmax, log_softmax_backward, softmax, softmax_backward
+    logits = rand(4, 5)
+    for forward, backward in ((softmax, softmax_backward), (log_softmax, log_softmax_backward)):
+        y = forward(logits)
+        backward(y, np.ones_like(y))
+
+
 def _steps():
     from . import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
     return [
@@ -83,6 +122,12 @@ def _steps():
         ("maxpool2d", _maxpool2d),
         ("maxpool3d", _maxpool3d),
         ("losses", _losses),
+        # conv1d and maxpool1d run on the 2-D kernels above
+        ("leaky_relu", _leaky_relu),
+        ("avgpool2d", _avgpool2d),
+        ("batch_norm", _batch_norm),
+        ("dropout", _dropout),
+        ("softmax", _softmax),
     ]
 
 

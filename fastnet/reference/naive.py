@@ -301,3 +301,248 @@ def huber_loss(pred, target, delta=1.0):
             total += delta * (abs(d) - 0.5 * delta)
             grad[idx] = math.copysign(delta, d) / n
     return pred.dtype.type(total / n), grad.astype(pred.dtype)
+# --- issue 12: 1-D convolution and pooling, average pooling, batch norm, dropout, softmax ---------
+
+def conv1d(x, w, b=None, stride=1, padding=0):
+    """x (N, C, L), w (K, C, F) -> y (N, K, Lo): y[n,k,o] = b[k] + sum_{c,f} w[k,c,f] xpad[n,c,o*s+f]."""
+    n_batch, channels, length = x.shape
+    n_out, _, taps = w.shape
+    xpad = np.zeros((n_batch, channels, length + 2 * padding))
+    xpad[:, :, padding:padding + length] = x
+    out_len = (length + 2 * padding - taps) // stride + 1
+    y = np.zeros((n_batch, n_out, out_len))
+    for n in range(n_batch):
+        for k in range(n_out):
+            for o in range(out_len):
+                total = 0.0 if b is None else float(b[k])
+                for c in range(channels):
+                    for f in range(taps):
+                        total += float(w[k, c, f]) * xpad[n, c, o * stride + f]
+                y[n, k, o] = total
+    return y.astype(x.dtype)
+
+
+def conv1d_backward(x, w, dy, stride=1, padding=0):
+    """-> (dx (N, C, L), dw (K, C, F), db (K,)), the gradients of sum(conv1d(x, w) * dy)."""
+    n_batch, channels, length = x.shape
+    n_out, _, taps = w.shape
+    xpad = np.zeros((n_batch, channels, length + 2 * padding))
+    xpad[:, :, padding:padding + length] = x
+    dxpad = np.zeros_like(xpad)
+    dw = np.zeros(w.shape)
+    db = np.zeros(n_out)
+    for n in range(n_batch):
+        for k in range(n_out):
+            for o in range(dy.shape[2]):
+                g = float(dy[n, k, o])
+                db[k] += g
+                for c in range(channels):
+                    for f in range(taps):
+                        dxpad[n, c, o * stride + f] += float(w[k, c, f]) * g
+                        dw[k, c, f] += g * xpad[n, c, o * stride + f]
+    dx = dxpad[:, :, padding:padding + length]
+    return dx.astype(x.dtype), dw.astype(x.dtype), db.astype(x.dtype)
+
+
+def maxpool1d(x, kernel_size, stride=None, padding=0):
+    return _maxpool(x, kernel_size, stride, padding, 1)
+
+
+def maxpool1d_backward(x, dy, kernel_size, stride=None, padding=0):
+    return _maxpool_backward(x, dy, kernel_size, stride, padding, 1)
+
+
+def avgpool2d(x, kernel_size, stride=None, padding=0):
+    """Window sums over the zero-padded input divided by kH*kW (count_include_pad=True)."""
+    kernel = _pair(kernel_size, 2)
+    stride = kernel if stride is None else _pair(stride, 2)
+    padding = _pair(padding, 2)
+    out_spatial = _pool_output_shape(x.shape[2:], kernel, stride, padding)
+    y = np.empty(x.shape[:2] + out_spatial, dtype=np.float64)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            plane = x[n, c]
+            for out_idx, cells in _windows(out_spatial, kernel, stride, padding):
+                total = 0.0
+                for idx in cells:
+                    if all(0 <= i < s for i, s in zip(idx, plane.shape)):
+                        total += float(plane[idx])      # padded cells add 0
+                y[(n, c) + out_idx] = total / (kernel[0] * kernel[1])
+    return y.astype(x.dtype)
+
+
+def avgpool2d_backward(x, dy, kernel_size, stride=None, padding=0):
+    kernel = _pair(kernel_size, 2)
+    stride = kernel if stride is None else _pair(stride, 2)
+    padding = _pair(padding, 2)
+    dx = np.zeros(x.shape, dtype=np.float64)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for out_idx, cells in _windows(dy.shape[2:], kernel, stride, padding):
+                g = float(dy[(n, c) + out_idx]) / (kernel[0] * kernel[1])
+                for idx in cells:
+                    if all(0 <= i < s for i, s in zip(idx, x.shape[2:])):
+                        dx[(n, c) + idx] += g
+    return dx.astype(x.dtype)
+
+
+def global_avgpool2d(x):
+    y = np.empty(x.shape[:2], dtype=np.float64)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            total = 0.0
+            for idx in np.ndindex(x.shape[2:]):
+                total += float(x[(n, c) + idx])
+            y[n, c] = total / (x.shape[2] * x.shape[3])
+    return y.astype(x.dtype)
+
+
+def global_avgpool2d_backward(x, dy):
+    dx = np.empty(x.shape, dtype=np.float64)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for idx in np.ndindex(x.shape[2:]):
+                dx[(n, c) + idx] = float(dy[n, c]) / (x.shape[2] * x.shape[3])
+    return dx.astype(x.dtype)
+
+
+def _channel_values(x, c):
+    """Every value of channel c of an (N, C, ...) array, as a list of floats."""
+    return [float(x[(n, c) + idx]) for n in range(x.shape[0]) for idx in np.ndindex(x.shape[2:])]
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """As torch.nn.functional.batch_norm; updates running_mean/running_var in place in training."""
+    y = np.empty(x.shape, dtype=np.float64)
+    for c in range(x.shape[1]):
+        if training:
+            values = _channel_values(x, c)
+            m = len(values)
+            mean = sum(values) / m
+            var = sum((v - mean) ** 2 for v in values) / m            # biased, for normalising
+            if running_mean is not None:
+                running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean
+                running_var[c] = (1 - momentum) * running_var[c] + momentum * var * m / (m - 1)
+        else:
+            mean, var = float(running_mean[c]), float(running_var[c])
+        g = 1.0 if gamma is None else float(gamma[c])
+        b = 0.0 if beta is None else float(beta[c])
+        for n in range(x.shape[0]):
+            for idx in np.ndindex(x.shape[2:]):
+                y[(n, c) + idx] = (float(x[(n, c) + idx]) - mean) / math.sqrt(var + eps) * g + b
+    return y.astype(x.dtype)
+
+
+def batch_norm_backward(x, gamma, dy, eps=1e-5):
+    """Training-mode gradients, from the chain rule through mean and variance written out."""
+    dx = np.empty(x.shape, dtype=np.float64)
+    dgamma = np.zeros(x.shape[1])
+    dbeta = np.zeros(x.shape[1])
+    for c in range(x.shape[1]):
+        xs = _channel_values(x, c)
+        gs = _channel_values(dy, c)
+        m = len(xs)
+        mean = sum(xs) / m
+        var = sum((v - mean) ** 2 for v in xs) / m
+        invstd = 1.0 / math.sqrt(var + eps)
+        g = 1.0 if gamma is None else float(gamma[c])
+        xhat = [(v - mean) * invstd for v in xs]
+        dbeta[c] = sum(gs)
+        dgamma[c] = sum(gi * hi for gi, hi in zip(gs, xhat))
+        dxhat = [gi * g for gi in gs]
+        dvar = sum(d * (v - mean) for d, v in zip(dxhat, xs)) * -0.5 * invstd ** 3
+        dmean = -invstd * sum(dxhat) + dvar * sum(-2.0 * (v - mean) for v in xs) / m
+        i = 0
+        for n in range(x.shape[0]):
+            for idx in np.ndindex(x.shape[2:]):
+                dx[(n, c) + idx] = dxhat[i] * invstd + dvar * 2.0 * (xs[i] - mean) / m + dmean / m
+                i += 1
+    return dx.astype(x.dtype), dgamma.astype(x.dtype), dbeta.astype(x.dtype)
+
+
+def dropout(x, p=0.5, seed=None):
+    """Inverted dropout with the same mask draw as fastnet.ops.dropout."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    draws = rng.random(x.shape)
+    mask = np.empty(x.shape, dtype=x.dtype)
+    y = np.empty(x.shape, dtype=np.float64)
+    for idx in np.ndindex(x.shape):
+        keep = draws[idx] >= p
+        mask[idx] = 1.0 if keep else 0.0
+        y[idx] = float(x[idx]) / (1.0 - p) if keep else 0.0 * float(x[idx])
+    return y.astype(x.dtype), mask
+
+
+def dropout_backward(dy, mask, p):
+    dx = np.empty(dy.shape, dtype=np.float64)
+    for idx in np.ndindex(dy.shape):
+        dx[idx] = float(dy[idx]) * float(mask[idx]) / (1.0 - p)
+    return dx.astype(dy.dtype)
+
+
+def _lines(shape, axis):
+    """Yield, for every line along ``axis``, the list of its index tuples."""
+    rest = shape[:axis] + shape[axis + 1:]
+    for r in np.ndindex(*rest):
+        yield [r[:axis] + (i,) + r[axis:] for i in range(shape[axis])]
+
+
+def softmax(x, axis=1):
+    axis %= x.ndim
+    y = np.empty(x.shape, dtype=np.float64)
+    for line in _lines(x.shape, axis):
+        values = [float(x[i]) for i in line]
+        top = max(values)
+        exps = [math.exp(v - top) for v in values]
+        total = sum(exps)
+        for i, e in zip(line, exps):
+            y[i] = e / total
+    return y.astype(x.dtype)
+
+
+def log_softmax(x, axis=1):
+    axis %= x.ndim
+    y = np.empty(x.shape, dtype=np.float64)
+    for line in _lines(x.shape, axis):
+        values = [float(x[i]) for i in line]
+        top = max(values)
+        log_total = math.log(sum(math.exp(v - top) for v in values))
+        for i, v in zip(line, values):
+            y[i] = v - top - log_total
+    return y.astype(x.dtype)
+
+
+def softmax_backward(y, dy, axis=1):
+    """dx_i = sum_j dy_j * dy_j/dx_i with the softmax Jacobian y_j (delta_ij - y_i)."""
+    axis %= y.ndim
+    dx = np.empty(y.shape, dtype=np.float64)
+    for line in _lines(y.shape, axis):
+        for i in line:
+            dx[i] = sum(float(dy[j]) * float(y[j]) * ((1.0 if i == j else 0.0) - float(y[i])) for j in line)
+    return dx.astype(y.dtype)
+
+
+def log_softmax_backward(y, dy, axis=1):
+    """dx_i = sum_j dy_j * (delta_ij - softmax_i), softmax_i = exp(y_i)."""
+    axis %= y.ndim
+    dx = np.empty(y.shape, dtype=np.float64)
+    for line in _lines(y.shape, axis):
+        for i in line:
+            dx[i] = sum(float(dy[j]) * ((1.0 if i == j else 0.0) - math.exp(float(y[i]))) for j in line)
+    return dx.astype(y.dtype)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    y = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        v = x[idx]
+        y[idx] = v if v > 0 else v * negative_slope
+    return y
+
+
+def leaky_relu_backward(x, dy, negative_slope=0.01):
+    dx = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        v = x[idx]
+        dx[idx] = v if math.isnan(v) else (dy[idx] if v > 0 else dy[idx] * negative_slope)
+    return dx

@@ -241,3 +241,81 @@ def cross_entropy(logits, labels):
     dlogits[rows, labels] -= 1
     dlogits /= n
     return logits.dtype.type(loss), dlogits
+
+
+# --- issue 12: 1-D convolution, average pooling, batch norm, softmax ------------------------------
+
+def conv1d(x, w, b=None, stride=1, padding=0):
+    """conv2d on a unit height."""
+    return conv2d(x[:, :, None, :], w[:, :, None, :], b, stride=(1, stride), padding=(0, padding))[:, :, 0, :]
+
+
+def conv1d_backward(x, w, dy, stride=1, padding=0):
+    dx, dw, db = conv2d_backward(x[:, :, None, :], w[:, :, None, :], dy[:, :, None, :],
+                                 stride=(1, stride), padding=(0, padding))
+    return dx[:, :, 0, :], dw[:, :, 0, :], db
+
+
+def avgpool2d(x, kernel_size, stride=None, padding=0):
+    """Mean over sliding windows of the zero-padded input (count_include_pad=True)."""
+    k = kernel_size
+    s = k if stride is None else stride
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+    return windows.mean(axis=(4, 5)).astype(x.dtype)
+
+
+def avgpool2d_backward(x, dy, kernel_size, stride=None, padding=0):
+    k = kernel_size
+    s = k if stride is None else stride
+    n, c, h, w = x.shape
+    dxp = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=x.dtype)
+    g = dy / (k * k)
+    ho, wo = dy.shape[2], dy.shape[3]
+    for i in range(k):
+        for j in range(k):
+            dxp[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s] += g
+    return dxp[:, :, padding:padding + h, padding:padding + w]
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
+        m = x.size // x.shape[1]
+        if running_mean is not None:
+            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+            running_var[...] = (1 - momentum) * running_var + momentum * var * m / (m - 1)
+    else:
+        mean, var = running_mean, running_var
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    if gamma is not None:
+        y = y * gamma.reshape(shape)
+    if beta is not None:
+        y = y + beta.reshape(shape)
+    return y.astype(x.dtype)
+
+
+def batch_norm_backward(x, gamma, dy, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean = x.mean(axis=axes).reshape(shape)
+    invstd = 1.0 / np.sqrt(x.var(axis=axes).reshape(shape) + eps)
+    xhat = (x - mean) * invstd
+    dbeta = dy.sum(axis=axes)
+    dgamma = (dy * xhat).sum(axis=axes)
+    g = 1.0 if gamma is None else gamma.reshape(shape)
+    m = x.size // x.shape[1]
+    dx = g * invstd * (dy - dbeta.reshape(shape) / m - xhat * dgamma.reshape(shape) / m)
+    return dx.astype(x.dtype), dgamma.astype(x.dtype), dbeta.astype(x.dtype)
+
+
+def softmax(x, axis=1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def softmax_backward(y, dy, axis=1):
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
