@@ -31,7 +31,6 @@ import numbers
 import os
 import tempfile
 import time
-import zipfile
 
 import numpy as np
 
@@ -48,83 +47,9 @@ from .callbacks import (Callback, EarlyStopping, History, LearningRateScheduler,
 from .datasets import batches
 from .layers import Layer
 from .optim import Optimizer
+from .saving import _ARCH_KEY, FORMAT_NAME, FORMAT_VERSION, _buffer_arrays, load  # noqa: F401
+from .summary import Summary, _weight_formula  # noqa: F401 (Summary: also importable from here)
 
-FORMAT_NAME = "fastnet.Sequential"
-FORMAT_VERSION = 1
-_ARCH_KEY = "__fastnet_architecture__"
-
-
-# ----------------------------------------------------------------------------------------------
-# summary table
-
-
-def _short_count(n):
-    """The lectures' shorthand, 4 digits: 614400 -> '0.6144M', 1327104 -> '1.327M', 4608 -> '4.608K'."""
-    if n >= 1e5:
-        return f"{n / 1e6:.4g}M"
-    if n >= 1e3:
-        return f"{n / 1e3:.4g}K"
-    return str(n)
-
-
-def _weight_formula(layer, in_shape, before_flatten):
-    """(text, count) of a layer's weights (no biases) as the lectures write them, or ("", 0)."""
-    name = type(layer).__name__
-    weight = getattr(layer, "weight", None)
-    if weight is None or name.startswith("BatchNorm"):
-        return "", 0
-    w = weight.value.shape
-    if name.startswith("Conv"):      # (K, C, F...) -> (F x F x C) x K
-        taps = "x".join(str(f) for f in w[2:])
-        text = f"({taps}x{w[1]})x{w[0]}"
-    elif name == "Dense" and before_flatten is not None and len(before_flatten) > 1:
-        c, *spatial = before_flatten
-        text = f"({'x'.join(str(s) for s in spatial)}x{c})x{w[0]}"
-    else:
-        text = f"{w[1]}x{w[0]}"
-    count = int(np.prod(w))
-    return f"{text} = {_short_count(count)}", count
-
-
-class Summary(str):
-    """What :meth:`Sequential.summary` returns: the table as a ``str``, plus its data.
-
-    Attributes
-    ----------
-    rows : list of dict with "layer" (str), "output_shape" (tuple, one sample), "weights_formula"
-        (str, e.g. "(5x5x96)x256 = 0.614M"), "weights" (int, without biases), "params" (int)
-    total_params : int
-    """
-
-    def __new__(cls, title, rows, total_params):
-        header = ("Layer", "Output shape", "Weights (lectures' arithmetic)", "Params")
-        cells = [header] + [(r["layer"], str(("N",) + tuple(r["output_shape"])).replace("'", ""),
-                             r["weights_formula"], f"{r['params']:,}") for r in rows]
-        widths = [max(len(c[k]) for c in cells) for k in range(4)]
-        rule = "-" * (sum(widths) + 6)
-
-        def fmt(c):
-            return f"{c[0]:<{widths[0]}}  {c[1]:<{widths[1]}}  {c[2]:<{widths[2]}}  {c[3]:>{widths[3]}}"
-
-        lines = [title, rule, fmt(header), rule] + [fmt(c) for c in cells[1:]]
-        lines += [rule, f"Total params: {total_params:,}"]
-        self = super().__new__(cls, "\n".join(lines))
-        self.title, self.rows, self.total_params, self._cells = title, rows, total_params, cells
-        return self
-
-    def __repr__(self):
-        return str(self)
-
-    def _repr_pretty_(self, printer, cycle):
-        printer.text(str(self))
-
-    def _repr_html_(self):
-        import html
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self._cells[0])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                       for row in self._cells[1:])
-        return (f"<p>{html.escape(self.title)}</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-                f"<tfoot><tr><td colspan='4'>Total params: {self.total_params:,}</td></tr></tfoot></table>")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -681,107 +606,4 @@ class Sequential:
             raise
 
 
-def load(path):
-    """Rebuild a model saved with :meth:`Sequential.save`.
-
-    Raises
-    ------
-    FileNotFoundError if ``path`` does not exist; ValueError if it is not a fastnet model file, is
-    corrupt or truncated, was written by a newer format version, or its weights do not match its
-    architecture.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        # numpy reads only the bytes it needs and so may never reach the member's CRC check:
-        # verify every member's CRC first (a flipped bit anywhere is reported, not loaded)
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                bad = archive.testzip()
-            if bad is not None:
-                raise ValueError(f"CRC check failed for member {bad!r}")
-        data = np.load(path, allow_pickle=False)
-        if not hasattr(data, "files"):  # a bare .npy array, not an archive
-            raise _NotFastnet("it is a single .npy array, not a fastnet .npz archive")
-        with data:
-            files = set(data.files)
-            if _ARCH_KEY not in files:
-                raise _NotFastnet("it has no fastnet architecture entry")
-            arch = data[_ARCH_KEY]
-            arrays = {k: data[k] for k in files if k != _ARCH_KEY}
-    except _NotFastnet as exc:
-        raise ValueError(f"{path}: not a fastnet model file: {exc}") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path}: not a fastnet model file, or corrupt/truncated "
-                         f"({type(exc).__name__}: {exc})") from None
-    if arch.dtype != np.uint8 or arch.ndim != 1:
-        raise ValueError(f"{path}: corrupt fastnet model file: bad architecture entry")
-    try:
-        config = json.loads(arch.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: corrupt fastnet model file: architecture is not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path}: not a fastnet model file (format {config.get('format') if isinstance(config, dict) else None!r})")
-    version = config.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"{path}: corrupt fastnet model file: bad format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise ValueError(f"{path}: written in fastnet model format version {version}, this fastnet reads "
-                         f"up to version {FORMAT_VERSION}; upgrade fastnet")
-    layer_specs = config.get("layers")
-    if not isinstance(layer_specs, list):
-        raise ValueError(f"{path}: corrupt fastnet model file: no layer list")
-    built = []
-    for i, spec in enumerate(layer_specs):
-        if not isinstance(spec, dict) or spec.get("class") not in layers_module.REGISTRY:
-            name = spec.get("class") if isinstance(spec, dict) else spec
-            raise ValueError(f"{path}: layer {i}: unknown layer class {name!r}")
-        try:
-            built.append(layers_module.REGISTRY[spec["class"]](**spec.get("config", {})))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: layer {i} ({spec['class']}): bad configuration ({exc})") from None
-    model = Sequential(built)
-    params = model.parameters()
-    expected = {f"param_{i:04d}" for i in range(len(params))}
-    buffers = _buffer_arrays(model.layers)
-    if set(arrays) != expected | set(buffers):
-        missing = sorted(set(buffers) - set(arrays))
-        if missing and set(arrays) == expected | set(buffers) - set(missing):
-            raise ValueError(f"{path}: the file lacks the layers' saved statistics {', '.join(missing)}")
-        n_weights = len([k for k in arrays if k.startswith("param_")])
-        raise ValueError(f"{path}: the file holds {n_weights} weight arrays and {len(arrays) - n_weights} "
-                         f"buffers, the architecture needs {len(params)} and {len(buffers)}")
-    for key, target in buffers.items():
-        value = arrays[key]
-        if value.shape != target.shape or value.dtype != target.dtype:
-            raise ValueError(f"{path}: buffer {key} has shape {value.shape} and dtype {value.dtype}, the "
-                             f"architecture needs {target.shape} {target.dtype}")
-        target[...] = value
-    for i, p in enumerate(params):
-        w = arrays[f"param_{i:04d}"]
-        if w.shape != p.value.shape or w.dtype != p.value.dtype:
-            raise ValueError(f"{path}: weight {i} has shape {w.shape} and dtype {w.dtype}, the architecture "
-                             f"needs {p.value.shape} {p.value.dtype}")
-        p.value[...] = w
-    model.eval()
-    return model
-
-
-class _NotFastnet(Exception):
-    pass
-
-
-def _buffer_arrays(layers):
-    """{"buffer_LLLL_NAME": array} for every layer's non-trainable state (BatchNorm running
-    statistics), keyed by layer index: saved next to the parameters, restored by ``load``."""
-    arrays = {}
-    for i, layer in enumerate(layers):
-        buffers = getattr(layer, "buffers", None)
-        if buffers is not None:
-            for name, value in buffers().items():
-                arrays[f"buffer_{i:04d}_{name}"] = value
-    return arrays
-
-
-__all__ = ["Sequential", "Summary", "History", "Callback", "EarlyStopping", "LearningRateScheduler", "load", "FORMAT_VERSION"]
+__all__ = ["Sequential", "load", "FORMAT_VERSION"]  # the callbacks and Summary are documented in their own modules
