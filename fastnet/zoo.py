@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from .layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU, Sigmoid, Tanh, _generator
+from .layers import Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU, Sigmoid, Tanh, _generator
 from .model import Sequential
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
@@ -123,7 +123,6 @@ def _check_common(num_classes, in_channels):
 
 def _classifier(flat, num_classes, dropout, dtype, rng):
     """FC 4096 -> ReLU -> Dropout -> FC 4096 -> ReLU -> Dropout -> FC num_classes (AlexNet, VGG)."""
-    from .layers import Dropout
     seeds = rng.integers(0, 2**31, size=2)
     return [Flatten(),
             Dense(flat, 4096, dtype=dtype, init="he", seed=rng), ReLU(), Dropout(dropout, seed=int(seeds[0])),
