@@ -420,12 +420,22 @@ def entries(directory=None):
     return out
 
 
+_known_warm = set()
+
+
 def has_entries(dtype):
-    """Whether the current key holds any kernel compiled for ``dtype`` (False when the cache is off)."""
+    """Whether the current key holds any kernel compiled for ``dtype`` (False when the cache is off).
+
+    Reads the index files until the answer is yes, then remembers it for this process."""
+    name = np.dtype(dtype).name
+    if name in _known_warm:
+        return True
     if not STATE.enabled or not os.path.isdir(STATE.dir):
         return False
-    name = np.dtype(dtype).name
-    return any(name in signature for _, signature in entries())
+    if any(name in signature for _, signature in entries()):
+        _known_warm.add(name)
+        return True
+    return False
 
 
 def folder_size(path):
