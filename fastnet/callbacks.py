@@ -107,13 +107,14 @@ def _monitored(owner, monitor, logs):
     return logs[monitor]
 
 
-def _write_text_atomically(path, text):
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (never half-written)."""
+def write_atomically(path, write, binary=True):
+    """Write a file through a temporary file in its folder, fsync and ``os.replace``: a crash never
+    leaves it half-written. ``write(f)`` writes the contents to the open file ``f``."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastnet-", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            f.write(text)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", newline="", encoding="utf-8")) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -365,7 +366,7 @@ class CSVLogger(Callback):
         writer.writeheader()
         writer.writerows(self.rows)
         if _distributed.is_root():  # under MPI (fit(distributed=True)) rank 0 alone writes the log
-            _write_text_atomically(self.path, out.getvalue())
+            write_atomically(self.path, lambda f: f.write(out.getvalue()), binary=False)
 
 
 class TerminateOnNaN(Callback):

@@ -29,7 +29,6 @@ import json
 import math
 import numbers
 import os
-import tempfile
 import time
 
 import numpy as np
@@ -42,6 +41,7 @@ from . import metrics as metrics_module
 from . import optim as optim_module
 from ._progress import Progress, _rate, check_verbose
 from ._validate import boolean as _validate_bool
+from .callbacks import write_atomically
 from .callbacks import (Callback, EarlyStopping, History, LearningRateScheduler,  # noqa: F401 (also here)
                         TerminateOnNaN)
 from .datasets import batches
@@ -582,7 +582,6 @@ class Sequential:
         ``os.replace``: a crash never leaves a half-written model under ``path``.
         """
         path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
         for layer in self.layers:
             if type(layer).__name__ not in layers_module.REGISTRY or type(layer) is not \
                     layers_module.REGISTRY[type(layer).__name__]:
@@ -591,19 +590,7 @@ class Sequential:
         for i, p in enumerate(self.parameters()):
             arrays[f"param_{i:04d}"] = p.value
         arrays.update(_buffer_arrays(self.layers))
-        fd, tmp = tempfile.mkstemp(prefix=".fastnet-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 __all__ = ["Sequential", "load", "FORMAT_VERSION"]  # the callbacks and Summary are documented in their own modules
