@@ -135,7 +135,8 @@ def compile(dtypes=("float32", "float64"), verbose=False, only=None, workers=Non
         start = time.perf_counter()
         steps = [n for n in _warmup.step_names() if only is None or only in n]
         helpers = []
-        if workers > 1 and len(steps) > 1 and _cache.STATE.usable():
+        # helper processes pay only on a cold cache (each costs an import of fastnet)
+        if workers > 1 and len(steps) > 1 and _cache.STATE.usable() and not _cache.has_entries(dtype):
             helpers = _start_helpers(dtype, only, min(workers, len(steps)) - 1)
         bar = None
         if verbose:

@@ -11,6 +11,22 @@ settings.register_profile("ci", parent=settings.get_profile("default"), derandom
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
+#: A run that collects at least this many tests (the whole suite) compiles every kernel first.
+WARM_ALL_FROM = 500
+
+
+def pytest_collection_finish(session):
+    """The whole suite: compile every kernel for both dtypes first, into the kernel cache, with one
+    process per core (fastnet.compile). Tests and the processes they start then load kernels
+    instead of compiling them one at a time, in one process. A run of a few tests compiles only
+    what it uses, as a user's program does."""
+    if len(session.items) >= WARM_ALL_FROM:
+        import fastnet
+        seconds = fastnet.compile(dtypes=("float32", "float64"))
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            "fastnet: kernels compiled or loaded in " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+
+
 @pytest.fixture(autouse=True)
 def _restore_thread_count():
     """Tests that change the thread count (directly, or through a job's --threads) must not leak
