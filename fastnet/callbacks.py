@@ -107,6 +107,12 @@ def _monitored(owner, monitor, logs):
     return logs[monitor]
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path, write, binary=True):
     """Write a file through a temporary file in its folder, fsync and ``os.replace``: a crash never
     leaves it half-written. ``write(f)`` writes the contents to the open file ``f``."""
@@ -117,6 +123,7 @@ def write_atomically(path, write, binary=True):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:

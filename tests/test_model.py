@@ -342,6 +342,10 @@ def test_save_load_round_trip(tmp_path, dtype):
     assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
     model.save(str(path))  # overwrite in place
     assert os.listdir(tmp_path) == ["model.npz"]
+    # the usual permissions for a new file (umask applied), not the temporary file's 0600
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_save_load_every_layer_kind(tmp_path):
