@@ -126,7 +126,7 @@ def _is_key_name(name):
 
 
 class _State:
-    """The process-wide state of the cache: settings, lazy set-up, the lock, compile time."""
+    """The process-wide state of the cache: settings, the key, lazy set-up, warnings, compile time."""
 
     def __init__(self):
         self.enabled = _enabled_by_environment()
@@ -139,8 +139,6 @@ class _State:
         self._warned = set()
         self.depth = 0               # nesting of kernel compiles (guarded by the compiler lock)
         self.compile_seconds = 0.0   # wall time spent in outermost kernel compiles, loads included
-        self.compiles = 0            # kernels compiled (cache misses) in this process
-        self.loads = 0               # kernels loaded from the cache in this process
 
     def warn_once(self, tag, message):
         if tag not in self._warned:
@@ -257,7 +255,7 @@ class _CheckedCacheFile(caching.IndexDataCacheFile):
     def save(self, key, data):
         try:
             overloads = self._load_index()
-        except (_CorruptEntry, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
+        except Exception:  # noqa: BLE001 - an unreadable index is replaced (under this kernel's lock)
             overloads = {}
         data_name = overloads.get(key)
         if data_name is None:
@@ -347,12 +345,9 @@ class KernelCache(caching.Cache):
         if cres is not None and not self._belongs(cres, sig):
             self._discard("an entry of another function or signature")
             return None
-        if cres is not None:
-            STATE.loads += 1
         return cres
 
     def save_overload(self, sig, data):
-        STATE.compiles += 1
         if not STATE.usable() or not self.locked:
             return
         try:
