@@ -10,7 +10,8 @@ keeps its own cache instead, through Numba's cache classes:
 * **Key:** one subfolder per hash of every ``.py`` file of ``fastnet.kernels`` (a kernel inlines
   helpers from other files, so all of them count) plus the fastnet, Numba, llvmlite, NumPy and
   Python versions and the Numba settings that change generated code. Editing any kernel file or
-  upgrading a library starts a new subfolder; the :data:`KEEP_KEYS` most recently used are kept.
+  upgrading a library starts a new subfolder; the :data:`KEEP_KEYS` most recently used are kept,
+  and others only until they have gone unused for :data:`PRUNE_AFTER_S` (a week).
   Inside a key, Numba's index also keys each entry by signature and CPU (name and features).
 * **Locking:** every kernel's compile (cache look-up, compilation, store) holds that kernel's file
   lock, so processes starting together on an empty cache compile each kernel once, no two writers
@@ -43,8 +44,11 @@ import numpy as np
 from numba.core import caching, config as numba_config, serialize, sigutils
 from numba.core.compiler_lock import global_compiler_lock
 
-#: How many cache keys (one per combination of kernel sources and versions) to keep on disk.
+#: How many cache keys (one per combination of kernel sources and versions) to keep on disk ...
 KEEP_KEYS = 3
+#: ... and how long a key beyond those stays after its last use, so that no key is deleted under
+#: a process still using it (several fastnet versions or source trees at once share the folder).
+PRUNE_AFTER_S = 7 * 24 * 3600
 #: Seconds a process waits for another one's compilation before it compiles without the cache.
 LOCK_TIMEOUT = 600.0
 
@@ -464,11 +468,13 @@ def keys(root=None):
     return sorted(out, key=lambda t: t[2], reverse=True)
 
 
-def prune(root, keep=KEEP_KEYS, current=None):
-    """Delete all but the ``keep`` most recently used keys under ``root`` (never ``current``)."""
+def prune(root, keep=KEEP_KEYS, current=None, after=PRUNE_AFTER_S):
+    """Delete the keys under ``root`` beyond the ``keep`` most recently used ones that have not
+    been used for ``after`` seconds (never ``current``). A key in use is never deleted: its lock
+    files would go with it, and a process making the folder again would lock other files."""
     removed = []
-    for name, folder, _ in keys(root)[keep:]:
-        if name != current:
+    for name, folder, used in keys(root)[keep:]:
+        if name != current and time.time() - used > after:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(name)
     return removed

@@ -252,20 +252,25 @@ def test_key_covers_versions_and_settings():
 
 
 def test_old_keys_are_pruned(tmp_path):
+    """Keys beyond the KEEP_KEYS most recent go once unused for PRUNE_AFTER_S; recent ones stay
+    (another process may be using them: deleting would delete its lock files)."""
     folder = tmp_path / "cache"
-    for i in range(5):
+    week = _cache.PRUNE_AFTER_S
+    ages = [1000, week + 2000, week + 3000, 2000, week + 4000, 3000]   # seconds since last use
+    for i, age in enumerate(ages):
         old = folder / f"{i:016x}"
         old.mkdir(parents=True)
         (old / "KEY.json").write_text("{}")
         (old / "last_used").write_text("0")
-        os.utime(old / "last_used", (time.time() - 1000 * (i + 1),) * 2)
+        os.utime(old / "last_used", (time.time() - age,) * 2)
     (folder / "not-a-key").mkdir()
     result, _ = run(tmp_path, folder)
     left = sorted(p.name for p in folder.iterdir())
     current = os.path.basename(result["dir"])
     assert current in left and "not-a-key" in left
-    assert len([n for n in left if n != "not-a-key"]) == _cache.KEEP_KEYS
-    assert f"{0:016x}" in left and f"{1:016x}" in left   # the most recently used old keys stay
+    # kept: the current key, the two most recently used old ones (0 and 3), and key 5, beyond
+    # those but used within the week; gone: the keys unused for over a week
+    assert set(left) == {current, "not-a-key", f"{0:016x}", f"{3:016x}", f"{5:016x}"}
 
 
 def test_cli_cache_info_warm_clear(tmp_path):
