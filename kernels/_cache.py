@@ -19,7 +19,8 @@ keeps its own cache instead, through Numba's cache classes:
   Different kernels compile in parallel (``fastnet.compile()`` uses this). A kernel's helpers are
   compiled inside it, never the other way round, so nested locks cannot deadlock.
 * **Checked files:** every index and data file carries a magic line and a SHA-256 of its payload;
-  an entry is also checked to belong to the function and signature asked for. A truncated,
+  every data file carries its index key (signature, CPU, bytecode hash), and the entry is checked
+  to belong to the function and signature asked for. A truncated,
   corrupt or foreign file is discarded (one warning) and the kernel recompiled.
 * **Failures never stop a program:** an unwritable, read-only or full location gives one warning,
   then kernels compile in memory, as with ``FASTNET_CACHE=0``.
@@ -269,7 +270,22 @@ class _CheckedCacheFile(caching.IndexDataCacheFile):
                 number += 1
             data_name = overloads[key] = self._data_name(number)
             self._save_index(overloads)
-        self._save_data(data_name, data)
+        # the entry carries its own key: an index and a data file that disagree (two writers of
+        # different signatures racing on one file name) are found on load, not run
+        self._save_data(data_name, (key, data))
+
+    def load(self, key):
+        overloads = self._load_index()
+        data_name = overloads.get(key)
+        if data_name is None:
+            return None
+        try:
+            stored_key, data = self._load_data(data_name)
+        except FileNotFoundError:   # removed while the index still refers to it
+            return None
+        if stored_key != key:
+            raise _CorruptEntry(f"{data_name}: an entry of another function, signature or CPU")
+        return data
 
     def discard(self):
         """Delete this function's index and data files."""
@@ -347,7 +363,7 @@ class KernelCache(caching.Cache):
             self._discard(f"{type(exc).__name__}: {exc}")
             return None
         if cres is not None and not self._belongs(cres, sig):
-            self._discard("an entry of another function or signature")
+            self._discard("an entry of another function, signature or CPU")
             return None
         return cres
 

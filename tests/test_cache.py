@@ -157,7 +157,7 @@ def test_foreign_entry_is_rejected(tmp_path, cold_run):
     shutil.copyfile(sigmoid[0], relu[0])
     again, stderr = run(tmp_path, folder)
     assert again["digest"] == cold["digest"]
-    assert "another function or signature" in stderr
+    assert "an entry of another function, signature or CPU" in stderr
 
 
 def test_unwritable_location_warns_once_and_compiles_in_memory(tmp_path):
@@ -298,3 +298,18 @@ def test_info_reports_the_cache():
     report = fastnet.info(as_dict=True)
     assert report["cache_dir"] == _cache.STATE.root and report["cache_key"] == _cache.STATE.key
     assert "cache" in fastnet.info()
+
+
+def test_index_and_data_of_two_signatures_swapped(tmp_path, cold_run):
+    """What a race of two unlocked writers leaves (an index entry naming the other signature's
+    data file) is found on load and recompiled, never run."""
+    folder, cold = cold_run
+    run(tmp_path, folder, "float64")
+    key_dir = folder / os.path.basename(cold["dir"])
+    first, second = sorted(key_dir.glob("activations.relu_forward-*.nbc"))
+    a, b = first.read_bytes(), second.read_bytes()
+    first.write_bytes(b)
+    second.write_bytes(a)
+    again, stderr = run(tmp_path, folder)
+    assert again["digest"] == cold["digest"]
+    assert "an entry of another function, signature or CPU" in stderr
