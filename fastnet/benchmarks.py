@@ -732,7 +732,9 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
                     continue
                 # Let the previous implementation's idle threads stop spinning first (OpenBLAS
                 # spins ~0.1 s after a call): on 2 cores a spinning thread halves the next one.
-                time.sleep(COOLDOWN_S)
+                # Smoke shapes (tests) are not timed for their numbers: no pause.
+                if size != "smoke":
+                    time.sleep(COOLDOWN_S)
                 try:
                     prepared = prepare(case, impl, size, dtype, quick=quick)
                 except Skip as exc:
