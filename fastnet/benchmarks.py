@@ -756,9 +756,32 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
         "blas_threads": limiter.description, "limits": limits, "compile_s": compile_s,
         "jit_s": _cache.compile_seconds() - jit_start, "kernel_cache": info.get("cache_state"),
         "dtype": np.dtype(dtype).name, "size": size, "quick": bool(quick), "repeats": repeats,
-        "budget_s": budget_s,
+        "budget_s": budget_s, "codegen": codegen_target(),
     }
     return {"meta": meta, "results": results}
+
+
+def codegen_target():
+    """What the kernels are compiled for and what PyTorch's oneDNN may use, as a line of text.
+
+    ``NUMBA_CPU_NAME=znver3`` alone does not give AVX2 code on an AVX-512 host: Numba keeps the
+    host's feature string (``+avx512f,...``), so LLVM still emits zmm instructions. AVX2 code
+    needs ``NUMBA_CPU_FEATURES=""`` as well (the named CPU's own features).
+    """
+    import os
+
+    from numba.core import config
+    name, features = config.CPU_NAME, config.CPU_FEATURES
+    if name is None and features is None:
+        numba_part = "Numba: the host CPU and its features"
+    else:
+        shown = "the host's" if features is None else (repr(features) if features else "the named CPU's own")
+        numba_part = f"Numba: CPU {name or 'host'}, features {shown}"
+        if name is not None and features is None:
+            numba_part += (" (NUMBA_CPU_FEATURES is unset, so the host ISA's instructions are still emitted;"
+                           ' set NUMBA_CPU_FEATURES="" for the named CPU\'s ISA)')
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return numba_part + "; oneDNN ISA cap: " + (cap or "none (the host's best)")
 
 
 class _blas_limiter:
@@ -825,6 +848,7 @@ def report_markdown(report):
         f"- CPU: {info.get('cpu')} ({info.get('cpu_count')} logical cores, SIMD: {info.get('simd')})",
         f"- threads: {meta['threads']} (fastnet/Numba and PyTorch); NumPy BLAS threads: {meta['blas_threads']}",
         f"- threading layer: {meta['threading_layer']}",
+        *([f"- code generated for: {meta['codegen']}"] if meta.get("codegen") else []),
         f"- versions: fastnet {info.get('fastnet')}, Python {info.get('python')}, NumPy {info.get('numpy')}, "
         f"Numba {info.get('numba')}, LLVM {info.get('llvm')}, PyTorch {info.get('torch')}",
         f"- measured limits: sgemm {limits['sgemm_gflops']:.1f} GFLOP/s (numpy float32 matmul, "

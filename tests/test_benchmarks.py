@@ -270,3 +270,56 @@ def test_bench_job_plot_without_matplotlib(capsys, tmp_path):
     else:
         assert bench_job.run(_parse(["--smoke", "--filter", "relu-fwd-", "--plot", str(tmp_path / "p.png")])) == 0
         assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_codegen_target_line(monkeypatch):
+    from numba.core import config
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(config, "CPU_NAME", None)
+    monkeypatch.setattr(config, "CPU_FEATURES", None)
+    assert benchmarks.codegen_target() == "Numba: the host CPU and its features; oneDNN ISA cap: none (the host's best)"
+    monkeypatch.setattr(config, "CPU_NAME", "znver3")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert "NUMBA_CPU_FEATURES is unset" in benchmarks.codegen_target()   # still the host's zmm code
+    monkeypatch.setattr(config, "CPU_FEATURES", "")
+    line = benchmarks.codegen_target()
+    assert line == "Numba: CPU znver3, features the named CPU's own; oneDNN ISA cap: AVX2"
+
+
+def test_report_names_the_codegen_target(smoke_report):
+    assert f"- code generated for: {smoke_report['meta']['codegen']}" in benchmarks.report_markdown(smoke_report)
+
+
+_ISA_PROBE = """
+import numba, numpy as np
+@numba.njit(fastmath=True)
+def f(a, b, c):
+    for i in range(a.size):
+        c[i] = a[i] * b[i] + c[i]
+a = np.ones(64, np.float32)
+f(a, a, a.copy())
+asm = f.inspect_asm(f.signatures[0])
+print("zmm" if "zmm" in asm else "ymm" if "ymm" in asm else "none")
+"""
+
+
+def test_numba_cpu_name_alone_keeps_the_host_isa():
+    """Why the bench's AVX2 recipe sets NUMBA_CPU_FEATURES="" beside NUMBA_CPU_NAME (see codegen_target)."""
+    import os
+    import subprocess
+    import sys
+    import llvmlite.binding as llvm
+    if "+avx512f" not in llvm.get_host_cpu_features().flatten():
+        pytest.skip("the host has no AVX-512")
+
+    def probe(**env):
+        full = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+        full.pop("NUMBA_CPU_FEATURES", None)
+        full.update(env)
+        out = subprocess.run([sys.executable, "-c", _ISA_PROBE], env=full, capture_output=True, text=True,
+                             timeout=120, check=True)
+        return out.stdout.strip()
+
+    assert probe(NUMBA_CPU_NAME="znver3") == "zmm"
+    assert probe(NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="") == "ymm"
