@@ -1,4 +1,4 @@
-"""Benchmarks: 2D convolution: LeNet C1/C3, AlexNet conv1, VGG 3x3, ResNet stride 2; forward and forward+backward.
+"""Benchmarks: 2D convolution: LeNet C1/C3, AlexNet conv1 and the lectures' conv2, VGG 3x3 and a deeper VGG layer (256 at 14x14), ResNet stride 2; forward and forward+backward.
 
 Cases and implementations (fastnet, numpy, numpy_loops, torch) come from fastnet.benchmarks.
 """

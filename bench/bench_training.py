@@ -1,4 +1,4 @@
-"""Benchmarks: one training step (forward, cross-entropy, backward, SGD step): LeNet-5 on the 8x8 digits and on 28x28 (MNIST-shaped) random images, and the MLP; batch 64; against the same model in PyTorch.
+"""Benchmarks: one training step (forward, cross-entropy, backward, SGD step): LeNet-5 on the 8x8 digits and on 28x28 (MNIST-shaped) random images, the MLP, the lectures' AlexNet (227x227, batch 4) and two VGG stages (56x56, batch 8); against the same network in PyTorch.
 
 Cases and implementations (fastnet, numpy, numpy_loops, torch) come from fastnet.benchmarks.
 """

@@ -57,7 +57,8 @@ class Case:
     """One benchmark case.
 
     family : str
-        The bench/ file it belongs to: activations, dense, conv2d, conv3d, pooling, training.
+        The bench/ file it belongs to: activations, dense, conv2d, conv3d, pooling, training, sweep
+        (conv2d cases over a grid of shapes, forward+backward only), cnn.
     op : str
         The op (``"conv2d"``) or the step (``"lenet5_step"``).
     name : str
@@ -131,6 +132,12 @@ def _build_registry():
                      dict(x=(2, 3, 6, 6), w=(4, 3, 3, 3), stride=1, padding=1), "VGG 3x3")
     cases += _conv2d("resnet_stride2", 8, 64, 56, 128, 3, 2, 1,
                      dict(x=(2, 3, 7, 7), w=(4, 3, 3, 3), stride=2, padding=1), "ResNet stride 2")
+    cases += _conv2d("vgg_256x14", 8, 256, 14, 256, 3, 1, 1,
+                     dict(x=(2, 4, 5, 5), w=(4, 4, 3, 3), stride=1, padding=1),
+                     "a deeper VGG layer: 256 -> 256 channels, 3x3 padding 1, 14x14, batch 8")
+    cases += _conv2d("alexnet_conv2", 8, 96, 27, 256, 5, 1, 0,
+                     dict(x=(2, 3, 8, 8), w=(4, 3, 5, 5), stride=1, padding=0),
+                     "the lectures' AlexNet conv2: 96 -> 256 channels, 5x5, 27x27, no padding, batch 8")
     # 3D convolution
     cases += _conv3d("c3d_3x3x3", 2, 32, (8, 28, 28), 64, 3, 1, 1,
                      dict(x=(1, 2, 4, 4, 4), w=(2, 2, 3, 3, 3), stride=1, padding=1), "C3D 3x3x3")
@@ -158,7 +165,41 @@ def _build_registry():
                       "of random images"))
     cases.append(Case("training", "mlp_step", "digits64_b64", True, dict(batch=64), dict(batch=2),
                       "MLP (fastnet.zoo.mlp) on the flattened 8x8 digits, batch 64"))
+    cases.append(Case("training", "alexnet_step", "lectures227_b4", True,
+                      dict(net="alexnet", batch=4, input_size=227, in_channels=3, num_classes=1000),
+                      dict(net="alexnet_smoke", batch=2, input_size=43, in_channels=3, num_classes=5),
+                      "the lectures' unpadded AlexNet (fastnet.zoo.alexnet(dropout=0.0)), 227x227, batch 4, "
+                      "1000 classes; smoke: the same layer kinds at 43x43"))
+    cases.append(Case("training", "vgg2stage_step", "56x56_b8", True,
+                      dict(net="vgg_two_stage", batch=8, input_size=56, in_channels=64, num_classes=10),
+                      dict(net="vgg_two_stage_smoke", batch=2, input_size=8, in_channels=2, num_classes=5),
+                      "two VGG stages (64 -> 64 -> pool -> 128 -> 128 -> pool, 3x3 padding 1, ReLU) on 64 x "
+                      "56x56 maps, then Dense(25088, 64) -> ReLU -> Dense(64, 10); batch 8"))
+    cases += _sweep_registry()
     return tuple(cases)
+
+
+# The shape sweep (family "sweep", fwd+bwd only): batch x channels (in = out) x kernel x stride, with
+# "same" padding (kernel // 2). Spatial size 28, or 14 for 256 channels (where VGG has them), so that
+# a full case takes well under a second in fastnet.
+SWEEP_BATCHES = (1, 8, 32)
+SWEEP_CHANNELS = {16: 28, 64: 28, 256: 14}
+SWEEP_KERNELS = (3, 5)
+SWEEP_STRIDES = (1, 2)
+
+
+def _sweep_registry():
+    cases = []
+    for n in SWEEP_BATCHES:
+        for c, hw in SWEEP_CHANNELS.items():
+            for f in SWEEP_KERNELS:
+                for s in SWEEP_STRIDES:
+                    full = dict(x=(n, c, hw, hw), w=(c, c, f, f), stride=s, padding=f // 2)
+                    smoke = dict(x=(min(n, 2), 2, 6, 6), w=(3, 2, f, f), stride=s, padding=f // 2)
+                    cases.append(Case("sweep", "conv2d", f"sweep_b{n}_c{c}_{hw}_k{f}s{s}", True, full, smoke,
+                                      f"shape sweep: batch {n}, {c} -> {c} channels, {hw}x{hw}, {f}x{f} "
+                                      f"stride {s} padding {f // 2}"))
+    return cases
 
 
 CASES = _build_registry()
@@ -235,21 +276,27 @@ def _seed(text):
     return zlib.crc32(text.encode())
 
 
+def _kind(case):
+    """The family whose code runs a case: the shape sweep is made of conv2d cases."""
+    return "conv2d" if case.family == "sweep" else case.family
+
+
 def _op_output_shape(case, size, inputs, dtype):
     """Output shape of the forward op, computed with the vectorized reference on zeros-free math."""
     p = case.params(size)
     x = inputs["x"]
-    if case.family == "activations":
+    kind = _kind(case)
+    if kind == "activations":
         return x.shape
-    if case.family == "dense":
+    if kind == "dense":
         return (x.shape[0], inputs["w"].shape[0])
-    if case.family in ("conv2d", "conv3d"):
+    if kind in ("conv2d", "conv3d"):
         nd = x.ndim - 2
         k = inputs["w"].shape[2:]
         s, pad = p["stride"], p["padding"]
         return (x.shape[0], inputs["w"].shape[0]) + tuple((x.shape[2 + i] + 2 * pad - k[i]) // s + 1
                                                            for i in range(nd))
-    if case.family == "pooling":
+    if kind == "pooling":
         nd = x.ndim - 2
         k, s, pad = p["kernel_size"], p["stride"], p["padding"]
         return x.shape[:2] + tuple((x.shape[2 + i] + 2 * pad - k) // s + 1 for i in range(nd))
@@ -262,7 +309,8 @@ def _array_op_fn(case, size, impl, inputs):
     p = case.params(size)
     x, dy = inputs["x"], inputs.get("dy")
     op = case.op
-    if case.family == "activations":
+    kind = _kind(case)
+    if kind == "activations":
         forward, backward = getattr(m, op), getattr(m, op + "_backward")
         uses_output = op != "relu"
         if not case.backward:
@@ -272,7 +320,7 @@ def _array_op_fn(case, size, impl, inputs):
             y = forward(x)
             return y, backward(y if uses_output else x, dy)
         return fn
-    if case.family == "dense":
+    if kind == "dense":
         w, b = inputs["w"], inputs["b"]
         if not case.backward:
             return lambda: m.dense(x, w, b)
@@ -281,7 +329,7 @@ def _array_op_fn(case, size, impl, inputs):
             y = m.dense(x, w, b)
             return (y,) + tuple(m.dense_backward(x, w, dy))
         return fn
-    if case.family in ("conv2d", "conv3d"):
+    if kind in ("conv2d", "conv3d"):
         w, b = inputs["w"], inputs["b"]
         forward, backward = getattr(m, op), getattr(m, op + "_backward")
         s, pad = p["stride"], p["padding"]
@@ -292,7 +340,7 @@ def _array_op_fn(case, size, impl, inputs):
             y = forward(x, w, b, stride=s, padding=pad)
             return (y,) + tuple(backward(x, w, dy, stride=s, padding=pad))
         return fn
-    if case.family == "pooling":
+    if kind == "pooling":
         forward, backward = getattr(m, op), getattr(m, op + "_backward")
         k, s, pad = p["kernel_size"], p["stride"], p["padding"]
         if not case.backward:
@@ -314,23 +362,24 @@ def _torch_op_fn(case, size, inputs):
     if case.backward:
         x = x.detach().requires_grad_(True)
     leaves = [x]
-    if case.family == "activations":
+    kind = _kind(case)
+    if kind == "activations":
         def forward(x):
             return getattr(torch, case.op)(x)
-    elif case.family == "dense":
+    elif kind == "dense":
         w, b = t["w"].requires_grad_(case.backward), t["b"].requires_grad_(case.backward)
         leaves += [w, b]
 
         def forward(x):
             return F.linear(x, w, b)
-    elif case.family in ("conv2d", "conv3d"):
+    elif kind in ("conv2d", "conv3d"):
         w, b = t["w"].requires_grad_(case.backward), t["b"].requires_grad_(case.backward)
         leaves += [w, b]
-        conv = F.conv2d if case.family == "conv2d" else F.conv3d
+        conv = F.conv2d if kind == "conv2d" else F.conv3d
 
         def forward(x):
             return conv(x, w, b, stride=p["stride"], padding=p["padding"])
-    elif case.family == "pooling":
+    elif kind == "pooling":
         pool = F.max_pool2d if case.op == "maxpool2d" else F.max_pool3d
 
         def forward(x):
@@ -352,183 +401,8 @@ def _torch_op_fn(case, size, inputs):
 
 
 # ----------------------------------------------------------------------------- training steps
-
-def _build_model(case, dtype):
-    from . import zoo
-    if case.op == "lenet5_step":
-        return zoo.lenet5(dtype=dtype, seed=0, input_size=case.full.get("input_size", 8))
-    return zoo.mlp(dtype=dtype, seed=0)
-
-
-def _training_data(case, size, dtype, model):
-    """A seeded batch for ``model`` and its int64 labels.
-
-    ``input_size`` 8: the built-in 8x8 digits (images, or flattened for the MLP); otherwise random
-    normal images of that size (the MNIST-shaped 28x28 LeNet-5) with random labels.
-    """
-    p = case.params(size)
-    batch, input_size = p["batch"], p.get("input_size", 8)
-    if input_size == 8:
-        from .datasets import load_digits
-        (x_train, y_train), _ = load_digits(dtype=dtype, flatten=case.op == "mlp_step")
-        x = np.ascontiguousarray(x_train[:batch])
-        labels = np.asarray(y_train[:batch])
-        if labels.ndim > 1:  # one-hot
-            labels = labels.argmax(axis=1)
-    else:
-        rng = np.random.default_rng(_seed(case.id))
-        x = rng.standard_normal((batch, 1, input_size, input_size)).astype(dtype)
-        labels = rng.integers(0, 10, size=batch)
-    return x, labels.astype(np.int64)
-
-
-def _model_layers(model):
-    layers = getattr(model, "layers", None)
-    return list(layers) if layers is not None else list(model)
-
-
-def _layer_spec(layer):
-    """(kind, dict) of a fastnet layer, enough to rebuild it with other implementations."""
-    kind = type(layer).__name__
-    spec = {}
-    if kind in ("Dense", "Conv2d", "Conv3d"):
-        spec["w"] = layer.weight.value
-        spec["b"] = layer.bias.value if layer.bias is not None else None
-    if kind in ("Conv2d", "Conv3d", "MaxPool2d", "MaxPool3d"):
-        spec["stride"], spec["padding"] = tuple(layer.stride), tuple(layer.padding)
-    if kind in ("MaxPool2d", "MaxPool3d"):
-        spec["kernel_size"] = tuple(layer.kernel_size)
-    if kind not in ("Dense", "Conv2d", "Conv3d", "MaxPool2d", "MaxPool3d", "Flatten", "Sigmoid", "Tanh",
-                    "ReLU"):
-        raise Skip(f"layer {kind} has no counterpart in the numpy/torch training-step benchmark")
-    return kind, spec
-
-
-LEARNING_RATE = 0.01
-
-
-def _fastnet_step(model, x, labels):
-    from . import ops, optim
-    params = model.parameters()
-    initial = [p.value.copy() for p in params]
-    opt = optim.SGD(params, lr=LEARNING_RATE)
-
-    def fn():
-        for p, v in zip(params, initial):  # every step starts from the same weights: comparable output
-            np.copyto(p.value, v)
-        model.zero_grad()
-        logits = model.forward(x)
-        loss, dlogits = ops.cross_entropy(logits, labels)
-        model.backward(dlogits, input_grad=False)   # as in PyTorch: the images need no gradient
-        opt.step()
-        return (np.asarray(loss),) + tuple(p.value.copy() for p in params)
-    return fn
-
-
-def _functional_step(model, x, labels, impl):
-    """The same model and step written with an ops namespace (numpy or numpy_loops), plain SGD."""
-    m = _module(impl)
-    specs = [_layer_spec(layer) for layer in _model_layers(model)]
-    params = []  # (spec dict, key) of every trainable array, in model.parameters() order
-    for kind, spec in specs:
-        for key in ("w", "b"):
-            if spec.get(key) is not None:
-                spec[key] = spec[key].copy()
-                params.append((spec, key))
-    initial = [spec[key].copy() for spec, key in params]
-
-    def forward(kind, spec, h):
-        if kind == "Dense":
-            return m.dense(h, spec["w"], spec["b"])
-        if kind in ("Conv2d", "Conv3d"):
-            return getattr(m, kind.lower())(h, spec["w"], spec["b"], stride=spec["stride"],
-                                            padding=spec["padding"])
-        if kind in ("MaxPool2d", "MaxPool3d"):
-            return getattr(m, kind.lower())(h, spec["kernel_size"], spec["stride"], spec["padding"])
-        if kind == "Flatten":
-            return h.reshape(h.shape[0], -1)
-        return getattr(m, kind.lower())(h)
-
-    def fn():
-        for (spec, key), v in zip(params, initial):
-            np.copyto(spec[key], v)
-        inputs, h = [], x
-        for kind, spec in specs:
-            inputs.append(h)
-            h = forward(kind, spec, h)
-            spec["_y"] = h
-        loss, d = m.cross_entropy(h, labels)
-        grads = {}
-        for (kind, spec), h_in in zip(reversed(specs), reversed(inputs)):
-            if kind == "Dense":
-                d, dw, db = m.dense_backward(h_in, spec["w"], d)
-            elif kind in ("Conv2d", "Conv3d"):
-                d, dw, db = getattr(m, kind.lower() + "_backward")(h_in, spec["w"], d, stride=spec["stride"],
-                                                                   padding=spec["padding"])
-            elif kind in ("MaxPool2d", "MaxPool3d"):
-                d = getattr(m, kind.lower() + "_backward")(h_in, d, spec["kernel_size"], spec["stride"],
-                                                           spec["padding"])
-            elif kind == "Flatten":
-                d = d.reshape(h_in.shape)
-            elif kind == "ReLU":
-                d = m.relu_backward(h_in, d)
-            else:
-                d = getattr(m, kind.lower() + "_backward")(spec["_y"], d)
-            if kind in ("Dense", "Conv2d", "Conv3d"):
-                grads[id(spec)] = (dw, db)
-        for spec, key in params:
-            g = grads[id(spec)][0 if key == "w" else 1]
-            spec[key] -= spec[key].dtype.type(LEARNING_RATE) * g
-        return (np.asarray(loss),) + tuple(spec[key].copy() for spec, key in params)
-    return fn
-
-
-def _torch_step(model, x, labels):
-    torch = _torch()
-    nn = torch.nn
-    modules = []
-    for layer in _model_layers(model):
-        kind, spec = _layer_spec(layer)
-        if kind == "Dense":
-            w = spec["w"]
-            mod = nn.Linear(w.shape[1], w.shape[0], bias=spec["b"] is not None)
-        elif kind in ("Conv2d", "Conv3d"):
-            w = spec["w"]
-            cls = nn.Conv2d if kind == "Conv2d" else nn.Conv3d
-            mod = cls(w.shape[1], w.shape[0], w.shape[2:], stride=spec["stride"], padding=spec["padding"],
-                      bias=spec["b"] is not None)
-        elif kind in ("MaxPool2d", "MaxPool3d"):
-            cls = nn.MaxPool2d if kind == "MaxPool2d" else nn.MaxPool3d
-            mod = cls(spec["kernel_size"], spec["stride"], spec["padding"])
-        elif kind == "Flatten":
-            mod = nn.Flatten()
-        else:
-            mod = getattr(nn, kind)()
-        if kind in ("Dense", "Conv2d", "Conv3d"):
-            mod = mod.to(torch.from_numpy(spec["w"]).dtype)
-            with torch.no_grad():
-                mod.weight.copy_(torch.from_numpy(spec["w"]))
-                if spec["b"] is not None:
-                    mod.bias.copy_(torch.from_numpy(spec["b"]))
-        modules.append(mod)
-    net = nn.Sequential(*modules)
-    params = list(net.parameters())
-    initial = [p.detach().clone() for p in params]
-    opt = torch.optim.SGD(params, lr=LEARNING_RATE)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def fn():
-        with torch.no_grad():
-            for p, v in zip(params, initial):
-                p.copy_(v)
-        opt.zero_grad(set_to_none=False)
-        loss = loss_fn(net(xt), yt)
-        loss.backward()
-        opt.step()
-        return (loss.detach().numpy(),) + tuple(p.detach().numpy().copy() for p in params)
-    return fn
-
+# The networks and the three step implementations live in fastnet/bench_networks.py (imported at
+# call time: it imports Skip and _seed from here).
 
 # --------------------------------------------------------------------------------------------
 # prepare / check
@@ -538,12 +412,12 @@ def _loops_estimate(case, size):
     """Estimated seconds per call of the plain loops at ``size``."""
     p = case.params(size)
     if case.family == "training":
-        # seconds per sample through the naive layers (order of magnitude, measured)
-        per_sample = 1.5 if p.get("input_size", 8) > 8 else 0.15
-        return p["batch"] * per_sample
+        # forward, dx and dw: about three times the forward's multiply-adds per sample
+        from .bench_networks import step_macs
+        return p["batch"] * 3 * step_macs(case, size) * _LOOPS_SECONDS_PER_MAC
     x = int(np.prod(p["x"]))
     factor = 3 if case.backward else 1
-    if case.family in ("conv2d", "conv3d"):
+    if _kind(case) in ("conv2d", "conv3d"):
         nd = len(p["x"]) - 2
         out = 1
         for i in range(nd):
@@ -623,9 +497,10 @@ def reference_result(case, size, dtype=np.float32, cheap=False):
         ref_impl = "numpy_loops" if size == "smoke" else "numpy"
         ref_dtype = dtype if cheap else np.float64
         if case.family == "training":
-            model = _build_model(case, ref_dtype)
-            x, labels = _training_data(case, size, ref_dtype, model)
-            result = _functional_step(model, x, labels, ref_impl)()
+            from . import bench_networks as nets
+            model = nets.build_model(case, ref_dtype, size)
+            x, labels = nets.training_data(case, size, ref_dtype)
+            result = nets._functional_step(model, x, labels, ref_impl)()
         else:
             inputs = {k: v.astype(ref_dtype) for k, v in _inputs(case, size, dtype).items()}
             result = _array_op_fn(case, size, ref_impl, inputs)()
@@ -653,19 +528,20 @@ def _cost(case, size, dtype):
     x, dy = inputs["x"], inputs.get("dy")
     # the outputs' shapes and dtypes are all the cost model needs: no reference computation
     y = np.empty(_op_output_shape(case, size, inputs, dtype), dtype=dtype)
-    if case.family in ("dense", "conv2d", "conv3d"):
+    kind = _kind(case)
+    if kind in ("dense", "conv2d", "conv3d"):
         reference = (y, x, inputs["w"], inputs["b"])
     else:
         reference = (y, x)
-    if case.family == "activations":
+    if kind == "activations":
         calls = [(case.op, (x,), y)]
         if case.backward:
             calls.append((case.op + "_backward", (y if case.op != "relu" else x, dy), reference[1]))
-    elif case.family == "dense":
+    elif kind == "dense":
         calls = [("dense", (x, inputs["w"], inputs["b"]), y)]
         if case.backward:
             calls.append(("dense_backward", (x, inputs["w"], dy), reference[1:]))
-    elif case.family in ("conv2d", "conv3d"):
+    elif kind in ("conv2d", "conv3d"):
         calls = [(case.op, (x, inputs["w"], inputs["b"]), y)]
         if case.backward:
             calls.append((case.op + "_backward", (x, inputs["w"], dy), reference[1:]))
@@ -705,13 +581,14 @@ def make_fn(case, impl, size="full", dtype=np.float32):
     if impl == "torch":
         _torch()
     if case.family == "training":
-        model = _build_model(case, dtype)
-        x, labels = _training_data(case, size, dtype, model)
+        from . import bench_networks as nets
+        model = nets.build_model(case, dtype, size)
+        x, labels = nets.training_data(case, size, dtype)
         if impl == "fastnet":
-            return _fastnet_step(model, x, labels)
+            return nets._fastnet_step(model, x, labels)
         if impl == "torch":
-            return _torch_step(model, x, labels)
-        return _functional_step(model, x, labels, impl)
+            return nets._torch_step(model, x, labels)
+        return nets._functional_step(model, x, labels, impl)
     inputs = _inputs(case, size, dtype)
     if impl == "torch":
         return _torch_op_fn(case, size, inputs)
@@ -855,7 +732,9 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
                     continue
                 # Let the previous implementation's idle threads stop spinning first (OpenBLAS
                 # spins ~0.1 s after a call): on 2 cores a spinning thread halves the next one.
-                time.sleep(COOLDOWN_S)
+                # Smoke shapes (tests) are not timed for their numbers: no pause.
+                if size != "smoke":
+                    time.sleep(COOLDOWN_S)
                 try:
                     prepared = prepare(case, impl, size, dtype, quick=quick)
                 except Skip as exc:
@@ -877,9 +756,32 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
         "blas_threads": limiter.description, "limits": limits, "compile_s": compile_s,
         "jit_s": _cache.compile_seconds() - jit_start, "kernel_cache": info.get("cache_state"),
         "dtype": np.dtype(dtype).name, "size": size, "quick": bool(quick), "repeats": repeats,
-        "budget_s": budget_s,
+        "budget_s": budget_s, "codegen": codegen_target(),
     }
     return {"meta": meta, "results": results}
+
+
+def codegen_target():
+    """What the kernels are compiled for and what PyTorch's oneDNN may use, as a line of text.
+
+    ``NUMBA_CPU_NAME=znver3`` alone does not give AVX2 code on an AVX-512 host: Numba keeps the
+    host's feature string (``+avx512f,...``), so LLVM still emits zmm instructions. AVX2 code
+    needs ``NUMBA_CPU_FEATURES=""`` as well (the named CPU's own features).
+    """
+    import os
+
+    from numba.core import config
+    name, features = config.CPU_NAME, config.CPU_FEATURES
+    if name is None and features is None:
+        numba_part = "Numba: the host CPU and its features"
+    else:
+        shown = "the host's" if features is None else (repr(features) if features else "the named CPU's own")
+        numba_part = f"Numba: CPU {name or 'host'}, features {shown}"
+        if name is not None and features is None:
+            numba_part += (" (NUMBA_CPU_FEATURES is unset, so the host ISA's instructions are still emitted;"
+                           ' set NUMBA_CPU_FEATURES="" for the named CPU\'s ISA)')
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return numba_part + "; oneDNN ISA cap: " + (cap or "none (the host's best)")
 
 
 class _blas_limiter:
@@ -946,6 +848,7 @@ def report_markdown(report):
         f"- CPU: {info.get('cpu')} ({info.get('cpu_count')} logical cores, SIMD: {info.get('simd')})",
         f"- threads: {meta['threads']} (fastnet/Numba and PyTorch); NumPy BLAS threads: {meta['blas_threads']}",
         f"- threading layer: {meta['threading_layer']}",
+        *([f"- code generated for: {meta['codegen']}"] if meta.get("codegen") else []),
         f"- versions: fastnet {info.get('fastnet')}, Python {info.get('python')}, NumPy {info.get('numpy')}, "
         f"Numba {info.get('numba')}, LLVM {info.get('llvm')}, PyTorch {info.get('torch')}",
         f"- measured limits: sgemm {limits['sgemm_gflops']:.1f} GFLOP/s (numpy float32 matmul, "

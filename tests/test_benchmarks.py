@@ -27,14 +27,67 @@ def test_registry_ids_groups_and_required_cases():
                      ("conv2d", "vgg_3x3"), ("conv2d", "resnet_stride2"), ("conv3d", "c3d_3x3x3"),
                      ("conv3d", "volumetric_stride2"), ("maxpool2d", "2x2s2"), ("maxpool2d", "3x3s2"),
                      ("maxpool3d", "2x2x2s2"), ("dense", "mlp_256x784_512"), ("dense", "1024cubed"),
-                     ("sigmoid", "16M"), ("lenet5_step", "digits8x8_b64"), ("mlp_step", "digits64_b64")]:
+                     ("sigmoid", "16M"), ("lenet5_step", "digits8x8_b64"), ("mlp_step", "digits64_b64"),
+                     ("lenet5_step", "mnist28_b64"), ("alexnet_step", "lectures227_b4"),
+                     ("vgg2stage_step", "56x56_b8"), ("conv2d", "vgg_256x14"), ("conv2d", "alexnet_conv2")]:
         assert required in names
-    for c in OP_CASES:  # every op case exists forward-only and forward+backward
+    for c in OP_CASES:  # every op case exists forward-only and forward+backward (the sweep: fwd+bwd only)
+        if c.family == "sweep":
+            assert c.backward and c.op == "conv2d"
+            continue
         assert {(c.op, c.name, False), (c.op, c.name, True)} <= {(d.op, d.name, d.backward) for d in OP_CASES}
     assert benchmarks.get_case("conv2d-fwd-vgg_3x3").full["x"] == (8, 64, 56, 56)
     assert benchmarks.cases(filter="vgg") == [c for c in benchmarks.CASES if "vgg" in c.id]
     with pytest.raises(KeyError):
         benchmarks.get_case("nope")
+
+
+def test_new_conv_cases_have_the_issue_shapes():
+    conv2 = benchmarks.get_case("conv2d-fwd-alexnet_conv2").full
+    assert conv2 == dict(x=(8, 96, 27, 27), w=(256, 96, 5, 5), stride=1, padding=0)
+    deep = benchmarks.get_case("conv2d-fwdbwd-vgg_256x14").full
+    assert deep == dict(x=(8, 256, 14, 14), w=(256, 256, 3, 3), stride=1, padding=1)
+
+
+def test_shape_sweep_grid():
+    sweep = benchmarks.cases(family="sweep")
+    assert benchmarks.cases(filter="sweep") == sweep
+    grid = {(c.full["x"][0], c.full["x"][1], c.full["w"][2], c.full["stride"]) for c in sweep}
+    assert grid == {(n, ch, f, s) for n in (1, 8, 32) for ch in (16, 64, 256) for f in (3, 5) for s in (1, 2)}
+    assert len(sweep) == len(grid) == 36
+    for c in sweep:
+        x, w = c.full["x"], c.full["w"]
+        assert x[1] == w[0] == w[1] and c.full["padding"] == w[2] // 2
+        sx, sw = c.smoke["x"], c.smoke["w"]   # the smoke shape keeps kernel, stride and padding
+        assert sw[2:] == w[2:] and c.smoke["stride"] == c.full["stride"] and c.smoke["padding"] == c.full["padding"]
+        assert int(np.prod(sx)) <= 200
+
+
+def test_whole_network_steps_are_the_issue_networks():
+    from fastnet import bench_networks, zoo
+    alex = benchmarks.get_case("alexnet_step-fwdbwd-lectures227_b4")
+    model = bench_networks.build_model(alex, np.float32, "full")
+    reference = zoo.alexnet(variant="lectures")
+    assert [type(layer).__name__ for layer in model.layers] == [type(layer).__name__ for layer in reference.layers]
+    assert sum(p.value.size for p in model.parameters()) == 28_823_912   # the lectures' unpadded AlexNet
+    assert all(layer.p == 0.0 for layer in model.layers if type(layer).__name__ == "Dropout")
+    x, labels = bench_networks.training_data(alex, "full", np.float32)
+    assert x.shape == (4, 3, 227, 227) and labels.max() < 1000
+    vgg = benchmarks.get_case("vgg2stage_step-fwdbwd-56x56_b8")
+    model = bench_networks.build_model(vgg, np.float32, "full")
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2d"]
+    assert [c.weight.value.shape for c in convs] == [(64, 64, 3, 3), (64, 64, 3, 3), (128, 64, 3, 3),
+                                                     (128, 128, 3, 3)]
+    assert all(tuple(c.padding) == (1, 1) and tuple(c.stride) == (1, 1) for c in convs)
+    assert bench_networks.training_data(vgg, "full", np.float32)[0].shape == (8, 64, 56, 56)
+
+
+def test_training_step_refuses_random_dropout():
+    from fastnet.layers import Dropout
+    from fastnet import bench_networks
+    with pytest.raises(benchmarks.Skip, match="p=0"):
+        bench_networks._layer_spec(Dropout(0.5))
+    assert bench_networks._layer_spec(Dropout(0.0)) == ("Dropout", {"p": 0.0})
 
 
 @pytest.mark.parametrize("case", OP_CASES, ids=[c.id for c in OP_CASES])
@@ -217,3 +270,56 @@ def test_bench_job_plot_without_matplotlib(capsys, tmp_path):
     else:
         assert bench_job.run(_parse(["--smoke", "--filter", "relu-fwd-", "--plot", str(tmp_path / "p.png")])) == 0
         assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_codegen_target_line(monkeypatch):
+    from numba.core import config
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(config, "CPU_NAME", None)
+    monkeypatch.setattr(config, "CPU_FEATURES", None)
+    assert benchmarks.codegen_target() == "Numba: the host CPU and its features; oneDNN ISA cap: none (the host's best)"
+    monkeypatch.setattr(config, "CPU_NAME", "znver3")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert "NUMBA_CPU_FEATURES is unset" in benchmarks.codegen_target()   # still the host's zmm code
+    monkeypatch.setattr(config, "CPU_FEATURES", "")
+    line = benchmarks.codegen_target()
+    assert line == "Numba: CPU znver3, features the named CPU's own; oneDNN ISA cap: AVX2"
+
+
+def test_report_names_the_codegen_target(smoke_report):
+    assert f"- code generated for: {smoke_report['meta']['codegen']}" in benchmarks.report_markdown(smoke_report)
+
+
+_ISA_PROBE = """
+import numba, numpy as np
+@numba.njit(fastmath=True)
+def f(a, b, c):
+    for i in range(a.size):
+        c[i] = a[i] * b[i] + c[i]
+a = np.ones(64, np.float32)
+f(a, a, a.copy())
+asm = f.inspect_asm(f.signatures[0])
+print("zmm" if "zmm" in asm else "ymm" if "ymm" in asm else "none")
+"""
+
+
+def test_numba_cpu_name_alone_keeps_the_host_isa():
+    """Why the bench's AVX2 recipe sets NUMBA_CPU_FEATURES="" beside NUMBA_CPU_NAME (see codegen_target)."""
+    import os
+    import subprocess
+    import sys
+    import llvmlite.binding as llvm
+    if "+avx512f" not in llvm.get_host_cpu_features().flatten():
+        pytest.skip("the host has no AVX-512")
+
+    def probe(**env):
+        full = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+        full.pop("NUMBA_CPU_FEATURES", None)
+        full.update(env)
+        out = subprocess.run([sys.executable, "-c", _ISA_PROBE], env=full, capture_output=True, text=True,
+                             timeout=120, check=True)
+        return out.stdout.strip()
+
+    assert probe(NUMBA_CPU_NAME="znver3") == "zmm"
+    assert probe(NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="") == "ymm"
