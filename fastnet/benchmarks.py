@@ -446,7 +446,17 @@ class Prepared:
     bytes: int
 
     def check(self, result):
-        check_result(result, self.reference, self.dtype, label=f"{self.case.id} [{self.impl}]")
+        check_case_result(self.case, self.impl, self.size, self.dtype, result, self.reference)
+
+
+def check_case_result(case, impl, size, dtype, result, reference):
+    """:func:`check_result`, except for torch's dropout, whose mask comes from torch's generator:
+    that result is checked for structure instead (:func:`check_dropout`)."""
+    label = f"{case.id} [{impl}]"
+    if case.op == "dropout" and impl == "torch":
+        inputs = _inputs(case, size, dtype)
+        return check_dropout(result, inputs["x"], inputs.get("dy"), DROPOUT_P, dtype, label)
+    return check_result(result, reference, dtype, label=label)
 
 
 def check_result(result, reference, dtype, label=""):
@@ -616,7 +626,7 @@ def prepare(case, impl, size="full", dtype=np.float32, check=True, quick=False):
     warmup = time.perf_counter() - start
     reference = reference_result(case, size, dtype, cheap=cheap) if check else None
     if check:
-        check_result(result, reference, dtype, label=f"{case.id} [{impl}]")
+        check_case_result(case, impl, size, dtype, result, reference)
     flops, nbytes = case_cost(case, size, dtype)
     return Prepared(case, impl, size, dtype, fn, reference, warmup, flops, nbytes)
 
@@ -965,12 +975,45 @@ def _cnn_registry():
         ("batch_norm", "resnet_64x56", dict(x=(16, 64, 56, 56)), dict(x=(4, 3, 5, 5)),
          "batch norm (training) over (16, 64, 56, 56)"),
         ("softmax", "imagenet_1000", dict(x=(1024, 1000)), dict(x=(4, 7)), "softmax over 1000 classes, batch 1024"),
+        ("leaky_relu", "16M", dict(x=(16, 1024, 1024)), dict(x=(3, 5, 7)), "leaky ReLU (slope 0.01), 16M elements"),
+        ("dropout", "p0.5_4096x4096", dict(x=(4096, 4096)), dict(x=(3, 5, 7)),
+         "inverted dropout p=0.5 over AlexNet's FC width (4096) x 4096 rows: mask draw and scaling; "
+         "torch draws its own mask, so its result is checked for structure (see check_dropout)"),
     ]
     return tuple(Case("cnn", op, name, bw, full, smoke, text)
                  for op, name, full, smoke, text in specs for bw in (False, True))
 
 
 CASES = CASES + _cnn_registry()
+
+
+LEAKY_SLOPE = 0.01   # the leaky_relu case's negative slope (fastnet's and torch's default)
+DROPOUT_P = 0.5      # the dropout case's p
+
+
+def check_dropout(result, x, dy, p, dtype, label=""):
+    """Check a dropout result drawn with another generator (torch's): same shapes and dtype, every
+    output either 0 or x / (1 - p), about 1 - p of them kept (within 6 standard deviations), and
+    the gradient (when given) dy / (1 - p) exactly where the forward kept an element, 0 elsewhere.
+
+    ``result``: y, (y, mask) or (y, dx) for a forward+backward case.
+    """
+    results = result if isinstance(result, tuple) else (result,)
+    y = np.asarray(results[0])
+    if y.shape != x.shape or y.dtype != np.dtype(dtype):
+        raise AssertionError(f"{label}: y has shape {y.shape} and dtype {y.dtype}, expected {x.shape} {dtype}")
+    kept = y != 0
+    scale = np.dtype(dtype).type(1.0 / (1.0 - p))
+    tol = 1e-6 if np.dtype(dtype) == np.float32 else 1e-12
+    np.testing.assert_allclose(y[kept], x[kept] * scale, rtol=tol, err_msg=f"{label}: a kept element is not x / (1 - p)")
+    share, n = kept.mean(), kept.size
+    sigma = np.sqrt(p * (1 - p) / n)
+    if abs(share - (1 - p)) > 6 * sigma:
+        raise AssertionError(f"{label}: kept {share:.5f} of the elements, expected {1 - p} +- {6 * sigma:.5f}")
+    if dy is not None and len(results) > 1:
+        dx = np.asarray(results[1])
+        np.testing.assert_allclose(dx, np.where(kept, dy * scale, 0), rtol=tol,
+                                   err_msg=f"{label}: dx is not dy / (1 - p) where kept, 0 elsewhere")
 
 
 def _cnn_norm_params(x):
@@ -1025,6 +1068,18 @@ def _array_op_fn(case, size, impl, inputs):  # noqa: F811
         gamma, beta, mean, var = _cnn_norm_params(x)
         forward = lambda: m.batch_norm(x, gamma, beta, mean.copy(), var.copy(), True)  # noqa: E731
         backward = lambda: tuple(m.batch_norm_backward(x, gamma, dy))  # noqa: E731
+    elif case.op == "leaky_relu":
+        forward = lambda: m.leaky_relu(x, LEAKY_SLOPE)  # noqa: E731
+        backward = lambda: (m.leaky_relu_backward(x, dy, LEAKY_SLOPE),)  # noqa: E731
+    elif case.op == "dropout":
+        seed = _seed(case.id)   # the same seed every call: the same mask in fastnet and numpy
+        if not case.backward:
+            return lambda: m.dropout(x, DROPOUT_P, seed)
+
+        def fn():
+            y, mask = m.dropout(x, DROPOUT_P, seed)
+            return y, m.dropout_backward(dy, mask, DROPOUT_P)
+        return fn
     else:  # softmax
         forward = lambda: m.softmax(x, 1)  # noqa: E731
         backward = None
@@ -1064,9 +1119,21 @@ def _torch_op_fn(case, size, inputs):  # noqa: F811
 
         def forward(x):
             return F.batch_norm(x, mean.clone(), var.clone(), gamma, beta, training=True)
+    elif case.op == "leaky_relu":
+        def forward(x):
+            return F.leaky_relu(x, LEAKY_SLOPE)
+    elif case.op == "dropout":
+        def forward(x):
+            return F.dropout(x, DROPOUT_P, training=True)
     else:
         def forward(x):
             return torch.softmax(x, dim=1)
+    if case.op == "dropout" and not case.backward:   # (y, mask) as fastnet returns them
+        def fn():
+            with torch.no_grad():
+                y = forward(x)
+                return y.numpy(), (y != 0).to(y.dtype).numpy()
+        return fn
     if not case.backward:
         def fn():
             with torch.no_grad():
@@ -1096,6 +1163,10 @@ def _cost(case, size, dtype):  # noqa: F811
         calls = [("batch_norm", (x,) + params, y)]
         if case.backward:
             calls.append(("batch_norm_backward", (x, params[0], dy), (x, params[0], params[1])))
+    elif case.op == "dropout":
+        calls = [("dropout", (x,), (y, y))]
+        if case.backward:
+            calls.append(("dropout_backward", (dy, y), x))
     else:
         calls = [(case.op, (x,), y)]
         if case.backward:

@@ -323,3 +323,31 @@ def test_numba_cpu_name_alone_keeps_the_host_isa():
 
     assert probe(NUMBA_CPU_NAME="znver3") == "zmm"
     assert probe(NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="") == "ymm"
+
+
+def test_check_dropout_accepts_another_generators_mask_and_rejects_wrong_results():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 100)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    mask = (rng.random(x.shape) >= 0.5).astype(np.float32)
+    y, dx = x * mask * np.float32(2), dy * mask * np.float32(2)
+    benchmarks.check_dropout((y, dx), x, dy, 0.5, np.float32)
+    with pytest.raises(AssertionError, match="kept element"):
+        benchmarks.check_dropout((y * 1.5, dx), x, dy, 0.5, np.float32)       # wrong scale
+    with pytest.raises(AssertionError, match="kept"):
+        benchmarks.check_dropout((x * np.float32(2), dy * 2), x, dy, 0.5, np.float32)   # nothing dropped
+    with pytest.raises(AssertionError, match="dx"):
+        benchmarks.check_dropout((y, dy * 2), x, dy, 0.5, np.float32)         # gradient ignores the mask
+    with pytest.raises(AssertionError, match="dtype"):
+        benchmarks.check_dropout((y.astype(np.float64), dx), x, dy, 0.5, np.float32)
+
+
+@pytest.mark.parametrize("case_id", ["dropout-fwdbwd-p0.5_4096x4096", "dropout-fwd-p0.5_4096x4096",
+                                     "leaky_relu-fwdbwd-16M"])
+@pytest.mark.parametrize("impl", ["fastnet", "numpy", "torch"])
+def test_dropout_and_leaky_relu_cases_run_and_check(case_id, impl):
+    if impl == "torch":
+        pytest.importorskip("torch")
+    case = benchmarks.get_case(case_id)
+    prepared = benchmarks.prepare(case, impl, "smoke")
+    prepared.check(prepared.fn())

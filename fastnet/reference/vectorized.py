@@ -319,3 +319,24 @@ def softmax(x, axis=1):
 
 def softmax_backward(y, dy, axis=1):
     return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+
+def leaky_relu_backward(x, dy, negative_slope=0.01):
+    """dy where x > 0, dy * negative_slope elsewhere; a NaN in x passes through (as fastnet's)."""
+    dx = np.where(x > 0, dy, dy * dy.dtype.type(negative_slope))
+    return np.where(np.isnan(x), x, dx)
+
+
+def dropout(x, p=0.5, seed=None):
+    """Inverted dropout with the same mask draw as fastnet.ops.dropout (``rng.random >= p``)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    mask = (rng.random(x.shape) >= p).astype(x.dtype)
+    return x * mask * x.dtype.type(1.0 / (1.0 - p)), mask
+
+
+def dropout_backward(dy, mask, p):
+    return dy * mask * dy.dtype.type(1.0 / (1.0 - p))
