@@ -248,12 +248,12 @@ def test_cli_bench_help(capsys):
 
 def test_bench_job_filter_and_json(capsys, tmp_path):
     path = tmp_path / "out.json"
-    code = bench_job.run(_parse(["--smoke", "--filter", "relu", "--json", str(path)]))
+    code = bench_job.run(_parse(["--smoke", "--filter", "sigmoid", "--json", str(path)]))
     assert code == 0
     out = capsys.readouterr().out
     header, rows = benchmarks.parse_markdown_table(out)
-    assert [r["case"] for r in rows] == ["relu fwd / 16M", "relu fwd+bwd / 16M"]
-    assert [e["id"] for e in benchmarks.load_json(path)["results"]] == ["relu-fwd-16M", "relu-fwdbwd-16M"]
+    assert [r["case"] for r in rows] == ["sigmoid fwd / 16M", "sigmoid fwd+bwd / 16M"]
+    assert [e["id"] for e in benchmarks.load_json(path)["results"]] == ["sigmoid-fwd-16M", "sigmoid-fwdbwd-16M"]
 
 
 def test_bench_job_unknown_filter(capsys):
