@@ -82,6 +82,25 @@ def test_whole_network_steps_are_the_issue_networks():
     assert bench_networks.training_data(vgg, "full", np.float32)[0].shape == (8, 64, 56, 56)
 
 
+def test_training_step_biases_are_torch_style_and_the_same_in_both_dtypes():
+    from fastnet import bench_networks
+    vgg = benchmarks.get_case("vgg2stage_step-fwdbwd-56x56_b8")
+    m32 = bench_networks.build_model(vgg, np.float32, "full")
+    m64 = bench_networks.build_model(vgg, np.float64, "full")
+    for a, b in zip(m32.layers, m64.layers):
+        if getattr(a, "bias", None) is not None:
+            bound = 1 / np.sqrt(np.prod(a.weight.value.shape[1:]))
+            assert 0 < np.abs(a.bias.value).max() <= bound
+            np.testing.assert_array_equal(a.bias.value, b.bias.value.astype(np.float32))
+
+
+def test_vgg_two_stage_step_passes_its_check_at_full_size():
+    # Regression: with zero biases, a max-pool near-tie on AVX-512 failed this check (bench_networks).
+    case = benchmarks.get_case("vgg2stage_step-fwdbwd-56x56_b8")
+    prepared = benchmarks.prepare(case, "fastnet", "full", quick=True)
+    prepared.check(prepared.fn())
+
+
 def test_training_step_refuses_random_dropout():
     from fastnet.layers import Dropout
     from fastnet import bench_networks
