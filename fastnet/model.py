@@ -138,23 +138,39 @@ class Sequential:
         params = self.parameters()
         return params[0].value.dtype if params else None
 
+    def _weight_arrays(self):
+        """The live arrays behind :meth:`get_weights`: per layer, its parameters (weight before
+        bias), then its buffers (BatchNorm's running_mean, running_var), as Keras orders a model's
+        trainable and non-trainable weights."""
+        arrays = []
+        for layer in self.layers:
+            arrays += [p.value for p in layer.parameters()]
+            buffers = getattr(layer, "buffers", None)
+            if buffers is not None:
+                arrays += list(buffers().values())
+        return arrays
+
     def get_weights(self):
-        """Copies of every parameter value, in ``parameters()`` order."""
-        return [p.value.copy() for p in self.parameters()]
+        """Copies of every parameter value and every buffer (BatchNorm's running statistics), layer
+        by layer: a layer's parameters in ``parameters()`` order, then its buffers. Without
+        BatchNorm layers this is ``[p.value for p in parameters()]``."""
+        return [a.copy() for a in self._weight_arrays()]
 
     def set_weights(self, weights):
-        """Copy ``weights`` (as from ``get_weights``) into the parameters, checking shape and dtype."""
-        params = self.parameters()
+        """Copy ``weights`` (as from ``get_weights``: parameters and buffers) into the model,
+        checking their number, shapes and dtypes."""
+        targets = self._weight_arrays()
         weights = list(weights)
-        if len(weights) != len(params):
-            raise ValueError(f"weights: expected {len(params)} arrays, got {len(weights)}")
-        for i, (p, w) in enumerate(zip(params, weights)):
+        if len(weights) != len(targets):
+            raise ValueError(f"weights: expected {len(targets)} arrays (as get_weights() returns: every "
+                             f"parameter and BatchNorm running statistic), got {len(weights)}")
+        for i, (t, w) in enumerate(zip(targets, weights)):
             w = np.asarray(w)
-            if w.shape != p.value.shape or w.dtype != p.value.dtype:
-                raise ValueError(f"weights[{i}]: expected shape {p.value.shape} and dtype {p.value.dtype}, "
+            if w.shape != t.shape or w.dtype != t.dtype:
+                raise ValueError(f"weights[{i}]: expected shape {t.shape} and dtype {t.dtype}, "
                                  f"got {w.shape} {w.dtype}")
-        for p, w in zip(params, weights):
-            p.value[...] = w
+        for t, w in zip(targets, weights):
+            t[...] = w
 
     def __len__(self):
         return len(self.layers)

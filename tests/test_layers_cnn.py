@@ -141,3 +141,43 @@ def test_fit_trains_and_evaluate_uses_eval_mode():
     np.testing.assert_array_equal(model.predict(x), first)            # eval: deterministic (no dropout)
     np.testing.assert_array_equal(model.layers[1].running_mean, stats)
     assert model.evaluate(x, y)["accuracy"] > 0.5
+
+
+def test_get_and_set_weights_carry_the_running_statistics():
+    model = _model()
+    x = rng(5).standard_normal((6, 1, 16)).astype(np.float32)
+    fresh = model.get_weights()
+    n_params = len(model.parameters())
+    assert len(fresh) == n_params + 4                       # each BatchNorm's running_mean, running_var
+    bn = model.layers[1]
+    layer_order = [p.value for layer in model.layers[:2] for p in layer.parameters()]
+    for a, b in zip(fresh, layer_order + [bn.running_mean, bn.running_var]):
+        np.testing.assert_array_equal(a, b)                 # per layer: parameters, then buffers
+    model(x)                                                # a training forward moves the statistics
+    assert not np.array_equal(bn.running_mean, fresh[len(layer_order)])
+    model.set_weights(fresh)
+    np.testing.assert_array_equal(bn.running_mean, np.zeros_like(bn.running_mean))
+    np.testing.assert_array_equal(bn.running_var, np.ones_like(bn.running_var))
+    with pytest.raises(ValueError, match="running statistic"):
+        model.set_weights(fresh[:n_params])                 # parameters alone: the old format
+
+
+def test_early_stopping_restores_the_best_epochs_running_statistics():
+    from fastnet.callbacks import EarlyStopping
+    model = fastnet.Sequential([Dense(4, 8, seed=0), BatchNorm1d(8), Dense(8, 3, seed=1)])
+    r = rng(6)
+    x = r.standard_normal((40, 4)).astype(np.float32)
+    y = r.integers(0, 3, 40)
+    snapshots = []
+
+    class Snapshot(fastnet.Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            snapshots.append((logs["val_loss"], model.get_weights()))
+
+    stopper = EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    model.fit(x, y, "cross_entropy", optim.SGD(model.parameters(), lr=3.0), epochs=8, batch_size=8, seed=0,
+              verbose=0, validation_data=(x[:20], y[:20]), callbacks=[Snapshot(), stopper])
+    best = min(snapshots, key=lambda s: s[0])[1]
+    assert len(best) == 8 and snapshots[-1][0] > min(s[0] for s in snapshots)
+    for a, b in zip(model.get_weights(), best):
+        np.testing.assert_array_equal(a, b)
