@@ -63,7 +63,9 @@ def test_dropout_bad_input():
 
 # --- softmax / log_softmax -----------------------------------------------------------------------
 
-SOFTMAX_CASES = [((4, 5), 1), ((4, 5), 0), ((2, 3, 4), 1), ((2, 3, 4), -1), ((7,), 0), ((2, 3, 2, 2), 2)]
+SOFTMAX_CASES = [((4, 5), 1), ((4, 5), 0), ((2, 3, 4), 1), ((2, 3, 4), -1), ((7,), 0), ((2, 3, 2, 2), 2),
+                 # long lines: several float32 sum blocks (256) and a remainder after the 16 max lanes
+                 ((2, 517), 1), ((1, 263, 3), 1)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -100,6 +102,24 @@ def test_softmax_is_stable_for_huge_inputs(dtype):
     np.testing.assert_allclose(log_y[0], [0.0, -1000.0, -2000.0], rtol=1e-6)
     nan_row = ops.softmax(np.array([[1.0, np.nan, 2.0]], dtype))
     assert np.all(np.isnan(nan_row))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("position", [0, 5, 300, 599])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("axis", [1, 0])
+def test_a_nan_or_inf_anywhere_in_a_long_line_makes_that_line_nan(dtype, position, bad, axis):
+    x = rng(9).standard_normal((3, 600)).astype(dtype)
+    x[1, position] = bad
+    x = np.ascontiguousarray(x if axis == 1 else x.T)
+    for forward in (ops.softmax, ops.log_softmax):
+        y = forward(x, axis)
+        y = y if axis == 1 else y.T
+        assert np.isnan(y[1]).all() and np.isfinite(y[[0, 2]]).all()
+    neg = x.copy()
+    neg[(1, position) if axis == 1 else (position, 1)] = -np.inf     # -inf: probability 0, log -inf
+    y = ops.softmax(neg, axis)
+    assert np.isfinite(y).all() and (y == 0).sum() >= 1
 
 
 @pytest.mark.parametrize("log", [False, True])
