@@ -366,35 +366,45 @@ def _route3_one(grow, win, drow, base):
 
 
 @serial_kernel
-def _route3_two(grow, win_a, drow_a, win_b, drow_b):
-    """An even dx row shared by two output rows: the bottom row (positions 6..8) of the windows
-    ``win_a`` of the earlier output row, then the top row (0..2) of ``win_b``; each cell adds
-    its gradients in the generic path's (output) order."""
-    n = win_a.shape[0]
-    zero = grow.dtype.type(0)
-    next_wa = win_a[1:]
-    next_da = drow_a[1:]
-    next_wb = win_b[1:]
-    next_db = drow_b[1:]
-    g1 = grow[1:]
-    for k in range(n - 1):
-        a = drow_a[k]
-        b = drow_b[k]
-        ia = win_a[k]
-        ib = win_b[k]
-        g1[2 * k] = (a if ia == 7 else zero) + (b if ib == 1 else zero)
-        g = _ordered_add((a if ia == 8 else zero), (next_da[k] if next_wa[k] == 6 else zero))
+def _route3_odd_rows(out, win, dl, n):
+    """Rows 2i + 1 (one window row each) of a flat dx plane, for every output row i at once:
+    lane j = i * width + k writes out[2j] (column 2k + 1: window k's position 4) and out[2j + 1]
+    (column 2k + 2: window k's position 5 plus window k + 1's position 3, in that order), ``out``
+    being the plane from position width + 1. The lanes with k >= out_w write 0 or junk into the
+    next (even) rows, which the caller writes afterwards: one loop over whole planes instead of
+    one per row of out_w lanes, which spends most of its time in LLVM's scalar remainder (1.7 ns
+    a window against 0.3). ``win``/``dl`` (dy on the lanes, 0 off the windows) have n + 1 lanes."""
+    zero = out.dtype.type(0)
+    next_win = win[1:]
+    next_d = dl[1:]
+    for j in range(n):
+        g = dl[j]
+        i = win[j]
+        out[2 * j] = g if i == 4 else zero
+        out[2 * j + 1] = (g if i == 5 else zero) + (next_d[j] if next_win[j] == 3 else zero)
+
+
+@serial_kernel
+def _route3_even_rows(out, win, dl, n, width):
+    """Rows 2i (i = 1 .. out_h - 1), each shared by output rows i - 1 (window positions 6..8) and
+    i (0..2), for every i at once into a scratch ``out``: lane t = (i - 1) * width + k writes
+    out[2t] (column 2k + 1) and out[2t + 1] (column 2k + 2), adding the up to four gradients of
+    a cell in the generic path's (output) order (_ordered_add); the caller copies the windows'
+    lanes into dx (the others hold junk)."""
+    zero = out.dtype.type(0)
+    above_d, above_w = dl[:n + 1], win[:n + 1]
+    here_d, here_w = dl[width:], win[width:]
+    next_above_d, next_above_w = dl[1:], win[1:]
+    next_here_d, next_here_w = dl[width + 1:], win[width + 1:]
+    for t in range(n):
+        a = above_d[t]
+        ia = above_w[t]
+        b = here_d[t]
+        ib = here_w[t]
+        out[2 * t] = (a if ia == 7 else zero) + (b if ib == 1 else zero)
+        g = _ordered_add((a if ia == 8 else zero), (next_above_d[t] if next_above_w[t] == 6 else zero))
         g = _ordered_add(g, (b if ib == 2 else zero))
-        g1[2 * k + 1] = _ordered_add(g, (next_db[k] if next_wb[k] == 0 else zero))
-    grow[0] = (drow_a[0] if win_a[0] == 6 else zero) + (drow_b[0] if win_b[0] == 0 else zero)
-    a = drow_a[n - 1]
-    b = drow_b[n - 1]
-    ia = win_a[n - 1]
-    ib = win_b[n - 1]
-    grow[2 * n - 1] = (a if ia == 7 else zero) + (b if ib == 1 else zero)
-    grow[2 * n] = (a if ia == 8 else zero) + (b if ib == 2 else zero)
-    if grow.shape[0] > 2 * n + 1:
-        grow[2 * n + 1] = 0.0
+        out[2 * t + 1] = _ordered_add(g, (next_here_d[t] if next_here_w[t] == 0 else zero))
 
 
 @serial_kernel
@@ -474,22 +484,29 @@ def _maxpool2d_backward_3x3s2(x, dy, dx):
 
     Per plane, the column maxima (_colarg3_split) and the winners (_winner3_split) of all its
     windows are found by one long loop each over lanes j = i * width + k (output row i, window
-    k; the lanes with k >= out_w are computed and unused), then each dx row is written once."""
+    k; the lanes with k >= out_w are computed and unused), then the odd dx rows (in place) and the
+    shared even rows (into a scratch, then copied) by one long loop each over the same lanes
+    (_route3_odd_rows, _route3_even_rows), the first and last rows and the columns 0 row by row.
+    Extra memory per plane in flight: about 8 lanes of x's dtype or int32, (out_h * width) each."""
     n_batch, n_chan, height, width = x.shape
     out_h, out_w = dy.shape[2], dy.shape[3]
     last = 2 * out_w   # the last column read (the third column of the last window)
     n_lanes = (out_h - 1) * width + out_w   # lanes of all windows; the last read stays in the plane
+    n_shared = n_lanes - width   # lanes of the even rows shared by two output rows
+    zero = dx.dtype.type(0)
     for p in prange(n_batch * n_chan):
         n = p // n_chan
         c = p - n * n_chan
         plane = x[n, c].reshape(height * width)
+        dxf = dx[n, c].reshape(height * width)
         even = np.empty(n_lanes + 1, dtype=x.dtype)
         even_row = np.empty(n_lanes + 1, dtype=np.int32)
         odd = np.empty(n_lanes, dtype=x.dtype)
         odd_row = np.empty(n_lanes, dtype=np.int32)
-        win = np.empty(n_lanes, dtype=np.int32)
-        dpos = np.empty((out_h, out_w), dtype=x.dtype)
-        _positive_zeros(dy[n, c].reshape(out_h * out_w), dpos.reshape(out_h * out_w))
+        win = np.zeros(n_lanes + 1, dtype=np.int32)
+        dl = np.zeros(n_lanes + 1, dtype=x.dtype)   # dy on the lanes (0 off the windows), no -0.0
+        for oh in range(out_h):
+            _positive_zeros(dy[n, c, oh], dl[oh * width:oh * width + out_w])
         _colarg3_split(plane, width, even, even_row, odd, odd_row)
         for oh in range(out_h):   # window out_w - 1's third column, 2 * out_w (after the junk)
             r0 = x[n, c, 2 * oh]
@@ -500,17 +517,28 @@ def _maxpool2d_backward_3x3s2(x, dy, dx):
             m, i = _scan_step(r1[last], m, i, np.int32(1))
             j = oh * width + out_w
             even[j], even_row[j] = _scan_step(r2[last], m, i, np.int32(2))
-        _winner3_split(even, even_row, odd, odd_row, win)
-        for oh in range(out_h):
-            w = win[oh * width:oh * width + out_w]
-            if oh == 0:
-                _route3_one(dx[n, c, 0], w, dpos[0], 0)
-            else:
-                w_prev = win[(oh - 1) * width:(oh - 1) * width + out_w]
-                _route3_two(dx[n, c, 2 * oh], w_prev, dpos[oh - 1], w, dpos[oh])
-            _route3_one(dx[n, c, 2 * oh + 1], w, dpos[oh], 3)
-        w = win[(out_h - 1) * width:(out_h - 1) * width + out_w]
-        _route3_one(dx[n, c, 2 * out_h], w, dpos[out_h - 1], 6)
+        _winner3_split(even, even_row, odd, odd_row, win[:n_lanes])
+        _route3_odd_rows(dxf[width + 1:], win, dl, n_lanes)
+        if out_h > 1:
+            shared = np.empty(2 * n_shared, dtype=x.dtype)
+            _route3_even_rows(shared, win, dl, n_shared, width)
+            for oh in range(1, out_h):
+                row = dx[n, c, 2 * oh]
+                lanes = shared[2 * (oh - 1) * width:2 * (oh - 1) * width + 2 * out_w]
+                for q in range(2 * out_w):
+                    row[q + 1] = lanes[q]
+        for oh in range(out_h):   # columns 0: window (oh, 0) alone on odd rows, with (oh - 1, 0) on even
+            j = oh * width
+            dxf[(2 * oh + 1) * width] = dl[j] if win[j] == 3 else zero
+            if oh > 0:
+                dxf[2 * oh * width] = ((dl[j - width] if win[j - width] == 6 else zero)
+                                       + (dl[j] if win[j] == 0 else zero))
+        _route3_one(dx[n, c, 0], win[:out_w], dl[:out_w], 0)
+        _route3_one(dx[n, c, 2 * out_h], win[(out_h - 1) * width:(out_h - 1) * width + out_w],
+                    dl[(out_h - 1) * width:(out_h - 1) * width + out_w], 6)
+        if width > 2 * out_w + 1:   # floor mode's uncovered last column
+            for r in range(1, 2 * out_h):
+                dxf[r * width + width - 1] = zero
         if height > 2 * out_h + 1:
             dx[n, c, height - 1] = 0.0
 
