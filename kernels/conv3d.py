@@ -19,15 +19,19 @@ contiguous innermost axis. Reduction lengths are rounded up to a multiple of 16 
 that the vector loop has no remainder, and block rows up to a multiple of 4. Reductions longer than
 DOT_MAX_SLICE (1024) are split into equal slices of about DOT_SLICE (512), accumulated in order
 (the order is fixed by the length alone): with L = 2400 (AlexNet conv2) the whole weight matrix
-streamed from L3 once per 4 patch rows, a (K, 512) slice stays in L2 (one Zen 4 core: AlexNet conv2
-forward 54 -> 36 ms, backward-input 76 -> 47 ms; VGG 256x14 forward 18 -> 12 ms).
+streamed from L3 once per 4 patch rows, a (K, 512) slice stays in L2 (one core of the AVX-512
+development machine, torch time / fastnet time measured side by side: AlexNet conv2 forward
+0.45 -> 0.60-0.74, backward-input 0.33 -> 0.52-0.55; VGG 256x14 forward 0.48 -> 0.68-0.70,
+backward-input 0.50 -> 0.65-0.70; C3D backward-input 0.52 -> 0.64). With AVX2 code (half the FMA
+width, so the dot no longer outruns L3) it measured neutral, within the noise. Reductions up to
+1024 are not split (computed as before).
 
 Why not sgemm: ``np.dot`` (scipy's OpenBLAS, single-threaded, called from inside ``prange`` as
-:mod:`fastnet.kernels.dense` does) was measured for the per-chunk products and lost: on one Zen 4
-core it reaches 95-115 GFLOP/s on these shapes (256 x 2400 x 32..256, 64 x 864 x 128; with
-OPENBLAS_CORETYPE Haswell, SkylakeX or unset), while this dot reaches 110-210 (the AlexNet conv2,
-VGG, C3D, ResNet and volumetric forward passes got 8-80% slower with sgemm in groups of 128
-positions, the backward passes likewise).
+:mod:`fastnet.kernels.dense` does) was measured for the per-chunk products and lost: on one core
+of the development machine (AVX-512; the benchmark reports znver5) it reaches 95-115 GFLOP/s on
+these shapes (256 x 2400 x 32..256, 64 x 864 x 128; with OPENBLAS_CORETYPE Haswell, SkylakeX or
+unset), while this dot reaches 110-210 (the AlexNet conv2, VGG, C3D, ResNet and volumetric forward
+passes got 8-80% slower with sgemm in groups of 128 positions, the backward passes likewise).
 (Check new loops for
 ``vscatterqps``/``vgatherqps`` in ``inspect_asm``: strided stores and ``i + offset`` indices, which
 need wraparound handling, become scatters; index row views with the bare loop variable.)
@@ -100,7 +104,7 @@ def _dot_blocked(a, b, c, accumulate):
     registers. Why slices: with L = 2400 (AlexNet conv2) the four ``a`` rows of a block no longer
     fit in L1 beside the ``b`` rows, and the whole ``a`` (the weights, 2.4 MB) streams from L3
     once per block of ``b``; a slice of ``a`` (M x 512) stays in L2 while every block of ``b``
-    passes (measured on one Zen 4 core, M = 256, L = 2304, N = 128: 114 -> 171 GFLOP/s).
+    passes (see the module docstring for what it measured).
     """
     m, length = a.shape
     n = b.shape[0]
