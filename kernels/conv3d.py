@@ -16,7 +16,23 @@ loads and stores (from NCDHW it was a strided store per tap, which LLVM compiles
 register-blocked dot kernel with 16 scalar accumulators (:func:`_dot_blocked`) then computes
 ``out[K, R*Wo] = wmat[K, FD*FH*FW*C] @ patch.T``; LLVM vectorises the reduction over the
 contiguous innermost axis. Reduction lengths are rounded up to a multiple of 16 (zero filled) so
-that the vector loop has no remainder, and block rows up to a multiple of 4. (Check new loops for
+that the vector loop has no remainder, and block rows up to a multiple of 4. Reductions longer than
+DOT_MAX_SLICE (1024) are split into equal slices of about DOT_SLICE (512), accumulated in order
+(the order is fixed by the length alone): with L = 2400 (AlexNet conv2) the whole weight matrix
+streamed from L3 once per 4 patch rows, a (K, 512) slice stays in L2 (one core of the AVX-512
+development machine, torch time / fastnet time measured side by side: AlexNet conv2 forward
+0.45 -> 0.60-0.74, backward-input 0.33 -> 0.52-0.55; VGG 256x14 forward 0.48 -> 0.68-0.70,
+backward-input 0.50 -> 0.65-0.70; C3D backward-input 0.52 -> 0.64). With AVX2 code (half the FMA
+width, so the dot no longer outruns L3) it measured neutral, within the noise. Reductions up to
+1024 are not split (computed as before).
+
+Why not sgemm: ``np.dot`` (scipy's OpenBLAS, single-threaded, called from inside ``prange`` as
+:mod:`fastnet.kernels.dense` does) was measured for the per-chunk products and lost: on one core
+of the development machine (AVX-512; the benchmark reports znver5) it reaches 95-115 GFLOP/s on
+these shapes (256 x 2400 x 32..256, 64 x 864 x 128; with OPENBLAS_CORETYPE Haswell, SkylakeX or
+unset), while this dot reaches 110-210 (the AlexNet conv2, VGG, C3D, ResNet and volumetric forward
+passes got 8-80% slower with sgemm in groups of 128 positions, the backward passes likewise).
+(Check new loops for
 ``vscatterqps``/``vgatherqps`` in ``inspect_asm``: strided stores and ``i + offset`` indices, which
 need wraparound handling, become scatters; index row views with the bare loop variable.)
 
@@ -64,6 +80,8 @@ LANES = 16            # reduction lengths are rounded up to a multiple of this (
 SCATTER_BELOW_CHANNELS = 4   # backward-input: col2im form below this many input channels
 SCATTER_STRIDED_OUT_CHANNELS = 128   # ... and for stride > 1 (batch > 1) from this many outputs on
 GROUP_TARGET = 32     # forward core: aim for about this many output positions per work unit
+DOT_MAX_SLICE = 1024  # _dot_blocked: reductions longer than this are split into slices ...
+DOT_SLICE = 512       # ... of about this length (kept in L2 while all of b passes)
 BLOCK_TARGET = 256    # backward-weights: aim for about this many output positions per block
 DIRECT_TARGET = 1024  # backward-weights, direct form: about this many (padded-width) positions per block
 DIRECT_MAX_WIDTH_RATIO = (5, 4)   # direct form only while padded width / output width <= 5 / 4
@@ -78,23 +96,47 @@ def _round_up(n, m):
 def _dot_blocked(a, b, c, accumulate):
     """``c[i, j] (+)= sum_l a[i, l] * b[j, l]``.
 
-    a : (M, L), b : (N, L), c : (M, N), all C-contiguous of one dtype, M and N multiples of 4.
-    The outer loop walks 4-row blocks of ``b``, the inner one 4-row blocks of ``a``; each block is
-    16 scalar accumulators that LLVM turns into vector registers.
+    a : (M, L), b : (N, L), c : (M, N), all C-contiguous of one dtype, M and N multiples of 4,
+    L a multiple of LANES. Reductions longer than DOT_MAX_SLICE are split into equal slices of
+    about DOT_SLICE (a multiple of LANES; the slices are accumulated into ``c`` in order, so the
+    sum order is fixed by L alone). Per slice the outer loop walks 4-row blocks of ``b``, the inner
+    one 4-row blocks of ``a``; each block is 16 scalar accumulators that LLVM turns into vector
+    registers. Why slices: with L = 2400 (AlexNet conv2) the four ``a`` rows of a block no longer
+    fit in L1 beside the ``b`` rows, and the whole ``a`` (the weights, 2.4 MB) streams from L3
+    once per block of ``b``; a slice of ``a`` (M x 512) stays in L2 while every block of ``b``
+    passes (see the module docstring for what it measured).
     """
     m, length = a.shape
     n = b.shape[0]
+    slices = 1
+    if length > DOT_MAX_SLICE:
+        slices = (length + DOT_SLICE - 1) // DOT_SLICE
+    step = _round_up((length + slices - 1) // slices, LANES)
+    for sl in range(slices):
+        l0 = min(length, sl * step)
+        l1 = min(length, l0 + step)
+        _dot_slice(a, b, c, l0, l1, accumulate or sl > 0)
+
+
+@serial_kernel
+def _dot_slice(a, b, c, l0, l1, accumulate):
+    """``c[i, j] (+)= sum_{l0 <= l < l1} a[i, l] * b[j, l]`` (see :func:`_dot_blocked`)."""
+    m = a.shape[0]
+    n = b.shape[0]
+    length = l1 - l0
     zero = np.zeros(1, dtype=c.dtype)[0]
     for j in range(0, n, 4):
-        b0 = b[j]
-        b1 = b[j + 1]
-        b2 = b[j + 2]
-        b3 = b[j + 3]
+        # row views of the slice, indexed with the bare loop variable (``l0 + l`` would need
+        # wraparound handling and stop the vectoriser)
+        b0 = b[j, l0:l1]
+        b1 = b[j + 1, l0:l1]
+        b2 = b[j + 2, l0:l1]
+        b3 = b[j + 3, l0:l1]
         for i in range(0, m, 4):
-            a0 = a[i]
-            a1 = a[i + 1]
-            a2 = a[i + 2]
-            a3 = a[i + 3]
+            a0 = a[i, l0:l1]
+            a1 = a[i + 1, l0:l1]
+            a2 = a[i + 2, l0:l1]
+            a3 = a[i + 3, l0:l1]
             c00 = zero
             c01 = zero
             c02 = zero

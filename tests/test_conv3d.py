@@ -333,3 +333,62 @@ def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra):
     expected = padded.transpose(0, 2, 3, 4, 1).reshape(n, dp, hp, wp * c)
     assert got.shape == expected.shape and got.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("length", [16, 1008, 1024, 1040, 2400])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_dot_blocked_reduction_slices_match_numpy(length, accumulate, dtype):
+    """_dot_blocked splits reductions longer than DOT_MAX_SLICE into slices: both sides of that
+    threshold (1024 is not split, 1040 is: 3 slices), against a float64 product."""
+    from fastnet.kernels import conv3d as kernels
+    assert kernels.DOT_MAX_SLICE == 1024
+    g = rng(31)
+    a = g.standard_normal((8, length)).astype(dtype)
+    b = g.standard_normal((12, length)).astype(dtype)
+    c = g.standard_normal((8, 12)).astype(dtype)
+    expected = a.astype(np.float64) @ b.astype(np.float64).T
+    if accumulate:
+        expected += c
+    kernels._dot_blocked(a, b, c, np.bool_(accumulate))
+    assert_close(c, expected.astype(dtype), dtype, scale=float(np.sqrt(length)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((1, 37, 3, 4, 5), (5, 37, 3, 3, 3), 1, 1),          # forward reduction 999 -> 1008: one slice
+    ((1, 38, 3, 4, 5), (5, 38, 3, 3, 3), 1, 1),          # 1026 -> 1040: three slices
+    ((2, 40, 3, 5, 6), (6, 40, 3, 3, 3), (1, 2, 2), 1),  # strided, 1080 -> 1088
+    ((1, 5, 3, 4, 5), (40, 5, 3, 3, 3), 1, 1),           # gather backward-input: K*taps = 1080
+])
+def test_long_reductions_match_reference(xs, ws, stride, padding, dtype):
+    """The core on both sides of the reduction-slice threshold, forward and backward."""
+    x, w, b = conv_problem(xs, ws, dtype, seed=32)
+    y = conv3d(x, w, b, stride, padding)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    assert_close(y, naive_conv.conv3d(x64, w64, b.astype(np.float64), stride, padding).astype(dtype),
+                 dtype, scale=conv_scale(ws))
+    dy = rng(33).standard_normal(y.shape).astype(dtype)
+    dx, dw, db = conv3d_backward(x, w, dy, stride, padding)
+    ex, ew, eb = naive_conv.conv3d_backward(x64, w64, dy.astype(np.float64), stride, padding)
+    long_sum = float(np.sqrt(dy[:, 0].size)) + 1
+    assert_close(dx, ex.astype(dtype), dtype, scale=conv_scale(ws))
+    assert_close(dw, ew.astype(dtype), dtype, scale=long_sum)
+    assert_close(db, eb.astype(dtype), dtype, scale=long_sum)
+
+
+def test_long_reductions_deterministic_across_thread_counts():
+    """Sliced reductions (forward 40*27 = 1080, gather backward-input 48*27 = 1296): bitwise
+    equal on 1 and N threads."""
+    import numba
+    x, w, b = conv_problem((2, 40, 3, 9, 10), (48, 40, 3, 3, 3), np.float32, seed=34)
+    dy = rng(35).standard_normal(conv3d(x, w, b, 1, 1).shape).astype(np.float32)
+    first = (conv3d(x, w, b, 1, 1),) + conv3d_backward(x, w, dy, 1, 1)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = (conv3d(x, w, b, 1, 1),) + conv3d_backward(x, w, dy, 1, 1)
+    finally:
+        numba.set_num_threads(old)
+    for a, c in zip(first, single):
+        assert np.array_equal(a, c)
