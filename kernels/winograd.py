@@ -4,30 +4,34 @@ Each 2x2 block of outputs ("tile") of one (image, output channel) is computed fr
 window that covers it as ``Y = A^T [ sum_c (G g_kc G^T) * (B^T d_c B) ] A`` (elementwise product
 of 4x4 matrices): 16 multiplies per tile and channel pair instead of 36 (2.25x fewer). With the 16
 transformed weights ``U[e] (K, C)`` and, for a chunk of T tiles, the transformed inputs
-``V[e] (C, T)``, the sum over channels is 16 matrix products ``M[e] = U[e] @ V[e]`` (K, T), done
-by BLAS (``np.dot`` inside the kernel: scipy's sgemm/dgemm, called single-threaded from each
-``prange`` iteration, as in :mod:`fastnet.kernels.dense`).
+``V[e] (T, C)``, the sum over channels is 16 matrix products ``M[e] = U[e] @ V[e].T`` (K, T),
+done by the convolution core's register-blocked dot (``_dot_blocked`` in
+:mod:`fastnet.kernels.conv3d`). Tried first: ``np.dot`` (OpenBLAS sgemm, single-threaded from
+each prange iteration, V as (C, T)): 20 ms against 16.6 for VGG 64 -> 64 56x56 b8 on one Zen 4
+core, whose OpenBLAS runs Haswell kernels at 80-90 GFLOP/s.
 
-Layout: the input is padded physically once and split into even and odd columns,
-``xq[n, c, h, s, j] = xpad[n, c, h, 2j + s]`` (:func:`_pad_even_odd`), so that the input
-transform reads every input row contiguously (tile column ``tj`` reads ``j = tj, tj + 1``) and
-writes V contiguously along the tiles. Tiles are grouped in whole tile rows (image n, tile row ti);
-a work chunk is a fixed number of consecutive tile rows (about TILE_TARGET tiles), fixed by the
-shapes alone, so results are bitwise identical across thread counts.
+Layout: the input is padded physically once into channels-last rows (conv3d's
+``_pad_channels_last``, rounded up to whole tiles), so the input transform reads and writes
+contiguous runs of C values. Tiles are grouped in whole tile rows (image n, tile row ti); a work
+chunk is a fixed number of consecutive tile rows (about TILE_TARGET tiles), fixed by the shapes
+alone, and each output is written by one chunk: results are bitwise identical across runs and
+thread counts.
 
-Error: the transforms have coefficients 0, +-1 and 1/2 (G), so the float32 result differs from
-the exact one by a few units of roundoff more than the direct sum: measured max |error| / max|y|
-about 1e-6 on unit-normal data with C = 64..256 (float64 reference), about 2x the direct core.
+Error: the transforms have coefficients 0, +-1 and 1/2, so the float32 result carries a few more
+roundings than the direct sum: measured max |error| / max |y| about 2e-7..7e-7 on unit-normal data
+with C = 64..256 (float64 reference; the direct core: 1e-7..3e-7); tests bound it by 1e-5.
 
-Extra memory: the padded even/odd copy of x, (N, C, 2*ceil(Ho/2) + 2, 2, ceil(Wo/2) + 1) (about the
-size of x), the transformed weights U (16, K, C), and per chunk in flight (one per thread) V
-(16, C, T) and M (16, K, T), T about TILE_TARGET (VGG 64 -> 64: 2 x 512 KB float32).
+Extra memory: the padded channels-last copy of x, (N, 2 ceil(Ho/2) + 2, (2 ceil(Wo/2) + 2) * C)
+(about the size of x), the transformed weights U (16, round4(K), round16(C)), and per chunk in
+flight (at most one per thread) V (16, Tp, round16(C)) and M (16, round4(K), Tp), Tp =
+round4(T), T about TILE_TARGET (VGG 64 -> 64: 2 x 229 KB float32).
 """
 
 import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
+from .conv3d import _dot_blocked, _pad_channels_last
 
 TILE_TARGET = 64    # about this many 2x2 output tiles per work chunk (whole tile rows)
 
@@ -60,150 +64,117 @@ def winograd_weights(w):
     return u
 
 
-@parallel_kernel
-def _pad_even_odd(x, ph, pw, hq, wq):
-    """xq (N, C, hq, 2, wq): ``xq[n, c, h, s, j] = x[n, c, h - ph, 2j + s - pw]`` (zero outside x).
-
-    One parallel region over the (n, c) planes; strided reads, contiguous writes.
-    """
-    n_batch, channels, height, width = x.shape
-    xq = np.empty((n_batch, channels, hq, 2, wq), dtype=x.dtype)
-    zero = np.zeros(1, dtype=x.dtype)[0]
-    for plane in prange(n_batch * channels):
-        n = plane // channels
-        c = plane - n * channels
-        row = np.empty(max(2 * wq, pw + width), dtype=x.dtype)
-        for hh in range(hq):
-            h = hh - ph
-            even = xq[n, c, hh, 0]
-            odd = xq[n, c, hh, 1]
-            if h < 0 or h >= height:
-                for j in range(wq):
-                    even[j] = zero
-                    odd[j] = zero
-                continue
-            # the padded row, xpad[h, l] for l < 2 wq, into `row`; then split it (a factor-2
-            # interleaved read, which LLVM vectorises with shuffles)
-            for l in range(pw):
-                row[l] = zero
-            src = x[n, c, h]
-            mid = row[pw:]
-            for l in range(width):
-                mid[l] = src[l]
-            tail = row[pw + width:]
-            for l in range(tail.shape[0]):
-                tail[l] = zero
-            for j in range(wq):
-                even[j] = row[2 * j]
-                odd[j] = row[2 * j + 1]
-    return xq
+def tile_rows_per_chunk(n_batch, ho, wo):
+    """Tile rows per work chunk: about TILE_TARGET tiles, by shape only (not the thread count)."""
+    tw = (wo + 1) // 2
+    total_rows = n_batch * ((ho + 1) // 2)
+    return max(1, min(total_rows, (TILE_TARGET + tw // 2) // tw))
 
 
 @parallel_kernel
-def _winograd_chunks(xq, u, bias, y, rows_per_chunk):
+def _winograd_chunks(xcl, channels, u, bias, y, rows_per_chunk):
     """The parallel part of :func:`conv2d_forward_winograd` (one region, over chunks of tile rows).
 
-    xq (N, C, Hq, 2, Wq) from :func:`_pad_even_odd`, u (16, K, C), bias (K,), y (N, K, Ho, Wo).
+    xcl (N, 1, Hq, Wq * C) from conv3d's ``_pad_channels_last`` (Hq = 2 ceil(Ho/2) + 2, Wq the
+    same for Wo), u (16, Kp, Cp) zero-padded (Kp = round4(K), Cp = round16(C)), bias (K,),
+    y (N, K, Ho, Wo). Per chunk: V (16, Tp, Cp), each tile's C channel values contiguous (the input
+    transform is vector loads and stores along C), then ``M[e] (Kp, Tp) = U[e] @ V[e].T`` by
+    conv3d's register-blocked ``_dot_blocked``, then the output transform along the tiles.
     """
-    n_batch, channels, hq, _, wq = xq.shape
-    n_out = u.shape[1]
+    n_batch = xcl.shape[0]
+    _, kp, cp = u.shape
+    n_out = y.shape[1]
     ho, wo = y.shape[2], y.shape[3]
     th = (ho + 1) // 2
     tw = (wo + 1) // 2
-    pairs = wo // 2            # tiles whose two output columns are both in range
+    pairs = wo // 2
     total_rows = n_batch * th
     chunks = (total_rows + rows_per_chunk - 1) // rows_per_chunk
+    tp = (rows_per_chunk * tw + 3) // 4 * 4
     for chunk in prange(chunks):
         r_first = chunk * rows_per_chunk
         n_rows = min(total_rows, r_first + rows_per_chunk) - r_first
-        tiles = n_rows * tw
-        v = np.empty((16, channels, tiles), dtype=y.dtype)
-        m = np.empty((16, n_out, tiles), dtype=y.dtype)
-        # input transform V = B^T d B
+        v = np.zeros((16, tp, cp), dtype=y.dtype)
+        m = np.empty((16, kp, tp), dtype=y.dtype)
         for rr in range(n_rows):
             g = r_first + rr
             n = g // th
             ti = g - n * th
-            base = rr * tw
-            for c in range(channels):
-                e0 = xq[n, c, 2 * ti, 0]
-                o0 = xq[n, c, 2 * ti, 1]
-                e1 = xq[n, c, 2 * ti + 1, 0]
-                o1 = xq[n, c, 2 * ti + 1, 1]
-                e2 = xq[n, c, 2 * ti + 2, 0]
-                o2 = xq[n, c, 2 * ti + 2, 1]
-                e3 = xq[n, c, 2 * ti + 3, 0]
-                o3 = xq[n, c, 2 * ti + 3, 1]
-                e0n = e0[1:]
-                o0n = o0[1:]
-                e1n = e1[1:]
-                o1n = o1[1:]
-                e2n = e2[1:]
-                o2n = o2[1:]
-                e3n = e3[1:]
-                o3n = o3[1:]
-                v00 = v[0, c, base:]
-                v01 = v[1, c, base:]
-                v02 = v[2, c, base:]
-                v03 = v[3, c, base:]
-                v10 = v[4, c, base:]
-                v11 = v[5, c, base:]
-                v12 = v[6, c, base:]
-                v13 = v[7, c, base:]
-                v20 = v[8, c, base:]
-                v21 = v[9, c, base:]
-                v22 = v[10, c, base:]
-                v23 = v[11, c, base:]
-                v30 = v[12, c, base:]
-                v31 = v[13, c, base:]
-                v32 = v[14, c, base:]
-                v33 = v[15, c, base:]
-                for t in range(tw):
-                    # the 4x4 window: row r is (e_r[t], o_r[t], e_r[t+1], o_r[t+1])
-                    # columns first: B^T d (rows combined) ...
-                    a0 = e0[t] - e2[t]
-                    b0 = o0[t] - o2[t]
-                    c0 = e0n[t] - e2n[t]
-                    d0 = o0n[t] - o2n[t]
-                    a1 = e1[t] + e2[t]
-                    b1 = o1[t] + o2[t]
-                    c1 = e1n[t] + e2n[t]
-                    d1 = o1n[t] + o2n[t]
-                    a2 = e2[t] - e1[t]
-                    b2 = o2[t] - o1[t]
-                    c2 = e2n[t] - e1n[t]
-                    d2 = o2n[t] - o1n[t]
-                    a3 = e1[t] - e3[t]
-                    b3 = o1[t] - o3[t]
-                    c3 = e1n[t] - e3n[t]
-                    d3 = o1n[t] - o3n[t]
-                    # ... then (B^T d) B (columns combined)
-                    v00[t] = a0 - c0
-                    v01[t] = b0 + c0
-                    v02[t] = c0 - b0
-                    v03[t] = b0 - d0
-                    v10[t] = a1 - c1
-                    v11[t] = b1 + c1
-                    v12[t] = c1 - b1
-                    v13[t] = b1 - d1
-                    v20[t] = a2 - c2
-                    v21[t] = b2 + c2
-                    v22[t] = c2 - b2
-                    v23[t] = b2 - d2
-                    v30[t] = a3 - c3
-                    v31[t] = b3 + c3
-                    v32[t] = c3 - b3
-                    v33[t] = b3 - d3
-        # the 16 products M[e] = U[e] @ V[e] (BLAS)
+            for tj in range(tw):
+                t = rr * tw + tj
+                base = 2 * tj * channels
+                r0 = xcl[n, 0, 2 * ti, base:]
+                r1 = xcl[n, 0, 2 * ti + 1, base:]
+                r2 = xcl[n, 0, 2 * ti + 2, base:]
+                r3 = xcl[n, 0, 2 * ti + 3, base:]
+                v00 = v[0, t]
+                v01 = v[1, t]
+                v02 = v[2, t]
+                v03 = v[3, t]
+                v10 = v[4, t]
+                v11 = v[5, t]
+                v12 = v[6, t]
+                v13 = v[7, t]
+                v20 = v[8, t]
+                v21 = v[9, t]
+                v22 = v[10, t]
+                v23 = v[11, t]
+                v30 = v[12, t]
+                v31 = v[13, t]
+                v32 = v[14, t]
+                v33 = v[15, t]
+                r0b = r0[channels:]
+                r0c = r0[2 * channels:]
+                r0d = r0[3 * channels:]
+                r1b = r1[channels:]
+                r1c = r1[2 * channels:]
+                r1d = r1[3 * channels:]
+                r2b = r2[channels:]
+                r2c = r2[2 * channels:]
+                r2d = r2[3 * channels:]
+                r3b = r3[channels:]
+                r3c = r3[2 * channels:]
+                r3d = r3[3 * channels:]
+                for c in range(channels):
+                    a0 = r0[c] - r2[c]
+                    b0 = r0b[c] - r2b[c]
+                    c0 = r0c[c] - r2c[c]
+                    d0 = r0d[c] - r2d[c]
+                    a1 = r1[c] + r2[c]
+                    b1 = r1b[c] + r2b[c]
+                    c1 = r1c[c] + r2c[c]
+                    d1 = r1d[c] + r2d[c]
+                    a2 = r2[c] - r1[c]
+                    b2 = r2b[c] - r1b[c]
+                    c2 = r2c[c] - r1c[c]
+                    d2 = r2d[c] - r1d[c]
+                    a3 = r1[c] - r3[c]
+                    b3 = r1b[c] - r3b[c]
+                    c3 = r1c[c] - r3c[c]
+                    d3 = r1d[c] - r3d[c]
+                    v00[c] = a0 - c0
+                    v01[c] = b0 + c0
+                    v02[c] = c0 - b0
+                    v03[c] = b0 - d0
+                    v10[c] = a1 - c1
+                    v11[c] = b1 + c1
+                    v12[c] = c1 - b1
+                    v13[c] = b1 - d1
+                    v20[c] = a2 - c2
+                    v21[c] = b2 + c2
+                    v22[c] = c2 - b2
+                    v23[c] = b2 - d2
+                    v30[c] = a3 - c3
+                    v31[c] = b3 + c3
+                    v32[c] = c3 - b3
+                    v33[c] = b3 - d3
         for e in range(16):
-            np.dot(u[e], v[e], m[e])
-        # output transform Y = A^T M A, plus the bias
+            _dot_blocked(u[e], v[e], m[e], np.bool_(False))
         for rr in range(n_rows):
             g = r_first + rr
             n = g // th
             ti = g - n * th
             base = rr * tw
-            two_rows = 2 * ti + 1 < ho
             for k in range(n_out):
                 bk = bias[k]
                 m00 = m[0, k, base:]
@@ -230,7 +201,7 @@ def _winograd_chunks(xq, u, bias, y, rows_per_chunk):
                     s3 = m03[t] + m13[t] + m23[t]
                     top[2 * t] = s0 + s1 + s2 + bk
                     top[2 * t + 1] = s1 - s2 - s3 + bk
-                if pairs < tw:   # odd Wo: the last tile has one column
+                if pairs < tw:
                     t = pairs
                     top[2 * t] = m00[t] + m10[t] + m20[t] + m01[t] + m11[t] + m21[t] + \
                         m02[t] + m12[t] + m22[t] + bk
@@ -249,33 +220,23 @@ def _winograd_chunks(xq, u, bias, y, rows_per_chunk):
                             m12[t] - m22[t] - m32[t] + bk
 
 
-def tile_rows_per_chunk(n_batch, ho, wo):
-    """Tile rows per work chunk: about TILE_TARGET tiles, by shape only (not the thread count)."""
-    tw = (wo + 1) // 2
-    total_rows = n_batch * ((ho + 1) // 2)
-    return max(1, min(total_rows, (TILE_TARGET + tw // 2) // tw))
-
-
 def conv2d_forward_winograd(x, w, b, y, ph, pw):
     """y[n, k, i, j] = b[k] + sum_{c,p,q} w[k, c, p, q] * xpad[n, c, i + p, j + q] (3x3, stride 1).
 
     x : (N, C, H, W), w : (K, C, 3, 3), b : (K,), y : (N, K, Ho, Wo) with Ho = H + 2 ph - 2,
     Wo = W + 2 pw - 2, written in full; all C-contiguous, one dtype (float32 or float64); shapes
     validated by the caller. Any padding ph, pw >= 0. Extra memory: see the module docstring.
-    A plain Python function: it pins scipy's OpenBLAS to one thread for the call (see
-    :mod:`fastnet.kernels.dense`).
     """
-    from .dense import _SerialBlas, _blas_funcs_once
-    n_batch = x.shape[0]
+    n_batch, channels, h, wd = x.shape
+    k = w.shape[0]
     ho, wo = y.shape[2], y.shape[3]
     hq = 2 * ((ho + 1) // 2) + 2
-    wq = (wo + 1) // 2 + 1
-    xq = _pad_even_odd(x, ph, pw, hq, wq)
-    u = winograd_weights(w)
+    wq2 = 2 * ((wo + 1) // 2) + 2
+    xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), np.int64(0), np.int64(ph), np.int64(pw), np.int64(0),
+                             np.int64(hq - h - 2 * ph), np.int64(wq2 - wd - 2 * pw))
+    u0 = winograd_weights(w)
+    kp, cp = (k + 3) // 4 * 4, (channels + 15) // 16 * 16
+    u = np.zeros((16, kp, cp), dtype=w.dtype)
+    u[:, :k, :channels] = u0
     rows = tile_rows_per_chunk(n_batch, ho, wo)
-    funcs = _blas_funcs_once()
-    if funcs:
-        with _SerialBlas(funcs):
-            _winograd_chunks(xq, u, b, y, rows)
-    else:
-        _winograd_chunks(xq, u, b, y, rows)
+    _winograd_chunks(xcl, channels, u, b, y, rows)
