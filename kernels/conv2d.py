@@ -25,14 +25,16 @@ from .winograd import conv2d_forward_winograd
 
 PLANE_MAX_REDUCTION = 160   # flat-plane kernels up to this reduction length (C*FH*FW; K*FH*FW for dx)
 PLANE_MAX_WASTE = 2.0       # ... and up to this many grid positions per output (plane / outputs)
-# algorithm="auto" takes Winograd for 3x3 stride 1 only while WINOGRAD_AUTO is True, with at least
-# WINOGRAD_MIN_CHANNELS input and output channels. Off: measured on Zen 4 (1 thread, OpenBLAS
-# Haswell kernels, 2026-12-02) F(2x2, 3x3) with sgemm was slower than the direct core on every VGG-
-# type shape tried (VGG 64->64 56x56 b8: 20 ms vs 14; 128->128 28x28: 16.5 vs 11) and even at best
-# (256->256 14x14 b8/b32: 19.8 vs 20.4, 71 vs 73 ms): its 16 sgemm calls alone take about as long
-# as the direct core, and the transforms add a third.
-WINOGRAD_AUTO = False
-WINOGRAD_MIN_CHANNELS = 128
+# algorithm="auto" takes Winograd for 3x3 stride 1 while WINOGRAD_AUTO is True, with at least
+# WINOGRAD_MIN_CHANNELS input and output channels and WINOGRAD_MIN_TILES 2x2 output tiles
+# (N * ceil(Ho/2) * ceil(Wo/2)). Measured on Zen 4, 1 thread, 2026-12-02, forward | forward+dx+dw,
+# Winograd vs the direct core: 256->256 14x14 b8 16.2 | 47.3 ms vs 19.1 | 52.9, b32 62 | 186 vs
+# 75 | 223, 512->512 14x14 b8 fwd+bwd 199 vs 234; slower below 256 channels (VGG 64->64 56x56 b8
+# 16.6 | 45.8 vs 13.4 | 37.9; 128->128 28x28 b8 19.7 | 48.8 vs 13.6 | 38.7) and at batch 1
+# (256->256 14x14, 49 tiles: fwd+bwd 10.7 vs 7.6: the weight transform does not pay off).
+WINOGRAD_AUTO = True
+WINOGRAD_MIN_CHANNELS = 256
+WINOGRAD_MIN_TILES = 256
 ALGORITHMS = ("auto", "direct", "winograd")
 
 
@@ -41,14 +43,20 @@ def winograd_applies(fh, fw, sh, sw):
     return fh == 3 and fw == 3 and sh == 1 and sw == 1
 
 
-def winograd_ok(channels_in, channels_out, fh, fw, sh, sw, algorithm):
+def winograd_ok(channels_in, channels_out, tiles, fh, fw, sh, sw, algorithm):
     """Whether to run Winograd: ``algorithm`` "winograd" (the caller checked that it applies),
-    "direct" never, "auto" by shape (WINOGRAD_AUTO, WINOGRAD_MIN_CHANNELS)."""
+    "direct" never, "auto" by shape (WINOGRAD_AUTO, WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES;
+    ``tiles`` = N * ceil(Ho/2) * ceil(Wo/2) of the correlation Winograd would compute)."""
     if algorithm == "direct" or not winograd_applies(fh, fw, sh, sw):
         return False
     if algorithm == "winograd":
         return True
-    return WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_MIN_CHANNELS
+    return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_MIN_CHANNELS
+            and tiles >= WINOGRAD_MIN_TILES)
+
+
+def _tiles(n, ho, wo):
+    return n * ((ho + 1) // 2) * ((wo + 1) // 2)
 
 
 def _plane_ok(reduction, grid, outputs, sh, sw, force):
@@ -80,7 +88,7 @@ def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
     n, c, h, wd = x.shape
     k, _, fh, fw = w.shape
     hp, wp = h + 2 * ph, wd + 2 * pw
-    if winograd_ok(c, k, fh, fw, sh, sw, algorithm):
+    if winograd_ok(c, k, _tiles(n, y.shape[2], y.shape[3]), fh, fw, sh, sw, algorithm):
         conv2d_forward_winograd(x, w, b, y, ph, pw)
         return
     if _plane_ok(c * fh * fw, hp * wp, y.shape[2] * y.shape[3], sh, sw, plane):
@@ -105,7 +113,8 @@ def conv2d_backward_input(dy, w, dx, sh, sw, ph, pw, plane=None, algorithm="auto
     _, c, fh, fw = w.shape
     height, width = dx.shape[2], dx.shape[3]
     hp, wp = height + fh - 1, width + fw - 1
-    if ph <= fh - 1 and pw <= fw - 1 and winograd_ok(k, c, fh, fw, sh, sw, algorithm):
+    if ph <= fh - 1 and pw <= fw - 1 and winograd_ok(k, c, _tiles(n, height, width), fh, fw, sh, sw,
+                                                     algorithm):
         w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         conv2d_forward_winograd(dy, w_t, np.zeros(c, dtype=dx.dtype), dx, fh - 1 - ph, fw - 1 - pw)
         return

@@ -138,8 +138,15 @@ def test_auto_follows_the_dispatch_constants(monkeypatch):
     assert np.array_equal(conv2d(x, w, b, 1, 1), direct)
     monkeypatch.setattr(k2, "WINOGRAD_AUTO", True)
     monkeypatch.setattr(k2, "WINOGRAD_MIN_CHANNELS", 4)
+    monkeypatch.setattr(k2, "WINOGRAD_MIN_TILES", 9)   # 3 x 3 tiles of 2 x 2 outputs
     assert np.array_equal(conv2d(x, w, b, 1, 1), wino)
+    dy = rng(12).standard_normal(direct.shape).astype(np.float32)
+    assert np.array_equal(conv2d_backward(x, w, dy, 1, 1)[0],
+                          conv2d_backward(x, w, dy, 1, 1, algorithm="winograd")[0])
     assert np.array_equal(conv2d(x, w, b, 2, 1), conv2d(x, w, b, 2, 1, algorithm="direct"))  # strided
+    monkeypatch.setattr(k2, "WINOGRAD_MIN_TILES", 10)
+    assert np.array_equal(conv2d(x, w, b, 1, 1), direct)
+    monkeypatch.setattr(k2, "WINOGRAD_MIN_TILES", 9)
     monkeypatch.setattr(k2, "WINOGRAD_MIN_CHANNELS", 5)
     assert np.array_equal(conv2d(x, w, b, 1, 1), direct)
 

@@ -78,10 +78,11 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
         Zero padding added on both sides of H (ph) and W (pw).
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         "winograd": Winograd F(2x2, 3x3) (Lavin & Gray, CVPR 2016; 3x3 filters at stride 1 only,
-        else ValueError); "direct": the direct kernels; "auto": picks by shape (today always the
-        direct kernels: Winograd measured slower on this library's CPUs, see
-        ``fastnet.kernels.conv2d.WINOGRAD_AUTO``). Winograd's float32 error is a few times the
-        direct sum's: max |error| / max |y| about 1e-6 for unit-normal data, C = 64..256.
+        else ValueError); "direct": the direct kernels; "auto": picks by shape: Winograd for 3x3
+        stride 1 with C and K >= 256 and at least 256 2x2 output tiles, where it measured faster
+        (``fastnet.kernels.conv2d.WINOGRAD_*``), else the direct kernels. Winograd's float32
+        error is a few roundings more than the direct sum's: max |error| / max |y| about 2e-7 to
+        7e-7 for unit-normal data, C = 64..256 (tests bound it by 1e-5).
 
     Returns
     -------
@@ -100,7 +101,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     (round4(K), P) block, where P is about max(32, Wo) output positions (a group of whole output
     rows). VGG 3x3 (C=64): 130 KB per chunk. Winograd: a padded copy of x split into even and odd
     columns (about the size of x), the transformed weights (16, K, C), and per chunk in flight
-    (one per thread) a (16, C, T) and a (16, K, T) block, T about 64 tiles of 2x2 outputs.
+    (one per thread) a (16, T, C) and a (16, K, T) block (C, K, T rounded up to 16, 4, 4), T up to
+    about 64 tiles of 2x2 outputs.
     """
     x, w, b, stride, padding, out_shape = _check(x, w, b, stride, padding, 2)
     _check_algorithm(algorithm, w, stride)

@@ -30,7 +30,7 @@ def _conv(op, backward, x_shape, w_shape, stride, padding, bias=True):
 
 
 def _conv2d_winograd(rand):
-    # Winograd F(2x2, 3x3): today only by request (algorithm="winograd"); forward and dx
+    # Winograd F(2x2, 3x3) (auto takes it only for large layers): forward and dx
     from . import conv2d, conv2d_backward
     x, w = rand(1, 2, 5, 5), rand(3, 2, 3, 3)
     y = conv2d(x, w, rand(3), padding=1, algorithm="winograd")
