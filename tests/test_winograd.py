@@ -58,8 +58,9 @@ def test_kernel_directly_with_asymmetric_padding(dtype):
 def test_weight_transform_matches_the_formula():
     w = rng(3).standard_normal((3, 2, 3, 3))
     g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-    u = winograd.winograd_weights(w)
-    assert u.shape == (16, 3, 2) and u.dtype == np.float64
+    u = winograd.winograd_weights(w, 4, 16)
+    assert u.shape == (16, 4, 16) and u.dtype == np.float64
+    assert not u[:, 3:].any() and not u[:, :, 2:].any()   # the padding is zero
     for k in range(3):
         for c in range(2):
             np.testing.assert_allclose(u[:, k, c].reshape(4, 4), g @ w[k, c] @ g.T, rtol=1e-15, atol=1e-15)
