@@ -321,12 +321,16 @@ class _ConvNd(Layer):
         padding = self.padding[0] if len(set(self.padding)) == 1 else self.padding
         return stride, padding
 
+    def _op_kwargs(self):
+        """Extra keywords for the ops (Conv2d: ``algorithm``)."""
+        return {}
+
     def forward(self, x):
         x = self._input(x, self._nd + 2)
         self._check_channels(x, self.in_channels)
         stride, padding = self._op_args()
         y = type(self)._forward_op(x, self.weight.value, None if self.bias is None else self.bias.value,
-                                   stride=stride, padding=padding)
+                                   stride=stride, padding=padding, **self._op_kwargs())
         self._cache = (x, y.shape)
         return y
 
@@ -335,7 +339,7 @@ class _ConvNd(Layer):
         dy = self._check_dy(dy, y_shape, x.dtype)
         stride, padding = self._op_args()
         dx, dw, db = type(self)._backward_op(x, self.weight.value, dy, stride=stride, padding=padding,
-                                             input_grad=bool(input_grad))
+                                             input_grad=bool(input_grad), **self._op_kwargs())
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -384,6 +388,9 @@ class Conv2d(_ConvNd):
     dtype : float32 (default) or float64
     init : str, default "xavier" (see the module docstring; "he" for ReLU networks)
     seed : int, numpy.random.Generator or None
+    algorithm : {"auto", "direct", "winograd"}, default "auto"
+        How the ops compute the convolution (see :func:`fastnet.ops.conv2d`): "winograd" needs a
+        3x3 kernel at stride 1 (ValueError otherwise). Saved in the config when not "auto".
 
     Attributes
     ----------
@@ -399,6 +406,26 @@ class Conv2d(_ConvNd):
     _nd = 2
     _forward_op = staticmethod(lambda *a, **k: ops.conv2d(*a, **k))
     _backward_op = staticmethod(lambda *a, **k: ops.conv2d_backward(*a, **k))
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 dtype=np.float32, init="xavier", seed=None, algorithm="auto"):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, dtype, init, seed)
+        choices = ("auto", "direct", "winograd")
+        if not isinstance(algorithm, str) or algorithm not in choices:
+            raise ValueError(f"algorithm: expected one of {', '.join(map(repr, choices))}, got {algorithm!r}")
+        if algorithm == "winograd" and (self.kernel_size != (3, 3) or self.stride != (1, 1)):
+            raise ValueError(f"algorithm: 'winograd' needs kernel_size 3 and stride 1, got "
+                             f"kernel_size={self.kernel_size} stride={self.stride}")
+        self.algorithm = algorithm
+
+    def _op_kwargs(self):
+        return {"algorithm": self.algorithm}
+
+    def get_config(self):
+        config = super().get_config()
+        if self.algorithm != "auto":   # files of "auto" layers stay as before
+            config["algorithm"] = self.algorithm
+        return config
 
 
 class Conv3d(_ConvNd):
