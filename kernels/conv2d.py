@@ -24,7 +24,7 @@ from .conv3d import conv3d_backward_input, conv3d_backward_weight, conv3d_forwar
 from .winograd import conv2d_forward_winograd
 
 PLANE_MAX_REDUCTION = 160   # flat-plane kernels up to this reduction length (C*FH*FW; K*FH*FW for dx)
-PLANE_MAX_WASTE = 2.25      # ... and up to this many grid positions per output (plane / outputs)
+PLANE_MAX_WASTE = 2.0       # ... and up to this many grid positions per output (plane / outputs)
 # algorithm="auto" takes Winograd for 3x3 stride 1 while WINOGRAD_AUTO is True, with at least
 # WINOGRAD_MIN_CHANNELS input and output channels and WINOGRAD_MIN_TILES 2x2 output tiles
 # (N * ceil(Ho/2) * ceil(Wo/2)). Measured on Zen 5 (AVX-512), 1 thread, 2026-12-02, forward | forward+dx+dw,
@@ -66,11 +66,11 @@ def _plane_ok(reduction, grid, outputs, sh, sw, force):
 
     Measured on one core (LeNet C1/C3, 3x3 layers of 3 to 64 channels, 5x5 on 3 channels): the
     planes win for short reductions (up to 5x for C = 1), tie around C*FH*FW = 150 (LeNet C3) and
-    lose when the grid is mostly padding or the reduction is long. At the edge, 4x4 outputs of
-    6x6 padded planes (LeNet's second conv on the 8x8 digits, 6 -> 16 channels, batch 64, waste
-    2.25), the planes cost +8% (forward), +50% (dx) and -16% (dw) on one thread, about 20 us a step
-    in all, and save the core's compilation (about 25 s of a cold first epoch of ``fastnet train``,
-    whose network then runs on planes only); above 2.25 the core is taken.
+    lose when the grid is mostly padding (4x4 outputs of 6x6 padded planes) or the reduction is long.
+    Rechecked 2026-12-02 (Zen 5, one thread, batch 64) at that edge, waste 2.25: 16 -> 32 channels
+    (``fastnet train``'s second conv) planes 341 / 354 / 280 us (forward / dx / dw) against the
+    core's 139 / 133 / 329; 6 -> 16 channels 74 / 85 / 71 against 69 / 57 / 84. Taking the planes
+    there to spare a cold start the core's compilation costs every later step: not done.
     """
     if sh != 1 or sw != 1:
         return False
