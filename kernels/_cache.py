@@ -528,7 +528,7 @@ def describe():
 
 #: Seconds a cold first epoch of ``fastnet train`` spends compiling on a 2-core development
 #: machine (float32 and float64 alike); used until this machine has measured its own.
-DEFAULT_COMPILE_ESTIMATE_S = 30.0
+DEFAULT_COMPILE_ESTIMATE_S = 16.0
 _TIMINGS_FILE = "compile_seconds.json"
 _announced = set()
 

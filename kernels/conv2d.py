@@ -25,6 +25,7 @@ from .winograd import conv2d_forward_winograd
 
 PLANE_MAX_REDUCTION = 160   # flat-plane kernels up to this reduction length (C*FH*FW; K*FH*FW for dx)
 PLANE_MAX_WASTE = 2.0       # ... and up to this many grid positions per output (plane / outputs)
+PLANE_MAX_WASTE_WEIGHT = 2.25   # ... for the weight gradient, where the planes stay faster (see _plane_ok)
 # algorithm="auto" takes Winograd for 3x3 stride 1 while WINOGRAD_AUTO is True, with at least
 # WINOGRAD_MIN_CHANNELS input and output channels and WINOGRAD_MIN_TILES 2x2 output tiles
 # (N * ceil(Ho/2) * ceil(Wo/2)). Measured on Zen 5 (AVX-512), 1 thread, 2026-12-02, forward | forward+dx+dw,
@@ -60,7 +61,7 @@ def _tiles(n, ho, wo):
     return n * ((ho + 1) // 2) * ((wo + 1) // 2)
 
 
-def _plane_ok(reduction, grid, outputs, sh, sw, force):
+def _plane_ok(reduction, grid, outputs, sh, sw, force, max_waste=None):
     """Whether to run the flat-plane kernels. ``force`` (tests): True takes them wherever they
     apply (stride 1), False never; None decides by shape.
 
@@ -70,13 +71,17 @@ def _plane_ok(reduction, grid, outputs, sh, sw, force):
     Rechecked 2026-12-02 (Zen 5, one thread, batch 64) at that edge, waste 2.25: 16 -> 32 channels
     (``fastnet train``'s second conv) planes 341 / 354 / 280 us (forward / dx / dw) against the
     core's 139 / 133 / 329; 6 -> 16 channels 74 / 85 / 71 against 69 / 57 / 84. Taking the planes
-    there to spare a cold start the core's compilation costs every later step: not done.
+    there to spare a cold start the core's compilation costs every later step: not done for the
+    forward and dx; the weight gradient, faster on the planes at both shapes, takes them up to
+    PLANE_MAX_WASTE_WEIGHT (``max_waste``), which also spares ``fastnet train`` the core's
+    weight-gradient forms on a cold start (about 12 s of its first epoch).
     """
     if sh != 1 or sw != 1:
         return False
     if force is not None:
         return force
-    return reduction <= PLANE_MAX_REDUCTION and grid <= PLANE_MAX_WASTE * outputs
+    waste = PLANE_MAX_WASTE if max_waste is None else max_waste
+    return reduction <= PLANE_MAX_REDUCTION and grid <= waste * outputs
 
 
 def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
@@ -143,7 +148,7 @@ def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None):
     _, k, ho, wo = dy.shape
     fh, fw = dw.shape[2], dw.shape[3]
     hp, wp = h + 2 * ph, wd + 2 * pw
-    use_plane = _plane_ok(c * fh * fw, hp * wp, ho * wo, sh, sw, plane)
+    use_plane = _plane_ok(c * fh * fw, hp * wp, ho * wo, sh, sw, plane, PLANE_MAX_WASTE_WEIGHT)
     if use_plane and plane is None and not np.isfinite(x).all():
         use_plane = False   # an inf or NaN outside every window would meet a zero of the grid
     if use_plane:

@@ -272,6 +272,8 @@ def test_shape_rule_picks_the_flat_planes_for_lenet_and_the_core_for_large_layer
     assert ok(6 * 25, 14 * 14, 10 * 10, 1, 1, None)          # LeNet C3
     assert not ok(64 * 9, 58 * 58, 56 * 56, 1, 1, None)      # VGG 3x3
     assert not ok(16 * 9, 6 * 6, 4 * 4, 1, 1, None)          # mostly padding
+    assert ok(16 * 9, 6 * 6, 4 * 4, 1, 1, None, conv2d_kernels.PLANE_MAX_WASTE_WEIGHT)   # ... but dw: planes
+    assert not ok(16 * 9, 4 * 4, 2 * 2, 1, 1, None, conv2d_kernels.PLANE_MAX_WASTE_WEIGHT)
     assert not ok(1 * 25, 32 * 32, 28 * 28, 2, 1, True)      # never at stride > 1, even forced
 
 
