@@ -18,7 +18,7 @@ alone, and each output is written by one chunk: results are bitwise identical ac
 thread counts.
 
 Error: the transforms have coefficients 0, +-1 and 1/2, so the float32 result carries a few more
-roundings than the direct sum: measured max |error| / max |y| about 2e-7..7e-7 on unit-normal data
+roundings than the direct sum: measured ``max(abs(error)) / max(abs(y))`` about 2e-7..7e-7 on unit-normal data
 with C = 64..256 (float64 reference; the direct core: 1e-7..3e-7); tests bound it by 1e-5.
 
 Extra memory: the padded channels-last copy of x, (N, 2 ceil(Ho/2) + 2, (2 ceil(Wo/2) + 2) * C)

@@ -81,7 +81,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
         else ValueError); "direct": the direct kernels; "auto": picks by shape: Winograd for 3x3
         stride 1 with C and K >= 256 and at least 256 2x2 output tiles, where it measured faster
         (``fastnet.kernels.conv2d.WINOGRAD_*``), else the direct kernels. Winograd's float32
-        error is a few roundings more than the direct sum's: max |error| / max |y| about 2e-7 to
+        error is a few roundings more than the direct sum's: ``max(abs(error)) / max(abs(y))`` about 2e-7 to
         7e-7 for unit-normal data, C = 64..256 (tests bound it by 1e-5).
 
     Returns
