@@ -66,6 +66,21 @@ def squared_error_forward(pred, target, dpred):
     return _ordered_sum(partials)
 
 
+@serial_kernel
+def _row_max_exp_sum(row):
+    """(m, sum_j exp(row[j] - m)) in float64 for a (C,) row, m its max (a NaN wins: NaN row
+    gives NaN): logsumexp(row) = log(sum) + m without overflow."""
+    m = np.float64(row[0])
+    for j in range(row.shape[0]):
+        v = np.float64(row[j])
+        if v > m or v != v:
+            m = v
+    total = 0.0
+    for j in range(row.shape[0]):
+        total += math.exp(np.float64(row[j]) - m)
+    return m, total
+
+
 @parallel_kernel
 def cross_entropy_forward(logits, labels, dlogits):
     """Return sum_i (logsumexp(logits[i]) - logits[i, labels[i]]); write dlogits = (softmax - onehot) / N.
@@ -79,14 +94,7 @@ def cross_entropy_forward(logits, labels, dlogits):
     for i in prange(n_rows):
         row = logits[i]
         grad = dlogits[i]
-        m = np.float64(row[0])
-        for j in range(n_classes):
-            v = np.float64(row[j])
-            if v > m or v != v:
-                m = v
-        total = 0.0
-        for j in range(n_classes):
-            total += math.exp(np.float64(row[j]) - m)
+        m, total = _row_max_exp_sum(row)
         log_total = math.log(total)
         inv_total = 1.0 / total
         label = labels[i]
@@ -118,14 +126,7 @@ def cross_entropy_weighted_forward(logits, labels, weight, label_smoothing, inv_
     for i in prange(n_rows):
         row = logits[i]
         grad = dlogits[i]
-        m = np.float64(row[0])
-        for j in range(n_classes):
-            v = np.float64(row[j])
-            if v > m or v != v:
-                m = v
-        total = 0.0
-        for j in range(n_classes):
-            total += math.exp(np.float64(row[j]) - m)
+        m, total = _row_max_exp_sum(row)
         lse = math.log(total) + m
         inv_total = 1.0 / total
         label = labels[i]
