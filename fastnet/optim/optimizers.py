@@ -428,13 +428,15 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(p.value)
             state["max_exp_avg_sq"] = np.zeros_like(p.value) if amsgrad else None
 
+    _rule = staticmethod(adam_update)   # AdamW: adamw_update (the same state, decoupled decay)
+
     def _update(self, p, state):
         d = self.defaults
         state["step"] += 1
         beta1, beta2 = d["betas"]
-        adam_update(p.value, p.grad, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
-                    lr=d["lr"], beta1=beta1, beta2=beta2, eps=d["eps"], weight_decay=d["weight_decay"],
-                    amsgrad=d["amsgrad"], step=state["step"])
+        self._rule(p.value, p.grad, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
+                   lr=d["lr"], beta1=beta1, beta2=beta2, eps=d["eps"], weight_decay=d["weight_decay"],
+                   amsgrad=d["amsgrad"], step=state["step"])
 
 
 class AdamW(Adam):
@@ -466,16 +468,10 @@ class AdamW(Adam):
             theta = theta - (lr / (1 - beta1^t)) * m / (sqrt(s) / sqrt(1 - beta2^t) + eps)
     """
 
+    _rule = staticmethod(adamw_update)
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
-
-    def _update(self, p, state):
-        d = self.defaults
-        state["step"] += 1
-        beta1, beta2 = d["betas"]
-        adamw_update(p.value, p.grad, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
-                     lr=d["lr"], beta1=beta1, beta2=beta2, eps=d["eps"], weight_decay=d["weight_decay"],
-                     amsgrad=d["amsgrad"], step=state["step"])
 
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "sgd_update", "adagrad_update",
