@@ -26,12 +26,18 @@ CASES = [
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding", CASES)
 def test_matches_reference(xs, ws, stride, padding, dtype):
-    x, w, b = conv_problem(xs, ws, dtype)
+    assert_matches_loops(xs, ws, stride, padding, dtype)
+
+
+def assert_matches_loops(xs, ws, stride, padding, dtype, seed=0):
+    """conv3d and conv3d_backward against the float64 loop references (inputs seeded by ``seed``,
+    dy by ``seed + 1``)."""
+    x, w, b = conv_problem(xs, ws, dtype, seed=seed)
     y = conv3d(x, w, b, stride, padding)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     assert_close(y, naive_conv.conv3d(x64, w64, b.astype(np.float64), stride, padding).astype(dtype),
                  dtype, scale=conv_scale(ws))
-    dy = rng(1).standard_normal(y.shape).astype(dtype)
+    dy = rng(seed + 1).standard_normal(y.shape).astype(dtype)
     dx, dw, db = conv3d_backward(x, w, dy, stride, padding)
     ex, ew, eb = naive_conv.conv3d_backward(x64, w64, dy.astype(np.float64), stride, padding)
     long_sum = float(np.sqrt(dy[:, 0].size)) + 1
@@ -363,18 +369,7 @@ def test_dot_blocked_reduction_slices_match_numpy(length, accumulate, dtype):
 ])
 def test_long_reductions_match_reference(xs, ws, stride, padding, dtype):
     """The core on both sides of the reduction-slice threshold, forward and backward."""
-    x, w, b = conv_problem(xs, ws, dtype, seed=32)
-    y = conv3d(x, w, b, stride, padding)
-    x64, w64 = x.astype(np.float64), w.astype(np.float64)
-    assert_close(y, naive_conv.conv3d(x64, w64, b.astype(np.float64), stride, padding).astype(dtype),
-                 dtype, scale=conv_scale(ws))
-    dy = rng(33).standard_normal(y.shape).astype(dtype)
-    dx, dw, db = conv3d_backward(x, w, dy, stride, padding)
-    ex, ew, eb = naive_conv.conv3d_backward(x64, w64, dy.astype(np.float64), stride, padding)
-    long_sum = float(np.sqrt(dy[:, 0].size)) + 1
-    assert_close(dx, ex.astype(dtype), dtype, scale=conv_scale(ws))
-    assert_close(dw, ew.astype(dtype), dtype, scale=long_sum)
-    assert_close(db, eb.astype(dtype), dtype, scale=long_sum)
+    assert_matches_loops(xs, ws, stride, padding, dtype, seed=32)
 
 
 def test_long_reductions_deterministic_across_thread_counts():
