@@ -61,12 +61,14 @@ need wraparound handling, become scatters; index row views with the bare loop va
 
 Every output element is written by exactly one prange iteration and accumulated in a fixed order,
 and every work split is fixed by the shapes alone: results are bitwise identical across runs and
-thread counts (tested). The forms are serial drivers that call one parallel helper per parallel
-region; array creation outside a prange would add parallel regions of its own, and each region
-costs a fork/join (badly, on a loaded machine). conv3d_backward_input and conv3d_backward_weight,
-which only pick a form, are plain Python: a compiled dispatcher compiles every form it may call
-at its first call (about 25 s for the weight gradient's two), a Python one only those a model
-uses; :func:`fastnet.compile` warms them all.
+thread counts (tested). The forms are plain Python drivers (small NumPy set-up: weight matrices,
+work splits) that call one compiled parallel helper per parallel region; array creation inside a
+compiled driver outside a prange would add parallel regions of its own, and each region costs a
+fork/join (badly, on a loaded machine). Plain Python on purpose: Numba re-optimises and re-emits
+the machine code of every compiled callee inside each compiled caller, so a compiled driver costs
+its helpers' compile time a second time (1-3 s per form and dtype, 9 s of the float32 warm-up on
+the Zen 4 dev box, 2026-12-02), and a compiled dispatcher compiles every form it may call at its
+first call, a Python one only those a model uses; :func:`fastnet.compile` warms them all.
 """
 
 import numpy as np
@@ -89,6 +91,11 @@ DIRECT_MAX_WIDTH_RATIO = (5, 4)   # direct form only while padded width / output
 
 @serial_kernel
 def _round_up(n, m):
+    return (n + m - 1) // m * m
+
+
+def _padded(n, m):
+    """n rounded up to a multiple of m (the Python drivers' _round_up)."""
     return (n + m - 1) // m * m
 
 
@@ -355,7 +362,6 @@ def _conv_rows(xin, channels, wmat, bias, out, geom, taps_d, taps_h, taps_w):
                             dst[iw * osw] = arow[iw] + bk
 
 
-@serial_kernel
 def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     """y[n, k, i, j, l] = b[k] + sum_{c,a,p,q} w[k, c, a, p, q] * xpad[n, c, i*sd + a, j*sh + p, l*sw + q].
 
@@ -367,31 +373,16 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     """
     n_out, channels, fd, fh, fw = w.shape
     cf = channels * fd * fh * fw
-    wmat = np.zeros((_round_up(n_out, 4), _round_up(cf, LANES)), dtype=w.dtype)
-    for k in range(n_out):
-        col = 0
-        for a in range(fd):
-            for p in range(fh):
-                for q in range(fw):
-                    for c in range(channels):
-                        wmat[k, col] = w[k, c, a, p, q]
-                        col += 1
-    # np.int64(0), not a literal 0: Numba compiles a separate copy of a kernel for every literal
-    # argument value, and backward-input calls this one with run-time extras
-    xp = _pad_channels_last(x, pd, ph, pw, np.int64(0), np.int64(0), np.int64(0))
+    wmat = np.zeros((_padded(n_out, 4), _padded(cf, LANES)), dtype=w.dtype)
+    wmat[:n_out, :cf] = w.transpose(0, 2, 3, 4, 1).reshape(n_out, cf)   # taps outer, channels inner
+    xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0)
     geom = np.zeros((3, 6), dtype=np.int64)
-    geom[0, 0] = sd
-    geom[1, 0] = sh
-    geom[2, 0] = sw
-    geom[0, 3] = y.shape[2]
-    geom[1, 3] = y.shape[3]
-    geom[2, 3] = y.shape[4]
-    for dim in range(3):
-        geom[dim, 4] = 1
+    geom[:, 0] = (sd, sh, sw)
+    geom[:, 3] = y.shape[2:]
+    geom[:, 4] = 1
     _conv_rows(xp, channels, wmat, b, y, geom, fd, fh, fw)
 
 
-@serial_kernel
 def _residue_taps(f, s, r):
     """Number of kernel taps t with t % s == r, t < f."""
     if r >= f:
@@ -420,7 +411,6 @@ def conv3d_backward_input(dy, w, dx, sd, sh, sw, pd, ph, pw):
         _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw)
 
 
-@serial_kernel
 def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     """conv3d_backward_input as a forward correlation of dy (same arguments).
 
@@ -444,49 +434,29 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     tw = max(0, (width - 1 + pw) // sw + 1 - wo - mw)
     dyp = _pad_channels_last(dy, md, mh, mw, td, th, tw)
     zero_bias = np.zeros(channels, dtype=dx.dtype)
-    geom = np.zeros((3, 6), dtype=np.int64)
     for rd in range(sd):
-        nd_taps = _residue_taps(fd, sd, rd)
         for rh in range(sh):
-            nh_taps = _residue_taps(fh, sh, rh)
             for rw in range(sw):
-                nw_taps = _residue_taps(fw, sw, rw)
-                cf = n_out * nd_taps * nh_taps * nw_taps
-                wmat = np.zeros((_round_up(channels, 4), _round_up(cf, LANES)), dtype=w.dtype)
-                for c in range(channels):
-                    col = 0
-                    for a in range(nd_taps):
-                        for b in range(nh_taps):
-                            for e in range(nw_taps):
-                                for k in range(n_out):
-                                    wmat[c, col] = w[k, c, rd + (nd_taps - 1 - a) * sd,
-                                                     rh + (nh_taps - 1 - b) * sh,
-                                                     rw + (nw_taps - 1 - e) * sw]
-                                    col += 1
+                taps = (_residue_taps(fd, sd, rd), _residue_taps(fh, sh, rh), _residue_taps(fw, sw, rw))
+                # the class's taps r, r + s, ... flipped: wmat[c, ((a*th + b)*tw + e)*K + k] =
+                # w[k, c, rd + (td - 1 - a) sd, rh + (th - 1 - b) sh, rw + (tw - 1 - e) sw]
+                sub = w[:, :, rd::sd, rh::sh, rw::sw][:, :, ::-1, ::-1, ::-1]
+                cf = n_out * taps[0] * taps[1] * taps[2]
+                wmat = np.zeros((_padded(channels, 4), _padded(cf, LANES)), dtype=w.dtype)
+                wmat[:channels, :cf] = sub.transpose(1, 2, 3, 4, 0).reshape(channels, cf)
                 # per dim: q from ceil((p - r) / s) to floor((size - 1 + p - r) / s)
+                geom = np.zeros((3, 6), dtype=np.int64)
                 ok = True
-                for dim in range(3):
-                    if dim == 0:
-                        s, p, r, size, taps, m = sd, pd, rd, depth, nd_taps, md
-                    elif dim == 1:
-                        s, p, r, size, taps, m = sh, ph, rh, height, nh_taps, mh
-                    else:
-                        s, p, r, size, taps, m = sw, pw, rw, width, nw_taps, mw
+                for dim, (s, p, r, size, m) in enumerate(((sd, pd, rd, depth, md), (sh, ph, rh, height, mh),
+                                                          (sw, pw, rw, width, mw))):
                     q0 = max(0, (p - r + s - 1) // s)
                     q1 = (size - 1 + p - r) // s   # may be < q0: class empty
-                    if q1 < q0:
-                        ok = False
-                    geom[dim, 0] = 1
-                    geom[dim, 1] = m - taps + 1 if taps > 0 else 0
-                    geom[dim, 2] = q0
-                    geom[dim, 3] = q1 - q0 + 1
-                    geom[dim, 4] = s
-                    geom[dim, 5] = r - p
+                    ok = ok and q1 >= q0
+                    geom[dim] = (1, m - taps[dim] + 1 if taps[dim] > 0 else 0, q0, q1 - q0 + 1, s, r - p)
                 if ok:
-                    _conv_rows(dyp, n_out, wmat, zero_bias, dx, geom, nd_taps, nh_taps, nw_taps)
+                    _conv_rows(dyp, n_out, wmat, zero_bias, dx, geom, *taps)
 
 
-@serial_kernel
 def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):
     """conv3d_backward_input for few input channels C (col2im form; same arguments).
 
@@ -500,19 +470,11 @@ def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):
     H+2ph, W+2pw) gradient, a (round4(Wo), round16(K)) dy row and a (round4(C*F^3), round4(Wo))
     patch gradient.
     """
-    n_batch, n_out, do, ho, wo = dy.shape
-    _, channels, fd, fh, fw = w.shape
-    depth, height, width = dx.shape[2], dx.shape[3], dx.shape[4]
-    cf = channels * fd * fh * fw
-    kp = _round_up(n_out, LANES)
-    cfp = _round_up(cf, 4)
-    wop = _round_up(wo, 4)
-    wmat_t = np.zeros((cfp, kp), dtype=w.dtype)
-    wflat = w.reshape(n_out, cf)
-    for j in range(cf):
-        for k in range(n_out):
-            wmat_t[j, k] = wflat[k, j]
-    _scatter_rows(dy, wmat_t, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw)
+    n_out = dy.shape[1]
+    cf = w.size // n_out
+    wmat_t = np.zeros((_padded(cf, 4), _padded(n_out, LANES)), dtype=w.dtype)
+    wmat_t[:cf, :n_out] = w.reshape(n_out, cf).T
+    _scatter_rows(dy, wmat_t, dx, *w.shape[2:], sd, sh, sw, pd, ph, pw)
 
 
 @parallel_kernel
@@ -582,7 +544,6 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     _backward_weight_copy(x, dy, dw, db, sd, sh, sw, pd, ph, pw)
 
 
-@serial_kernel
 def _backward_weight_direct(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     """conv3d_backward_weight without a patch copy (same arguments); returns False, with dw and
     db untouched, if x holds a NaN or an infinity.
@@ -606,25 +567,22 @@ def _backward_weight_direct(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     rows = max(1, min(ho, DIRECT_TARGET // wq))
     n_row_blocks = (ho + rows - 1) // rows
     rows = (ho + n_row_blocks - 1) // n_row_blocks
-    length_p = _round_up(rows * wq, LANES)
+    length_p = _padded(rows * wq, LANES)
     # the last tap row of the last block reads up to this flat offset of its plane
     reach = ((n_row_blocks - 1) * rows + (fh - 1) // sh) * wq + (fw - 1) // sw + length_p
     hq = max((x.shape[3] + 2 * ph + sh - 1) // sh, (reach + wq - 1) // wq)
     badness = np.empty(n_batch * channels, dtype=x.dtype)
     xq = _pad_phases(x, pd, ph, pw, sh, sw, hq, badness)
-    for v in range(badness.shape[0]):
-        if np.isnan(badness[v]):
-            return False
+    if np.isnan(badness).any():
+        return False
     units = n_batch * do * n_row_blocks
     chunks = max(1, min(units, WEIGHT_CHUNKS))
-    partial = np.zeros((chunks, _round_up(n_out, 4), _round_up(channels * fd * fh * fw, 4)),
-                       dtype=dw.dtype)
+    partial = np.zeros((chunks, _padded(n_out, 4), _padded(channels * fd * fh * fw, 4)), dtype=dw.dtype)
     _weight_chunks_direct(xq, dy, partial, fd, fh, fw, sd, rows, length_p)
     _reduce_weight_and_bias(partial, dy, dw, db)
     return True
 
 
-@serial_kernel
 def _backward_weight_copy(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     """conv3d_backward_weight by patch copies (any stride; same arguments).
 
@@ -650,7 +608,7 @@ def _backward_weight_copy(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     rows_per_block = max(1, min(total_rows, (BLOCK_TARGET + wo - 1) // wo))
     n_blocks = (total_rows + rows_per_block - 1) // rows_per_block
     chunks = max(1, min(n_blocks, WEIGHT_CHUNKS))
-    partial = np.zeros((chunks, _round_up(n_out, 4), _round_up(cf, 4)), dtype=dw.dtype)
+    partial = np.zeros((chunks, _padded(n_out, 4), _padded(cf, 4)), dtype=dw.dtype)
     _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block)
     _reduce_weight_and_bias(partial, dy, dw, db)
 

@@ -239,7 +239,7 @@ def conv2d_forward_winograd(x, w, b, y, ph, pw):
     ho, wo = y.shape[2], y.shape[3]
     hq = 2 * ((ho + 1) // 2) + 2
     wq2 = 2 * ((wo + 1) // 2) + 2
-    # np.int64, not Python ints: one compiled copy shared with the core's calls (see conv3d_forward)
+    # int64 arguments, as from the core's Python drivers: one compiled copy shared with them
     xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), np.int64(0), np.int64(ph),
                              np.int64(pw), np.int64(0), np.int64(hq - h - 2 * ph),
                              np.int64(wq2 - wd - 2 * pw))
