@@ -9,8 +9,11 @@ taps; each gradient is the explicit loop of the chain rule
     dw[k, c, t] += dy[n, k, o] * xpad[n, c, o * stride + t]
     db[k] += dy[n, k, o]
 
-where ``o`` and ``t`` are tuples of spatial indices (output position, kernel tap). Only basic
-argument normalisation is done here; the validated ops are in :mod:`fastnet.ops`.
+where ``o`` and ``t`` are tuples of spatial indices (output position, kernel tap). The loops run
+over every output position and every tap; per (o, t) the sum over input channels is one small
+matrix product over all images and channels (float64), so that tests can afford the shapes that
+reach several work chunks. Only basic argument normalisation is done here; the validated ops are
+in :mod:`fastnet.ops`.
 """
 
 import itertools
@@ -27,22 +30,22 @@ def _conv_nd(x, w, b, stride, padding, nd):
     w = np.asarray(w)
     stride = _tuple(stride, nd)
     padding = _tuple(padding, nd)
-    n_batch, channels = x.shape[:2]
+    n_batch = x.shape[0]
     n_out = w.shape[0]
     taps = w.shape[2:]
-    xpad = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding])
+    xpad = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding]).astype(np.float64)
+    w64 = w.astype(np.float64)
     out_size = tuple((xpad.shape[2 + i] - taps[i]) // stride[i] + 1 for i in range(nd))
-    y = np.zeros((n_batch, n_out) + out_size, dtype=x.dtype)
-    for n in range(n_batch):
-        for k in range(n_out):
-            for o in itertools.product(*[range(s) for s in out_size]):
-                total = 0.0 if b is None else float(b[k])
-                for c in range(channels):
-                    for t in itertools.product(*[range(f) for f in taps]):
-                        pos = tuple(o[i] * stride[i] + t[i] for i in range(nd))
-                        total += float(w[(k, c) + t]) * float(xpad[(n, c) + pos])
-                y[(n, k) + o] = total
-    return y
+    y = np.zeros((n_batch, n_out) + out_size, dtype=np.float64)
+    for o in itertools.product(*[range(s) for s in out_size]):
+        total = np.zeros((n_batch, n_out)) if b is None else np.tile(np.asarray(b, np.float64), (n_batch, 1))
+        for t in itertools.product(*[range(f) for f in taps]):
+            pos = tuple(o[i] * stride[i] + t[i] for i in range(nd))
+            # (N, C) @ (C, K): the sum over input channels, for every image and output channel
+            with np.errstate(invalid="ignore"):   # inf * 0 is NaN, as in the scalar loop
+                total += xpad[(slice(None), slice(None)) + pos] @ w64[(slice(None), slice(None)) + t].T
+        y[(slice(None), slice(None)) + o] = total
+    return y.astype(x.dtype)
 
 
 def _conv_nd_backward(x, w, dy, stride, padding, nd):
@@ -51,26 +54,25 @@ def _conv_nd_backward(x, w, dy, stride, padding, nd):
     dy = np.asarray(dy)
     stride = _tuple(stride, nd)
     padding = _tuple(padding, nd)
-    n_batch, channels = x.shape[:2]
     n_out = w.shape[0]
     taps = w.shape[2:]
     xpad = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding]).astype(np.float64)
+    w64 = w.astype(np.float64)
     dxpad = np.zeros(xpad.shape, dtype=np.float64)
     dw = np.zeros(w.shape, dtype=np.float64)
     db = np.zeros(n_out, dtype=np.float64)
     out_size = dy.shape[2:]
-    for n in range(n_batch):
-        for k in range(n_out):
-            for o in itertools.product(*[range(s) for s in out_size]):
-                g = float(dy[(n, k) + o])
-                db[k] += g
-                for c in range(channels):
-                    for t in itertools.product(*[range(f) for f in taps]):
-                        pos = tuple(o[i] * stride[i] + t[i] for i in range(nd))
-                        dxpad[(n, c) + pos] += float(w[(k, c) + t]) * g
-                        dw[(k, c) + t] += g * xpad[(n, c) + pos]
+    every = (slice(None), slice(None))
+    for o in itertools.product(*[range(s) for s in out_size]):
+        g = dy[every + o].astype(np.float64)   # (N, K)
+        db += g.sum(axis=0)
+        for t in itertools.product(*[range(f) for f in taps]):
+            pos = tuple(o[i] * stride[i] + t[i] for i in range(nd))
+            with np.errstate(invalid="ignore"):   # inf * 0 is NaN, as in the scalar loop
+                dxpad[every + pos] += g @ w64[every + t]      # (N, K) @ (K, C)
+                dw[every + t] += g.T @ xpad[every + pos]      # (K, N) @ (N, C)
     crop = tuple(slice(p, p + s) for p, s in zip(padding, x.shape[2:]))
-    dx = dxpad[(slice(None), slice(None)) + crop]
+    dx = dxpad[every + crop]
     return dx.astype(x.dtype), dw.astype(x.dtype), db.astype(x.dtype)
 
 
