@@ -33,6 +33,7 @@ import json
 import os
 import pickle
 import platform
+import re
 import shutil
 import sys
 import threading
@@ -378,12 +379,17 @@ class KernelCache(caching.Cache):
 
 # -- attaching the cache to a dispatcher -----------------------------------------------------------
 
-def attach(dispatcher):
+def attach(dispatcher, dtype_free=False):
     """Give a Numba dispatcher fastnet's on-disk cache and the cross-process compile lock.
+
+    ``dtype_free``: the kernel's arrays are float64 whatever the data's dtype (an accumulator
+    helper), so its entries do not count in :func:`has_entries`.
 
     The cache object is made now (it only computes file names); the folder is made, checked and
     pruned at the first compilation. Every compile is also timed (:func:`compile_seconds`).
     """
+    if dtype_free:
+        DTYPE_FREE.add(dispatcher.py_func.__module__.rsplit(".", 1)[-1] + "." + dispatcher.py_func.__qualname__)
     if STATE.enabled:
         dispatcher._cache = KernelCache(dispatcher.py_func)
     compile_in_process = dispatcher.compile
@@ -436,10 +442,14 @@ def entries(directory=None):
 
 
 _known_warm = set()
+DTYPE_FREE = set()   # entry names (as in entries()) of the kernels attached with dtype_free=True
 
 
 def has_entries(dtype):
-    """Whether the current key holds any kernel compiled for ``dtype`` (False when the cache is off).
+    """Whether the current key holds any kernel compiled for ``dtype`` (False when the cache is off):
+    one whose first array argument has that dtype, not counting the float64 accumulator helpers
+    (``DTYPE_FREE``): float32 kernels take float64 scalars and accumulators, which do not make the
+    float64 kernels warm.
 
     Reads the index files until the answer is yes, then remembers it for this process."""
     name = np.dtype(dtype).name
@@ -447,10 +457,16 @@ def has_entries(dtype):
         return True
     if not STATE.enabled or not os.path.isdir(STATE.dir):
         return False
-    if any(name in signature for _, signature in entries()):
+    if any(kernel not in DTYPE_FREE and _first_array_dtype(signature) == name for kernel, signature in entries()):
         _known_warm.add(name)
         return True
     return False
+
+
+def _first_array_dtype(signature):
+    """'float32' for a signature text like '(array(float32, 4d, C), int64, ...)'; None without arrays."""
+    found = re.search(r"array\((\w+),", signature)
+    return found.group(1) if found else None
 
 
 def folder_size(path):

@@ -38,6 +38,12 @@ def serial_kernel(fn):
     return _cache.attach(njit(parallel=False, **_COMMON)(fn))
 
 
+def accumulator_kernel(fn):
+    """Decorate a serial helper whose arrays are float64 whatever the data's dtype (partial sums):
+    the cache does not count it as a kernel of any data dtype (``_cache.has_entries``)."""
+    return _cache.attach(njit(parallel=False, **_COMMON)(fn), dtype_free=True)
+
+
 def strict_kernel(fn):
     """Decorate a tiny helper that must keep IEEE evaluation order (no fast-math at all): e.g. an
     addition whose chains LLVM would otherwise regroup under ``reassoc``. Inlined by LLVM into

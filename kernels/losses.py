@@ -16,13 +16,14 @@ import math
 import numpy as np
 from numba import prange
 
-from ._config import parallel_kernel, serial_kernel
+from ._config import accumulator_kernel, parallel_kernel, serial_kernel
 
 _BLOCK = 4096
 
 
-@serial_kernel
+@accumulator_kernel
 def _ordered_sum(partials):
+    """sum(partials) in index order; partials : (B,) float64 for either data dtype."""
     total = 0.0
     for i in range(partials.shape[0]):
         total += partials[i]

@@ -100,7 +100,8 @@ def _pool_columns(colmax, out_row, kw, sw, pw):
             dst[k] = v if (v > a or v != v) else a
     elif sw == 1:
         # overlapping stride-1 windows: contiguous loads
-        dst[:] = src[:n_inner]
+        for k in range(n_inner):   # (a loop: slice assignment compiles Numba's shape-error path)
+            dst[k] = src[k]
         for j in range(1, kw):
             shifted = src[j:]
             for k in range(n_inner):
@@ -219,7 +220,9 @@ def _maxpool2d_forward_generic(x, out, kh, kw, sh, sw, ph, pw):
         colmax = np.empty(width, dtype=x.dtype)
         for oh in range(out_h):
             hs, he = _clamped_range(oh, sh, ph, kh, height)
-            colmax[:] = plane[hs]
+            first = plane[hs]
+            for w in range(width):
+                colmax[w] = first[w]
             for h in range(hs + 1, he):
                 _row_max_into(colmax, plane[h])
             _pool_columns(colmax, out_plane[oh], kw, sw, pw)
@@ -635,7 +638,9 @@ def maxpool3d_forward(x, out, kd, kh, kw, sd, sh, sw, pd, ph, pw):
             ds, de = _clamped_range(od, sd, pd, kd, depth)
             for oh in range(out_h):
                 hs, he = _clamped_range(oh, sh, ph, kh, height)
-                colmax[:] = vol[ds, hs]
+                first = vol[ds, hs]
+                for w in range(width):
+                    colmax[w] = first[w]
                 for d in range(ds, de):
                     for h in range(hs, he):
                         _row_max_into(colmax, vol[d, h])

@@ -316,3 +316,20 @@ def test_index_and_data_of_two_signatures_swapped(tmp_path, cold_run):
     again, stderr = run(tmp_path, folder)
     assert again["digest"] == cold["digest"]
     assert "an entry of another function, signature or CPU" in stderr
+
+
+def test_float64_scalars_of_float32_kernels_do_not_make_float64_warm(tmp_path):
+    """leaky_relu's float32 kernel takes a float64 slope, cross_entropy's sums float64 partials
+    (losses._ordered_sum): the cache then holds float32 kernels only, so a float64 run is still
+    announced as cold (and fastnet.compile starts its helpers)."""
+    code = ("import numpy as np; from fastnet import ops; from fastnet.kernels import _cache; "
+            "ops.leaky_relu(np.ones(5, np.float32)); ops.cross_entropy(np.ones((2, 3), np.float32), np.array([0, 2])); "
+            "print(_cache.has_entries('float32'), _cache.has_entries('float64'), "
+            "[s for _, s in _cache.entries()])")
+    env = dict(os.environ, FASTNET_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    env.pop("FASTNET_CACHE", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    warm32, warm64, signatures = proc.stdout.strip().split(" ", 2)
+    assert "float64" in signatures and "(array(float64, 1d, C))" in signatures   # what the test is about
+    assert (warm32, warm64) == ("True", "False")
