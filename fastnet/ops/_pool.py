@@ -134,7 +134,9 @@ def maxpool3d_backward(x, dy, kernel_size, stride=None, padding=0):
     _validate.shape_equals(dy, x.shape[:2] + out_dhw, "dy")
     dx = np.empty_like(x)  # the kernel zeroes each plane before accumulating
     if dy.size:
-        _kernels.maxpool3d_backward(x, dy, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw)
+        # fast=True passed, not left to its default: Numba compiles an omitted argument as a
+        # signature of its own, a second copy of the kernel beside the tests' fast=False calls
+        _kernels.maxpool3d_backward(x, dy, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw, True)
     return dx
 
 
