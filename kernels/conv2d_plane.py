@@ -178,8 +178,9 @@ def plane_correlate(xf, plane, wp, w, b, y):
         for c in range(channels):
             for p in range(fh):
                 src = xf[c, n0 * plane + p * wp:]
-                for r in range(rows):
-                    wblock[r] = w[k0 + r, c, p]
+                for r in range(rows):   # element loops: a row assignment compiles Numba's shape-error path
+                    for q in range(fw):
+                        wblock[r, q] = w[k0 + r, c, p, q]
                 q0 = 0
                 while q0 < fw:
                     m = _chunk(fw - q0)
