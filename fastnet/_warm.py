@@ -1,8 +1,9 @@
 """Compile a model's kernels in a helper process while training starts (a cold kernel cache only).
 
 Numba compiles one kernel at a time per process. On a cold cache, ``Sequential.fit`` starts one
-helper process that runs the model's layers one by one, last layer first, on random inputs of
-the shapes training will use, so that the two processes compile from both ends of the network;
+helper process that computes the loss once (which training reaches last), then runs the model's
+layers one by one, last layer first, on random inputs of the shapes training will use, so that
+the two processes compile from both ends of the network;
 each kernel's file lock (:mod:`fastnet.kernels._cache`) makes sure that every kernel is compiled
 once, by whichever process reaches it first, and the other loads it from the cache. The compiled
 code is the same whoever compiles it, so results do not change. The helper is stopped when
@@ -23,9 +24,10 @@ def compile_seconds():
     return _cache.compile_seconds()
 
 
-def begin(model, x, batch_size, verbose, helper=True):
+def begin(model, x, batch_size, verbose, helper=True, loss=None, y=None):
     """At the start of ``fit``: on a cold cache for x's dtype, say so once on stderr (unless
-    ``verbose`` is 0) and start the helper (if ``helper``). Returns it (or None) for :func:`end`."""
+    ``verbose`` is 0) and start the helper (if ``helper``; ``loss`` and the targets ``y`` let it
+    compile the loss too). Returns it (or None) for :func:`end`."""
     from .kernels import _cache
     if _cache.has_entries(x.dtype):
         return None
@@ -33,7 +35,8 @@ def begin(model, x, batch_size, verbose, helper=True):
         _cache.announce_compile(x.dtype)
     if not helper:
         return None
-    helper = start(model, x.shape[1:], x.shape[0] if batch_size is None else min(batch_size, x.shape[0]), x.dtype)
+    helper = start(model, x.shape[1:], x.shape[0] if batch_size is None else min(batch_size, x.shape[0]), x.dtype,
+                   loss, None if y is None else (np.asarray(y).shape[1:], np.asarray(y).dtype))
     if helper is not None:
         helper.fastnet_compile_start = compile_seconds()
     return helper
@@ -49,25 +52,37 @@ def end(helper, dtype):
     _cache.record_compile_seconds(dtype, compile_seconds() - helper.fastnet_compile_start)
 
 
-def start(model, sample_shape, batch_size, dtype):
+def start(model, sample_shape, batch_size, dtype, loss=None, target=None):
     """Start the helper for ``model`` trained on batches of ``(batch_size,) + sample_shape``.
 
+    ``loss`` (a built-in :mod:`fastnet.losses` object) and ``target`` (the per-sample shape and
+    dtype of the targets): the helper compiles the loss first, which the training process reaches
+    last (a custom loss, or one whose config is not JSON, is left to the training process).
     Returns the process, or None where a helper would not help: one core, the cache off, or a
     layer that the helper cannot rebuild (not a built-in layer)."""
     from . import layers as layers_module
+    from . import losses as losses_module
     from .kernels import _cache
     if (os.cpu_count() or 1) < 2 or not _cache.STATE.usable():
         return None
     if any(layers_module.REGISTRY.get(type(layer).__name__) is not type(layer) for layer in model.layers):
         return None
     try:
-        spec = json.dumps({"config": model.get_config(), "shape": [int(batch_size), *map(int, sample_shape)],
-                           "dtype": np.dtype(dtype).name})
+        spec = {"config": model.get_config(), "shape": [int(batch_size), *map(int, sample_shape)],
+                "dtype": np.dtype(dtype).name}
+        text = json.dumps(spec)
     except (TypeError, ValueError):
         return None
+    if target is not None and losses_module.REGISTRY.get(type(loss).__name__) is type(loss):
+        try:
+            text = json.dumps(dict(spec, loss={"class": type(loss).__name__, "config": loss.get_config(),
+                                               "target_shape": [int(d) for d in target[0]],
+                                               "target_dtype": np.dtype(target[1]).name}))
+        except (TypeError, ValueError):
+            pass
     env = dict(os.environ, FASTNET_CACHE_DIR=_cache.STATE.root, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
     try:
-        return _popen(env, spec)
+        return _popen(env, text)
     except OSError:
         return None
 
@@ -94,8 +109,10 @@ def stop(proc):
 
 
 def main():
-    """The helper: rebuild the layers and run each forward and backward, last layer first."""
+    """The helper: rebuild the layers; compute the loss once (zero targets: class 0, or 0.0), then
+    run each layer's forward and backward, last layer first."""
     from . import layers as layers_module
+    from . import losses as losses_module
     spec = json.loads(sys.stdin.read())
     dtype = np.dtype(spec["dtype"])
     built = [layers_module.REGISTRY[s["class"]](**s.get("config", {})) for s in spec["config"]["layers"]]
@@ -103,6 +120,13 @@ def main():
     for layer in built:
         shapes.append((shapes[0][0], *layer.output_shape(shapes[-1][1:])))
     rng = np.random.default_rng(0)
+    if "loss" in spec:
+        loss = losses_module.REGISTRY[spec["loss"]["class"]](**spec["loss"]["config"])
+        target = np.zeros((shapes[0][0], *spec["loss"]["target_shape"]), dtype=spec["loss"]["target_dtype"])
+        try:
+            loss(rng.standard_normal(shapes[-1]).astype(dtype), target)
+        except Exception:  # noqa: BLE001 - targets that zeros do not fit: the training process compiles it
+            pass
     for i in reversed(range(len(built))):
         layer = built[i]
         layer.train()

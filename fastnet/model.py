@@ -470,7 +470,8 @@ class Sequential:
         printer = Progress(verbose if _dist.is_root() else 0, int(epochs), n)
         # a cold kernel cache: say so, and compile from both ends of the network (fastnet/_warm.py);
         # under MPI the ranks share the cache (each kernel compiled once) and start no helper
-        compile_helper = _warm.begin(self, x, batch_size, printer.verbose, helper=not distributed)
+        compile_helper = _warm.begin(self, x, batch_size, printer.verbose, helper=not distributed,
+                                     loss=loss_fn, y=y)
         self.stop_training = False
         self.train()
         for cb in callbacks:

@@ -333,3 +333,24 @@ def test_float64_scalars_of_float32_kernels_do_not_make_float64_warm(tmp_path):
     warm32, warm64, signatures = proc.stdout.strip().split(" ", 2)
     assert "float64" in signatures and "(array(float64, 1d, C))" in signatures   # what the test is about
     assert (warm32, warm64) == ("True", "False")
+
+
+def test_fit_helper_compiles_the_loss_first(tmp_path):
+    """On a cold cache fit's helper process (fastnet/_warm.py) computes the loss before the layers:
+    training reaches the loss last, so the helper takes it off the cold first epoch."""
+    code = textwrap.dedent("""
+        import numpy as np
+        from fastnet import layers, losses, Sequential, _warm
+        from fastnet.kernels import _cache
+        model = Sequential([layers.Dense(4, 3)])
+        helper = _warm.start(model, (4,), 8, "float32", losses.CrossEntropy(), ((), np.dtype("int64")))
+        helper.wait(timeout=200)
+        print(helper.returncode, sorted({name for name, _ in _cache.entries()}))
+    """)
+    env = dict(os.environ, FASTNET_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    env.pop("FASTNET_CACHE", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    returncode, names = proc.stdout.strip().split(" ", 1)
+    assert returncode == "0"
+    assert "losses.cross_entropy_forward" in names and "dense._dense_forward" in names, names
