@@ -3,8 +3,8 @@
 Numba compiles one kernel at a time per process. On a cold cache, ``Sequential.fit`` starts one
 helper process that computes the loss once (which training reaches last), then runs the model's
 layers one by one, last layer first, on random inputs of the shapes training will use, so that
-the two processes compile from both ends of the network;
-each kernel's file lock (:mod:`fastnet.kernels._cache`) makes sure that every kernel is compiled
+the two processes compile from both ends of the network (a layer whose kernel the training
+process is compiling is put off until the helper has nothing else to do); each kernel's file lock (:mod:`fastnet.kernels._cache`) makes sure that every kernel is compiled
 once, by whichever process reaches it first, and the other loads it from the cache. The compiled
 code is the same whoever compiles it, so results do not change. The helper is stopped when
 ``fit`` returns; anything it stored stays in the cache.
@@ -110,7 +110,8 @@ def stop(proc):
 
 def main():
     """The helper: rebuild the layers; compute the loss once (zero targets: class 0, or 0.0), then
-    run each layer's forward and backward, last layer first."""
+    run each layer's forward and backward, last layer first, putting off a layer whose kernel the
+    training process is compiling."""
     from . import layers as layers_module
     from . import losses as losses_module
     spec = json.loads(sys.stdin.read())
@@ -127,8 +128,30 @@ def main():
             loss(rng.standard_normal(shapes[-1]).astype(dtype), target)
         except Exception:  # noqa: BLE001 - targets that zeros do not fit: the training process compiles it
             pass
-    for i in reversed(range(len(built))):
-        layer = built[i]
+    # A layer whose kernel the training process is compiling (its lock is busy) is put off, and
+    # the next one tried; when every layer left is busy, wait for the first of them.
+    from .kernels import _cache
+    pending = list(reversed(range(len(built))))
+    while pending:
+        _cache.STATE.defer_busy = True
+        for i in list(pending):
+            if _run_layer(built[i], i, shapes[i], dtype, rng):
+                pending.remove(i)
+        if pending:
+            _cache.STATE.defer_busy = False
+            _run_layer(built[pending[0]], pending[0], shapes[pending[0]], dtype, rng)
+            pending.pop(0)
+
+
+def _run_layer(layer, i, shape, dtype, rng):
+    """One forward and backward of ``layer`` (the input gradient unless it is the first layer);
+    False where a kernel's lock was busy (see :func:`main`), True when done or failed otherwise."""
+    from .kernels import _cache
+    _cache.STATE.deferred = False
+    try:
         layer.train()
-        y = layer.forward(rng.standard_normal(shapes[i]).astype(dtype))
+        y = layer.forward(rng.standard_normal(shape).astype(dtype))
         layer.backward(np.ones_like(y), input_grad=i > 0)
+    except Exception:  # noqa: BLE001 - Numba wraps KernelBusy of a callee in its own errors
+        return not _cache.STATE.deferred
+    return True

@@ -131,10 +131,17 @@ def _is_key_name(name):
     return len(name) == 16 and all(c in "0123456789abcdef" for c in name)
 
 
+class KernelBusy(Exception):
+    """Another process is compiling this kernel (raised only with ``STATE.defer_busy``; Numba may
+    wrap it in a TypingError when the kernel is a callee, hence ``STATE.deferred``)."""
+
+
 class _State:
     """The process-wide state of the cache: settings, the key, lazy set-up, warnings, compile time."""
 
     def __init__(self):
+        self.defer_busy = False   # raise KernelBusy instead of waiting for another process's lock
+        self.deferred = False     # ... and whether that happened (the helper resets it)
         self.enabled = _enabled_by_environment()
         self.root = default_root()
         self.inputs = key_inputs()
@@ -187,11 +194,17 @@ class _State:
         return FileLock(os.path.join(self.dir, f"{name}.lock"), thread_local=False)
 
     def acquire(self, lock):
-        """Take a kernel's lock; False (compile it without storing) after LOCK_TIMEOUT or an error."""
+        """Take a kernel's lock; False (compile it without storing) after LOCK_TIMEOUT or an error.
+
+        With ``defer_busy`` set (fit's compile helper, fastnet/_warm.py) a lock that another
+        process holds raises :class:`KernelBusy` at once, and ``deferred`` records it."""
         from filelock import Timeout
         try:
-            lock.acquire(timeout=LOCK_TIMEOUT)
+            lock.acquire(timeout=0 if self.defer_busy else LOCK_TIMEOUT)
         except Timeout:
+            if self.defer_busy:
+                self.deferred = True
+                raise KernelBusy(lock.lock_file) from None
             self.warn_once("timeout", f"fastnet: waited {LOCK_TIMEOUT:.0f} s for another process's kernel "
                            f"compilation ({lock.lock_file}); compiling in memory without the cache")
             return False
@@ -400,10 +413,12 @@ def attach(dispatcher, dtype_free=False):
             STATE.depth += 1
             start = time.perf_counter()
             cache = dispatcher._cache
-            locked = isinstance(cache, KernelCache) and not cache.locked and STATE.usable() and STATE.acquire(cache.lock)
-            if locked:
-                cache.locked = True
+            locked = False
             try:
+                locked = (isinstance(cache, KernelCache) and not cache.locked and STATE.usable()
+                          and STATE.acquire(cache.lock))
+                if locked:
+                    cache.locked = True
                 return compile_in_process(sig)
             finally:
                 if locked:

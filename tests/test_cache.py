@@ -7,6 +7,7 @@ with cheap kernels only (relu and dense: about 2 s to compile).
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -354,3 +355,34 @@ def test_fit_helper_compiles_the_loss_first(tmp_path):
     returncode, names = proc.stdout.strip().split(" ", 1)
     assert returncode == "0"
     assert "losses.cross_entropy_forward" in names and "dense._dense_forward" in names, names
+
+
+def test_fit_helper_puts_off_a_layer_whose_kernel_is_busy(tmp_path):
+    """While another process holds dense's lock (as when compiling it), the helper of a
+    [ReLU, Dense] model, which starts from the last layer, puts Dense off instead of waiting,
+    compiles ReLU, and finishes Dense once the lock is free."""
+    from filelock import FileLock
+    env = dict(os.environ, FASTNET_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    env.pop("FASTNET_CACHE", None)
+    names = ("from fastnet.kernels import _cache, dense; "
+             "print(_cache.STATE.dir, dense._dense_forward._cache._impl.filename_base)")
+    key_dir, dense_base = subprocess.run([sys.executable, "-c", names], env=env, capture_output=True, text=True,
+                                         timeout=TIMEOUT, check=True).stdout.split()
+    key_dir = pathlib.Path(key_dir)
+    key_dir.mkdir(parents=True, exist_ok=True)
+    code = textwrap.dedent("""
+        from fastnet import layers, Sequential, _warm
+        model = Sequential([layers.ReLU(), layers.Dense(6, 5)])
+        print(_warm.start(model, (6,), 8, "float32").wait(timeout=200))
+    """)
+    with FileLock(str(key_dir / f"{dense_base}.lock")):
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 120
+        while not list(key_dir.glob("activations.relu_forward-*.nbi")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        assert not list(key_dir.glob("dense._dense_forward-*.nbi"))
+    stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0 and stdout.strip() == "0", stderr
+    assert list(key_dir.glob("dense._dense_forward-*.nbi"))
