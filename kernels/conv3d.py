@@ -91,11 +91,7 @@ DIRECT_MAX_WIDTH_RATIO = (5, 4)   # direct form only while padded width / output
 
 @serial_kernel
 def _round_up(n, m):
-    return (n + m - 1) // m * m
-
-
-def _padded(n, m):
-    """n rounded up to a multiple of m (the Python drivers' _round_up)."""
+    """n rounded up to a multiple of m (called by the kernels and by the Python drivers)."""
     return (n + m - 1) // m * m
 
 
@@ -373,7 +369,7 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     """
     n_out, channels, fd, fh, fw = w.shape
     cf = channels * fd * fh * fw
-    wmat = np.zeros((_padded(n_out, 4), _padded(cf, LANES)), dtype=w.dtype)
+    wmat = np.zeros((_round_up(n_out, 4), _round_up(cf, LANES)), dtype=w.dtype)
     wmat[:n_out, :cf] = w.transpose(0, 2, 3, 4, 1).reshape(n_out, cf)   # taps outer, channels inner
     xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0)
     geom = np.zeros((3, 6), dtype=np.int64)
@@ -442,7 +438,7 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
                 # w[k, c, rd + (td - 1 - a) sd, rh + (th - 1 - b) sh, rw + (tw - 1 - e) sw]
                 sub = w[:, :, rd::sd, rh::sh, rw::sw][:, :, ::-1, ::-1, ::-1]
                 cf = n_out * taps[0] * taps[1] * taps[2]
-                wmat = np.zeros((_padded(channels, 4), _padded(cf, LANES)), dtype=w.dtype)
+                wmat = np.zeros((_round_up(channels, 4), _round_up(cf, LANES)), dtype=w.dtype)
                 wmat[:channels, :cf] = sub.transpose(1, 2, 3, 4, 0).reshape(channels, cf)
                 # per dim: q from ceil((p - r) / s) to floor((size - 1 + p - r) / s)
                 geom = np.zeros((3, 6), dtype=np.int64)
@@ -472,7 +468,7 @@ def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):
     """
     n_out = dy.shape[1]
     cf = w.size // n_out
-    wmat_t = np.zeros((_padded(cf, 4), _padded(n_out, LANES)), dtype=w.dtype)
+    wmat_t = np.zeros((_round_up(cf, 4), _round_up(n_out, LANES)), dtype=w.dtype)
     wmat_t[:cf, :n_out] = w.reshape(n_out, cf).T
     _scatter_rows(dy, wmat_t, dx, *w.shape[2:], sd, sh, sw, pd, ph, pw)
 
@@ -567,7 +563,7 @@ def _backward_weight_direct(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     rows = max(1, min(ho, DIRECT_TARGET // wq))
     n_row_blocks = (ho + rows - 1) // rows
     rows = (ho + n_row_blocks - 1) // n_row_blocks
-    length_p = _padded(rows * wq, LANES)
+    length_p = _round_up(rows * wq, LANES)
     # the last tap row of the last block reads up to this flat offset of its plane
     reach = ((n_row_blocks - 1) * rows + (fh - 1) // sh) * wq + (fw - 1) // sw + length_p
     hq = max((x.shape[3] + 2 * ph + sh - 1) // sh, (reach + wq - 1) // wq)
@@ -577,7 +573,7 @@ def _backward_weight_direct(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
         return False
     units = n_batch * do * n_row_blocks
     chunks = max(1, min(units, WEIGHT_CHUNKS))
-    partial = np.zeros((chunks, _padded(n_out, 4), _padded(channels * fd * fh * fw, 4)), dtype=dw.dtype)
+    partial = np.zeros((chunks, _round_up(n_out, 4), _round_up(channels * fd * fh * fw, 4)), dtype=dw.dtype)
     _weight_chunks_direct(xq, dy, partial, fd, fh, fw, sd, rows, length_p)
     _reduce_weight_and_bias(partial, dy, dw, db)
     return True
@@ -608,7 +604,7 @@ def _backward_weight_copy(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     rows_per_block = max(1, min(total_rows, (BLOCK_TARGET + wo - 1) // wo))
     n_blocks = (total_rows + rows_per_block - 1) // rows_per_block
     chunks = max(1, min(n_blocks, WEIGHT_CHUNKS))
-    partial = np.zeros((chunks, _padded(n_out, 4), _padded(cf, 4)), dtype=dw.dtype)
+    partial = np.zeros((chunks, _round_up(n_out, 4), _round_up(cf, 4)), dtype=dw.dtype)
     _weight_chunks(xp, dy, partial, fd, fh, fw, sd, sh, sw, rows_per_block)
     _reduce_weight_and_bias(partial, dy, dw, db)
 

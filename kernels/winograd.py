@@ -31,7 +31,7 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel
-from .conv3d import _dot_blocked, _pad_channels_last
+from .conv3d import _dot_blocked, _pad_channels_last, _round_up
 
 TILE_TARGET = 64    # at most about this many 2x2 output tiles per work chunk (whole tile rows)
 MIN_CHUNKS = 16     # ... and fewer where that leaves at least this many chunks (threads balance)
@@ -239,10 +239,8 @@ def conv2d_forward_winograd(x, w, b, y, ph, pw):
     ho, wo = y.shape[2], y.shape[3]
     hq = 2 * ((ho + 1) // 2) + 2
     wq2 = 2 * ((wo + 1) // 2) + 2
-    # int64 arguments, as from the core's Python drivers: one compiled copy shared with them
-    xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), np.int64(0), np.int64(ph),
-                             np.int64(pw), np.int64(0), np.int64(hq - h - 2 * ph),
-                             np.int64(wq2 - wd - 2 * pw))
-    u = winograd_weights(w, (k + 3) // 4 * 4, (channels + 15) // 16 * 16)
+    xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), 0, ph, pw, 0, hq - h - 2 * ph,
+                             wq2 - wd - 2 * pw)
+    u = winograd_weights(w, _round_up(k, 4), _round_up(channels, 16))
     rows = tile_rows_per_chunk(n_batch, ho, wo)
     _winograd_chunks(xcl, channels, u, b, y, rows)
