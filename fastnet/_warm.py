@@ -4,8 +4,9 @@ Numba compiles one kernel at a time per process. On a cold cache, ``Sequential.f
 helper process that computes the loss once (which training reaches last), then runs the model's
 layers one by one, last layer first, on random inputs of the shapes training will use, so that
 the two processes compile from both ends of the network (a layer whose kernel the training
-process is compiling is put off until the helper has nothing else to do); each kernel's file lock (:mod:`fastnet.kernels._cache`) makes sure that every kernel is compiled
-once, by whichever process reaches it first, and the other loads it from the cache. The compiled
+process is compiling is put off until the helper has nothing else to do); each kernel's file
+lock (:mod:`fastnet.kernels._cache`) makes sure that every kernel is compiled once, by whichever
+process reaches it first, and the other loads it from the cache. The compiled
 code is the same whoever compiles it, so results do not change. The helper is stopped when
 ``fit`` returns; anything it stored stays in the cache.
 """
@@ -35,8 +36,9 @@ def begin(model, x, batch_size, verbose, helper=True, loss=None, y=None):
         _cache.announce_compile(x.dtype)
     if not helper:
         return None
+    target = None if y is None else np.asarray(y)
     helper = start(model, x.shape[1:], x.shape[0] if batch_size is None else min(batch_size, x.shape[0]), x.dtype,
-                   loss, None if y is None else (np.asarray(y).shape[1:], np.asarray(y).dtype))
+                   loss, None if target is None else (target.shape[1:], target.dtype))
     if helper is not None:
         helper.fastnet_compile_start = compile_seconds()
     return helper
@@ -114,6 +116,7 @@ def main():
     training process is compiling."""
     from . import layers as layers_module
     from . import losses as losses_module
+    from .kernels import _cache
     spec = json.loads(sys.stdin.read())
     dtype = np.dtype(spec["dtype"])
     built = [layers_module.REGISTRY[s["class"]](**s.get("config", {})) for s in spec["config"]["layers"]]
@@ -130,7 +133,6 @@ def main():
             pass
     # A layer whose kernel the training process is compiling (its lock is busy) is put off, and
     # the next one tried; when every layer left is busy, wait for the first of them.
-    from .kernels import _cache
     pending = list(reversed(range(len(built))))
     while pending:
         _cache.STATE.defer_busy = True

@@ -50,13 +50,19 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def probe_env(cache_dir, threads=1, extra_env=None):
+    """The environment of a test process: the cache on, in ``cache_dir``, ``threads`` threads."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS=str(threads), FASTNET_CACHE_DIR=str(cache_dir))
+    env.pop("FASTNET_CACHE", None)
+    env.update(extra_env or {})
+    return env
+
+
 def run(tmp_path, cache_dir, *args, threads=1, extra_env=None, background=False):
     script = tmp_path / "cache_probe.py"
     if not script.exists():
         script.write_text(SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS=str(threads), FASTNET_CACHE_DIR=str(cache_dir))
-    env.pop("FASTNET_CACHE", None)
-    env.update(extra_env or {})
+    env = probe_env(cache_dir, threads, extra_env)
     cmd = [sys.executable, str(script), *args]
     if background:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -327,8 +333,7 @@ def test_float64_scalars_of_float32_kernels_do_not_make_float64_warm(tmp_path):
             "ops.leaky_relu(np.ones(5, np.float32)); ops.cross_entropy(np.ones((2, 3), np.float32), np.array([0, 2])); "
             "print(_cache.has_entries('float32'), _cache.has_entries('float64'), "
             "[s for _, s in _cache.entries()])")
-    env = dict(os.environ, FASTNET_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    env.pop("FASTNET_CACHE", None)
+    env = probe_env(tmp_path / "cache")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     warm32, warm64, signatures = proc.stdout.strip().split(" ", 2)
@@ -348,8 +353,7 @@ def test_fit_helper_compiles_the_loss_first(tmp_path):
         helper.wait(timeout=200)
         print(helper.returncode, sorted({name for name, _ in _cache.entries()}))
     """)
-    env = dict(os.environ, FASTNET_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    env.pop("FASTNET_CACHE", None)
+    env = probe_env(tmp_path / "cache")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     returncode, names = proc.stdout.strip().split(" ", 1)
@@ -362,8 +366,7 @@ def test_fit_helper_puts_off_a_layer_whose_kernel_is_busy(tmp_path):
     [ReLU, Dense] model, which starts from the last layer, puts Dense off instead of waiting,
     compiles ReLU, and finishes Dense once the lock is free."""
     from filelock import FileLock
-    env = dict(os.environ, FASTNET_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    env.pop("FASTNET_CACHE", None)
+    env = probe_env(tmp_path / "cache")
     names = ("from fastnet.kernels import _cache, dense; "
              "print(_cache.STATE.dir, dense._dense_forward._cache._impl.filename_base)")
     key_dir, dense_base = subprocess.run([sys.executable, "-c", names], env=env, capture_output=True, text=True,

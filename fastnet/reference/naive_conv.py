@@ -37,14 +37,15 @@ def _conv_nd(x, w, b, stride, padding, nd):
     w64 = w.astype(np.float64)
     out_size = tuple((xpad.shape[2 + i] - taps[i]) // stride[i] + 1 for i in range(nd))
     y = np.zeros((n_batch, n_out) + out_size, dtype=np.float64)
+    every = (slice(None), slice(None))
     for o in itertools.product(*[range(s) for s in out_size]):
         total = np.zeros((n_batch, n_out)) if b is None else np.tile(np.asarray(b, np.float64), (n_batch, 1))
         for t in itertools.product(*[range(f) for f in taps]):
             pos = tuple(o[i] * stride[i] + t[i] for i in range(nd))
             # (N, C) @ (C, K): the sum over input channels, for every image and output channel
             with np.errstate(invalid="ignore"):   # inf * 0 is NaN, as in the scalar loop
-                total += xpad[(slice(None), slice(None)) + pos] @ w64[(slice(None), slice(None)) + t].T
-        y[(slice(None), slice(None)) + o] = total
+                total += xpad[every + pos] @ w64[every + t].T
+        y[every + o] = total
     return y.astype(x.dtype)
 
 
