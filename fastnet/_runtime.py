@@ -43,6 +43,18 @@ def _cpu_features():
     return llvm.get_host_cpu_features().flatten()
 
 
+def _vector_width():
+    """How wide the kernels' vector code is chosen (see ``kernels._config._full_width_vectors``)."""
+    from numba.core import config
+
+    from .kernels import _config
+    if _config.FULL_WIDTH_VECTORS:
+        return "512-bit (AVX-512 host: fastnet added -prefer-256-bit to Numba's CPU features)"
+    if config.CPU_NAME is not None or config.CPU_FEATURES is not None:
+        return "as NUMBA_CPU_NAME / NUMBA_CPU_FEATURES select"
+    return "LLVM's choice for this CPU"
+
+
 def info(as_dict=False):
     """Report versions, threads, threading layer, CPU features and the kernel cache (folder, key, state).
 
@@ -67,6 +79,7 @@ def info(as_dict=False):
         "max_threads": numba.config.NUMBA_NUM_THREADS,
         "threading_layer": _threading_layer(),
         "simd": " ".join(simd) or "none detected",
+        "vector_width": _vector_width(),
     }
     from .kernels import _cache
     cache = _cache.describe()

@@ -781,8 +781,12 @@ def codegen_target():
     import os
 
     from numba.core import config
+
+    from .kernels import _config
     name, features = config.CPU_NAME, config.CPU_FEATURES
-    if name is None and features is None:
+    if _config.FULL_WIDTH_VECTORS:
+        numba_part = "Numba: the host CPU and its features, 512-bit vectors preferred (fastnet's -prefer-256-bit)"
+    elif name is None and features is None:
         numba_part = "Numba: the host CPU and its features"
     else:
         shown = "the host's" if features is None else (repr(features) if features else "the named CPU's own")

@@ -297,7 +297,12 @@ def test_codegen_target_line(monkeypatch):
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     monkeypatch.setattr(config, "CPU_NAME", None)
     monkeypatch.setattr(config, "CPU_FEATURES", None)
+    from fastnet.kernels import _config
+    monkeypatch.setattr(_config, "FULL_WIDTH_VECTORS", False)
     assert benchmarks.codegen_target() == "Numba: the host CPU and its features; oneDNN ISA cap: none (the host's best)"
+    monkeypatch.setattr(_config, "FULL_WIDTH_VECTORS", True)
+    assert benchmarks.codegen_target().startswith("Numba: the host CPU and its features, 512-bit vectors preferred")
+    monkeypatch.setattr(_config, "FULL_WIDTH_VECTORS", False)
     monkeypatch.setattr(config, "CPU_NAME", "znver3")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert "NUMBA_CPU_FEATURES is unset" in benchmarks.codegen_target()   # still the host's zmm code
