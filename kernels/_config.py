@@ -11,6 +11,8 @@ Compile policy
   memory only; ``FASTNET_CACHE_DIR`` moves the folder. Numba's own ``cache=True`` stays off: it
   keys a kernel by its own file only, writes next to the sources, and does not lock its index.
 * ``fastnet.compile()`` compiles every kernel up front (into the cache) and reports the time it took.
+* Set up at import, compiling nothing: on an AVX-512 host LLVM may use 512-bit vectors
+  (:func:`_full_width_vectors`), and Numba's registries are loaded (:func:`_load_numba_registries`).
 
 Fast-math: we allow the reassociation/contraction flags that let LLVM vectorise reductions, but
 never ``nnan``/``ninf``: with those, ``isnan`` is folded to False and NaN stops propagating.
@@ -41,6 +43,9 @@ def _full_width_vectors():
       keeps Numba's default for its functions and fastnet's alike.
 
     The code generator is shared, so the setting applies to every Numba function of the process.
+    Numba re-reads its settings when a ``NUMBA_*`` environment variable changes within the process;
+    the code generator keeps its 512-bit features then, and Numba's cache index names the host's
+    default ones for what it stores after that (correct code either way).
     It is part of the cache key (``numba_cpu_features``). Measured on the 2-core Intel Xeon dev box
     (KVM, AVX-512 with AMX, LLVM reports rocketlake), 2026-12-02, ``python -m fastnet bench
     --quick``, 2 threads, fastnet time 256-bit / 512-bit: VGG 3x3 forward 1.40, ResNet stride 2
