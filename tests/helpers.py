@@ -1,4 +1,8 @@
-"""Shared test helpers: one tolerance table, comparison and gradient-check functions."""
+"""Shared test helpers: one tolerance table, comparison and gradient-check functions, a code-generation probe."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -61,3 +65,42 @@ def conv_scale(ws):
     """float32 atol widening for a convolution with weights of shape ``ws``: its outputs are sums of
     C*F products of unit normals."""
     return max(1.0, float(np.sqrt(np.prod(ws[1:]))))
+
+
+_CODEGEN_PROBE = """
+import sys
+if sys.argv[1] == "numba-first":      # a Numba function decorated before fastnet is imported
+    import numba
+    numba.njit(lambda x: x)
+import fastnet, numba, numpy as np
+registries = "numba.np.arraymath" in sys.modules   # before anything compiles
+from numba.core import config
+from fastnet.kernels import _config
+@numba.njit(fastmath=True)
+def f(a, b, c):
+    for i in range(a.size):
+        c[i] = a[i] * b[i] + c[i]
+a = np.ones(64, np.float32)
+f(a, a, a.copy())
+asm = f.inspect_asm(f.signatures[0])
+print(_config.FULL_WIDTH_VECTORS, "zmm" if "zmm" in asm else "ymm" if "ymm" in asm else "none",
+      str(config.CPU_FEATURES).endswith(",-prefer-256-bit"), registries)
+"""
+
+
+def codegen_probe(mode="plain", **env):
+    """Run a fresh process that imports fastnet (after decorating a Numba function first, with
+    ``mode="numba-first"``) and compiles a small fused multiply-add loop, under ``env`` and without
+    the caller's NUMBA_CPU_NAME / NUMBA_CPU_FEATURES. Returns a dict: ``full_width``
+    (kernels._config.FULL_WIDTH_VECTORS), ``isa`` ("zmm", "ymm" or "none": the widest registers of
+    the loop), ``flag`` (Numba's CPU features end with -prefer-256-bit), ``registries``
+    (numba.np.arraymath was imported by ``import fastnet``)."""
+    full = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", FASTNET_CACHE="0")
+    for name in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"):
+        full.pop(name, None)
+    full.update(env)
+    out = subprocess.run([sys.executable, "-c", _CODEGEN_PROBE, mode], env=full, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    full_width, isa, flag, registries = out.stdout.split()
+    return dict(full_width=full_width == "True", isa=isa, flag=flag == "True", registries=registries == "True")

@@ -11,7 +11,7 @@ from fastnet import benchmarks
 from fastnet.jobs import bench as bench_job
 from fastnet.reference import vectorized
 
-from helpers import assert_close
+from helpers import assert_close, codegen_probe
 
 OP_CASES = [c for c in benchmarks.CASES if c.family != "training"]
 
@@ -315,38 +315,13 @@ def test_report_names_the_codegen_target(smoke_report):
     assert f"- code generated for: {smoke_report['meta']['codegen']}" in benchmarks.report_markdown(smoke_report)
 
 
-_ISA_PROBE = """
-import numba, numpy as np
-@numba.njit(fastmath=True)
-def f(a, b, c):
-    for i in range(a.size):
-        c[i] = a[i] * b[i] + c[i]
-a = np.ones(64, np.float32)
-f(a, a, a.copy())
-asm = f.inspect_asm(f.signatures[0])
-print("zmm" if "zmm" in asm else "ymm" if "ymm" in asm else "none")
-"""
-
-
 def test_numba_cpu_name_alone_keeps_the_host_isa():
     """Why the bench's AVX2 recipe sets NUMBA_CPU_FEATURES="" beside NUMBA_CPU_NAME (see codegen_target)."""
-    import os
-    import subprocess
-    import sys
     import llvmlite.binding as llvm
     if "+avx512f" not in llvm.get_host_cpu_features().flatten():
         pytest.skip("the host has no AVX-512")
-
-    def probe(**env):
-        full = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-        full.pop("NUMBA_CPU_FEATURES", None)
-        full.update(env)
-        out = subprocess.run([sys.executable, "-c", _ISA_PROBE], env=full, capture_output=True, text=True,
-                             timeout=120, check=True)
-        return out.stdout.strip()
-
-    assert probe(NUMBA_CPU_NAME="znver3") == "zmm"
-    assert probe(NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="") == "ymm"
+    assert codegen_probe(NUMBA_CPU_NAME="znver3")["isa"] == "zmm"
+    assert codegen_probe(NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="")["isa"] == "ymm"
 
 
 def test_check_dropout_accepts_another_generators_mask_and_rejects_wrong_results():

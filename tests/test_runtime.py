@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fastnet
+from helpers import codegen_probe
 
 
 def test_kernels_installed_only_as_fastnet_kernels():
@@ -70,55 +71,25 @@ def test_cli_help_lists_subcommands():
         assert name in out
 
 
-_VECTOR_PROBE = """
-import sys
-if sys.argv[1] == "numba-first":      # a Numba function decorated before fastnet is imported
-    import numba
-    numba.njit(lambda x: x)
-import fastnet, numba, numpy as np
-registries = "numba.np.arraymath" in sys.modules   # before anything compiles
-from numba.core import config
-from fastnet.kernels import _config
-@numba.njit(fastmath=True)
-def f(a, b, c):
-    for i in range(a.size):
-        c[i] = a[i] * b[i] + c[i]
-a = np.ones(64, np.float32)
-f(a, a, a.copy())
-asm = f.inspect_asm(f.signatures[0])
-print(_config.FULL_WIDTH_VECTORS, "zmm" if "zmm" in asm else "ymm" if "ymm" in asm else "none",
-      str(config.CPU_FEATURES).endswith(",-prefer-256-bit"), registries)
-"""
-
-
-def _probe(*args, **env):
-    import os
-    full = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", FASTNET_CACHE="0")
-    for name in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"):
-        full.pop(name, None)
-    full.update(env)
-    out = subprocess.run([sys.executable, "-c", _VECTOR_PROBE, *args], env=full, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.split()
-
 
 def test_avx512_hosts_get_512_bit_vectors_unless_the_user_chose():
     """LLVM's Intel AVX-512 tunings prefer 256-bit vectors; fastnet lifts that (kernels/_config.py)."""
     import llvmlite.binding as llvm
     host = llvm.get_host_cpu_features().flatten()
     if "+avx512f" not in host.split(","):
-        assert _probe("plain")[0] == "False"
+        assert not codegen_probe()["full_width"]
         pytest.skip("the host has no AVX-512")
-    assert _probe("plain")[:3] == ["True", "zmm", "True"]
+    probe = codegen_probe()
+    assert probe["full_width"] and probe["isa"] == "zmm" and probe["flag"]
     # the user's own settings are kept as they are ...
-    assert _probe("plain", NUMBA_CPU_FEATURES=host)[0] == "False"
-    assert _probe("plain", NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="")[:2] == ["False", "ymm"]
+    assert not codegen_probe(NUMBA_CPU_FEATURES=host)["full_width"]
+    probe = codegen_probe(NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="")
+    assert not probe["full_width"] and probe["isa"] == "ymm"
     # ... and so is a code generator that exists already (it read its features when created)
-    assert _probe("numba-first")[0] == "False"
+    assert not codegen_probe("numba-first")["full_width"]
 
 
 def test_import_loads_numba_registries_so_the_first_op_call_is_only_a_cache_load():
     """Numba's one-time set-up (about 0.2 s: typing and lowering registries, numba.np.arraymath and
     its scipy.linalg BLAS check) happens at ``import fastnet``, not in the first kernel call."""
-    assert _probe("plain")[3] == "True"
+    assert codegen_probe()["registries"]
