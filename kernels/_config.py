@@ -18,8 +18,11 @@ Fast-math: we allow the reassociation/contraction flags that let LLVM vectorise 
 never ``nnan``/``ninf``: with those, ``isnan`` is folded to False and NaN stops propagating.
 """
 
+import functools
+
 import llvmlite.binding as _llvm
 from numba import njit
+from numba.core import codegen as _numba_codegen
 from numba.core import config as _numba_config
 from numba.core.registry import cpu_target as _cpu_target
 
@@ -73,6 +76,41 @@ def _load_numba_registries():
     """
     _cpu_target.typing_context.refresh()
     _cpu_target.target_context.refresh()
+
+
+_VECTOR_PROBE = """
+define void @probe(<16 x float>* %p) {
+  %v = load <16 x float>, <16 x float>* %p
+  %s = fadd <16 x float> %v, %v
+  store <16 x float> %s, <16 x float>* %p
+  ret void
+}
+"""
+
+
+@functools.cache
+def vector_bytes():
+    """Width in bytes of the widest vector registers of the CPU Numba compiles for: 64 (AVX-512),
+    32 (AVX, AVX2) or 16 (SSE, and any other target).
+
+    Asked of LLVM itself, for the CPU name and features Numba uses (``NUMBA_CPU_NAME`` /
+    ``NUMBA_CPU_FEATURES`` where set, else the host's, with fastnet's 512-bit setting): it compiles
+    a 16-float addition and the answer is the register kind it uses. So the AVX2 recipe
+    (``NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES=""``) gets 32 on an AVX-512 host. A few
+    milliseconds, once per process, when the first convolution kernel is compiled or its tile
+    shape asked for (:mod:`fastnet.kernels.microkernel`).
+    """
+    name = _numba_config.CPU_NAME or _llvm.get_host_cpu_name()
+    features = _numba_config.CPU_FEATURES
+    if features is None:
+        features = _numba_codegen.get_host_cpu_features()   # what Numba itself passes to LLVM
+    machine = _llvm.Target.from_default_triple().create_target_machine(cpu=name, features=features)
+    assembly = machine.emit_assembly(_llvm.parse_assembly(_VECTOR_PROBE))
+    if "zmm" in assembly:
+        return 64
+    if "ymm" in assembly:
+        return 32
+    return 16
 
 
 FULL_WIDTH_VECTORS = _full_width_vectors()
