@@ -3,228 +3,473 @@
 Each 2x2 block of outputs ("tile") of one (image, output channel) is computed from the 4x4 input
 window that covers it as ``Y = A^T [ sum_c (G g_kc G^T) * (B^T d_c B) ] A`` (elementwise product
 of 4x4 matrices): 16 multiplies per tile and channel pair instead of 36 (2.25x fewer). With the 16
-transformed weights ``U[e] (K, C)`` and, for a chunk of T tiles, the transformed inputs
-``V[e] (T, C)``, the sum over channels is 16 matrix products ``M[e] = U[e] @ V[e].T`` (K, T),
-done by the convolution core's register-blocked dot (``_dot_blocked`` in
-:mod:`fastnet.kernels.conv3d`). Tried first: ``np.dot`` (OpenBLAS sgemm, single-threaded from
-each prange iteration, V as (C, T)): 20 ms against 16.6 for VGG 64 -> 64 56x56 b8 on one Zen 5 (AVX-512)
-core, whose OpenBLAS runs Haswell kernels at 80-90 GFLOP/s.
+transformed weights ``U[e] (C, K)`` and, for a chunk of T tiles, the transformed inputs
+``V[e] (T, C)``, the sum over channels is 16 matrix products ``M[e] (T, K) = V[e] @ U[e]``, done
+by the register-tile micro-kernel (:func:`fastnet.kernels.microkernel.tile_fma`) in its
+outer-product orientation: one call is MR tiles x NR output channels, the MR values of V
+broadcast, the NR values of U loaded as vectors, the whole reduction over C in registers, no
+horizontal sums. Before (up to 2026-12-05) the products were the core's dot-product
+``_dot_blocked`` (16 horizontal sums per 4 x 4 block), which left Winograd slower than the direct
+core below 256 channels; before that ``np.dot`` (OpenBLAS): 20 ms against 16.6 for VGG 64 -> 64
+56x56 b8 on one Zen 5 core.
 
 Layout: the input is padded physically once into channels-last rows (conv3d's
-``_pad_channels_last``, rounded up to whole tiles), so the input transform reads and writes
-contiguous runs of C values. Tiles are grouped in whole tile rows (image n, tile row ti); a work
-chunk is a fixed number of consecutive tile rows (about TILE_TARGET tiles), fixed by the shapes
-alone, and each output is written by one chunk: results are bitwise identical across runs and
-thread counts.
+``_pad_channels_last``, rounded up to whole tiles). U is stored in panels, (16, P, C, NR) with P =
+ceil(K / NR) (:func:`winograd_weights`): the micro-kernel's B operand, one contiguous (C, NR) block
+per (e, panel), read in order. The plain (16, C, round_NR(K)) layout (a panel's rows round_NR(K)
+apart) measured 55-100 GFLOP/s against 110 for the panels at C = K = 512 (its 2 KB row stride puts
+a panel's rows in a few cache sets), and the same at C, K <= 256 (the products alone, one Zen 4
+core). The input and output transforms are explicit vector code (:func:`_input_tile`,
+:func:`_output_tiles`). As Numba loops (VGG 64 -> 64 b8, one core): LLVM left the input transform
+scalar (2.7 ms; as 16 loops of one output each, vectorised, 1.0; now 0.5), and the output
+transform, whose M rows are tiles but whose y rows are positions of one output channel, took 2.1 ms
+with strided scalar stores (1.2 now: a transpose in registers, then contiguous stores of up to 2W
+values per row).
+
+Work split: units of (chunk of consecutive tiles, block of output channels), fixed by the shapes
+alone (:func:`work_split`); each output is computed by one unit, its sum over channels in one fixed
+order (the micro-kernel's), so results are bitwise identical across runs and thread counts.
 
 Error: the transforms have coefficients 0, +-1 and 1/2, so the float32 result carries a few more
-roundings than the direct sum: measured ``max(abs(error)) / max(abs(y))`` about 2e-7..7e-7 on unit-normal data
-with C = 64..256 (float64 reference; the direct core: 1e-7..3e-7); tests bound it by 1e-5.
+roundings than the direct sum: measured ``max(abs(error)) / max(abs(y))`` 3.5e-7, 4.4e-7, 7.6e-7
+for C = 64, 128, 256 on unit-normal data (float64 reference; the direct core: 1.3e-7..1.6e-7;
+``_dot_blocked``, which summed 16 interleaved partial sums, 1.7e-7..2.1e-7); tests bound it by
+1e-5.
 
 Extra memory: the padded channels-last copy of x, (N, 2 ceil(Ho/2) + 2, (2 ceil(Wo/2) + 2) * C)
-(about the size of x), the transformed weights U (16, round4(K), round16(C)), and per chunk in
-flight (at most one per thread) V (16, Tp, round16(C)) and M (16, round4(K), Tp), Tp =
-round4(T), T about TILE_TARGET (VGG 64 -> 64: 2 x 229 KB float32).
+(about the size of x), the transformed weights U (16 C round_NR(K) values: 16/9 of w, rounded
+up), a zero-padded bias (round_NR(K)), and per work unit in flight (at most one per thread) V,
+16 (round1024(T C) + 64), and M, 16 (round1024((T + W) B) + 64) values: T <= TILE_TARGET tiles,
+B <= round_NR(K) output channels, W the vector lanes (VGG 64 -> 64 float32: 266 KB + 332 KB).
+
+Measured 2026-12-05 on the 2-core AMD EPYC (Zen 4, AVX-512) dev VM, float32, ms, one thread | two
+(``numba.set_num_threads``; PyTorch 2.13 CPU ``torch.nn.functional.conv2d`` with
+``torch.set_num_threads`` the same): ``fastnet.ops.conv2d(x, w, b, padding=1, algorithm=...)``,
+unit-normal x, the minimum of 2 runs x 3 rounds x 9 calls after a warm-up call; the VM is shared
+(repeat runs differ by up to 10 %, more with two threads). "before": the ``_dot_blocked`` version;
+"direct core": ``algorithm="direct"`` as it was in the working tree that day.
+
+    =====================  =============  =============  =============  =============
+    layer                  Winograd       before         direct core    PyTorch
+    =====================  =============  =============  =============  =============
+    VGG 64->64 56x56 b8    10.3 | 5.2     22.7 | 13.0    21.1 | 10.5    16.6 | 8.3
+    128->128 28x28 b8       8.7 | 4.4     25.2 | 13.2    21.6 | 11.1    15.9 | 7.9
+    256->256 14x14 b8       8.7 | 4.7     19.5 | 10.1    20.8 | 11.2    14.9 | 7.6
+    256->256 14x14 b1       1.7 | 0.9      5.3 | 3.0      2.9 | 2.0      2.0 | 1.0
+    512->512 7x7 b8        12.8 | 7.2     32.7 | 15.9    26.9 | 15.3    14.4 | 7.2
+    =====================  =============  =============  =============  =============
+
+One thread, VGG 64 -> 64: weight transform and padding 0.6 ms, input transform 0.5, the products
+7.9 (104 GFLOP/s), output transform 1.2; 512 -> 512 7x7: weight transform 2.5-3 ms (U is 16 MB).
 """
 
 import numpy as np
-from numba import prange
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils, errors
+from numba.extending import intrinsic, overload
+from numba.np.numpy_support import as_dtype
 
-from ._config import parallel_kernel
-from .conv3d import _dot_blocked, _pad_channels_last, _round_up
+from ._config import parallel_kernel, vector_bytes
+from .conv3d import _pad_channels_last, _round_up
+from .microkernel import tile_fma, tile_rows, tile_shape
 
-TILE_TARGET = 64    # at most about this many 2x2 output tiles per work chunk (whole tile rows)
-MIN_CHUNKS = 16     # ... and fewer where that leaves at least this many chunks (threads balance)
+# Work split (work_split). Measured on one Zen 4 core (the five layers of the module docstring's
+# table): chunks of 16 to 128 tiles within the noise (+-5 %); MIN_CHUNKS 32 against 16: 128 and
+# 256 channels 4-7 % faster on 1 and 2 threads (more, smaller chunks), the others the same.
+TILE_TARGET = 64    # at most about this many 2x2 output tiles per work chunk
+MIN_CHUNKS = 32     # ... and fewer where that leaves at least this many units (threads balance)
+WEIGHT_BLOCK = 64   # winograd_weights: input channels per work unit
 
 
 @parallel_kernel
-def winograd_weights(w, k_rows, c_cols):
-    """U (16, k_rows, c_cols) with ``U[4*i + j, k, c] = (G w[k, c] G^T)[i, j]`` for k < K, c < C,
-    zero elsewhere (k_rows >= K, c_cols >= C: the padding of the blocked dot); w (K, C, 3, 3).
+def winograd_weights(w, nr):
+    """U (16, P, C, nr), P = ceil(K / nr): ``U[4*i + j, p, c, r] = (G w[p*nr + r, c] G^T)[i, j]``
+    for p*nr + r < K, zero beyond; w (K, C, 3, 3).
 
-    G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]; computed in float64 and rounded
-    once to w's dtype. Parallel over k (serial it took 1-2 ms for 256 -> 256 channels, which
-    did not shrink with threads).
+    The B operand of the 16 products in panels: ``U[e, p]`` is the (C, nr) panel of output channels
+    p*nr .. p*nr + nr - 1, contiguous. G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]];
+    computed in float64 and rounded once to w's dtype. Parallel over (panel, block of WEIGHT_BLOCK
+    channels); each unit reads its nr filters' taps per channel into a (9, nr) buffer and writes
+    the 16 panel rows of that channel with vector loops over the nr output channels. Measured on
+    one Zen 4 core, float32: 256 -> 256 channels 0.45 ms, 512 -> 512 3.2 ms (U is 16 MB: bound by
+    memory), against 3.0 and 12.2 ms for the scalar loop per (k, c) before.
     """
     n_out, channels = w.shape[0], w.shape[1]
-    u = np.zeros((16, k_rows, c_cols), dtype=w.dtype)
-    for k in prange(n_out):
-        g = np.empty((3, 3))
-        t = np.empty((4, 3))
-        for c in range(channels):
-            for p in range(3):
-                for q in range(3):
-                    g[p, q] = w[k, c, p, q]
+    panels = (n_out + nr - 1) // nr
+    u = np.empty((16, panels, channels, nr), dtype=w.dtype)
+    wf = w.reshape(w.size)
+    cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
+    for unit in prange(panels * cblocks):
+        pn = unit // cblocks
+        c0 = (unit - pn * cblocks) * WEIGHT_BLOCK
+        c1 = min(channels, c0 + WEIGHT_BLOCK)
+        k0 = pn * nr
+        nk = min(n_out, k0 + nr) - k0
+        g = np.zeros((9, nr))      # the filters' taps, output channels contiguous (zero past K)
+        t = np.empty((12, nr))     # G g, row-major 4 x 3 per output channel
+        for c in range(c0, c1):
+            for r in range(nk):
+                src = wf[((k0 + r) * channels + c) * 9:]
+                for pq in range(9):
+                    g[pq, r] = src[pq]
             for q in range(3):   # t = G g
-                t[0, q] = g[0, q]
-                t[1, q] = 0.5 * (g[0, q] + g[1, q] + g[2, q])
-                t[2, q] = 0.5 * (g[0, q] - g[1, q] + g[2, q])
-                t[3, q] = g[2, q]
+                g0 = g[q]
+                g1 = g[3 + q]
+                g2 = g[6 + q]
+                t0 = t[q]
+                t1 = t[3 + q]
+                t2 = t[6 + q]
+                t3 = t[9 + q]
+                for r in range(nr):
+                    t0[r] = g0[r]
+                    t1[r] = 0.5 * (g0[r] + g1[r] + g2[r])
+                    t2[r] = 0.5 * (g0[r] - g1[r] + g2[r])
+                    t3[r] = g2[r]
             for i in range(4):   # U = t G^T
-                u[4 * i, k, c] = t[i, 0]
-                u[4 * i + 1, k, c] = 0.5 * (t[i, 0] + t[i, 1] + t[i, 2])
-                u[4 * i + 2, k, c] = 0.5 * (t[i, 0] - t[i, 1] + t[i, 2])
-                u[4 * i + 3, k, c] = t[i, 2]
+                a0 = t[3 * i]
+                a1 = t[3 * i + 1]
+                a2 = t[3 * i + 2]
+                u0 = u[4 * i, pn, c]
+                u1 = u[4 * i + 1, pn, c]
+                u2 = u[4 * i + 2, pn, c]
+                u3 = u[4 * i + 3, pn, c]
+                for r in range(nr):
+                    u0[r] = a0[r]
+                    u1[r] = 0.5 * (a0[r] + a1[r] + a2[r])
+                    u2[r] = 0.5 * (a0[r] - a1[r] + a2[r])
+                    u3[r] = a2[r]
     return u
 
 
-def tile_rows_per_chunk(n_batch, ho, wo):
-    """Tile rows per work chunk: about TILE_TARGET tiles, fewer while that leaves MIN_CHUNKS chunks
-    (measured: 32 to 256 tiles run at the same speed on one thread). By shape only (not the thread
-    count), so results do not depend on the thread count."""
-    tw = (wo + 1) // 2
-    total_rows = n_batch * ((ho + 1) // 2)
-    rows = max(1, (TILE_TARGET + tw // 2) // tw)
-    return max(1, min(total_rows, rows, (total_rows + MIN_CHUNKS - 1) // MIN_CHUNKS))
+def _lanes(a):
+    """W: lanes of the target's widest vectors for ``a.dtype`` (a compile-time constant in kernels)."""
+    return vector_bytes() // a.dtype.itemsize
+
+
+@overload(_lanes)
+def _lanes_overload(a):
+    lanes = vector_bytes() // as_dtype(a.dtype).itemsize
+    return lambda a: lanes
+
+
+class _Vectors:
+    """IR helpers for one code generation: vectors of W lanes of one float type (W = vector bytes /
+    itemsize), unaligned loads and stores at element offsets, lane masks, transposes."""
+
+    def __init__(self, builder, dtype):
+        self.builder = builder
+        self.width = vector_bytes() // dtype.itemsize
+        self.fty = ir.FloatType() if dtype.itemsize == 4 else ir.DoubleType()
+        self.vty = ir.VectorType(self.fty, self.width)
+        self.i64 = ir.IntType(64)
+        self.i32 = ir.IntType(32)
+        self.suffix = "f32" if dtype.itemsize == 4 else "f64"
+
+    def int64(self, value):
+        if isinstance(value, int):
+            return ir.Constant(self.i64, value)
+        return self.builder.sext(value, self.i64) if value.type.width < 64 else value
+
+    def _ptr(self, base, offset, vty):
+        return self.builder.bitcast(self.builder.gep(base, [offset]), vty.as_pointer())
+
+    def load(self, base, offset):
+        return self.builder.load(self._ptr(base, offset, self.vty), align=1)
+
+    def store(self, value, base, offset):
+        self.builder.store(value, self._ptr(base, offset, value.type), align=1)
+
+    def mask(self, n, lanes):
+        """<lanes x i1>: lane index < n."""
+        b = self.builder
+        vt = ir.VectorType(self.i64, lanes)
+        splat = b.insert_element(ir.Constant(vt, ir.Undefined), n, ir.Constant(self.i32, 0))
+        splat = b.shuffle_vector(splat, ir.Constant(vt, ir.Undefined),
+                                 ir.Constant(ir.VectorType(self.i32, lanes), [0] * lanes))
+        return b.icmp_signed("<", ir.Constant(vt, list(range(lanes))), splat)
+
+    def masked_load(self, base, offset, mask):
+        fn = cgutils.get_or_insert_function(
+            self.builder.module,
+            ir.FunctionType(self.vty, [self.vty.as_pointer(), self.i32, mask.type, self.vty]),
+            "llvm.masked.load.v%d%s.p0" % (self.width, self.suffix))
+        return self.builder.call(fn, [self._ptr(base, offset, self.vty), ir.Constant(self.i32, 1), mask,
+                                      ir.Constant(self.vty, None)])
+
+    def masked_store(self, value, base, offset, mask):
+        vt = value.type
+        fn = cgutils.get_or_insert_function(
+            self.builder.module, ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), self.i32, mask.type]),
+            "llvm.masked.store.v%d%s.p0" % (vt.count, self.suffix))
+        self.builder.call(fn, [value, self._ptr(base, offset, vt), ir.Constant(self.i32, 1), mask])
+
+    def _shuffle(self, x, y, lanes):
+        return self.builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(self.i32, len(lanes)), lanes))
+
+    def transpose(self, rows):
+        """W vectors, the rows of a W x W block, to its W columns: log2(W) rounds of W shuffles,
+        each round swapping the off-diagonal (h x h) blocks of every (2h x 2h) block."""
+        w = self.width
+        rows = list(rows)
+        h = w // 2
+        while h >= 1:
+            lo = [j if j & h == 0 else w + j - h for j in range(w)]
+            hi = [j + h if j & h == 0 else w + j for j in range(w)]
+            out = list(rows)
+            for i in range(w):
+                if i & h == 0:
+                    out[i] = self._shuffle(rows[i], rows[i + h], lo)
+                    out[i + h] = self._shuffle(rows[i], rows[i + h], hi)
+            rows = out
+            h //= 2
+        return rows
+
+    def interleave(self, x, y, lanes):
+        """2 * lanes values: x[0], y[0], x[1], y[1], ..., x[lanes - 1], y[lanes - 1]."""
+        return self._shuffle(x, y, [lane for j in range(lanes) for lane in (j, self.width + j)])
+
+
+def _data(context, builder, signature, args, i):
+    return context.make_array(signature.args[i])(context, builder, args[i]).data
+
+
+@intrinsic
+def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc):
+    """``v[vo + (4 i + j) ves + c] = (B^T d B)[i, j]`` for c < nc, with the tile's 4 x 4 window
+    ``d[p, q] = x[xo + p ldr + q ldc + c]``: W channels per step (a masked step for the last
+    nc mod W), 16 vector loads, 32 additions and 16 vector stores, in the order of the formula.
+
+    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]. Explicit vectors because, as
+    a Numba loop over c, LLVM left this scalar (2.7 ms of VGG 64 -> 64 56x56 b8 on one core;
+    presumably too many run-time overlap checks between its 16 loads and 16 stores), and sixteen
+    loops of one output each, which it did vectorise, took 1.0 ms (loop overheads at C = 64);
+    this takes 0.5. Nothing is bounds-checked.
+    """
+    sig = types.void(x, xo, ldr, ldc, v, vo, ves, nc)
+    dtype = as_dtype(x.dtype)
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(builder, dtype)
+        b = builder
+        xo_, ldr_, ldc_, vo_, ves_, nc_ = (vec.int64(args[i]) for i in (1, 2, 3, 5, 6, 7))
+        xp = _data(context, builder, signature, args, 0)
+        vp = _data(context, builder, signature, args, 4)
+        d_at = [[b.add(xo_, b.add(b.mul(vec.int64(p), ldr_), b.mul(vec.int64(q), ldc_))) for q in range(4)]
+                for p in range(4)]
+        v_at = [b.add(vo_, b.mul(vec.int64(e), ves_)) for e in range(16)]
+
+        def step(c, mask):
+            if mask is None:
+                d = [[vec.load(xp, b.add(d_at[p][q], c)) for q in range(4)] for p in range(4)]
+            else:
+                d = [[vec.masked_load(xp, b.add(d_at[p][q], c), mask) for q in range(4)] for p in range(4)]
+            col = [(b.fsub(d[0][q], d[2][q]), b.fadd(d[1][q], d[2][q]),   # B^T d, column q
+                    b.fsub(d[2][q], d[1][q]), b.fsub(d[1][q], d[3][q])) for q in range(4)]
+            for i in range(4):
+                a = [col[q][i] for q in range(4)]
+                row = (b.fsub(a[0], a[2]), b.fadd(a[1], a[2]), b.fsub(a[2], a[1]), b.fsub(a[1], a[3]))
+                for j in range(4):
+                    if mask is None:
+                        vec.store(row[j], vp, b.add(v_at[4 * i + j], c))
+                    else:
+                        vec.masked_store(row[j], vp, b.add(v_at[4 * i + j], c), mask)
+
+        width = vec.int64(vec.width)
+        full = b.sdiv(nc_, width)
+        with cgutils.for_range(b, full) as loop:
+            step(b.mul(loop.index, width), None)
+        rest = b.sub(nc_, b.mul(full, width))
+        with b.if_then(b.icmp_signed(">", rest, vec.int64(0))):
+            step(b.mul(full, width), vec.mask(rest, vec.width))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk, below, split):
+    """The output transform of R = W / split tiles t and W output channels k, stored transposed:
+    with ``m_e(t, k) = m[mo + e mes + t ldm + k]`` and ``Y(t, k) = A^T m(t, k) A + bias[bo + k]``
+    (2 x 2), ``y[yo + a ldr + k ldk + 2 t + b] = Y(t, k)[a, b]`` for k < nk, 2 t + b < nl and
+    a <= below: each row of y gets 2R contiguous values per k. ``split`` (1, 2 or 4, a literal):
+    R = W for wide rows of tiles, W / 2 or W / 4 for narrow ones (7 or 4 tiles per row).
+
+    A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], evaluated as the old scalar loop did (sums over the rows
+    of m first, then over its columns, then the bias). Per output row a: 2R result vectors (b = 0,
+    1; lanes k), two R x W to W x R transposes (W x W shuffles on R rows, the rest undefined), and
+    per k one interleaving shuffle and a masked store of 2R lanes. Every load is unmasked: the
+    caller keeps ``m`` readable for R tiles and W lanes, and ``bias`` for W lanes; nothing is
+    bounds-checked.
+    """
+    if not isinstance(split, types.IntegerLiteral):
+        raise errors.RequireLiteralValue(split)
+    sig = types.void(m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk, below, split)
+    dtype = as_dtype(m.dtype)
+    parts = split.literal_value
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(builder, dtype)
+        b = builder
+        mo_, mes_, ldm_, bo_, yo_, ldk_, ldr_, nl_, nk_ = (vec.int64(args[i])
+                                                            for i in (1, 2, 3, 5, 7, 8, 9, 10, 11))
+        below_ = args[12]
+        mp = _data(context, builder, signature, args, 0)
+        bp = _data(context, builder, signature, args, 4)
+        yp = _data(context, builder, signature, args, 6)
+        w = vec.width
+        rows = max(1, w // parts)
+        bk = vec.load(bp, bo_)
+        lanes = vec.mask(nl_, 2 * rows)
+        undef = ir.Constant(vec.vty, ir.Undefined)
+
+        def output_row(a):
+            even, odd = [], []
+            for t in range(rows):
+                at = b.add(mo_, b.mul(vec.int64(t), ldm_))
+
+                def m_(e):
+                    return vec.load(mp, b.add(at, b.mul(vec.int64(e), mes_)))
+
+                if a == 0:
+                    s = [b.fadd(b.fadd(m_(j), m_(4 + j)), m_(8 + j)) for j in range(4)]
+                else:
+                    s = [b.fsub(b.fsub(m_(4 + j), m_(8 + j)), m_(12 + j)) for j in range(4)]
+                even.append(b.fadd(b.fadd(b.fadd(s[0], s[1]), s[2]), bk))
+                odd.append(b.fadd(b.fsub(b.fsub(s[1], s[2]), s[3]), bk))
+            even = vec.transpose(even + [undef] * (w - rows))
+            odd = vec.transpose(odd + [undef] * (w - rows))
+            row = b.add(yo_, b.mul(vec.int64(a), ldr_))
+            for k in range(w):
+                with b.if_then(b.icmp_signed(">", nk_, vec.int64(k))):
+                    vec.masked_store(vec.interleave(even[k], odd[k], rows), yp,
+                                     b.add(row, b.mul(vec.int64(k), ldk_)), lanes)
+
+        output_row(0)
+        with b.if_then(b.icmp_unsigned("!=", below_, ir.Constant(below_.type, 0))):
+            output_row(1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def work_split(n_batch, ho, wo, n_out, mr, nr):
+    """(tiles per chunk, output channels per block): the work units are (chunk, block) pairs.
+
+    A chunk is any run of consecutive tiles (image, tile row, tile column order): a multiple of
+    ``mr`` (the micro-kernel's rows), about TILE_TARGET, fewer while that leaves MIN_CHUNKS chunks,
+    at least ``mr``. Where that leaves at most MIN_CHUNKS / 2 chunks (small layers), the output
+    channels are split into blocks of whole ``nr``-wide panels until there are about MIN_CHUNKS
+    units (each unit repeats its chunk's input transform). By shape only (not the thread count).
+    """
+    tiles = n_batch * ((ho + 1) // 2) * ((wo + 1) // 2)
+    per = max(mr, min(TILE_TARGET // mr * mr, _round_up((tiles + MIN_CHUNKS - 1) // MIN_CHUNKS, mr)))
+    chunks = (tiles + per - 1) // per
+    panels = (n_out + nr - 1) // nr
+    blocks = 1 if 2 * chunks > MIN_CHUNKS else min(panels, (MIN_CHUNKS + chunks - 1) // chunks)
+    return per, (panels + blocks - 1) // blocks * nr
 
 
 @parallel_kernel
-def _winograd_chunks(xcl, channels, u, bias, y, rows_per_chunk):
-    """The parallel part of :func:`conv2d_forward_winograd` (one region, over chunks of tile rows).
+def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
+    """The parallel part of :func:`conv2d_forward_winograd`: one region over the work units
+    (chunk of ``per_chunk`` tiles, block of ``block`` output channels; see :func:`work_split`).
 
     xcl (N, 1, Hq, Wq * C) from conv3d's ``_pad_channels_last`` (Hq = 2 ceil(Ho/2) + 2, Wq the
-    same for Wo), u (16, Kp, Cp) zero-padded (Kp = round4(K), Cp = round16(C)), bias (K,),
-    y (N, K, Ho, Wo). Per chunk: V (16, Tp, Cp), each tile's C channel values contiguous (the input
-    transform is vector loads and stores along C), then ``M[e] (Kp, Tp) = U[e] @ V[e].T`` by
-    conv3d's register-blocked ``_dot_blocked``, then the output transform along the tiles.
+    same for Wo), u (16, P, C, NR) from :func:`winograd_weights`, bias (P * NR,) zero-padded,
+    y (N, K, Ho, Wo). Per unit: V (16, T, C) by :func:`_input_tile` (rows past the chunk's tiles
+    zero), ``M[e] (T, block) = V[e] @ U[e][:, block]`` by the micro-kernel (e, then panel, then
+    MR tiles: each (C, NR) panel stays in L1 or L2 while all the chunk's tiles pass), then the
+    output transform by :func:`_output_tiles`, per run of tiles in one tile row and W channels.
     """
     n_batch = xcl.shape[0]
-    _, kp, cp = u.shape
+    panels, nr = u.shape[1], u.shape[3]
     n_out = y.shape[1]
     ho, wo = y.shape[2], y.shape[3]
     th = (ho + 1) // 2
     tw = (wo + 1) // 2
-    pairs = wo // 2
-    total_rows = n_batch * th
-    chunks = (total_rows + rows_per_chunk - 1) // rows_per_chunk
-    tp = (rows_per_chunk * tw + 3) // 4 * 4
-    for chunk in prange(chunks):
-        r_first = chunk * rows_per_chunk
-        n_rows = min(total_rows, r_first + rows_per_chunk) - r_first
-        v = np.zeros((16, tp, cp), dtype=y.dtype)
-        m = np.empty((16, kp, tp), dtype=y.dtype)
-        for rr in range(n_rows):
-            g = r_first + rr
-            n = g // th
-            ti = g - n * th
-            for tj in range(tw):
-                t = rr * tw + tj
-                base = 2 * tj * channels
-                r0 = xcl[n, 0, 2 * ti, base:]
-                r1 = xcl[n, 0, 2 * ti + 1, base:]
-                r2 = xcl[n, 0, 2 * ti + 2, base:]
-                r3 = xcl[n, 0, 2 * ti + 3, base:]
-                v00 = v[0, t]
-                v01 = v[1, t]
-                v02 = v[2, t]
-                v03 = v[3, t]
-                v10 = v[4, t]
-                v11 = v[5, t]
-                v12 = v[6, t]
-                v13 = v[7, t]
-                v20 = v[8, t]
-                v21 = v[9, t]
-                v22 = v[10, t]
-                v23 = v[11, t]
-                v30 = v[12, t]
-                v31 = v[13, t]
-                v32 = v[14, t]
-                v33 = v[15, t]
-                r0b = r0[channels:]
-                r0c = r0[2 * channels:]
-                r0d = r0[3 * channels:]
-                r1b = r1[channels:]
-                r1c = r1[2 * channels:]
-                r1d = r1[3 * channels:]
-                r2b = r2[channels:]
-                r2c = r2[2 * channels:]
-                r2d = r2[3 * channels:]
-                r3b = r3[channels:]
-                r3c = r3[2 * channels:]
-                r3d = r3[3 * channels:]
-                for c in range(channels):
-                    a0 = r0[c] - r2[c]
-                    b0 = r0b[c] - r2b[c]
-                    c0 = r0c[c] - r2c[c]
-                    d0 = r0d[c] - r2d[c]
-                    a1 = r1[c] + r2[c]
-                    b1 = r1b[c] + r2b[c]
-                    c1 = r1c[c] + r2c[c]
-                    d1 = r1d[c] + r2d[c]
-                    a2 = r2[c] - r1[c]
-                    b2 = r2b[c] - r1b[c]
-                    c2 = r2c[c] - r1c[c]
-                    d2 = r2d[c] - r1d[c]
-                    a3 = r1[c] - r3[c]
-                    b3 = r1b[c] - r3b[c]
-                    c3 = r1c[c] - r3c[c]
-                    d3 = r1d[c] - r3d[c]
-                    v00[c] = a0 - c0
-                    v01[c] = b0 + c0
-                    v02[c] = c0 - b0
-                    v03[c] = b0 - d0
-                    v10[c] = a1 - c1
-                    v11[c] = b1 + c1
-                    v12[c] = c1 - b1
-                    v13[c] = b1 - d1
-                    v20[c] = a2 - c2
-                    v21[c] = b2 + c2
-                    v22[c] = c2 - b2
-                    v23[c] = b2 - d2
-                    v30[c] = a3 - c3
-                    v31[c] = b3 + c3
-                    v32[c] = c3 - b3
-                    v33[c] = b3 - d3
+    total = n_batch * th * tw
+    chunks = (total + per_chunk - 1) // per_chunk
+    block_panels = block // nr
+    blocks = (panels + block_panels - 1) // block_panels
+    mr = tile_rows(y)
+    lanes = _lanes(y)
+    tp = per_chunk
+    hw = ho * wo
+    hq = xcl.shape[2]
+    rowlen = xcl.shape[3]
+    yflat = y.reshape(y.size)
+    uflat = u.reshape(u.size)
+    xflat = xcl.reshape(xcl.size)
+    # R tiles per output-transform call: W where tile rows hold at least 3W/4 tiles, else W/2, W/4
+    step = lanes
+    if tw * 4 < lanes * 3:
+        step = max(1, lanes // 2) if tw * 8 >= lanes * 3 else max(1, lanes // 4)
+    # per-e blocks of the scratch buffers: a multiple of 1024 values plus 64 (4 KB + 256 bytes in
+    # float32), so that the 16 rows of one tile do not share cache sets (blocks exactly 16 KB apart
+    # made the input transform of VGG 64 -> 64 7x slower); M has `lanes` spare tile rows (read,
+    # never stored)
+    ves = _round_up(tp * channels, 1024) + 64
+    mes = _round_up((tp + lanes) * block, 1024) + 64
+    for unit in prange(chunks * blocks):
+        chunk = unit // blocks
+        p0 = (unit - chunk * blocks) * block_panels
+        p1 = min(panels, p0 + block_panels)
+        k0 = p0 * nr
+        nk = min(n_out, p1 * nr) - k0
+        g0 = chunk * per_chunk
+        n_tiles = min(total, g0 + per_chunk) - g0
+        v = np.empty(16 * ves, dtype=y.dtype)
+        m = np.empty(16 * mes, dtype=y.dtype)
+        abase = np.empty(mr, dtype=np.int64)
+        aroff = np.zeros(1, dtype=np.int64)
         for e in range(16):
-            _dot_blocked(u[e], v[e], m[e], np.bool_(False))
-        for rr in range(n_rows):
-            g = r_first + rr
-            n = g // th
-            ti = g - n * th
-            base = rr * tw
-            for k in range(n_out):
-                bk = bias[k]
-                m00 = m[0, k, base:]
-                m01 = m[1, k, base:]
-                m02 = m[2, k, base:]
-                m03 = m[3, k, base:]
-                m10 = m[4, k, base:]
-                m11 = m[5, k, base:]
-                m12 = m[6, k, base:]
-                m13 = m[7, k, base:]
-                m20 = m[8, k, base:]
-                m21 = m[9, k, base:]
-                m22 = m[10, k, base:]
-                m23 = m[11, k, base:]
-                m30 = m[12, k, base:]
-                m31 = m[13, k, base:]
-                m32 = m[14, k, base:]
-                m33 = m[15, k, base:]
-                top = y[n, k, 2 * ti]
-                for t in range(pairs):
-                    s0 = m00[t] + m10[t] + m20[t]
-                    s1 = m01[t] + m11[t] + m21[t]
-                    s2 = m02[t] + m12[t] + m22[t]
-                    s3 = m03[t] + m13[t] + m23[t]
-                    top[2 * t] = s0 + s1 + s2 + bk
-                    top[2 * t + 1] = s1 - s2 - s3 + bk
-                if pairs < tw:
-                    t = pairs
-                    top[2 * t] = m00[t] + m10[t] + m20[t] + m01[t] + m11[t] + m21[t] + \
-                        m02[t] + m12[t] + m22[t] + bk
-                if 2 * ti + 1 < ho:
-                    bottom = y[n, k, 2 * ti + 1]
-                    for t in range(pairs):
-                        q0 = m10[t] - m20[t] - m30[t]
-                        q1 = m11[t] - m21[t] - m31[t]
-                        q2 = m12[t] - m22[t] - m32[t]
-                        q3 = m13[t] - m23[t] - m33[t]
-                        bottom[2 * t] = q0 + q1 + q2 + bk
-                        bottom[2 * t + 1] = q1 - q2 - q3 + bk
-                    if pairs < tw:
-                        t = pairs
-                        bottom[2 * t] = m10[t] - m20[t] - m30[t] + m11[t] - m21[t] - m31[t] + \
-                            m12[t] - m22[t] - m32[t] + bk
+            for j in range(n_tiles * channels, tp * channels):
+                v[e * ves + j] = 0
+        for t in range(n_tiles):
+            g = g0 + t
+            n = g // (th * tw)
+            r = g - n * (th * tw)
+            ti = r // tw
+            tj = r - ti * tw
+            _input_tile(xflat, (n * hq + 2 * ti) * rowlen + 2 * tj * channels, rowlen, channels,
+                        v, t * channels, ves, channels)
+        for e in range(16):
+            for p in range(p0, p1):
+                panel = uflat[(e * panels + p) * channels * nr:]
+                for t0 in range(0, tp, mr):
+                    for i in range(mr):
+                        abase[i] = e * ves + (t0 + i) * channels
+                    tile_fma(v, abase, aroff, 1, panel, 0, nr, 1, channels,
+                             m[e * mes + t0 * block + (p - p0) * nr:], block, False)
+        t = 0
+        while t < n_tiles:
+            g = g0 + t
+            n = g // (th * tw)
+            r = g - n * (th * tw)
+            ti = r // tw
+            tj0 = r - ti * tw
+            seg = min(tw - tj0, n_tiles - t)   # tiles t .. t + seg - 1: one run in tile row (n, ti)
+            below = 2 * ti + 1 < ho
+            for tb in range(0, seg, step):
+                nt = min(step, seg - tb)
+                nl = 2 * nt
+                if tj0 + tb + nt == tw and wo % 2 == 1:
+                    nl -= 1
+                yo = (n * n_out + k0) * hw + 2 * ti * wo + 2 * (tj0 + tb)
+                for kk in range(0, nk, lanes):
+                    mo = (t + tb) * block + kk
+                    ko = min(lanes, nk - kk)
+                    if step == lanes:
+                        _output_tiles(m, mo, mes, block, bias, k0 + kk, yflat, yo + kk * hw, hw, wo, nl, ko,
+                                      below, 1)
+                    elif step == max(1, lanes // 2):
+                        _output_tiles(m, mo, mes, block, bias, k0 + kk, yflat, yo + kk * hw, hw, wo, nl, ko,
+                                      below, 2)
+                    else:
+                        _output_tiles(m, mo, mes, block, bias, k0 + kk, yflat, yo + kk * hw, hw, wo, nl, ko,
+                                      below, 4)
+            t += seg
 
 
 def conv2d_forward_winograd(x, w, b, y, ph, pw):
@@ -241,6 +486,9 @@ def conv2d_forward_winograd(x, w, b, y, ph, pw):
     wq2 = 2 * ((wo + 1) // 2) + 2
     xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), 0, ph, pw, 0, hq - h - 2 * ph,
                              wq2 - wd - 2 * pw)
-    u = winograd_weights(w, _round_up(k, 4), _round_up(channels, 16))
-    rows = tile_rows_per_chunk(n_batch, ho, wo)
-    _winograd_chunks(xcl, channels, u, b, y, rows)
+    mr, nr = tile_shape(x.dtype)
+    u = winograd_weights(w, nr)
+    bias = np.zeros(u.shape[1] * nr, dtype=x.dtype)
+    bias[:k] = b
+    per, block = work_split(n_batch, ho, wo, k, mr, nr)
+    _winograd_chunks(xcl, channels, u, bias, y, per, block)

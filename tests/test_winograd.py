@@ -1,5 +1,10 @@
 """Winograd F(2x2, 3x3) conv2d (algorithm="winograd"): reference loops, PyTorch, central differences,
-error bound, determinism, validation, the Conv2d layer keyword."""
+error bound, determinism, validation, the Conv2d layer keyword; the weight transform's panels, the
+work split, and the AVX2 tile shapes in a fresh process."""
+
+import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -8,14 +13,16 @@ import pytest
 import fastnet
 from fastnet import layers
 from fastnet.kernels import conv2d as k2
-from fastnet.kernels import winograd
+from fastnet.kernels import _config, winograd
+from fastnet.kernels.microkernel import tile_shape
 from fastnet.ops import conv2d, conv2d_backward
 from fastnet.reference import naive_conv
 from helpers import DTYPES, assert_close, conv_problem, conv_scale, rng
 
 # (x shape, K, padding): odd and even sizes (odd Ho/Wo leave half tiles), batch 1, C and K not
 # multiples of anything, padding 0..3 (3: wider than the filter; dx then takes the direct form),
-# one tile row, a single output.
+# one tile row, a single output; tile rows of 2 to 15 tiles (the output transform takes W, W/2 or
+# W/4 tiles per call by the row's width) and chunks that cross tile rows and images.
 CASES = [
     pytest.param((2, 3, 7, 6), 4, 1, id="odd-h-p1"),
     pytest.param((1, 5, 9, 8), 7, 0, id="batch1-p0"),
@@ -55,15 +62,78 @@ def test_kernel_directly_with_asymmetric_padding(dtype):
     assert_close(y, _reference(x, w, b, (1, 0)).astype(dtype), dtype, scale=conv_scale(w.shape))
 
 
-def test_weight_transform_matches_the_formula():
-    w = rng(3).standard_normal((3, 2, 3, 3))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_transform_matches_the_formula(dtype):
+    # K = 5 in panels of 4 (the second panel has 3 zero columns); C = 70: two channel blocks
+    w = rng(3).standard_normal((5, 70, 3, 3)).astype(dtype)
     g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-    u = winograd.winograd_weights(w, 4, 16)
-    assert u.shape == (16, 4, 16) and u.dtype == np.float64
-    assert not u[:, 3:].any() and not u[:, :, 2:].any()   # the padding is zero
-    for k in range(3):
-        for c in range(2):
-            np.testing.assert_allclose(u[:, k, c].reshape(4, 4), g @ w[k, c] @ g.T, rtol=1e-15, atol=1e-15)
+    u = winograd.winograd_weights(w, 4)
+    assert u.shape == (16, 2, 70, 4) and u.dtype == dtype
+    assert not u[:, 1, :, 1:].any()   # the padding is zero
+    for k in range(5):
+        for c in range(70):
+            exact = (g @ w[k, c].astype(np.float64) @ g.T).reshape(16)
+            if dtype == np.float64:
+                np.testing.assert_allclose(u[:, k // 4, c, k % 4], exact, rtol=1e-15, atol=1e-15)
+            else:   # computed in float64, rounded once: at most one float32 rounding step apart
+                np.testing.assert_allclose(u[:, k // 4, c, k % 4], exact.astype(np.float32),
+                                           rtol=2.0 ** -23, atol=0)
+
+
+def test_work_split():
+    """Chunks are whole micro-kernel row groups; the output channels split into whole panels only
+    where the tiles alone leave at most MIN_CHUNKS / 2 chunks."""
+    assert winograd.work_split(8, 56, 56, 64, 8, 32) == (64, 64)     # VGG 64 -> 64: 98 chunks
+    assert winograd.work_split(8, 14, 14, 256, 8, 32) == (16, 256)   # 392 tiles: 25 chunks
+    assert winograd.work_split(1, 14, 14, 256, 8, 32) == (8, 64)     # 49 tiles: 7 chunks x 4 blocks
+    assert winograd.work_split(1, 3, 3, 3, 8, 32) == (8, 32)          # one tile, one panel
+    for n, ho, wo, k in [(2, 30, 29, 35), (1, 1, 1, 1), (3, 2, 26, 1), (4, 14, 14, 512)]:
+        for mr, nr in [(8, 32), (8, 16), (6, 16), (6, 8)]:
+            per, block = winograd.work_split(n, ho, wo, k, mr, nr)
+            assert per % mr == 0 and per >= mr and block % nr == 0 and nr <= block <= -(-k // nr) * nr
+
+
+def test_output_channel_blocks():
+    """A small layer (9 tiles: 2 chunks) whose output channels are split into blocks of one panel,
+    K not a multiple of the panel or vector width."""
+    x, w, b = conv_problem((1, 20, 6, 6), (70, 20, 3, 3), np.float32, seed=13)
+    mr, nr = tile_shape(np.dtype(np.float32))
+    assert winograd.work_split(1, 6, 6, 70, mr, nr)[1] < -(-70 // nr) * nr
+    y = conv2d(x, w, b, 1, 1, algorithm="winograd")
+    assert_close(y, _reference(x, w, b, 1).astype(np.float32), np.float32, scale=conv_scale(w.shape))
+
+
+_OTHER_TARGET = """
+import numpy as np
+from fastnet.kernels import winograd
+from fastnet.kernels._config import vector_bytes
+from fastnet.reference import naive_conv
+errors = []
+for dtype in (np.float32, np.float64):
+    for xs, k, (ph, pw) in [((2, 9, 9, 31), 21, (1, 1)), ((1, 5, 8, 9), 3, (2, 0))]:
+        g = np.random.default_rng(0)
+        x = g.standard_normal(xs).astype(dtype)
+        w = g.standard_normal((k, xs[1], 3, 3)).astype(dtype)
+        b = g.standard_normal(k).astype(dtype)
+        y = np.full((xs[0], k, xs[2] + 2 * ph - 2, xs[3] + 2 * pw - 2), np.nan, dtype)
+        winograd.conv2d_forward_winograd(x, w, b, y, ph, pw)
+        e = naive_conv.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, (ph, pw))
+        errors.append(np.abs(y - e).max() / np.abs(e).max())
+print(vector_bytes(), *errors)
+"""
+
+
+@pytest.mark.skipif(_config.vector_bytes() != 64, reason="covers the AVX2 tile shapes on an AVX-512 host")
+def test_avx2_tile_shapes():
+    """The AVX2 recipe (NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES=""): 6-row tiles, 8 float32 lanes,
+    so other chunk sizes and transposes than this host's; checked in a fresh process."""
+    env = dict(os.environ, NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="", NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", _OTHER_TARGET], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    width, *errors = out.stdout.split()
+    assert width == "32"
+    assert all(float(e) <= 1e-5 for e in errors[:2]) and all(float(e) <= 1e-12 for e in errors[2:]), errors
 
 
 @pytest.mark.parametrize("channels", [64, 256])
@@ -110,7 +180,7 @@ def test_matches_torch(torch, xs, k, padding, dtype):
 
 
 def test_deterministic_across_runs_and_thread_counts():
-    # several chunks (28 tile rows, 2 per chunk), so that threads really split the work
+    # several chunks (196 tiles, 8 per chunk), so that threads really split the work
     x, w, _ = conv_problem((4, 8, 14, 14), (8, 8, 3, 3), np.float32, seed=8)
     dy = rng(9).standard_normal((4, 8, 14, 14)).astype(np.float32)
 
