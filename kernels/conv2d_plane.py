@@ -1,9 +1,9 @@
 """Small 2-D convolutions at stride 1, on whole flattened planes (LeNet-sized layers).
 
-The row-patch core in :mod:`fastnet.kernels.conv3d` reduces over C*FH*FW with 16 horizontal sums
-per 4x4 block; for small layers (LeNet C1: C*FH*FW = 25, 28-wide rows; C3: 150, 10-wide rows) those
-sums, the patch copies and the short rows dominate. Here the reduction runs over output positions
-instead, so no horizontal sum is left in the forward pass and the vector loops are long.
+The tile core in :mod:`fastnet.kernels.conv3d` vectorises over output channels, NR at a time (32
+with float32 on AVX-512): for small layers (LeNet C1: 6 output channels, C*FH*FW = 25; C3: 16,
+150) most of each tile is padding. Here the vectors run over output positions instead (whole
+planes), so the vector loops are long whatever the channel counts.
 
 The flat layout
 ---------------

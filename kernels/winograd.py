@@ -485,7 +485,7 @@ def conv2d_forward_winograd(x, w, b, y, ph, pw):
     hq = 2 * ((ho + 1) // 2) + 2
     wq2 = 2 * ((wo + 1) // 2) + 2
     xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), 0, ph, pw, 0, hq - h - 2 * ph,
-                             wq2 - wd - 2 * pw)
+                             wq2 - wd - 2 * pw, channels)
     mr, nr = tile_shape(x.dtype)
     u = winograd_weights(w, nr)
     bias = np.zeros(u.shape[1] * nr, dtype=x.dtype)

@@ -124,7 +124,7 @@ def test_bias_none_is_zero_bias_and_noncontiguous_inputs():
 
 
 @pytest.mark.parametrize("xs, ws, stride, padding, dys", [
-    ((4, 8, 20, 20), (8, 8, 3, 3), 2, 1, (4, 8, 10, 10)),      # the row-patch core
+    ((4, 8, 20, 20), (8, 8, 3, 3), 2, 1, (4, 8, 10, 10)),      # the tile core
     ((9, 6, 14, 14), (16, 6, 5, 5), 1, 0, (9, 16, 10, 10)),    # the flat planes (LeNet C3)
 ], ids=["core", "flat-plane"])
 def test_deterministic_across_runs_and_thread_counts(xs, ws, stride, padding, dys):

@@ -89,105 +89,82 @@ def test_both_backward_input_forms(n, c, k, size, taps, stride, padding, seed):
         assert_close(dx, expected, np.float64)
 
 
-@settings(max_examples=12)
-@given(n=st.integers(1, 2), c=st.integers(1, 3), k=st.integers(1, 5),
-       size=st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 9)),
-       taps=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4)),
-       stride=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4)),
-       padding=st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
-       seed=st.integers(0, 2**16))
-def test_both_backward_weight_forms(n, c, k, size, taps, stride, padding, seed):
-    """conv3d_backward_weight picks the direct or the copying form by the width rule and the
-    finiteness of x; check each form directly, on any shape."""
-    from fastnet.kernels import conv3d as kernels
-    if any(f > s + 2 * p for f, s, p in zip(taps, size, padding)):
-        return
-    x, w, _ = conv_problem((n, c) + size, (k, c) + taps, np.float64, seed)
-    y = naive_conv.conv3d(x, w, None, stride, padding)
-    dy = rng(seed + 1).standard_normal(y.shape)
-    _, ew, eb = naive_conv.conv3d_backward(x, w, dy, stride, padding)
-    for form in (kernels._backward_weight_direct, kernels._backward_weight_copy):
-        dw, db = np.full(w.shape, np.nan), np.full(k, np.nan)
-        assert form(x, dy, dw, db, *stride, *padding) is not False
-        assert_close(dw, ew, np.float64)
-        assert_close(db, eb, np.float64)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding", [
     ((2, 32, 3, 9, 10), (8, 32, 3, 3, 3), 1, 1),                    # C3D-like: one block per plane
     ((1, 3, 2, 40, 61), (5, 3, 1, 3, 2), (1, 1, 1), (0, 1, 0)),      # several row blocks per plane
-    ((2, 4, 5, 11, 13), (6, 4, 3, 3, 3), 2, 1),                     # stride 2: phase planes
+    ((2, 4, 5, 11, 13), (6, 4, 3, 3, 3), 2, 1),                     # stride 2
     ((1, 3, 1, 27, 47), (7, 3, 1, 11, 11), (1, 4, 4), 0),            # AlexNet-like stride 4
 ])
-def test_backward_weight_direct_form_matches_reference(xs, ws, stride, padding, dtype):
-    """The direct form on the shapes it is chosen for (and in float32)."""
-    from fastnet.kernels import conv3d as kernels
+def test_backward_weight_matches_reference(xs, ws, stride, padding, dtype):
+    """The weight gradient on shapes with several blocks, chunks and tap tiles (and in float32)."""
     x, w, _ = conv_problem(xs, ws, dtype, seed=21)
     y = conv3d(x, w, None, stride, padding)
     dy = rng(22).standard_normal(y.shape).astype(dtype)
-    stride3 = (stride,) * 3 if isinstance(stride, int) else stride
-    padding3 = (padding,) * 3 if isinstance(padding, int) else padding
-    dw, db = np.full(w.shape, np.nan, dtype), np.full(ws[0], np.nan, dtype)
-    assert kernels._backward_weight_direct(x, dy, dw, db, *stride3, *padding3)
-    x64 = x.astype(np.float64)
-    _, ew, eb = naive_conv.conv3d_backward(x64, w.astype(np.float64), dy.astype(np.float64),
-                                           stride, padding)
+    _, got_w, got_b = conv3d_backward(x, w, dy, stride, padding)
+    _, ew, eb = naive_conv.conv3d_backward(x.astype(np.float64), w.astype(np.float64),
+                                           dy.astype(np.float64), stride, padding)
     long_sum = float(np.sqrt(dy[:, 0].size)) + 1
-    assert_close(dw, ew.astype(dtype), dtype, scale=long_sum)
-    assert_close(db, eb.astype(dtype), dtype, scale=long_sum)
-    assert np.array_equal(conv3d_backward(x, w, dy, stride, padding)[1], dw)
+    assert_close(got_w, ew.astype(dtype), dtype, scale=long_sum)
+    assert_close(got_b, eb.astype(dtype), dtype, scale=long_sum)
 
 
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
-def test_backward_weight_nonfinite_input_uses_the_copying_form(bad):
-    """The direct form's dummy positions (dy = 0) read real inputs: x[..., 0] is read by the dummy
-    positions of tap e = 2 (the wrap from the end of one padded row to the next), which never sees
-    it. With a non-finite x the direct form refuses, and the copying form gives the exact pattern."""
-    from fastnet.kernels import conv3d as kernels
+def test_backward_weight_nonfinite_input_reaches_exactly_the_taps_that_see_it(bad):
+    """x[..., 0] (the first column) is never read by tap e = 2 at stride 1, padding 1: an inf or
+    NaN there makes NaN of exactly the weights whose windows see it (the reference's pattern)."""
     x, w, _ = conv_problem((1, 2, 3, 6, 8), (3, 2, 3, 3, 3), np.float64, seed=23)
     x[0, 0, 1, 2, 0] = bad
     dy = rng(24).standard_normal((1, 3, 3, 6, 8))
-    dw, db = np.zeros(w.shape), np.zeros(3)
-    assert kernels._backward_weight_direct(x, dy, dw, db, 1, 1, 1, 1, 1, 1) is False
-    assert not dw.any() and not db.any()
     _, ew, eb = naive_conv.conv3d_backward(x, w, dy, 1, 1)
     _, got_w, got_b = conv3d_backward(x, w, dy, 1, 1)
     assert np.array_equal(np.isnan(got_w), np.isnan(ew))
+    assert np.array_equal(np.isinf(got_w), np.isinf(ew))
     assert np.isfinite(got_w[:, :, :, :, 2]).all() and np.isfinite(got_w[:, 1]).all()
     finite = np.isfinite(ew)
     assert_close(got_w[finite], ew[finite], np.float64)
     assert_close(got_b, eb, np.float64)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape, pads, strides, hq", [
-    ((2, 3, 4, 5, 6), (1, 2, 0), (1, 1), 9),
-    ((1, 2, 2, 7, 9), (0, 1, 2), (2, 3), 6),
-    ((1, 1, 1, 3, 3), (0, 0, 0), (4, 4), 2),
-])
-def test_pad_phases_matches_numpy(dtype, shape, pads, strides, hq):
-    """The direct backward-weights' phase-split padded copy, and its finiteness flags."""
-    from fastnet.kernels import conv3d as conv3d_kernels
-    x = np.random.default_rng(8).standard_normal(shape).astype(dtype)
-    x[-1, -1, 0, 0, 0] = np.inf
-    pd, ph, pw = pads
-    sh, sw = strides
-    badness = np.empty(shape[0] * shape[1], dtype)
-    got = conv3d_kernels._pad_phases(x, pd, ph, pw, sh, sw, hq, badness)
-    wq = -(-(shape[4] + 2 * pw) // sw)
-    padded = np.pad(x, ((0, 0), (0, 0), (pd, pd), (ph, hq * sh), (pw, pw + sw)))
-    expected = np.stack([np.stack([padded[:, :, :, r:r + hq * sh:sh, s:s + wq * sw:sw]
-                                   for s in range(sw)], axis=3) for r in range(sh)], axis=3)
-    assert got.shape == expected.shape and got.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(got, expected)
-    assert np.isnan(badness[-1]) and not badness[:-1].any()
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_work_splits_give_bitwise_identical_sums(dtype):
+    """The forward core's units (position blocks x weight panels) and reduction slices, and the
+    weight gradient's tap groups, move work between threads and calls, never change a sum: every
+    split gives the same bits."""
+    from fastnet.kernels import conv3d as kernels
+    from fastnet.kernels.microkernel import tile_shape
+    mr, nr = tile_shape(np.dtype(dtype))
+    x, w, b = conv_problem((2, 7, 3, 9, 10), (2 * nr + 3, 7, 3, 3, 3), dtype, seed=27)
+    xp = kernels._pad_channels_last(x, 1, 1, 1, 0, 0, 0, 7)
+    kp = 3 * nr
+    wt = kernels._pack_weights(w, False, 0, 0, 0, 1, 1, 1, 3, 3, 3, kp)
+    geom = np.array([[1, 0, 0, 3, 1, 0], [1, 0, 0, 9, 1, 0], [1, 0, 0, 10, 1, 0]], dtype=np.int64)
+    results = []
+    for block, panels, rows in [(mr, 1, 1), (4 * mr, 3, 9), (12 * mr, 2, 4), (540, 3, 2)]:
+        y = np.full((2, w.shape[0], 3, 9, 10), np.nan, dtype=dtype)
+        kernels._forward_tiles(xp, 7, wt, b, y, geom, 3, 3, 3, block, panels, rows)
+        results.append(y)
+    for y in results[1:]:
+        assert np.array_equal(y, results[0])
+    assert_close(results[0], naive_conv.conv3d(x.astype(np.float64), w.astype(np.float64),
+                                               b.astype(np.float64), 1, 1).astype(dtype),
+                 dtype, scale=conv_scale(w.shape))
+    dy = rng(28).standard_normal(results[0].shape).astype(dtype)
+    dycl = kernels._pad_channels_last(dy, 0, 0, 0, 0, 0, 0, kp)
+    lp = -(-7 * 27 // mr) * mr
+    sums = []
+    for groups in (1, 2, lp // mr):
+        partial = np.full((3, lp, kp), np.nan, dtype=dtype)
+        kernels._weight_tiles(xp, 7, dycl, partial, 3, 3, 3, 1, 1, 1, 4, groups)
+        sums.append(partial[:, :7 * 27])
+    for partial in sums[1:]:
+        assert np.array_equal(partial, sums[0])
 
 
 @pytest.mark.parametrize("stride", [1, 2])
 def test_deterministic_across_runs_and_thread_counts(stride):
-    """Direct backward-weights with several row blocks per plane and more units than chunks, and
-    the gather backward-input (residue classes for stride 2): bitwise equal on 1 and N threads."""
+    """Backward-weights with several row blocks per plane and more units than chunks, and the
+    gather backward-input (residue classes for stride 2): bitwise equal on 1 and N threads."""
     import numba
     x, w, b = conv_problem((2, 4, 5, 40, 30), (6, 4, 3, 3, 3), np.float32, seed=25)
     dy = rng(26).standard_normal(conv3d(x, w, b, stride, 1).shape).astype(np.float32)
@@ -320,21 +297,23 @@ def test_bad_dy(dy, error, message):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape, pads, extra", [
-    ((2, 3, 4, 5, 6), (1, 2, 0), (0, 0, 0)),
-    ((1, 1, 1, 3, 3), (0, 0, 0), (0, 0, 0)),
-    ((2, 4, 2, 3, 5), (0, 1, 2), (1, 2, 3)),
-    ((2, 3, 4, 8, 8), (1, 1, 1), (0, 1, 0)),   # channel stride a multiple of 1 KB: buffered rows
-    ((1, 5, 2, 8, 16), (0, 2, 1), (0, 0, 0)),
+@pytest.mark.parametrize("shape, pads, extra, pitch", [
+    ((2, 3, 4, 5, 6), (1, 2, 0), (0, 0, 0), 3),
+    ((1, 1, 1, 3, 3), (0, 0, 0), (0, 0, 0), 1),
+    ((2, 4, 2, 3, 5), (0, 1, 2), (1, 2, 3), 4),
+    ((2, 3, 4, 8, 8), (1, 1, 1), (0, 1, 0), 3),   # channel stride a multiple of 1 KB: buffered rows
+    ((2, 3, 4, 8, 8), (0, 0, 0), (0, 0, 0), 16),  # ... with a pitch: zero columns past C
+    ((1, 5, 2, 8, 16), (0, 2, 1), (0, 0, 0), 7),
 ])
-def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra):
-    """The forward core's channels-last padded copy equals np.pad + transpose (zeros past the end)."""
+def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
+    """The channels-last padded copy equals np.pad + transpose (zeros past the end, and in the
+    columns past C of each position's ``pitch``)."""
     from fastnet.kernels import conv3d as conv3d_kernels
     x = np.random.default_rng(7).standard_normal(shape).astype(dtype)
     pd, ph, pw = pads
     ed, eh, ew = extra
-    got = conv3d_kernels._pad_channels_last(x, pd, ph, pw, ed, eh, ew)
-    padded = np.pad(x, ((0, 0), (0, 0), (pd, pd + ed), (ph, ph + eh), (pw, pw + ew)))
+    got = conv3d_kernels._pad_channels_last(x, pd, ph, pw, ed, eh, ew, pitch)
+    padded = np.pad(x, ((0, 0), (0, pitch - shape[1]), (pd, pd + ed), (ph, ph + eh), (pw, pw + ew)))
     n, c, dp, hp, wp = padded.shape
     expected = padded.transpose(0, 2, 3, 4, 1).reshape(n, dp, hp, wp * c)
     assert got.shape == expected.shape and got.dtype == np.dtype(dtype)
@@ -342,41 +321,21 @@ def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("length", [16, 1008, 1024, 1040, 2400])
-@pytest.mark.parametrize("accumulate", [False, True])
-def test_dot_blocked_reduction_slices_match_numpy(length, accumulate, dtype):
-    """_dot_blocked splits reductions longer than DOT_MAX_SLICE into slices: both sides of that
-    threshold (1024 is not split, 1040 is: 3 slices), against a float64 product."""
-    from fastnet.kernels import conv3d as kernels
-    assert kernels.DOT_MAX_SLICE == 1024
-    g = rng(31)
-    a = g.standard_normal((8, length)).astype(dtype)
-    b = g.standard_normal((12, length)).astype(dtype)
-    c = g.standard_normal((8, 12)).astype(dtype)
-    expected = a.astype(np.float64) @ b.astype(np.float64).T
-    if accumulate:
-        expected += c
-    kernels._dot_blocked(a, b, c, np.bool_(accumulate))
-    assert_close(c, expected.astype(dtype), dtype, scale=float(np.sqrt(length)))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding", [
-    ((1, 37, 3, 4, 5), (5, 37, 3, 3, 3), 1, 1),          # forward reduction 999 -> 1008: one slice
-    ((1, 38, 3, 4, 5), (5, 38, 3, 3, 3), 1, 1),          # 1026 -> 1040: three slices
-    ((2, 40, 3, 5, 6), (6, 40, 3, 3, 3), (1, 2, 2), 1),  # strided, 1080 -> 1088
-    ((1, 5, 3, 4, 5), (40, 5, 3, 3, 3), 1, 1),           # gather backward-input: K*taps = 1080
+    ((1, 200, 3, 4, 5), (5, 200, 3, 3, 3), 1, 1),        # forward: filter rows of 600 values
+    ((2, 360, 1, 5, 6), (6, 360, 1, 5, 5), (1, 2, 2), 1),  # strided, 5 rows of 1800
+    ((1, 5, 3, 4, 5), (300, 5, 3, 3, 3), 1, 1),          # gather backward-input: K*taps = 8100
 ])
 def test_long_reductions_match_reference(xs, ws, stride, padding, dtype):
-    """The core on both sides of the reduction-slice threshold, forward and backward."""
+    """Reductions sliced by filter rows (a weight panel over SLICE_BYTES), forward and backward."""
     assert_matches_loops(xs, ws, stride, padding, dtype, seed=32)
 
 
 def test_long_reductions_deterministic_across_thread_counts():
-    """Sliced reductions (forward 40*27 = 1080, gather backward-input 48*27 = 1296): bitwise
+    """Sliced reductions (forward 300*27 = 8100, gather backward-input 48*27 = 1296): bitwise
     equal on 1 and N threads."""
     import numba
-    x, w, b = conv_problem((2, 40, 3, 9, 10), (48, 40, 3, 3, 3), np.float32, seed=34)
+    x, w, b = conv_problem((2, 300, 3, 9, 10), (48, 300, 3, 3, 3), np.float32, seed=34)
     dy = rng(35).standard_normal(conv3d(x, w, b, 1, 1).shape).astype(np.float32)
     first = (conv3d(x, w, b, 1, 1),) + conv3d_backward(x, w, dy, 1, 1)
     old = numba.get_num_threads()

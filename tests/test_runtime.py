@@ -1,6 +1,7 @@
 """Threads, info(), compile() and packaging."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -56,6 +57,32 @@ def test_compile_warms_every_kernel_and_second_call_compiles_nothing():
     fastnet.compile(dtypes=("float64",))
     # every kernel is in memory now: the second call only runs tiny ops, no compile or cache load
     assert _cache.compile_seconds() == before
+
+
+_CONV_KERNELS_PROBE = """
+import sys
+import numpy as np
+from numba.core.dispatcher import Dispatcher
+from fastnet.kernels import conv3d, conv2d_plane, winograd
+from fastnet.ops import _warmup
+_warmup.run_all(np.dtype(sys.argv[1]), only="conv")
+missing = [f"{module.__name__}.{name}" for module in (conv3d, conv2d_plane, winograd)
+           for name, value in vars(module).items()
+           if isinstance(value, Dispatcher) and value.__module__ == module.__name__
+           and value.targetoptions.get("parallel") and not value.overloads]
+print(" ".join(missing) or "none")
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_warmup_steps_reach_every_convolution_kernel(dtype):
+    """fastnet.compile's conv steps compile every parallel kernel of the convolution modules (each
+    form of each pass; the serial helpers are compiled into them), in a fresh process, so that a
+    warmed cache holds all of them."""
+    out = subprocess.run([sys.executable, "-c", _CONV_KERNELS_PROBE, dtype], capture_output=True, text=True,
+                         timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["none"]
 
 
 def test_cli_info_runs():

@@ -40,8 +40,8 @@ def _conv2d_winograd(rand):
 def _conv_steps():
     # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
     # conv2d at stride 1: the flat-plane path; at stride 2: the convolution core. conv3d, C = 2:
-    # backward-data by scatter; C = 4: by gather. Width 4 (padded 6): backward-weights by patch
-    # copies; width 16 (padded 18 <= 5/4 of 16): in place.
+    # backward-data by scatter (C rounded up to a tile's width would be mostly waste); the gather
+    # form runs the forward pass's kernels.
     from . import conv2d, conv2d_backward, conv3d, conv3d_backward
     return [
         ("conv2d", _conv(conv2d, conv2d_backward, (1, 2, 5, 5), (3, 2, 3, 3), 1, 1)),
@@ -49,7 +49,6 @@ def _conv_steps():
         ("conv2d_winograd", _conv2d_winograd),
         ("conv3d", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 1, 1)),
         ("conv3d_strided", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 2, 0)),
-        ("conv3d_gather", _conv(conv3d, conv3d_backward, (1, 4, 3, 3, 16), (2, 4, 3, 3, 3), 1, 1, bias=False)),
     ]
 
 
