@@ -28,15 +28,15 @@ PLANE_MAX_WASTE = 2.0       # ... and up to this many grid positions per output 
 PLANE_MAX_WASTE_WEIGHT = 2.25   # ... for the weight gradient, where the planes stay faster (see _plane_ok)
 # algorithm="auto" takes Winograd for 3x3 stride 1 while WINOGRAD_AUTO is True, with at least
 # WINOGRAD_MIN_CHANNELS input and output channels and WINOGRAD_MIN_TILES 2x2 output tiles
-# (N * ceil(Ho/2) * ceil(Wo/2)). Measured on Zen 5 (AVX-512), 1 thread, 2026-12-02, forward | forward+dx+dw,
-# Winograd vs the direct core: 256->256 14x14 b8 16.2 | 47.3 ms vs 19.1 | 52.9, b32 62 | 186 vs
-# 75 | 223, 512->512 14x14 b8 fwd+bwd 199 vs 234; slower below 256 channels (VGG 64->64 56x56 b8
-# 16.6 | 45.8 vs 13.4 | 37.9; 128->128 28x28 b8 19.7 | 48.8 vs 13.6 | 38.7) and at batch 1
-# (256->256 14x14, 49 tiles: fwd+bwd 10.7 vs 7.6: the weight transform does not pay off).
-# 2 threads, fwd+bwd, 256->256 14x14: b8 23.1 vs 26.7 ms, b32 97.5 vs 117.6, b1 6.4 vs 5.2.
+# (N * ceil(Ho/2) * ceil(Wo/2)). Measured on the Zen 4 dev box (AVX-512), float32, 2026-12-05,
+# direct time / Winograd time, forward | backward-input, 1 thread (2 threads): VGG 64->64 56x56 b8
+# 1.85 | 1.73 (2.00 | 1.88); 32 channels 56x56 b8 1.63 | 1.65; 128->128 28x28 b8 1.99 | 2.00;
+# 256->256 14x14 b8 2.05 | 1.85, b1 (49 tiles) 1.91 | 1.21; 512->512 7x7 b8 1.58 | 1.34 (1.43 |
+# 1.09). Slower: 512->512 7x7 b1 (16 tiles: the 16 MB weight transform) 1.38 | 0.88 (0.95 | 0.57);
+# 16 channels, 28x28 b1 0.72 | 0.70, b32 (2 threads) 1.30 | 0.95.
 WINOGRAD_AUTO = True
-WINOGRAD_MIN_CHANNELS = 256
-WINOGRAD_MIN_TILES = 256
+WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD_MIN_TILES = 32
 ALGORITHMS = ("auto", "direct", "winograd")
 
 

@@ -79,10 +79,11 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         "winograd": Winograd F(2x2, 3x3) (Lavin & Gray, CVPR 2016; 3x3 filters at stride 1 only,
         else ValueError); "direct": the direct kernels; "auto": picks by shape: Winograd for 3x3
-        stride 1 with C and K >= 256 and at least 256 2x2 output tiles, where it measured faster
-        (``fastnet.kernels.conv2d.WINOGRAD_*``), else the direct kernels. Winograd's float32
-        error is a few roundings more than the direct sum's: ``max(abs(error)) / max(abs(y))`` about 2e-7 to
-        7e-7 for unit-normal data, C = 64..256 (tests bound it by 1e-5).
+        stride 1 with C and K >= 32 and at least 32 2x2 output tiles, where it measured 1.4-2x
+        faster than the direct kernels (``fastnet.kernels.conv2d.WINOGRAD_*``), else the direct
+        kernels. Winograd's float32 error is a few roundings more than the direct sum's:
+        ``max(abs(error)) / max(abs(y))`` about 3e-7 to 8e-7 for unit-normal data, C = 64..256
+        (the direct sum: 1e-7 to 2e-7; tests bound it by 1e-5).
 
     Returns
     -------
@@ -96,13 +97,11 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     Extra memory (no whole-batch im2col). Small stride-1 layers (C*FH*FW <= 160, LeNet) run on
     flat planes: a zero-padded copy of x, (C, N*(H+2ph)*(W+2pw)), and per work unit in flight (one
     per thread) a (4, about 1024) accumulator; LeNet C1 at batch 64: 262 KB in all. Other layers:
-    a padded channels-last copy of x, the weights as a (round4(K), round16(C*FH*FW)) matrix and,
-    per chunk of work (at most 64, shared by the threads), one (P, round16(C*FH*FW)) patch and a
-    (round4(K), P) block, where P is about max(32, Wo) output positions (a group of whole output
-    rows). VGG 3x3 (C=64): 130 KB per chunk. Winograd: a padded copy of x split into even and odd
-    columns (about the size of x), the transformed weights (16, K, C), and per chunk in flight
-    (one per thread) a (16, T, C) and a (16, K, T) block (C, K, T rounded up to 16, 4, 4), T up to
-    about 64 tiles of 2x2 outputs.
+    a padded channels-last copy of x, the weights packed as a (C*FH*FW, Kp) matrix (Kp: K rounded
+    up to the tile width NR, 32 with float32 on AVX-512), and per work unit in flight (one per
+    thread) a (P, Kp) block of results, P about 96 output positions. Winograd: a padded
+    channels-last copy of x, the transformed weights (16, C, Kp), and per work unit in flight a
+    (16, T, C) and a (16, T, Kp) block, T up to 64 tiles of 2x2 outputs.
     """
     x, w, b, stride, padding, out_shape = _check(x, w, b, stride, padding, 2)
     _check_algorithm(algorithm, w, stride)
@@ -140,14 +139,15 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
     Extra memory (no whole-batch im2col). Small stride-1 layers (see :func:`conv2d`): dx from dy
     padded by F - 1 - padding, (K, N*(H+FH-1)*(W+FW-1)), plus the flipped weights; dw from the
     padded copy of x and dy laid on its grid, (K, N*(H+2ph)*(W+2pw)), no per-thread copies.
-    Other layers: dx, in one of two forms chosen by shape: with C < 4,
-    or stride > 1 and N > 1, the col2im form: (round4(C*FH*FW), round16(K)) transposed weights
-    and, per image in flight (one per thread), a padded (C, H+2ph, W+2pw) gradient plus a
-    (round4(C*FH*FW), round4(Wo)) row gradient; otherwise the gather form: dy padded by
-    ceil(F/s) - 1 per side, per residue class (sh*sw of them) a small weight matrix, and patches as
-    in :func:`conv2d`. dw: a padded copy of x (when padding > 0), 16 private (round4(K),
-    round4(C*FH*FW)) partial sums, and per chunk a (round4(K), L) dy block and a
-    (round4(C*FH*FW), L) patch, L = round16 of about 256 output positions (whole rows).
+    Other layers: dx, in one of two forms chosen by the work each does: the col2im form where the
+    gather form would waste a third of its work or more on padding and on C rounded up to NR
+    (few channels, large unpadded filters: AlexNet conv1 and conv2): (K, round_NR(C*FH*FW))
+    packed weights and, per image in flight (one per thread), a padded channels-last
+    (H+2ph, (W+2pw)*C) gradient plus a (round8(Wo), round_NR(C*FH*FW)) row gradient; otherwise the
+    gather form: dy padded by ceil(F/s) - 1 per side, channels-last, per residue class (sh*sw of
+    them) a packed weight matrix, and blocks as in :func:`conv2d`. dw: a padded channels-last copy
+    of x, dy channels-last (N*Ho*Wo, Kp), and up to 16 private (round8(C*FH*FW), Kp) partial sums
+    (at most 16 MB of them).
     """
     x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 2, input_grad)
     _check_algorithm(algorithm, w, stride)
