@@ -224,7 +224,7 @@ def _forward_split(positions, kp, row_bytes, dtype):
 
 
 @parallel_kernel
-def _forward_tiles(xin, channels, wt, bias, out, geom, taps_d, taps_h, taps_w, block, panels,
+def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, taps_w, block, panels,
                    rows_per_slice):
     """The forward core: a correlation of ``xin`` with the packed weights ``wt``, into ``out``.
 
@@ -236,9 +236,13 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, taps_d, taps_h, taps_w, b
     geom : int64 (3, 6), one row per spatial dim: (in_step, in_offset, q0, count, out_step,
         out_offset). Output index q runs over q0 .. q0 + count - 1; it reads the input window that
         starts at ``q * in_step + in_offset`` and writes ``out`` at ``q * out_step + out_offset``.
+    valid : int64 (2, 2), the rows [lo, hi) of xin along D and along H that hold data (the rest
+        is zero padding): a tile skips the filter rows that meet padding for all its positions.
     block, panels, rows_per_slice : the work split (:func:`_forward_split`): a unit is ``block``
         positions (a multiple of MR) x ``panels`` NR-column panels of the weights.
 
+    Tiles are the positions MR * t .. MR * t + MR - 1 in (n, d, h, w) order whatever the split, so
+    which filter rows a position's sum skips is fixed by the shapes.
     Extra memory: per unit in flight (one per thread) a (block, panels * NR) result block and
     the block's position offsets.
     """
@@ -273,6 +277,13 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, taps_d, taps_h, taps_w, b
         count = min(total, p0 + block) - p0
         tiles = (count + mr - 1) // mr
         starts = np.empty(tiles * mr, dtype=np.int64)   # each position's window in xin
+        # per tile, the filter rows that meet data for some position: a in [a_lo, a_hi), b likewise
+        reach = np.empty((tiles, 4), dtype=np.int64)
+        for t in range(tiles):
+            reach[t, 0] = di
+            reach[t, 1] = -1
+            reach[t, 2] = hi
+            reach[t, 3] = -1
         q = 0
         while q < tiles * mr:   # by runs along w (a division per run, not per position)
             p = min(p0 + q, total - 1)
@@ -282,8 +293,9 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, taps_d, taps_h, taps_w, b
             rest = rest // nh
             id_ = rest % nd
             n = rest // nd
-            base = (((n * di + (qd0 + id_) * sd + od) * hi + (qh0 + ih) * sh + oh) * wic
-                    + ((qw0 + iw) * sw + ow) * channels)
+            d0 = (qd0 + id_) * sd + od
+            h0 = (qh0 + ih) * sh + oh
+            base = ((n * di + d0) * hi + h0) * wic + ((qw0 + iw) * sw + ow) * channels
             step = sw * channels
             run = min(nw - iw, tiles * mr - q)
             if p0 + q >= total - 1:   # a short last tile repeats the last position
@@ -291,16 +303,42 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, taps_d, taps_h, taps_w, b
                 run = tiles * mr - q
             for j in range(run):
                 starts[q + j] = base + j * step
+            for t in range(q // mr, (q + run - 1) // mr + 1):
+                reach[t, 0] = min(reach[t, 0], d0)
+                reach[t, 1] = max(reach[t, 1], d0)
+                reach[t, 2] = min(reach[t, 2], h0)
+                reach[t, 3] = max(reach[t, 3], h0)
             q += run
+        for t in range(tiles):
+            d_min, d_max, h_min, h_max = reach[t, 0], reach[t, 1], reach[t, 2], reach[t, 3]
+            reach[t, 0] = max(0, valid[0, 0] - d_max)
+            reach[t, 1] = min(taps_d, valid[0, 1] - d_min)
+            reach[t, 2] = max(0, valid[1, 0] - h_max)
+            reach[t, 3] = min(taps_h, valid[1, 1] - h_min)
         acc = np.empty(tiles * mr * width, dtype=out.dtype)
-        for r0 in range(0, max(1, filter_rows), rows_per_slice):   # no taps (a residue class): zeros
-            rows = min(rows_per_slice, filter_rows - r0)
-            offsets = row_offsets[r0:]
+        started = np.zeros(tiles, dtype=np.bool_)
+        for r0 in range(0, filter_rows, rows_per_slice):
+            r1 = min(filter_rows, r0 + rows_per_slice)
             for k0 in range(k_first, k_last, nr):
-                panel = wflat[r0 * span * kp + k0:]
                 for t in range(tiles):
-                    tile_fma(xflat, starts[t * mr:], offsets, 1, panel, span * kp, kp, rows, span,
-                             acc[t * mr * width + k0 - k_first:], width, r0 > 0)
+                    written = started[t]
+                    for a in range(reach[t, 0], reach[t, 1]):   # runs of filter rows of this slice
+                        lo = max(r0, a * taps_h + reach[t, 2])
+                        hi_row = min(r1, a * taps_h + reach[t, 3])
+                        if lo < hi_row:
+                            tile_fma(xflat, starts[t * mr:], row_offsets[lo:], 1, wflat[lo * span * kp + k0:],
+                                     span * kp, kp, hi_row - lo, span, acc[t * mr * width + k0 - k_first:],
+                                     width, written)
+                            written = True
+            for t in range(tiles):
+                for a in range(reach[t, 0], reach[t, 1]):
+                    if max(r0, a * taps_h + reach[t, 2]) < min(r1, a * taps_h + reach[t, 3]):
+                        started[t] = True
+        for t in range(tiles):   # no data in any window of the tile (or no taps): zeros
+            if not started[t]:
+                for k0 in range(k_first, k_last, nr):
+                    tile_fma(xflat, starts[t * mr:], row_offsets, 1, wflat, 0, kp, 0, span,
+                             acc[t * mr * width + k0 - k_first:], width, False)
         q = 0
         while q < count:   # runs of positions along w, transposed into NCDHW rows
             p = p0 + q
@@ -327,13 +365,13 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, taps_d, taps_h, taps_w, b
             q += run
 
 
-def _correlate(xin, channels, wt, bias, out, geom, taps):
+def _correlate(xin, channels, wt, bias, out, geom, valid, taps):
     """Run :func:`_forward_tiles` with its work split."""
     positions = int(np.prod(geom[:, 3]))
     kp = wt.shape[1]
     split = _forward_split(positions, kp, taps[2] * channels * tile_shape(wt.dtype)[1] * wt.itemsize,
                            wt.dtype)
-    _forward_tiles(xin, channels, wt, bias, out, geom, taps[0], taps[1], taps[2], *split)
+    _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps[0], taps[1], taps[2], *split)
 
 
 def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
@@ -352,7 +390,8 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     geom[:, 0] = (sd, sh, sw)
     geom[:, 3] = y.shape[2:]
     geom[:, 4] = 1
-    _correlate(xp, channels, wt, b, y, geom, (fd, fh, fw))
+    valid = np.array([[pd, pd + x.shape[2]], [ph, ph + x.shape[3]]], dtype=np.int64)
+    _correlate(xp, channels, wt, b, y, geom, valid, (fd, fh, fw))
 
 
 def _residue_taps(f, s, r):
@@ -409,6 +448,7 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     th = max(0, (height - 1 + ph) // sh + 1 - ho - mh)
     tw = max(0, (width - 1 + pw) // sw + 1 - wo - mw)
     dyp = _pad_channels_last(dy, md, mh, mw, td, th, tw, n_out)
+    valid = np.array([[md, md + do], [mh, mh + ho]], dtype=np.int64)
     zero_bias = np.zeros(channels, dtype=dx.dtype)
     cp = _round_up(channels, tile_shape(dx.dtype)[1])
     for rd in range(sd):
@@ -426,7 +466,7 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
                     geom[dim] = (1, m - taps[dim] + 1 if taps[dim] > 0 else 0, q0, q1 - q0 + 1, s, r - p)
                 if ok:
                     wt = _pack_weights(w, True, rd, rh, rw, sd, sh, sw, taps[0], taps[1], taps[2], cp)
-                    _correlate(dyp, n_out, wt, zero_bias, dx, geom, taps)
+                    _correlate(dyp, n_out, wt, zero_bias, dx, geom, valid, taps)
 
 
 def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):

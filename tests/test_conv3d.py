@@ -139,10 +139,11 @@ def test_work_splits_give_bitwise_identical_sums(dtype):
     kp = 3 * nr
     wt = kernels._pack_weights(w, False, 0, 0, 0, 1, 1, 1, 3, 3, 3, kp)
     geom = np.array([[1, 0, 0, 3, 1, 0], [1, 0, 0, 9, 1, 0], [1, 0, 0, 10, 1, 0]], dtype=np.int64)
+    valid = np.array([[1, 4], [1, 10]], dtype=np.int64)   # the rows of xp that hold x
     results = []
     for block, panels, rows in [(mr, 1, 1), (4 * mr, 3, 9), (12 * mr, 2, 4), (540, 3, 2)]:
         y = np.full((2, w.shape[0], 3, 9, 10), np.nan, dtype=dtype)
-        kernels._forward_tiles(xp, 7, wt, b, y, geom, 3, 3, 3, block, panels, rows)
+        kernels._forward_tiles(xp, 7, wt, b, y, geom, valid, 3, 3, 3, block, panels, rows)
         results.append(y)
     for y in results[1:]:
         assert np.array_equal(y, results[0])
