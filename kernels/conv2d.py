@@ -6,8 +6,8 @@ Two implementations, picked per call by shape (both tested directly):
   here views its 4-D arrays as 5-D arrays of depth 1 (a reshape, no copy) and runs the compiled 3-D
   kernel with depth stride 1 and depth padding 0.
 * The flat-plane kernels in :mod:`fastnet.kernels.conv2d_plane`, for small layers at stride 1
-  (reductions C*FH*FW up to PLANE_MAX_REDUCTION: LeNet's C1 and C3, 3x3 convolutions of RGB
-  images), where the core's short reductions and rows make it slow; see :func:`_plane_ok`.
+  (reductions C*FH*FW up to PLANE_MAX_REDUCTION: LeNet's C1, 3x3 convolutions of RGB images),
+  where the core's short reductions make it slow; see :func:`_plane_ok`.
 * Winograd F(2x2, 3x3) in :mod:`fastnet.kernels.winograd`, for 3x3 stride-1 layers (forward, and
   backward-input as a forward correlation of dy), when asked for (``algorithm="winograd"``) or
   when ``"auto"`` picks it by shape (:func:`winograd_ok`).
@@ -23,7 +23,8 @@ from .conv2d_plane import flat_planes, plane_correlate, plane_weight_grad
 from .conv3d import conv3d_backward_input, conv3d_backward_weight, conv3d_forward
 from .winograd import conv2d_forward_winograd
 
-PLANE_MAX_REDUCTION = 160   # flat-plane kernels up to this reduction length (C*FH*FW; K*FH*FW for dx)
+PLANE_MAX_REDUCTION = 80    # flat-plane kernels up to this reduction length C*FH*FW ...
+PLANE_MAX_REDUCTION_DX = 160   # ... and, for dx, K*FH*FW up to this
 PLANE_MAX_WASTE = 2.0       # ... and up to this many grid positions per output (plane / outputs)
 PLANE_MAX_WASTE_WEIGHT = 2.25   # ... for the weight gradient, where the planes stay faster (see _plane_ok)
 # algorithm="auto" takes Winograd for 3x3 stride 1 while WINOGRAD_AUTO is True, with at least
@@ -61,27 +62,29 @@ def _tiles(n, ho, wo):
     return n * ((ho + 1) // 2) * ((wo + 1) // 2)
 
 
-def _plane_ok(reduction, grid, outputs, sh, sw, force, max_waste=None):
+def _plane_ok(reduction, grid, outputs, sh, sw, force, max_waste=None, dx_reduction=0):
     """Whether to run the flat-plane kernels. ``force`` (tests): True takes them wherever they
     apply (stride 1), False never; None decides by shape.
 
-    Measured on one core (LeNet C1/C3, 3x3 layers of 3 to 64 channels, 5x5 on 3 channels): the
-    planes win for short reductions (up to 5x for C = 1), tie around C*FH*FW = 150 (LeNet C3) and
-    lose when the grid is mostly padding (4x4 outputs of 6x6 padded planes) or the reduction is long.
-    Rechecked 2026-12-02 (Zen 5, one thread, batch 64) at that edge, waste 2.25: 16 -> 32 channels
-    (``fastnet train``'s second conv) planes 341 / 354 / 280 us (forward / dx / dw) against the
-    core's 139 / 133 / 329; 6 -> 16 channels 74 / 85 / 71 against 69 / 57 / 84. Taking the planes
-    there to spare a cold start the core's compilation costs every later step: not done for the
-    forward and dx; the weight gradient, faster on the planes at both shapes, takes them up to
-    PLANE_MAX_WASTE_WEIGHT (``max_waste``), which also spares ``fastnet train`` the core's
-    weight-gradient forms on a cold start (about 12 s of its first epoch).
+    Measured on one Zen 4 core (AVX-512), float32, batch 32-64, 2026-12-05, against the tile core
+    (which has a narrow tile shape for K <= 16), plane / core ms, forward | dx | dw: LeNet C1 (1 ->
+    6, 5x5, C*FH*FW = 25) 0.34 / 0.90 | 0.45 / 1.29 | 0.41 / 1.14; 3 -> 64 3x3 (27) 2.0 / 4.8 |
+    3.8 / 1.8 | 2.9 / 3.0; 4 -> 16 3x3 (36) 0.53 / 0.75 | 0.53 / 1.05 | 0.55 / 0.63; 8 -> 16 3x3 (72)
+    0.97 / 1.02 | 1.03 / 1.25 | 0.89 / 0.85; 4 -> 32 5x5 (100) 2.42 / 2.21 | 2.52 / 2.86 | 2.38 /
+    1.95; LeNet C3 (6 -> 16 5x5, 150) 0.75 / 0.49 | 1.44 / 0.74 | 0.80 / 0.43; 16 -> 16 3x3 (144)
+    1.82 / 1.55 | 2.52 / 1.56 | 1.58 / 1.76. So: the planes up to C*FH*FW = PLANE_MAX_REDUCTION,
+    dx only where K*FH*FW is at most PLANE_MAX_REDUCTION_DX as well (3 -> 64: the core's dx), and
+    only while the grid is not mostly padding (PLANE_MAX_WASTE; the weight gradient up to
+    PLANE_MAX_WASTE_WEIGHT, ``max_waste``, where the planes measured faster on the old core and
+    which spares ``fastnet train`` the core's weight kernel on a cold start).
     """
     if sh != 1 or sw != 1:
         return False
     if force is not None:
         return force
     waste = PLANE_MAX_WASTE if max_waste is None else max_waste
-    return reduction <= PLANE_MAX_REDUCTION and grid <= waste * outputs
+    return (reduction <= PLANE_MAX_REDUCTION and dx_reduction <= PLANE_MAX_REDUCTION_DX
+            and grid <= waste * outputs)
 
 
 def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
@@ -128,7 +131,8 @@ def conv2d_backward_input(dy, w, dx, sh, sw, ph, pw, plane=None, algorithm="auto
         w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         conv2d_forward_winograd(dy, w_t, np.zeros(c, dtype=dx.dtype), dx, fh - 1 - ph, fw - 1 - pw)
         return
-    if ph <= fh - 1 and pw <= fw - 1 and _plane_ok(k * fh * fw, hp * wp, height * width, sh, sw, plane):
+    if ph <= fh - 1 and pw <= fw - 1 and _plane_ok(c * fh * fw, hp * wp, height * width, sh, sw, plane,
+                                                   dx_reduction=k * fh * fw):
         dyf = flat_planes(dy, fh - 1 - ph, fw - 1 - pw, hp, wp, fw)
         w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         plane_correlate(dyf, hp * wp, wp, w_t, np.zeros(c, dtype=dx.dtype), dx)

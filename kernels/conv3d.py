@@ -58,7 +58,7 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
-from .microkernel import tile_cols, tile_fma, tile_rows, tile_shape
+from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape
 
 POSITIONS_TARGET = 96   # forward: output positions per work unit (rounded to whole tiles)
 UNITS_PER_THREAD = 4    # ... fewer where that leaves fewer than this many units per thread
@@ -202,7 +202,7 @@ def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, 
     return wt
 
 
-def _forward_split(positions, kp, row_bytes, dtype):
+def _forward_split(positions, kp, row_bytes, dtype, narrow):
     """Work split of :func:`_forward_tiles`: (positions per unit, NR-column panels per unit,
     filter rows per reduction slice).
 
@@ -214,7 +214,7 @@ def _forward_split(positions, kp, row_bytes, dtype):
     the block passes (AlexNet conv2's backward-input has 6400-long reductions: an 819 KB panel).
     The split only moves work between threads and slices: each output is still one fixed sum.
     """
-    mr, nr = tile_shape(dtype)
+    mr, nr = tile_shape(dtype, narrow)
     wanted = UNITS_PER_THREAD * numba.get_num_threads()
     block = max(mr, min(_round_up(POSITIONS_TARGET, mr), _round_up(-(-positions // wanted), mr)))
     blocks = -(-positions // block)
@@ -224,8 +224,8 @@ def _forward_split(positions, kp, row_bytes, dtype):
 
 
 @parallel_kernel
-def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, taps_w, block, panels,
-                   rows_per_slice):
+def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, taps_w, narrow, block,
+                   panels, rows_per_slice):
     """The forward core: a correlation of ``xin`` with the packed weights ``wt``, into ``out``.
 
     xin : (N, Di, Hi, Wi * C), channels-last (:func:`_pad_channels_last`, pitch C), padded so that
@@ -238,6 +238,8 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, ta
         starts at ``q * in_step + in_offset`` and writes ``out`` at ``q * out_step + out_offset``.
     valid : int64 (2, 2), the rows [lo, hi) of xin along D and along H that hold data (the rest
         is zero padding): a tile skips the filter rows that meet padding for all its positions.
+    narrow : bool, the tile shape (:func:`~fastnet.kernels.microkernel.tile_shape`; Kp a multiple
+        of its NR).
     block, panels, rows_per_slice : the work split (:func:`_forward_split`): a unit is ``block``
         positions (a multiple of MR) x ``panels`` NR-column panels of the weights.
 
@@ -246,8 +248,8 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, ta
     Extra memory: per unit in flight (one per thread) a (block, panels * NR) result block and
     the block's position offsets.
     """
-    mr = tile_rows(xin)
-    nr = tile_cols(xin)
+    mr = tile_rows(xin, narrow)
+    nr = tile_cols(xin, narrow)
     n_batch, di, hi, wic = xin.shape
     n_out = out.shape[1]
     kp = wt.shape[1]
@@ -326,9 +328,9 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, ta
                         lo = max(r0, a * taps_h + reach[t, 2])
                         hi_row = min(r1, a * taps_h + reach[t, 3])
                         if lo < hi_row:
-                            tile_fma(xflat, starts[t * mr:], row_offsets[lo:], 1, wflat[lo * span * kp + k0:],
-                                     span * kp, kp, hi_row - lo, span, acc[t * mr * width + k0 - k_first:],
-                                     width, written)
+                            shaped_tile_fma(xflat, starts[t * mr:], row_offsets[lo:], 1,
+                                            wflat[lo * span * kp + k0:], span * kp, kp, hi_row - lo, span,
+                                            acc[t * mr * width + k0 - k_first:], width, written, narrow)
                             written = True
             for t in range(tiles):
                 for a in range(reach[t, 0], reach[t, 1]):
@@ -337,8 +339,8 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, ta
         for t in range(tiles):   # no data in any window of the tile (or no taps): zeros
             if not started[t]:
                 for k0 in range(k_first, k_last, nr):
-                    tile_fma(xflat, starts[t * mr:], row_offsets, 1, wflat, 0, kp, 0, span,
-                             acc[t * mr * width + k0 - k_first:], width, False)
+                    shaped_tile_fma(xflat, starts[t * mr:], row_offsets, 1, wflat, 0, kp, 0, span,
+                                    acc[t * mr * width + k0 - k_first:], width, False, narrow)
         q = 0
         while q < count:   # runs of positions along w, transposed into NCDHW rows
             p = p0 + q
@@ -365,13 +367,13 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, ta
             q += run
 
 
-def _correlate(xin, channels, wt, bias, out, geom, valid, taps):
+def _correlate(xin, channels, wt, bias, out, geom, valid, taps, narrow):
     """Run :func:`_forward_tiles` with its work split."""
     positions = int(np.prod(geom[:, 3]))
     kp = wt.shape[1]
-    split = _forward_split(positions, kp, taps[2] * channels * tile_shape(wt.dtype)[1] * wt.itemsize,
-                           wt.dtype)
-    _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps[0], taps[1], taps[2], *split)
+    row_bytes = taps[2] * channels * tile_shape(wt.dtype, narrow)[1] * wt.itemsize
+    split = _forward_split(positions, kp, row_bytes, wt.dtype, narrow)
+    _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps[0], taps[1], taps[2], narrow, *split)
 
 
 def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
@@ -383,7 +385,8 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     (Kp = K rounded up to NR) and, per work unit in flight, a (POSITIONS_TARGET, Kp) block.
     """
     n_out, channels, fd, fh, fw = w.shape
-    kp = _round_up(n_out, tile_shape(w.dtype)[1])
+    narrow = narrow_fits(n_out, w.dtype)
+    kp = _round_up(n_out, tile_shape(w.dtype, narrow)[1])
     wt = _pack_weights(w, False, 0, 0, 0, 1, 1, 1, fd, fh, fw, kp)
     xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0, channels)
     geom = np.zeros((3, 6), dtype=np.int64)
@@ -391,7 +394,7 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     geom[:, 3] = y.shape[2:]
     geom[:, 4] = 1
     valid = np.array([[pd, pd + x.shape[2]], [ph, ph + x.shape[3]]], dtype=np.int64)
-    _correlate(xp, channels, wt, b, y, geom, valid, (fd, fh, fw))
+    _correlate(xp, channels, wt, b, y, geom, valid, (fd, fh, fw), narrow)
 
 
 def _residue_taps(f, s, r):
@@ -420,7 +423,8 @@ def conv3d_backward_input(dy, w, dx, sd, sh, sw, pd, ph, pw):
     n_batch, channels = dy.shape[0], w.shape[1]
     inputs = dx.shape[2] * dx.shape[3] * dx.shape[4]
     outputs = dy.shape[2] * dy.shape[3] * dy.shape[4]
-    waste = inputs * _round_up(channels, tile_shape(dx.dtype)[1]) / (sd * sh * sw * outputs * channels)
+    padded = _round_up(channels, tile_shape(dx.dtype, narrow_fits(channels, dx.dtype))[1])
+    waste = inputs * padded / (sd * sh * sw * outputs * channels)
     if waste >= SCATTER_WASTE_ANY_BATCH or (waste >= SCATTER_WASTE and n_batch >= SCATTER_MIN_BATCH):
         _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw)
     else:
@@ -450,7 +454,8 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     dyp = _pad_channels_last(dy, md, mh, mw, td, th, tw, n_out)
     valid = np.array([[md, md + do], [mh, mh + ho]], dtype=np.int64)
     zero_bias = np.zeros(channels, dtype=dx.dtype)
-    cp = _round_up(channels, tile_shape(dx.dtype)[1])
+    narrow = narrow_fits(channels, dx.dtype)
+    cp = _round_up(channels, tile_shape(dx.dtype, narrow)[1])
     for rd in range(sd):
         for rh in range(sh):
             for rw in range(sw):
@@ -466,7 +471,7 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
                     geom[dim] = (1, m - taps[dim] + 1 if taps[dim] > 0 else 0, q0, q1 - q0 + 1, s, r - p)
                 if ok:
                     wt = _pack_weights(w, True, rd, rh, rw, sd, sh, sw, taps[0], taps[1], taps[2], cp)
-                    _correlate(dyp, n_out, wt, zero_bias, dx, geom, valid, taps)
+                    _correlate(dyp, n_out, wt, zero_bias, dx, geom, valid, taps, narrow)
 
 
 def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):
@@ -553,7 +558,8 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     """
     n_batch, n_out, do, ho, wo = dy.shape
     _, channels, fd, fh, fw = dw.shape
-    mr, nr = tile_shape(dw.dtype)
+    narrow = narrow_fits(n_out, dw.dtype)
+    mr, nr = tile_shape(dw.dtype, narrow)
     kp = _round_up(n_out, nr)
     lp = _round_up(fd * fh * fw * channels, mr)
     xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0, channels)
@@ -566,12 +572,12 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     wanted = UNITS_PER_THREAD * numba.get_num_threads()
     tap_groups = min(lp // mr, max(1, -(-wanted // chunks)))
     partial = np.empty((chunks, lp, kp), dtype=dw.dtype)
-    _weight_tiles(xp, channels, dycl, partial, fd, fh, fw, sd, sh, sw, rows, tap_groups)
+    _weight_tiles(xp, channels, dycl, partial, fd, fh, fw, sd, sh, sw, narrow, rows, tap_groups)
     _reduce_weight_and_bias(partial, dy, dw, db)
 
 
 @parallel_kernel
-def _weight_tiles(xin, channels, dycl, partial, fd, fh, fw, sd, sh, sw, rows_per_block, tap_groups):
+def _weight_tiles(xin, channels, dycl, partial, fd, fh, fw, sd, sh, sw, narrow, rows_per_block, tap_groups):
     """The parallel part of :func:`conv3d_backward_weight` (one parallel region): chunk ``i`` of
     the units (blocks of ``rows_per_block`` consecutive output rows, in (n, i, j) order, across
     planes and images) writes its private
@@ -580,10 +586,11 @@ def _weight_tiles(xin, channels, dycl, partial, fd, fh, fw, sd, sh, sw, rows_per
     the last tap (never read).
 
     xin : (N, Dp, Hp, Wp * C) padded input, channels-last (pitch C); dycl : (N, Do, Ho, Wo * Kp)
-    dy, channels-last (pitch Kp, zero columns past K).
+    dy, channels-last (pitch Kp, zero columns past K); narrow : the tile shape (Lp a multiple of
+    its MR, Kp of its NR).
     """
-    mr = tile_rows(xin)
-    nr = tile_cols(xin)
+    mr = tile_rows(xin, narrow)
+    nr = tile_cols(xin, narrow)
     dp, hp, wpc = xin.shape[1], xin.shape[2], xin.shape[3]
     do, ho, wokp = dycl.shape[1], dycl.shape[2], dycl.shape[3]
     chunks, lp, kp = partial.shape
@@ -621,8 +628,8 @@ def _weight_tiles(xin, channels, dycl, partial, fd, fh, fw, sd, sh, sw, rows_per
             first = g0 * wokp   # dy's output rows are consecutive in dycl
             for l0 in range(l_first, l_last, mr):
                 for k0 in range(0, kp, nr):
-                    tile_fma(xflat, taps[l0:], row_starts, sw * channels, dyflat[first + k0:], wokp, kp,
-                             rows, wo, mine[l0 * kp + k0:], kp, unit > start)
+                    shaped_tile_fma(xflat, taps[l0:], row_starts, sw * channels, dyflat[first + k0:], wokp,
+                                    kp, rows, wo, mine[l0 * kp + k0:], kp, unit > start, narrow)
 
 
 @parallel_kernel

@@ -21,10 +21,13 @@ AVX-512, ymm on AVX2, no spills of accumulators).
 
 Tile shapes (:func:`tile_shape`): W lanes per vector from the target's widest vector registers
 (:func:`fastnet.kernels._config.vector_bytes`), MR x NV with MR * NV accumulators plus NV + 1
-working registers within the register file: 32 vector registers on AVX-512 (MR = 8, NV = 2),
-16 on AVX2 and SSE (MR = 6, NV = 2). Measured on one Zen 4 core (AVX-512), float32: 115-117
-GFLOP/s with operands in L1 (the core's peak, 32 FLOP per cycle), 92-106 GFLOP/s in a
-convolution forward pass.
+working registers within the register file: 32 vector registers on AVX-512 (wide: MR = 8,
+NV = 2; narrow: 16 x 1), 16 on AVX2 and SSE (6 x 2; 12 x 1). The narrow shape is for layers with
+at most W output channels (LeNet's 6 and 16 with float32 on AVX-512), where half or more of a
+wide tile would be padding; both shapes are in every caller, chosen by a runtime flag.
+Measured on one Zen 4 core (AVX-512), float32: 115-117 GFLOP/s for either shape with operands
+in L1 (the core's peak, 32 FLOP per cycle; the shapes 12 x 2, 6 x 4, 24 x 1 and 28 x 1 measured
+the same), 100-112 GFLOP/s in a convolution forward pass.
 
 Every output element is the sum over (r, j) in that order, whatever the caller's work split,
 so results do not depend on the thread count. NaN and infinities propagate as in any sum.
@@ -38,43 +41,134 @@ from llvmlite import ir
 
 from ._config import vector_bytes
 
-#: (MR, NV) per vector width in bytes: MR rows (broadcast values), NV vectors per row.
-_SHAPES = {64: (8, 2), 32: (6, 2), 16: (6, 2)}
+#: Tile shapes (MR, NV) per vector width in bytes: MR rows (broadcast values), NV vectors per row.
+#: "wide" for NR >= 2 vectors of output channels; "narrow" (one vector, twice the rows) for
+#: layers with at most one vector of them (K <= 16 with float32 on AVX-512), where a wide tile
+#: would compute as many padding columns as real ones.
+_WIDE = {64: (8, 2), 32: (6, 2), 16: (6, 2)}
+_NARROW = {64: (16, 1), 32: (12, 1), 16: (12, 1)}
 
 
-def tile_shape(dtype):
+def tile_shape(dtype, narrow=False):
     """(MR, NR): rows and columns of one tile for arrays of ``dtype`` (float32 or float64) on the
-    target Numba compiles for. NR = NV * W, W = vector bytes / itemsize."""
+    target Numba compiles for, wide or ``narrow``. NR = NV * W, W = vector bytes / itemsize."""
     vb = vector_bytes()
-    mr, nv = _SHAPES[vb]
+    mr, nv = (_NARROW if narrow else _WIDE)[vb]
     return mr, nv * (vb // dtype.itemsize)
 
 
-def tile_rows(a):
-    """MR of :func:`tile_shape` for ``a.dtype``, as a compile-time constant inside kernels."""
-    return tile_shape(a.dtype)[0]
+def narrow_fits(columns, dtype):
+    """Whether ``columns`` (a tile's output channels in all) fit one narrow tile's width: then the
+    narrow shape wastes less (K = 6 or 16 with float32 on AVX-512; 32 does not)."""
+    return columns <= tile_shape(dtype, True)[1]
 
 
-def tile_cols(a):
-    """NR of :func:`tile_shape` for ``a.dtype``, as a compile-time constant inside kernels."""
-    return tile_shape(a.dtype)[1]
+def tile_rows(a, narrow=False):
+    """MR of :func:`tile_shape` for ``a.dtype`` inside kernels (``narrow``: a runtime bool)."""
+    return tile_shape(a.dtype, narrow)[0]
+
+
+def tile_cols(a, narrow=False):
+    """NR of :func:`tile_shape` for ``a.dtype`` inside kernels (``narrow``: a runtime bool)."""
+    return tile_shape(a.dtype, narrow)[1]
 
 
 @overload(tile_rows)
-def _tile_rows_overload(a):
-    mr = tile_shape(as_dtype(a.dtype))[0]
-    return lambda a: mr
+def _tile_rows_overload(a, narrow=False):
+    wide, thin = tile_shape(as_dtype(a.dtype))[0], tile_shape(as_dtype(a.dtype), True)[0]
+    return lambda a, narrow=False: thin if narrow else wide
 
 
 @overload(tile_cols)
-def _tile_cols_overload(a):
-    nr = tile_shape(as_dtype(a.dtype))[1]
-    return lambda a: nr
+def _tile_cols_overload(a, narrow=False):
+    wide, thin = tile_shape(as_dtype(a.dtype))[1], tile_shape(as_dtype(a.dtype), True)[1]
+    return lambda a, narrow=False: thin if narrow else wide
+
+
+def _emit_tile(context, builder, dtype, shape, values):
+    """The LLVM IR of one tile of ``shape`` (MR, NV) (see :func:`tile_fma`)."""
+    mr, nv = shape
+    width = vector_bytes() // dtype.itemsize
+    a_ptr, abase_ptr, aroff_ptr, aj, b_ptr, br, bj, nr, nj, c_ptr, ci, accumulate = values
+    i64 = ir.IntType(64)
+    i32 = ir.IntType(32)
+    vty = ir.VectorType(a_ptr.type.pointee, width)
+    vptr = vty.as_pointer()
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vty, [vty] * 3),
+        "llvm.fma.v%d%s" % (width, "f32" if dtype.itemsize == 4 else "f64"))
+
+    def const(n):
+        return ir.Constant(i64, n)
+
+    # the accumulators: allocas that LLVM's mem2reg turns into vector registers
+    accs = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(mr)]
+    cptrs = [[builder.bitcast(builder.gep(c_ptr, [builder.add(builder.mul(ci, const(i)), const(v * width))]),
+                              vptr)
+              for v in range(nv)] for i in range(mr)]
+    with builder.if_else(accumulate) as (then, otherwise):
+        with then:
+            for i in range(mr):
+                for v in range(nv):
+                    builder.store(builder.load(cptrs[i][v], align=1), accs[i][v])
+        with otherwise:
+            for i in range(mr):
+                for v in range(nv):
+                    builder.store(ir.Constant(vty, None), accs[i][v])
+    rows = [builder.load(builder.gep(abase_ptr, [const(i)])) for i in range(mr)]
+    undef = ir.Constant(vty, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(i32, width), [0] * width)
+    with cgutils.for_range(builder, nr) as outer:
+        r = outer.index
+        a_r = builder.load(builder.gep(aroff_ptr, [r]))
+        b_r = builder.mul(r, br)
+        with cgutils.for_range(builder, nj) as inner:
+            j = inner.index
+            a_rj = builder.add(a_r, builder.mul(j, aj))
+            b_rj = builder.add(b_r, builder.mul(j, bj))
+            bvecs = [builder.load(builder.bitcast(builder.gep(b_ptr, [builder.add(b_rj, const(v * width))]), vptr),
+                                  align=1)
+                     for v in range(nv)]
+            for i in range(mr):
+                value = builder.load(builder.gep(a_ptr, [builder.add(rows[i], a_rj)]))
+                broadcast = builder.shuffle_vector(builder.insert_element(undef, value, ir.Constant(i32, 0)),
+                                                   undef, splat)
+                for v in range(nv):
+                    builder.store(builder.call(fma, [broadcast, bvecs[v], builder.load(accs[i][v])]), accs[i][v])
+    for i in range(mr):
+        for v in range(nv):
+            builder.store(builder.load(accs[i][v]), cptrs[i][v], align=1)
+
+
+def _codegen(dtype, shaped):
+    """The intrinsics' code generator: the wide tile, or (``shaped``) the wide or narrow one by the
+    last argument, a runtime bool."""
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+
+        def as_i64(value):
+            return builder.sext(value, i64) if value.type != i64 else value
+
+        def data(position):
+            return context.make_array(signature.args[position])(context, builder, args[position]).data
+
+        values = [data(0), data(1), data(2), as_i64(args[3]), data(4), as_i64(args[5]), as_i64(args[6]),
+                  as_i64(args[7]), as_i64(args[8]), data(9), as_i64(args[10]), args[11]]
+        if not shaped:
+            _emit_tile(context, builder, dtype, _WIDE[vector_bytes()], values)
+            return context.get_dummy_value()
+        with builder.if_else(args[12]) as (thin, wide):
+            with thin:
+                _emit_tile(context, builder, dtype, _NARROW[vector_bytes()], values)
+            with wide:
+                _emit_tile(context, builder, dtype, _WIDE[vector_bytes()], values)
+        return context.get_dummy_value()
+    return codegen
 
 
 @intrinsic
 def tile_fma(typingctx, a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate):
-    """One MR x NR tile: ``c[i*ci + v] (+)= sum_{r<nr, j<nj} a[abase[i] + aroff[r] + j*aj] *
+    """One wide MR x NR tile: ``c[i*ci + v] (+)= sum_{r<nr, j<nj} a[abase[i] + aroff[r] + j*aj] *
     b[r*br + j*bj + v]`` (see the module docstring).
 
     a, b, c : 1-D C-contiguous arrays of one float dtype (views: pass ``x[offset:]`` to start
@@ -83,72 +177,12 @@ def tile_fma(typingctx, a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulat
     the caller guarantees that every index is in range.
     """
     sig = types.void(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate)
-    dtype = as_dtype(a.dtype)
-    mr, ncols = tile_shape(dtype)
-    width = vector_bytes() // dtype.itemsize
-    nv = ncols // width
+    return sig, _codegen(as_dtype(a.dtype), False)
 
-    def codegen(context, builder, signature, args):
-        (a_, abase_, aroff_, aj_, b_, br_, bj_, nr_, nj_, c_, ci_, acc_) = args
-        i64 = ir.IntType(64)
-        i32 = ir.IntType(32)
-        fty = context.get_value_type(signature.args[0].dtype)
-        vty = ir.VectorType(fty, width)
-        vptr = vty.as_pointer()
 
-        def as_i64(value):
-            return builder.sext(value, i64) if value.type != i64 else value
-
-        def data(position):
-            return context.make_array(signature.args[position])(context, builder, args[position]).data
-
-        aj_, br_, bj_, nr_, nj_, ci_ = map(as_i64, (aj_, br_, bj_, nr_, nj_, ci_))
-        a_ptr, abase_ptr, aroff_ptr, b_ptr, c_ptr = data(0), data(1), data(2), data(4), data(9)
-        fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vty, [vty] * 3),
-            "llvm.fma.v%d%s" % (width, "f32" if dtype.itemsize == 4 else "f64"))
-
-        def const(n):
-            return ir.Constant(i64, n)
-
-        # the accumulators: allocas that LLVM's mem2reg turns into vector registers
-        accs = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(mr)]
-        cptrs = [[builder.bitcast(builder.gep(c_ptr, [builder.add(builder.mul(ci_, const(i)),
-                                                                  const(v * width))]), vptr)
-                  for v in range(nv)] for i in range(mr)]
-        with builder.if_else(acc_) as (then, otherwise):
-            with then:
-                for i in range(mr):
-                    for v in range(nv):
-                        builder.store(builder.load(cptrs[i][v], align=1), accs[i][v])
-            with otherwise:
-                for i in range(mr):
-                    for v in range(nv):
-                        builder.store(ir.Constant(vty, None), accs[i][v])
-        rows = [builder.load(builder.gep(abase_ptr, [const(i)])) for i in range(mr)]
-        undef = ir.Constant(vty, ir.Undefined)
-        splat = ir.Constant(ir.VectorType(i32, width), [0] * width)
-        with cgutils.for_range(builder, nr_) as outer:
-            r = outer.index
-            a_r = builder.load(builder.gep(aroff_ptr, [r]))
-            b_r = builder.mul(r, br_)
-            with cgutils.for_range(builder, nj_) as inner:
-                j = inner.index
-                a_rj = builder.add(a_r, builder.mul(j, aj_))
-                b_rj = builder.add(b_r, builder.mul(j, bj_))
-                bvecs = [builder.load(builder.bitcast(builder.gep(b_ptr, [builder.add(b_rj, const(v * width))]),
-                                                      vptr), align=1)
-                         for v in range(nv)]
-                for i in range(mr):
-                    value = builder.load(builder.gep(a_ptr, [builder.add(rows[i], a_rj)]))
-                    broadcast = builder.shuffle_vector(builder.insert_element(undef, value, ir.Constant(i32, 0)),
-                                                       undef, splat)
-                    for v in range(nv):
-                        builder.store(builder.call(fma, [broadcast, bvecs[v], builder.load(accs[i][v])]),
-                                      accs[i][v])
-        for i in range(mr):
-            for v in range(nv):
-                builder.store(builder.load(accs[i][v]), cptrs[i][v], align=1)
-        return context.get_dummy_value()
-
-    return sig, codegen
+@intrinsic
+def shaped_tile_fma(typingctx, a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate, narrow):
+    """:func:`tile_fma` of the wide or, with ``narrow`` (a runtime bool) True, the narrow shape
+    (:func:`tile_shape`): both loops are compiled in, one test picks."""
+    sig = types.void(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate, narrow)
+    return sig, _codegen(as_dtype(a.dtype), True)

@@ -266,14 +266,16 @@ def test_central_difference_gradients_of_both_stride1_paths(plane_max, monkeypat
     assert_gradient(db, lambda v: conv2d(x, w, v, 1, (1, 2)), b, dy)
 
 
-def test_shape_rule_picks_the_flat_planes_for_lenet_and_the_core_for_large_layers():
+def test_shape_rule_picks_the_flat_planes_for_short_reductions_and_the_core_for_the_rest():
     ok = conv2d_kernels._plane_ok
     assert ok(1 * 25, 32 * 32, 28 * 28, 1, 1, None)          # LeNet C1
-    assert ok(6 * 25, 14 * 14, 10 * 10, 1, 1, None)          # LeNet C3
+    assert ok(1 * 25, 32 * 32, 28 * 28, 1, 1, None, dx_reduction=6 * 25)   # ... and its dx
+    assert not ok(3 * 9, 34 * 34, 32 * 32, 1, 1, None, dx_reduction=64 * 9)   # 3 -> 64: the core's dx
+    assert not ok(6 * 25, 14 * 14, 10 * 10, 1, 1, None)      # LeNet C3: the core's narrow tiles
     assert not ok(64 * 9, 58 * 58, 56 * 56, 1, 1, None)      # VGG 3x3
-    assert not ok(16 * 9, 6 * 6, 4 * 4, 1, 1, None)          # mostly padding
-    assert ok(16 * 9, 6 * 6, 4 * 4, 1, 1, None, conv2d_kernels.PLANE_MAX_WASTE_WEIGHT)   # ... but dw: planes
-    assert not ok(16 * 9, 4 * 4, 2 * 2, 1, 1, None, conv2d_kernels.PLANE_MAX_WASTE_WEIGHT)
+    assert not ok(8 * 9, 6 * 6, 4 * 4, 1, 1, None)           # mostly padding
+    assert ok(8 * 9, 6 * 6, 4 * 4, 1, 1, None, conv2d_kernels.PLANE_MAX_WASTE_WEIGHT)   # ... but dw: planes
+    assert not ok(8 * 9, 4 * 4, 2 * 2, 1, 1, None, conv2d_kernels.PLANE_MAX_WASTE_WEIGHT)
     assert not ok(1 * 25, 32 * 32, 28 * 28, 2, 1, True)      # never at stride > 1, even forced
 
 

@@ -127,13 +127,14 @@ def test_backward_weight_nonfinite_input_reaches_exactly_the_taps_that_see_it(ba
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_work_splits_give_bitwise_identical_sums(dtype):
+@pytest.mark.parametrize("narrow", [False, True], ids=["wide", "narrow"])
+def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     """The forward core's units (position blocks x weight panels) and reduction slices, and the
     weight gradient's tap groups, move work between threads and calls, never change a sum: every
-    split gives the same bits."""
+    split gives the same bits, for either tile shape, and the sums match the reference."""
     from fastnet.kernels import conv3d as kernels
     from fastnet.kernels.microkernel import tile_shape
-    mr, nr = tile_shape(np.dtype(dtype))
+    mr, nr = tile_shape(np.dtype(dtype), narrow)
     x, w, b = conv_problem((2, 7, 3, 9, 10), (2 * nr + 3, 7, 3, 3, 3), dtype, seed=27)
     xp = kernels._pad_channels_last(x, 1, 1, 1, 0, 0, 0, 7)
     kp = 3 * nr
@@ -141,25 +142,28 @@ def test_work_splits_give_bitwise_identical_sums(dtype):
     geom = np.array([[1, 0, 0, 3, 1, 0], [1, 0, 0, 9, 1, 0], [1, 0, 0, 10, 1, 0]], dtype=np.int64)
     valid = np.array([[1, 4], [1, 10]], dtype=np.int64)   # the rows of xp that hold x
     results = []
-    for block, panels, rows in [(mr, 1, 1), (4 * mr, 3, 9), (12 * mr, 2, 4), (540, 3, 2)]:
+    for block, panels, rows in [(mr, 1, 1), (4 * mr, 3, 9), (12 * mr, 2, 4), (540 // mr * mr, 3, 2)]:
         y = np.full((2, w.shape[0], 3, 9, 10), np.nan, dtype=dtype)
-        kernels._forward_tiles(xp, 7, wt, b, y, geom, valid, 3, 3, 3, block, panels, rows)
+        kernels._forward_tiles(xp, 7, wt, b, y, geom, valid, 3, 3, 3, narrow, block, panels, rows)
         results.append(y)
     for y in results[1:]:
         assert np.array_equal(y, results[0])
-    assert_close(results[0], naive_conv.conv3d(x.astype(np.float64), w.astype(np.float64),
-                                               b.astype(np.float64), 1, 1).astype(dtype),
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    assert_close(results[0], naive_conv.conv3d(x64, w64, b.astype(np.float64), 1, 1).astype(dtype),
                  dtype, scale=conv_scale(w.shape))
     dy = rng(28).standard_normal(results[0].shape).astype(dtype)
     dycl = kernels._pad_channels_last(dy, 0, 0, 0, 0, 0, 0, kp)
     lp = -(-7 * 27 // mr) * mr
     sums = []
     for groups in (1, 2, lp // mr):
-        partial = np.full((3, lp, kp), np.nan, dtype=dtype)
-        kernels._weight_tiles(xp, 7, dycl, partial, 3, 3, 3, 1, 1, 1, 4, groups)
+        partial = np.full((1, lp, kp), np.nan, dtype=dtype)
+        kernels._weight_tiles(xp, 7, dycl, partial, 3, 3, 3, 1, 1, 1, narrow, 4, groups)
         sums.append(partial[:, :7 * 27])
     for partial in sums[1:]:
         assert np.array_equal(partial, sums[0])
+    expected = naive_conv.conv3d_backward(x64, w64, dy.astype(np.float64), 1, 1)[1]
+    got = sums[0][0, :, :w.shape[0]].reshape(3, 3, 3, 7, -1).transpose(4, 3, 0, 1, 2)
+    assert_close(got, expected.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
 
 
 @pytest.mark.parametrize("stride", [1, 2])

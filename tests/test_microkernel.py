@@ -10,7 +10,7 @@ import pytest
 from numba import njit
 
 from fastnet.kernels import _config
-from fastnet.kernels.microkernel import tile_cols, tile_fma, tile_rows, tile_shape
+from fastnet.kernels.microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape
 from helpers import DTYPES, assert_close, rng
 
 
@@ -18,6 +18,12 @@ from helpers import DTYPES, assert_close, rng
 def _call(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate):
     tile_fma(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate)
     return tile_rows(a), tile_cols(a)
+
+
+@njit
+def _call_shaped(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate, narrow):
+    shaped_tile_fma(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate, narrow)
+    return tile_rows(a, narrow), tile_cols(a, narrow)
 
 
 def _reference(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate, mr, ncols):
@@ -36,12 +42,15 @@ def _reference(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate, mr, nc
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("accumulate", [False, True])
 @pytest.mark.parametrize("nr, nj, aj", [(1, 1, 1), (3, 7, 1), (2, 5, 3), (0, 4, 1), (4, 0, 1)])
-def test_matches_the_formula(dtype, accumulate, nr, nj, aj):
-    mr, ncols = tile_shape(np.dtype(dtype))
+@pytest.mark.parametrize("shape", ["wide", "shaped-wide", "shaped-narrow"])
+def test_matches_the_formula(dtype, accumulate, nr, nj, aj, shape):
+    narrow = shape == "shaped-narrow"
+    mr, ncols = tile_shape(np.dtype(dtype), narrow)
     g = rng(nr * 10 + nj)
     a = g.standard_normal(400).astype(dtype)
     # rows anywhere in a, out of order; outer steps at uneven offsets
     abase = g.permutation(np.arange(0, 200, 7))[:mr].astype(np.int64)
+    assert abase.size == mr
     aroff = np.array([0, 40, 13, 90][:max(nr, 1)], dtype=np.int64)
     br, bj = nj * ncols + 5, ncols + 3
     b = g.standard_normal(max(nr, 1) * br + max(nj, 1) * bj + ncols).astype(dtype)
@@ -50,23 +59,27 @@ def test_matches_the_formula(dtype, accumulate, nr, nj, aj):
     expected = _reference(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, accumulate, mr, ncols)
     gaps = [(i * ci + ncols, i * ci + ci) for i in range(mr)]
     before = c.copy()
-    shape = _call(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, np.bool_(accumulate))
-    assert shape == (mr, ncols)
+    if shape == "wide":
+        got = _call(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, np.bool_(accumulate))
+    else:
+        got = _call_shaped(a, abase, aroff, aj, b, br, bj, nr, nj, c, ci, np.bool_(accumulate), narrow)
+    assert got == (mr, ncols)
     assert_close(c, expected.astype(dtype), dtype, scale=np.sqrt(max(nr * nj, 1)))
     for lo, hi in gaps:   # what lies between the tile's rows is not touched
         np.testing.assert_array_equal(c[lo:hi], before[lo:hi])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_nan_and_inf_propagate(dtype):
-    mr, ncols = tile_shape(np.dtype(dtype))
+@pytest.mark.parametrize("narrow", [False, True])
+def test_nan_and_inf_propagate(dtype, narrow):
+    mr, ncols = tile_shape(np.dtype(dtype), narrow)
     a = np.ones(mr * 4, dtype=dtype)
     a[2 * 4 + 1] = np.nan                    # row 2, step 1
     b = np.ones(4 * ncols, dtype=dtype)
     b[3 * ncols + 5] = np.inf                 # step 3, column 5
     c = np.zeros(mr * ncols, dtype=dtype)
-    _call(a, np.arange(mr, dtype=np.int64) * 4, np.zeros(1, np.int64), 1, b, 0, ncols, 1, 4, c,
-          ncols, np.bool_(False))
+    _call_shaped(a, np.arange(mr, dtype=np.int64) * 4, np.zeros(1, np.int64), 1, b, 0, ncols, 1, 4, c,
+                 ncols, np.bool_(False), narrow)
     c = c.reshape(mr, ncols)
     assert np.isnan(c[2]).all()
     assert np.isinf(c[np.arange(mr) != 2, 5]).all()
@@ -83,8 +96,13 @@ def test_tile_shape_follows_the_vector_width():
     assert nr32 % (width // 4) == 0 and nr64 % (width // 8) == 0
     # accumulators plus the loaded vectors and one broadcast fit the register file
     registers = 32 if width == 64 else 16
-    vectors = nr32 // (width // 4)
-    assert mr32 * vectors + vectors + 1 <= registers
+    for narrow in (False, True):
+        rows, cols = tile_shape(np.dtype(np.float32), narrow)
+        vectors = cols // (width // 4)
+        assert rows * vectors + vectors + 1 <= registers
+    # the narrow shape: one vector, more rows; it fits columns up to one vector
+    assert tile_shape(np.dtype(np.float32), True)[1] == width // 4 and tile_shape(np.dtype(np.float32), True)[0] > mr32
+    assert narrow_fits(width // 4, np.dtype(np.float32)) and not narrow_fits(width // 4 + 1, np.dtype(np.float32))
 
 
 _PROBE = """
