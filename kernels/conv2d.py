@@ -10,7 +10,8 @@ Two implementations, picked per call by shape (both tested directly):
   where the core's short reductions make it slow; see :func:`_plane_ok`.
 * Winograd F(2x2, 3x3) in :mod:`fastnet.kernels.winograd`, for 3x3 stride-1 layers (forward, and
   backward-input as a forward correlation of dy), when asked for (``algorithm="winograd"``) or
-  when ``"auto"`` picks it by shape (:func:`winograd_ok`).
+  when ``"auto"`` picks it by shape (:func:`winograd_ok`); and Winograd F(3x3, 2x2) for their
+  weight gradient in :mod:`fastnet.kernels.winograd_weight` (:func:`winograd_weight_ok`).
 
 These are plain Python functions on purpose: wrapping them in ``serial_kernel`` would compile the
 whole 3-D core a second time inside each of them (tens of seconds per dtype), for a saving of a
@@ -22,6 +23,7 @@ import numpy as np
 from .conv2d_plane import flat_planes, plane_correlate, plane_weight_grad
 from .conv3d import conv3d_backward_input, conv3d_backward_weight, conv3d_forward
 from .winograd import conv2d_forward_winograd
+from .winograd_weight import conv2d_backward_weight_winograd
 
 PLANE_MAX_REDUCTION = 80    # flat-plane kernels up to this reduction length C*FH*FW ...
 PLANE_MAX_REDUCTION_DX = 160   # ... and, for dx, K*FH*FW up to this
@@ -38,6 +40,25 @@ PLANE_MAX_WASTE_WEIGHT = 2.25   # ... for the weight gradient, where the planes 
 WINOGRAD_AUTO = True
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MIN_TILES = 32
+# The weight gradient (Winograd F(3x3, 2x2), conv2d_backward_weight) has its own thresholds (see
+# winograd_weight_ok): at least WINOGRAD_WEIGHT_MIN_CHANNELS input and output channels and
+# WINOGRAD_WEIGHT_MIN_OUTPUTS output positions N * Ho * Wo, or WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE
+# where C * K > WINOGRAD_WEIGHT_LARGE (a fixed cost, 16 C K partial sums written, read back and
+# transformed, leaves the caches there: 3-4 ms at 512 -> 512). Positions rather than tiles: the
+# direct core's work is the positions, Winograd's the tiles plus that fixed cost (7x7 outputs
+# waste 15 of every 64 tile positions). Measured on the Zen 4 dev box (AVX-512), float32,
+# 2026-12-05, direct dw time / Winograd dw time, 1 thread | 2 threads (the shared VM: two-thread
+# runs of small layers varied by up to 30 %), by positions: 49 (7x7 b1): 64-256 channels
+# 0.85-1.2 | 0.55-1.05, 512 0.6-0.7 | 0.6-0.85; 98-100 (7x7 b2, 10x10 b1): 32-256 channels 1.0-1.4
+# | 0.5-1.35, 384-512 0.85-1.15 | 0.55-1.0; 128 (8x8 b2): 32-256 1.1-1.4 | 0.7-1.3, 512 1.05-1.3
+# | 0.75-0.9; 147 (7x7 b3, 512) 0.97-1.08 | 0.8-0.87; 196: 64-256 channels (14x14 b1) 1.15-1.95 |
+# 1.2-2.1, 384-512 (14x14 b1, 7x7 b4) 1.1-1.45 | 0.9-1.45; 392 and more (the layers of
+# fastnet.kernels.winograd_weight's table) 1.2-2.0 | 1.1-2.0; 16 channels (half of every 32-wide vector
+# panel is padding) 0.5-0.7 | 0.6.
+WINOGRAD_WEIGHT_MIN_CHANNELS = 32
+WINOGRAD_WEIGHT_MIN_OUTPUTS = 160
+WINOGRAD_WEIGHT_LARGE = 256 * 256
+WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE = 256
 ALGORITHMS = ("auto", "direct", "winograd")
 
 
@@ -56,6 +77,19 @@ def winograd_ok(channels_in, channels_out, tiles, fh, fw, sh, sw, algorithm):
         return True
     return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_MIN_CHANNELS
             and tiles >= WINOGRAD_MIN_TILES)
+
+
+def winograd_weight_ok(channels_in, channels_out, outputs, fh, fw, sh, sw, algorithm):
+    """Whether conv2d_backward_weight runs Winograd F(3x3, 2x2): "winograd" (the caller checked
+    that it applies), "direct" never, "auto" by shape with the WINOGRAD_WEIGHT_* constants
+    (WINOGRAD_AUTO False turns it off too); ``outputs`` = N * Ho * Wo, the positions of dy."""
+    if algorithm == "direct" or not winograd_applies(fh, fw, sh, sw):
+        return False
+    if algorithm == "winograd":
+        return True
+    large = channels_in * channels_out > WINOGRAD_WEIGHT_LARGE
+    return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_WEIGHT_MIN_CHANNELS
+            and outputs >= (WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE if large else WINOGRAD_WEIGHT_MIN_OUTPUTS))
 
 
 def _tiles(n, ho, wo):
@@ -141,17 +175,24 @@ def conv2d_backward_input(dy, w, dx, sh, sw, ph, pw, plane=None, algorithm="auto
                           dx.reshape(n, c, 1, height, width), 1, sh, sw, 0, ph, pw)
 
 
-def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None):
+def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None, algorithm="auto"):
     """dw (K, C, FH, FW) and db (K,) = gradients of sum(y * dy); see :func:`conv3d_backward_weight`.
 
     Flat plane form (stride 1, finite x): dy placed on the padded input's grid and one long dot
     per (k, c, p) over all images (db summed in float64 by NumPy). Extra memory: the padded copy
     of x as in :func:`conv2d_forward` plus dy on that grid, (K, N*(H+2ph)*(W+2pw)).
+    ``algorithm``: "auto", "direct" or "winograd" (3x3 stride 1 only, any padding: see
+    :func:`winograd_weight_ok`): Winograd F(3x3, 2x2) by
+    :func:`~fastnet.kernels.winograd_weight.conv2d_backward_weight_winograd` (extra memory: see
+    :mod:`fastnet.kernels.winograd_weight`); Winograd ignores ``plane``.
     """
     n, c, h, wd = x.shape
     _, k, ho, wo = dy.shape
     fh, fw = dw.shape[2], dw.shape[3]
     hp, wp = h + 2 * ph, wd + 2 * pw
+    if winograd_weight_ok(c, k, n * ho * wo, fh, fw, sh, sw, algorithm):
+        conv2d_backward_weight_winograd(x, dy, dw, db, ph, pw)
+        return
     use_plane = _plane_ok(c * fh * fw, hp * wp, ho * wo, sh, sw, plane, PLANE_MAX_WASTE_WEIGHT)
     if use_plane and plane is None and not np.isfinite(x).all():
         use_plane = False   # an inf or NaN outside every window would meet a zero of the grid

@@ -1,4 +1,5 @@
-"""Winograd F(2x2, 3x3) convolution for 3x3 stride-1 2-D layers (Lavin & Gray, CVPR 2016).
+"""Winograd F(2x2, 3x3) convolution for 3x3 stride-1 2-D layers (Lavin & Gray, CVPR 2016); the
+weight gradient by Winograd F(3x3, 2x2) is :mod:`fastnet.kernels.winograd_weight`.
 
 Each 2x2 block of outputs ("tile") of one (image, output channel) is computed from the 4x4 input
 window that covers it as ``Y = A^T [ sum_c (G g_kc G^T) * (B^T d_c B) ] A`` (elementwise product
@@ -61,6 +62,7 @@ unit-normal x, the minimum of 2 runs x 3 rounds x 9 calls after a warm-up call; 
 
 One thread, VGG 64 -> 64: weight transform and padding 0.6 ms, input transform 0.5, the products
 7.9 (104 GFLOP/s), output transform 1.2; 512 -> 512 7x7: weight transform 2.5-3 ms (U is 16 MB).
+
 """
 
 import numpy as np

@@ -1,6 +1,8 @@
 """Winograd F(2x2, 3x3) conv2d (algorithm="winograd"): reference loops, PyTorch, central differences,
 error bound, determinism, validation, the Conv2d layer keyword; the weight transform's panels, the
-work split, and the AVX2 tile shapes in a fresh process."""
+work split, and the AVX2 tile shapes in a fresh process. The weight gradient by Winograd F(3x3, 2x2)
+(kernels.conv2d.conv2d_backward_weight, algorithm="winograd"): the same checks, its work split and
+its "auto" constants."""
 
 import os
 import subprocess
@@ -13,11 +15,11 @@ import pytest
 import fastnet
 from fastnet import layers
 from fastnet.kernels import conv2d as k2
-from fastnet.kernels import _config, winograd
+from fastnet.kernels import _config, winograd, winograd_weight
 from fastnet.kernels.microkernel import tile_shape
 from fastnet.ops import conv2d, conv2d_backward
 from fastnet.reference import naive_conv
-from helpers import DTYPES, assert_close, conv_problem, conv_scale, rng
+from helpers import DTYPES, assert_close, assert_gradient, conv_problem, conv_scale, rng
 
 # (x shape, K, padding): odd and even sizes (odd Ho/Wo leave half tiles), batch 1, C and K not
 # multiples of anything, padding 0..3 (3: wider than the filter; dx then takes the direct form),
@@ -105,10 +107,10 @@ def test_output_channel_blocks():
 
 _OTHER_TARGET = """
 import numpy as np
-from fastnet.kernels import winograd
+from fastnet.kernels import winograd, winograd_weight
 from fastnet.kernels._config import vector_bytes
 from fastnet.reference import naive_conv
-errors = []
+errors, weight_errors = [], []
 for dtype in (np.float32, np.float64):
     for xs, k, (ph, pw) in [((2, 9, 9, 31), 21, (1, 1)), ((1, 5, 8, 9), 3, (2, 0))]:
         g = np.random.default_rng(0)
@@ -119,21 +121,31 @@ for dtype in (np.float32, np.float64):
         winograd.conv2d_forward_winograd(x, w, b, y, ph, pw)
         e = naive_conv.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, (ph, pw))
         errors.append(np.abs(y - e).max() / np.abs(e).max())
-print(vector_bytes(), *errors)
+        dy = g.standard_normal(y.shape).astype(dtype)   # the weight gradient
+        dw, db = np.full(w.shape, np.nan, dtype), np.full(k, np.nan, dtype)
+        winograd_weight.conv2d_backward_weight_winograd(x, dy, dw, db, ph, pw)
+        _, ew, eb = naive_conv.conv2d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64),
+                                               1, (ph, pw))
+        weight_errors.append(max(np.abs(dw - ew).max() / np.abs(ew).max(), np.abs(db - eb).max() / np.abs(eb).max()))
+print(vector_bytes(), *errors, *weight_errors)
 """
 
 
 @pytest.mark.skipif(_config.vector_bytes() != 64, reason="covers the AVX2 tile shapes on an AVX-512 host")
 def test_avx2_tile_shapes():
     """The AVX2 recipe (NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES=""): 6-row tiles, 8 float32 lanes,
-    so other chunk sizes and transposes than this host's; checked in a fresh process."""
+    so other chunk sizes and transposes than this host's; checked in a fresh process (the forward,
+    then the weight gradient: rows of 16 tiles of dy, the last a half tile: in float32 an unmasked
+    step of 8 tiles, then a masked one)."""
     env = dict(os.environ, NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="", NUMBA_NUM_THREADS="2")
     out = subprocess.run([sys.executable, "-c", _OTHER_TARGET], env=env, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr
     width, *errors = out.stdout.split()
-    assert width == "32"
-    assert all(float(e) <= 1e-5 for e in errors[:2]) and all(float(e) <= 1e-12 for e in errors[2:]), errors
+    assert width == "32" and len(errors) == 8
+    forward, weight = errors[:4], errors[4:]
+    assert all(float(e) <= 1e-5 for e in forward[:2]) and all(float(e) <= 1e-12 for e in forward[2:]), errors
+    assert all(float(e) <= 1e-5 for e in weight[:2]) and all(float(e) <= 1e-12 for e in weight[2:]), errors
 
 
 @pytest.mark.parametrize("channels", [64, 256])
@@ -256,3 +268,175 @@ def test_conv2d_layer_algorithm():
         layers.Conv2d(3, 4, 3, stride=2, algorithm="winograd")
     with pytest.raises(ValueError, match="^algorithm: 'winograd' needs kernel_size 3"):
         layers.Conv2d(3, 4, 5, algorithm="winograd")
+
+
+# --- the weight gradient: Winograd F(3x3, 2x2) (kernels.conv2d.conv2d_backward_weight) ---
+
+# CASES plus rows of dy wider than two vectors of tiles (the dy transform's unmasked steps, then a
+# masked one; odd Ho and Wo: half tiles at the right and bottom edges), rows of exactly one or two
+# vectors of tiles whose last tile is a half tile (Wo = 31: that step must be masked), and
+# asymmetric padding
+WEIGHT_CASES = CASES + [
+    pytest.param((1, 3, 40, 71), 5, 1, id="wide-rows-odd"),
+    pytest.param((1, 4, 9, 31), 5, 1, id="half-tile-ends-a-vector"),
+    pytest.param((2, 4, 9, 36), 6, (0, 2), id="asym-pad"),
+]
+
+
+def _pads(padding):
+    return (padding, padding) if np.isscalar(padding) else padding
+
+
+def _weight_grad(x, dy, algorithm="winograd"):
+    """(dw, db) by kernels.conv2d.conv2d_backward_weight, outputs prefilled with NaN (so that
+    every element must be written); padding from the shapes (3x3, stride 1)."""
+    k = dy.shape[1]
+    ph = (dy.shape[2] - x.shape[2] + 2) // 2
+    pw = (dy.shape[3] - x.shape[3] + 2) // 2
+    dw = np.full((k, x.shape[1], 3, 3), np.nan, dtype=x.dtype)
+    db = np.full(k, np.nan, dtype=x.dtype)
+    k2.conv2d_backward_weight(x, dy, dw, db, 1, 1, ph, pw, algorithm=algorithm)
+    return dw, db
+
+
+def _weight_problem(xs, k, padding, dtype, seed=20):
+    ph, pw = _pads(padding)
+    r = rng(seed)
+    x = r.standard_normal(xs).astype(dtype)
+    dy = r.standard_normal((xs[0], k, xs[2] + 2 * ph - 2, xs[3] + 2 * pw - 2)).astype(dtype)
+    return x, dy
+
+
+def _weight_reference(x, dy, padding):
+    w = np.zeros((dy.shape[1], x.shape[1], 3, 3))
+    _, ew, eb = naive_conv.conv2d_backward(x.astype(np.float64), w, dy.astype(np.float64), 1, padding)
+    return ew, eb
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, k, padding", WEIGHT_CASES)
+def test_weight_gradient_matches_reference(xs, k, padding, dtype):
+    x, dy = _weight_problem(xs, k, padding, dtype)
+    dw, db = _weight_grad(x, dy)
+    ew, eb = _weight_reference(x, dy, padding)
+    scale = float(np.sqrt(dy[:, 0].size)) + 1
+    assert_close(dw, ew.astype(dtype), dtype, scale=scale)
+    assert_close(db, eb.astype(dtype), dtype, scale=scale)
+    # the kernel itself, called directly, gives the same bits
+    dw2, db2 = np.empty_like(dw), np.empty_like(db)
+    winograd_weight.conv2d_backward_weight_winograd(x, dy, dw2, db2, *_pads(padding))
+    assert np.array_equal(dw, dw2) and np.array_equal(db, db2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_gradient_of_channel_blocks(dtype, monkeypatch):
+    """One group split into blocks of input channels (as with fewer groups than threads, forced
+    here through the thread count weight_split sees): C not a multiple of the panel width, the
+    last block narrower; the same bits as one block."""
+    x, dy = _weight_problem((1, 70, 6, 7), 9, 1, dtype, seed=21)
+    mr, nr = tile_shape(np.dtype(dtype))
+    one = _weight_grad(x, dy)
+    split = winograd_weight.weight_split
+    monkeypatch.setattr(winograd_weight, "weight_split", lambda *a: split(*a[:-1], 8))
+    assert winograd_weight.weight_split(1, 6, 7, 70, 9, x.itemsize, mr, nr, 1)[2] < -(-70 // nr) * nr
+    blocks = _weight_grad(x, dy)
+    ew, eb = _weight_reference(x, dy, 1)
+    assert_close(blocks[0], ew.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
+    assert np.array_equal(one[0], blocks[0]) and np.array_equal(one[1], blocks[1])
+
+
+def test_weight_split():
+    """Groups by shape only (at most WEIGHT_GROUPS, at least WEIGHT_GROUP_TILES tiles each, at most
+    WEIGHT_PARTIAL_BYTES of partial sums, at least one); the channel blocks are whole panels."""
+    assert winograd_weight.weight_split(8, 56, 56, 64, 64, 4, 8, 32, 1) == (16, 64, 64)    # VGG 64: 6272 tiles
+    assert winograd_weight.weight_split(8, 56, 56, 64, 64, 4, 8, 32, 2) == (16, 64, 64)
+    assert winograd_weight.weight_split(8, 28, 28, 128, 128, 4, 8, 32, 1) == (4, 128, 128)   # 1 MB a group
+    assert winograd_weight.weight_split(8, 14, 14, 256, 256, 4, 8, 32, 1) == (1, 128, 256)   # 4 MB a group
+    assert winograd_weight.weight_split(8, 14, 14, 256, 256, 4, 8, 32, 2) == (1, 128, 128)   # two blocks
+    assert winograd_weight.weight_split(1, 3, 3, 3, 3, 4, 8, 32, 2) == (1, 64, 32)         # one tile
+    for n, ho, wo, c, k in [(2, 30, 29, 33, 35), (1, 1, 1, 1, 1), (4, 14, 14, 512, 512), (9, 9, 9, 70, 3)]:
+        for mr, nr in [(8, 32), (8, 16), (6, 16), (6, 8)]:
+            for threads in (1, 2, 3, 64):
+                groups, step, block = winograd_weight.weight_split(n, ho, wo, c, k, 4, mr, nr, threads)
+                assert groups == winograd_weight.weight_split(n, ho, wo, c, k, 4, mr, nr, 1)[0]   # not the threads
+                assert 1 <= groups <= winograd_weight.WEIGHT_GROUPS and step >= 1
+                assert block % nr == 0 and nr <= block <= -(-c // nr) * nr
+
+
+@pytest.mark.parametrize("channels", [64, 256])
+def test_weight_gradient_float32_error_bound(channels):
+    """float32 Winograd dw against the float64 reference: max |error| <= 1e-5 * max |dw| (measured
+    3.2e-7 and 4.6e-7; the direct core 3.5e-7 and 6.3e-7), within a few times the direct kernels'
+    own error; 14 groups of tiles (64 channels) and 6 (256)."""
+    x, dy = _weight_problem((4, channels, 30, 30), 40, 1, np.float32, seed=22)
+    ew, _ = _weight_reference(x, dy, 1)
+    scale = np.abs(ew).max()
+    wino = np.abs(_weight_grad(x, dy)[0] - ew).max() / scale
+    direct = np.abs(_weight_grad(x, dy, "direct")[0] - ew).max() / scale
+    assert wino <= 1e-5
+    assert wino <= 10 * max(direct, 1e-7)
+
+
+@pytest.mark.parametrize("padding", [1, (0, 2)])
+def test_weight_gradient_central_differences(padding):
+    x, w, b = conv_problem((2, 3, 5, 6), (4, 3, 3, 3), np.float64, seed=23)
+    y = conv2d(x, w, b, 1, padding)
+    dy = rng(24).standard_normal(y.shape)
+    dw, db = _weight_grad(x, dy)
+    assert_gradient(dw, lambda w: conv2d(x, w, b, 1, padding), w, dy, rtol=1e-6, atol=1e-8)
+    assert_gradient(db, lambda b: conv2d(x, w, b, 1, padding), b, dy, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("xs, k", [((4, 8, 30, 30), 8), ((2, 192, 14, 14), 128)],
+                         ids=["many-groups", "one-group-channel-blocks"])
+def test_weight_gradient_deterministic_across_runs_and_thread_counts(xs, k):
+    # 900 tiles: 14 groups of tiles; 98 tiles: one group, whose channels two threads split (each
+    # with a few milliseconds of work, so that they run at the same time, on their own buffers)
+    x, dy = _weight_problem(xs, k, 1, np.float32, seed=25)
+    first, again = _weight_grad(x, dy), _weight_grad(x, dy)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = _weight_grad(x, dy)
+        numba.set_num_threads(2)
+        double = _weight_grad(x, dy)
+    finally:
+        numba.set_num_threads(old)
+    for a, b, c, d in zip(first, again, single, double):
+        assert np.array_equal(a, b) and np.array_equal(a, c) and np.array_equal(a, d)
+
+
+def test_weight_gradient_auto_follows_the_dispatch_constants(monkeypatch):
+    x, dy = _weight_problem((1, 4, 6, 6), 4, 1, np.float32, seed=26)   # 36 positions, 4 channels
+    direct, wino = _weight_grad(x, dy, "direct")[0], _weight_grad(x, dy, "winograd")[0]
+    assert not np.array_equal(direct, wino)   # different rounding: tells the paths apart
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], direct)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_CHANNELS", 4)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_OUTPUTS", 36)
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], wino)
+    monkeypatch.setattr(k2, "WINOGRAD_AUTO", False)
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], direct)
+    monkeypatch.setattr(k2, "WINOGRAD_AUTO", True)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_OUTPUTS", 37)
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], direct)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_OUTPUTS", 36)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_CHANNELS", 5)
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], direct)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_CHANNELS", 4)
+    # C * K = 16 above WINOGRAD_WEIGHT_LARGE: WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE decides
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_LARGE", 15)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE", 37)
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], direct)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE", 36)
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], wino)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_LARGE", 16)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_OUTPUTS", 37)
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], direct)
+    # the forward's constants do not decide it, and strided layers never take it
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_OUTPUTS", 36)
+    monkeypatch.setattr(k2, "WINOGRAD_MIN_CHANNELS", 10**6)
+    monkeypatch.setattr(k2, "WINOGRAD_MIN_TILES", 10**6)
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], wino)
+    assert not k2.winograd_weight_ok(64, 64, 10**6, 3, 3, 2, 2, "auto")
+    assert not k2.winograd_weight_ok(64, 64, 10**6, 5, 5, 1, 1, "auto")
+    assert not k2.winograd_weight_ok(64, 64, 10**6, 3, 3, 1, 1, "direct")

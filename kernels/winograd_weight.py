@@ -1,0 +1,376 @@
+"""Winograd F(3x3, 2x2) weight gradient of 3x3 stride-1 2-D convolutions (Lavin & Gray, CVPR 2016).
+
+The forward pass and the transforms it shares with this one (the input transform, the vector
+helpers) are :mod:`fastnet.kernels.winograd`.
+
+With the forward's tiles, ``y_t = A^T (U * V_t) A`` for ``U = G w G^T``, so (Lavin & Gray, sec. 4)
+``dw[k, c] = G^T dU[k, c] G`` with ``dU[e][k, c] = sum_t S_t[e][k] V_t[e][c]``: V_t = B^T d_t B, the
+forward's input transform of tile t's 4x4 window, and S_t = A g_t A^T (4 x 4) of its 2x2 block g_t
+of dy (zero past Ho, Wo: half tiles at odd edges contribute nothing). Per (k, c) and tile: 16
+multiplies instead of the direct form's 36 (9 taps x 4 positions). The 16 products ``dU[e] (K, C)
+= S[e] (K, T) @ V[e] (T, C)`` reduce over the tiles: :func:`tile_fma` with MR output channels as
+tile rows (values of S broadcast), NR input channels as vector columns (rows of V), the tiles as
+its inner steps. S (16, K, T) is computed straight from dy in NCHW by :func:`_grad_tiles`
+(vectors of W consecutive tiles of one tile row: two loads and an even/odd shuffle per row of g);
+V (16, T, C) by :func:`_input_tile` from a padded channels-last copy of x, as in the forward.
+
+Work split (:func:`weight_split`): the tiles in ``groups`` runs of consecutive tiles (by shape
+only), each with private partial sums (16, round_MR(K), round_NR(C)), summed in group order at
+the end in float64 (:func:`_winograd_weight_reduce`, which also applies G^T . G and rounds once);
+a task is a group (x a block of input channels where groups are fewer than threads), which walks
+its tiles in steps of T (V and S of the step, then the 16 products, each element one running sum
+over the group's tiles). So every dw is the same sum whatever the thread count (tested).
+
+Error: measured ``max(abs(error)) / max(abs(dw))`` 3.2e-7, 4.6e-7, 7.6e-7, 7.9e-7, 1.1e-6 for
+64 channels 30x30 b4, 256 30x30 b4, VGG 64 56x56 b8, 128 28x28 b8, 256 14x14 b8 (unit-normal x
+and dy; float64 reference), against 3.5e-7, 6.3e-7, 8.3e-7, 7.6e-7, 1.8e-6 for the direct core:
+the long sums over positions dominate both; tests bound it by 1e-5. A NaN or infinity in x (dy)
+reaches, as NaN, every tap of dw[:, c] (dw[k]) that it meets through any tile, not only the taps
+whose windows hold it.
+
+Extra memory: the padded channels-last copy of x (as the forward), the partial sums, groups x 16 x
+round_MR(K) x round_NR(C) values (at most WEIGHT_PARTIAL_BYTES, 4 MB, unless one group is more:
+16 MB at 512 -> 512 float32), and per thread V, 16 (round1024(T cb) + 64), and S, 16
+(round1024(K T) + 64) values (T <= WEIGHT_TILES_LARGE tiles, cb <= round_NR(C) channels; VGG
+64 -> 64 float32: 4 MB of partial sums and 266 KB + 266 KB per thread; 256 -> 256: 4 MB and
+2.1 MB + 2.1 MB per thread), plus 37 x REDUCE_C float64 values per reduction task.
+
+Measured 2026-12-05 on the 2-core AMD EPYC (Zen 4, AVX-512) dev VM, float32, dw and db, ms, one
+thread | two (``numba.set_num_threads`` and ``torch.set_num_threads``), the minimum of 9 calls after
+a warm-up call, 0.5 s apart between implementations (PyTorch's OpenMP threads spin); unit-normal x
+and dy, padding 1. Winograd:
+``kernels.conv2d.conv2d_backward_weight(..., algorithm="winograd")``; direct:
+``algorithm="direct"`` (the tile core of :func:`fastnet.kernels.conv3d.conv3d_backward_weight`);
+PyTorch 2.13 CPU: ``torch.ops.aten.convolution_backward(dy, x, w, None, (1, 1), (1, 1), (1, 1),
+False, (0, 0), 1, (False, True, True))``. Script: ``SLEEP=0.5 python /tmp/wg/final_bench.py THREADS
+3`` (not kept in the repository), run twice per thread count, minima over the 6 rounds. The VM is
+shared: a round's minimum was up to 23 % above the best for Winograd, 10 % for the others.
+
+    =====================  =============  =============  =============
+    layer                  Winograd       direct core    PyTorch
+    =====================  =============  =============  =============
+    VGG 64->64 56x56 b8    11.03 | 5.43   19.49 | 9.83   19.22 | 9.73
+    128->128 28x28 b8       8.93 | 4.63   18.18 | 9.31   16.99 | 8.44
+    256->256 14x14 b8       9.20 | 5.08   17.37 | 8.69   17.56 | 8.78
+    256->256 14x14 b1       1.54 | 0.85    2.38 | 1.25    2.54 | 1.32
+    512->512 7x7 b8        15.52 | 8.47   19.72 | 9.57   19.69 | 9.77
+    32->32 56x56 b8         2.94 | 1.48    4.77 | 2.38    4.80 | 2.42
+    =====================  =============  =============  =============
+
+One thread, VGG 64 -> 64: padding of x 0.5 ms, V 0.5, S 0.85, the products 7.5-7.8 (105-110
+GFLOP/s), the reduction and inverse transform 0.3; 512 -> 512 7x7 b8: the products 10.3, the
+reduction 2.9-4.5 (16 MB of partial sums read, 9.4 MB of dw written).
+V and S were first allocated per task inside the parallel region: from about a megabyte up (T =
+128 at 128 channels and more) that memory came fresh at every call (page faults, 0.4 ms per MB on
+this VM): 128 -> 128 14x14 b1 took 1.7 ms instead of 0.45; hence the caller's per-thread buffers.
+Did not help: dy copied channels-last first (conv3d's ``_pad_channels_last`` with a pitch of
+round_NR(K); S (16, T, Kp) the vector operand, V broadcast): VGG 64 12.3-12.5 ms against 11.0-11.9
+(the copy: 0.5 ms alone, 1.1 between the other passes, 6.4 MB of fresh memory); S from NCHW by a
+plain Numba loop (16 strided stores per tile): 6.2 ms for S alone at VGG 64, not vectorised; steps
+of 32 or 48 tiles instead of 64 (the same within noise; 128 for 64 channels 0-10 % slower, but
+5-15 % faster at 256 and 512 channels, where a group's partial sums leave L2: hence
+WEIGHT_TILES_LARGE); a reduction over whole rows of Kp float64 values per channel (4 KB apart at
+512 channels: L1 thrashing, 4.8 ms against 3.0 in blocks of REDUCE_C), or in float32 (the same).
+"""
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from numba.np.numpy_support import as_dtype
+
+from ._config import parallel_kernel
+from .conv3d import _pad_channels_last, _round_up
+from .microkernel import tile_cols, tile_fma, tile_rows, tile_shape
+from .winograd import _data, _input_tile, _Vectors
+
+# Work split of the weight gradient (weight_split; see the module docstring).
+WEIGHT_TILES = 64        # 2x2 tiles of dy per transform-and-multiply step of a task, or ...
+WEIGHT_TILES_LARGE = 128   # ... this many where a group's partial sums exceed WEIGHT_STEP_BYTES
+WEIGHT_STEP_BYTES = 512 * 1024
+WEIGHT_GROUPS = 16       # at most this many groups of tiles (private partial sums) ...
+WEIGHT_GROUP_TILES = 64  # ... of at least this many tiles each ...
+WEIGHT_PARTIAL_BYTES = 4 * 2**20   # ... and at most this much memory of partial sums (at least one group)
+REDUCE_BLOCK = 8         # _winograd_weight_reduce: output channels per task ...
+REDUCE_C = 64            # ... and input channels per vector loop
+
+
+@intrinsic
+def _grad_tiles(typingctx, d, do, wo, ncols, below, nt, s, so, ses):
+    """The transformed upstream gradient of ``nt`` consecutive tiles of one tile row and one
+    output channel: ``s[so + (4 i + j) ses + t] = (A g_t A^T)[i, j]`` for t < nt, with the 2 x 2
+    block ``g_t[a, b] = d[do + a wo + 2 t + b]``, zero where ``2 t + b >= ncols`` (past the
+    output's right edge) or, unless ``below``, where a = 1 (past its bottom edge).
+
+    A = [[1, 0], [1, 1], [1, -1], [0, -1]] (A^T is the forward's output transform): with g =
+    [[a, b], [c, d]], A g = [[a, b], [a + c, b + d], [a - c, b - d], [-c, -d]], and each of its
+    rows (p, q) times A^T is (p, p + q, p - q, -q). Vectors of W tiles: per step two loads of 2W
+    values per row of g and two shuffles that split them into the even (a, c) and odd (b, d)
+    columns, 12 additions or subtractions, 6 negations and 16 stores. Unmasked steps while W whole
+    tiles and 2W columns remain and ``below``; then masked steps (loads by the columns left,
+    stores by the tiles left). Reads dy in place (NCHW): no channels-last copy. Nothing is
+    bounds-checked.
+    """
+    sig = types.void(d, do, wo, ncols, below, nt, s, so, ses)
+    dtype = as_dtype(d.dtype)
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(builder, dtype)
+        b = builder
+        do_, wo_, ncols_, nt_, so_, ses_ = (vec.int64(args[i]) for i in (1, 2, 3, 5, 7, 8))
+        below_ = b.icmp_unsigned("!=", args[4], ir.Constant(args[4].type, 0))
+        dp = _data(context, builder, signature, args, 0)
+        sp = _data(context, builder, signature, args, 6)
+        w = vec.width
+        even = list(range(0, 2 * w, 2))
+        odd = list(range(1, 2 * w, 2))
+        s_at = [b.mul(vec.int64(e), ses_) for e in range(16)]
+
+        def step(t, col_left, tiles_left):
+            """Tiles t .. t + W - 1; masked where col_left / tiles_left (i64) are given."""
+            col = b.add(do_, b.mul(t, vec.int64(2)))
+            rows = []
+            for a in range(2):
+                at = b.add(col, b.mul(wo_, vec.int64(a))) if a else col
+                if col_left is None:
+                    lo, hi = vec.load(dp, at), vec.load(dp, b.add(at, vec.int64(w)))
+                else:
+                    left = col_left if a == 0 else b.select(below_, col_left, vec.int64(0))
+                    lo = vec.masked_load(dp, at, vec.mask(left, w))
+                    hi = vec.masked_load(dp, b.add(at, vec.int64(w)), vec.mask(b.sub(left, vec.int64(w)), w))
+                rows.append((vec._shuffle(lo, hi, even), vec._shuffle(lo, hi, odd)))
+            (ga, gb), (gc, gd) = rows
+            ag = ((ga, gb), (b.fadd(ga, gc), b.fadd(gb, gd)), (b.fsub(ga, gc), b.fsub(gb, gd)),
+                  (b.fneg(gc), b.fneg(gd)))
+            out = b.add(so_, t)
+            mask = None if tiles_left is None else vec.mask(tiles_left, w)
+            for i, (p, q) in enumerate(ag):
+                for j, value in enumerate((p, b.fadd(p, q), b.fsub(p, q), b.fneg(q))):
+                    if mask is None:
+                        vec.store(value, sp, b.add(out, s_at[4 * i + j]))
+                    else:
+                        vec.masked_store(value, sp, b.add(out, s_at[4 * i + j]), mask)
+
+        width = vec.int64(w)
+        by_tiles = b.sdiv(nt_, width)
+        by_cols = b.sdiv(ncols_, vec.int64(2 * w))
+        fewer = b.select(b.icmp_signed("<", by_tiles, by_cols), by_tiles, by_cols)
+        full = b.select(below_, fewer, vec.int64(0))
+        with cgutils.for_range(b, full) as loop:
+            step(b.mul(loop.index, width), None, None)
+        done = b.mul(full, width)
+        rest = b.sdiv(b.add(b.sub(nt_, done), vec.int64(w - 1)), width)
+        with cgutils.for_range(b, rest) as loop:
+            t = b.add(done, b.mul(loop.index, width))
+            step(t, b.sub(ncols_, b.mul(t, vec.int64(2))), b.sub(nt_, t))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def weight_split(n_batch, ho, wo, channels, n_out, itemsize, mr, nr, threads):
+    """(groups, tiles per step, c_block) of :func:`conv2d_backward_weight_winograd`.
+
+    Groups: the tiles (image, tile row, tile column order) split into ``groups`` runs of
+    consecutive tiles, each with private partial sums (16, round_MR(K), round_NR(C)), summed in
+    group order at the end: at most WEIGHT_GROUPS, at least WEIGHT_GROUP_TILES tiles each, at most
+    WEIGHT_PARTIAL_BYTES of partial sums, at least one. By shape only: the groups fix every sum.
+    Steps: WEIGHT_TILES tiles, WEIGHT_TILES_LARGE where a group's partial sums exceed
+    WEIGHT_STEP_BYTES (they then leave L2 between steps; longer steps load and store them fewer
+    times). Blocks: where groups are fewer than ``threads``, each group's input channels (whole
+    NR-column panels) are split into blocks of ``c_block``, one task each, so that every thread
+    has a task; neither the blocks nor the steps change any sum (a block repeats the dy transform).
+    """
+    tiles = n_batch * ((ho + 1) // 2) * ((wo + 1) // 2)
+    kr = _round_up(n_out, mr)
+    cp = _round_up(channels, nr)
+    groups = max(1, min(WEIGHT_GROUPS, tiles // WEIGHT_GROUP_TILES,
+                        WEIGHT_PARTIAL_BYTES // (16 * kr * cp * itemsize)))
+    step = WEIGHT_TILES if 16 * kr * cp * itemsize <= WEIGHT_STEP_BYTES else WEIGHT_TILES_LARGE
+    cblocks = min(cp // nr, max(1, -(-threads // groups)))
+    return groups, step, _round_up(-(-cp // cblocks), nr)
+
+
+@parallel_kernel
+def _winograd_weight_chunks(xcl, channels, dy, partial, per_step, c_block, work, ves, ses):
+    """The products of :func:`conv2d_backward_weight_winograd`: one parallel region over the
+    tasks (group of tiles, block of ``c_block`` input channels), each writing its columns of
+    ``partial[group]`` (16, Kr, Cp).
+
+    xcl (N, 1, Hq, Wq * C) as for the forward; dy (N, K, Ho, Wo). Per step of ``per_step`` tiles
+    T of the group: V (16, T, cb) by :func:`_input_tile` (the block's channels; columns past C
+    zero), S (16, K, T) by :func:`_grad_tiles` (per output channel and run of tiles in one tile
+    row), then ``partial[g, e, k, c] (+)= sum_t S[e][k, t] V[e][t, c]`` by the micro-kernel: MR
+    output channels (broadcast, S rows) x NR input channels (vectors, V rows) per call, the step's
+    tiles as its inner steps; each element is one running sum over the group's tiles in order
+    (stored and reloaded unrounded between steps), whatever the blocks and the step size.
+    V and S live in ``work`` (threads, 16 (ves + ses)), one row per thread of the region
+    (``numba.get_thread_id``), allocated by the caller: buffers of a megabyte or more allocated
+    inside the parallel region were fresh memory at every call (page faults: 0.4 ms per MB on the
+    dev VM; 128 -> 128 channels 14x14 b1 took 1.1 ms instead of 0.27).
+    """
+    n_batch, n_out, ho, wo = dy.shape
+    groups, kr, cp = partial.shape[0], partial.shape[2], partial.shape[3]
+    th = (ho + 1) // 2
+    tw = (wo + 1) // 2
+    total = n_batch * th * tw
+    hq = xcl.shape[2]
+    rowlen = xcl.shape[3]
+    hw = ho * wo
+    mr = tile_rows(xcl)
+    nr = tile_cols(xcl)
+    cblocks = (cp + c_block - 1) // c_block
+    xflat = xcl.reshape(xcl.size)
+    dflat = dy.reshape(dy.size)
+    pflat = partial.reshape(partial.size)
+    tp = per_step
+    for task in prange(groups * cblocks):
+        g = task // cblocks
+        c0 = (task - g * cblocks) * c_block
+        nc = min(channels, c0 + c_block) - c0
+        ncp = min(cp, c0 + c_block) - c0
+        t_first = g * total // groups
+        t_last = (g + 1) * total // groups
+        mine = work[numba.get_thread_id()]
+        v = mine[:16 * ves]
+        s = mine[16 * ves:]
+        for e in range(16):   # columns nc .. ncp - 1 of V: zero (never written by _input_tile)
+            for t in range(tp):
+                row = v[e * ves + t * ncp:]
+                for c in range(nc, ncp):
+                    row[c] = 0
+        abase = np.empty(mr, dtype=np.int64)
+        aroff = np.zeros(1, dtype=np.int64)
+        for t0 in range(t_first, t_last, tp):
+            nt = min(tp, t_last - t0)
+            for t in range(nt):
+                tile = t0 + t
+                n = tile // (th * tw)
+                r = tile - n * (th * tw)
+                ti = r // tw
+                tj = r - ti * tw
+                _input_tile(xflat, (n * hq + 2 * ti) * rowlen + 2 * tj * channels + c0, rowlen, channels,
+                            v, t * ncp, ves, nc)
+            t = 0
+            while t < nt:   # runs of tiles within one tile row
+                tile = t0 + t
+                n = tile // (th * tw)
+                r = tile - n * (th * tw)
+                ti = r // tw
+                tj = r - ti * tw
+                run = min(tw - tj, nt - t)
+                below = 2 * ti + 1 < ho
+                for k in range(n_out):
+                    _grad_tiles(dflat, (n * n_out + k) * hw + 2 * ti * wo + 2 * tj, wo, wo - 2 * tj, below,
+                                run, s, k * tp + t, ses)
+                t += run
+            for e in range(16):
+                for kk in range(0, kr, mr):
+                    for i in range(mr):
+                        abase[i] = e * ses + min(kk + i, n_out - 1) * tp
+                    for cc in range(0, ncp, nr):
+                        tile_fma(s, abase, aroff, 1, v[e * ves + cc:], 0, ncp, 1, nt,
+                                 pflat[((g * 16 + e) * kr + kk) * cp + c0 + cc:], cp, t0 > t_first)
+
+
+@parallel_kernel
+def _winograd_weight_reduce(partial, dy, dw, db):
+    """``dw[k, c] = G^T X G`` with ``X[i, j]`` = the sum over groups, in group order, of
+    ``partial[g, 4 i + j, k, c]``, in float64 and rounded once; db[k] = sum of dy[:, k] in float64
+    (parallel over k), as the direct form does.
+
+    G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0], [0, 1/2, 1/2, 1]]: Z = G^T X (3 x 4), then
+    dw = Z G, row by row: (z0 + (z1 + z2) / 2, (z1 - z2) / 2, (z1 + z2) / 2 + z3). Parallel over
+    blocks of REDUCE_BLOCK output channels; vector loops over REDUCE_C input channels at a time
+    (float64 rows of a whole partial row, 4 KB apart at 512 channels, thrashed L1: 1.6x slower),
+    each writing a contiguous run of REDUCE_C * 9 values of dw[k].
+    """
+    n_batch, n_out = dy.shape[0], dy.shape[1]
+    channels = dw.shape[1]
+    groups = partial.shape[0]
+    dflat = dw.reshape(dw.size)
+    blocks = (n_out + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+    for kb in prange(blocks):
+        x = np.empty((16, REDUCE_C))
+        z = np.empty((12, REDUCE_C))
+        o = np.empty((9, REDUCE_C))
+        for k in range(kb * REDUCE_BLOCK, min(n_out, kb * REDUCE_BLOCK + REDUCE_BLOCK)):
+            for c0 in range(0, channels, REDUCE_C):
+                nc = min(channels, c0 + REDUCE_C) - c0
+                for e in range(16):
+                    row = x[e]
+                    first = partial[0, e, k, c0:]
+                    for c in range(nc):
+                        row[c] = first[c]
+                    for g in range(1, groups):
+                        prow = partial[g, e, k, c0:]
+                        for c in range(nc):
+                            row[c] += prow[c]
+                for j in range(4):   # Z = G^T X
+                    x0 = x[j]
+                    x1 = x[4 + j]
+                    x2 = x[8 + j]
+                    x3 = x[12 + j]
+                    z0 = z[j]
+                    z1 = z[4 + j]
+                    z2 = z[8 + j]
+                    for c in range(nc):
+                        z0[c] = x0[c] + 0.5 * (x1[c] + x2[c])
+                        z1[c] = 0.5 * (x1[c] - x2[c])
+                        z2[c] = 0.5 * (x1[c] + x2[c]) + x3[c]
+                for p in range(3):   # dw = Z G
+                    a0 = z[4 * p]
+                    a1 = z[4 * p + 1]
+                    a2 = z[4 * p + 2]
+                    a3 = z[4 * p + 3]
+                    o0 = o[3 * p]
+                    o1 = o[3 * p + 1]
+                    o2 = o[3 * p + 2]
+                    for c in range(nc):
+                        o0[c] = a0[c] + 0.5 * (a1[c] + a2[c])
+                        o1[c] = 0.5 * (a1[c] - a2[c])
+                        o2[c] = 0.5 * (a1[c] + a2[c]) + a3[c]
+                dst = dflat[(k * channels + c0) * 9:]
+                for c in range(nc):
+                    for pq in range(9):
+                        dst[c * 9 + pq] = o[pq, c]
+    spatial = dy.shape[2] * dy.shape[3]
+    dyf = dy.reshape(n_batch, n_out, spatial)
+    for k in prange(n_out):
+        bias_total = 0.0
+        for n in range(n_batch):
+            row = dyf[n, k]
+            for l in range(spatial):
+                bias_total += row[l]
+        db[k] = bias_total
+
+
+def conv2d_backward_weight_winograd(x, dy, dw, db, ph, pw):
+    """dw[k, c, p, q] = sum_{n,i,j} dy[n, k, i, j] * xpad[n, c, i + p, j + q] (3x3, stride 1) and
+    db[k] = sum of dy[:, k], by Winograd F(3x3, 2x2) (see the module docstring).
+
+    x : (N, C, H, W), dy : (N, K, Ho, Wo) with Ho = H + 2 ph - 2, Wo = W + 2 pw - 2, dw : (K, C,
+    3, 3), db : (K,), both written in full; all C-contiguous, one dtype (float32 or float64);
+    shapes validated by the caller. Any padding ph, pw >= 0. Extra memory: see the module
+    docstring.
+    """
+    n_batch, channels, h, wd = x.shape
+    n_out, ho, wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    hq = 2 * ((ho + 1) // 2) + 2
+    wq = 2 * ((wo + 1) // 2) + 2
+    mr, nr = tile_shape(x.dtype)
+    xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), 0, ph, pw, 0, hq - h - 2 * ph,
+                             wq - wd - 2 * pw, channels)
+    threads = numba.get_num_threads()
+    groups, step, c_block = weight_split(n_batch, ho, wo, channels, n_out, x.dtype.itemsize, mr, nr, threads)
+    tiles = n_batch * ((ho + 1) // 2) * ((wo + 1) // 2)
+    step = min(step, -(-tiles // groups))   # no longer than the longest group
+    # per-e blocks a multiple of 1024 values plus 64, as in the forward (cache sets)
+    ves = _round_up(step * c_block, 1024) + 64
+    ses = _round_up(n_out * step, 1024) + 64
+    work = np.empty((threads, 16 * (ves + ses)), dtype=x.dtype)
+    partial = np.empty((groups, 16, _round_up(n_out, mr), _round_up(channels, nr)), dtype=x.dtype)
+    _winograd_weight_chunks(xcl, channels, dy, partial, step, c_block, work, ves, ses)
+    _winograd_weight_reduce(partial, dy, dw, db)
