@@ -441,6 +441,9 @@ class Conv3d(_ConvNd):
     dtype : float32 (default) or float64
     init : str, default "xavier" (see the module docstring; "he" for ReLU networks)
     seed : int, numpy.random.Generator or None
+    algorithm : {"auto", "direct", "winograd"}, default "auto"
+        How the ops compute the convolution (see :func:`fastnet.ops.conv3d`): "winograd" needs a
+        3x3x3 kernel at stride 1 (ValueError otherwise). Saved in the config when not "auto".
 
     Attributes
     ----------
@@ -456,6 +459,26 @@ class Conv3d(_ConvNd):
     _nd = 3
     _forward_op = staticmethod(lambda *a, **k: ops.conv3d(*a, **k))
     _backward_op = staticmethod(lambda *a, **k: ops.conv3d_backward(*a, **k))
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 dtype=np.float32, init="xavier", seed=None, algorithm="auto"):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, dtype, init, seed)
+        choices = ("auto", "direct", "winograd")
+        if not isinstance(algorithm, str) or algorithm not in choices:
+            raise ValueError(f"algorithm: expected one of {', '.join(map(repr, choices))}, got {algorithm!r}")
+        if algorithm == "winograd" and (self.kernel_size != (3, 3, 3) or self.stride != (1, 1, 1)):
+            raise ValueError(f"algorithm: 'winograd' needs kernel_size 3 and stride 1, got "
+                             f"kernel_size={self.kernel_size} stride={self.stride}")
+        self.algorithm = algorithm
+
+    def _op_kwargs(self):
+        return {"algorithm": self.algorithm}
+
+    def get_config(self):
+        config = super().get_config()
+        if self.algorithm != "auto":   # files of "auto" layers stay as before
+            config["algorithm"] = self.algorithm
+        return config
 
 
 # ----------------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ op                     module
 =====================  ==========================================================
 sigmoid, tanh, relu    :mod:`fastnet.kernels.activations`
 dense                  :mod:`fastnet.kernels.dense`
-conv2d                 :mod:`fastnet.kernels.conv2d` (small layers: ``conv2d_plane``)
-conv3d                 :mod:`fastnet.kernels.conv3d`
+conv2d                 :mod:`fastnet.kernels.conv2d` (small layers: ``conv2d_plane``; 3x3 stride 1:
+                       ``winograd``, its weight gradient ``winograd_weight``)
+conv3d                 :mod:`fastnet.kernels.conv3d` (3x3x3 stride 1: ``winograd3d``)
 maxpool2d, maxpool3d   :mod:`fastnet.kernels.pooling`
 mse_loss, cross_entropy, squared_error   :mod:`fastnet.kernels.losses`
 nll_loss, l1_loss      :mod:`fastnet.kernels.losses`

@@ -37,6 +37,14 @@ def _conv2d_winograd(rand):
     conv2d_backward(x, w, np.ones_like(y), padding=1, algorithm="winograd")
 
 
+def _conv3d_winograd(rand):
+    # Winograd F(2x2x2, 3x3x3) (auto takes it only for larger layers): forward and dx
+    from . import conv3d, conv3d_backward
+    x, w = rand(1, 2, 4, 4, 4), rand(3, 2, 3, 3, 3)
+    y = conv3d(x, w, rand(3), padding=1, algorithm="winograd")
+    conv3d_backward(x, w, np.ones_like(y), padding=1, algorithm="winograd")
+
+
 def _conv_steps():
     # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
     # conv2d at stride 1: the flat-plane path; at stride 2: the convolution core. conv3d, C = 2:
@@ -49,6 +57,7 @@ def _conv_steps():
         ("conv2d_winograd", _conv2d_winograd),
         ("conv3d", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 1, 1)),
         ("conv3d_strided", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 2, 0)),
+        ("conv3d_winograd", _conv3d_winograd),
     ]
 
 
