@@ -1,7 +1,8 @@
 """Dense (fully connected) layer kernels: ``y = x @ w.T + b`` and its gradients.
 
 The matrix products go to BLAS through Numba's ``np.dot`` (scipy's sgemm/dgemm), which is how a
-Numba kernel reaches near-sgemm speed. ``w.T`` of a C-contiguous ``w`` is an F-contiguous view,
+Numba kernel reaches near-sgemm speed; a batch of a few rows, where the product is memory-bound,
+takes the skinny kernels instead (w read once, one dot or axpy per w row and batch row). ``w.T`` of a C-contiguous ``w`` is an F-contiguous view,
 which Numba hands to BLAS as a transposed operand (no copy).
 
 Threads: one pool, fastnet's. BLAS is called single-threaded from inside ``prange``, each
@@ -39,6 +40,17 @@ from ._config import parallel_kernel
 
 _MIN_BLOCK_ROWS = 16  # fewer rows per sgemm call than this costs more in packing than it gains
 _TILE = 16            # rows per tile of the transposed copy in dense_backward
+# Few rows (AlexNet's 9216 -> 4096 at batch 4): BLAS packs w for a product it then streams once,
+# and single-threaded, since one block of rows is all there is. The skinny kernels stream w once,
+# by blocks of output features. Measured on the Zen 4 dev box, float32, 2 threads, 2026-12-05,
+# skinny / sgemm ms, forward | backward: 4 x 9216 -> 4096 8.4 / 32.4 | 24.2 / 36.7; 8 x 4096 ->
+# 4096 5.8 / 15.8 | 15.6 / 17.0; 2 x 4096 -> 1000 0.30 / 3.32 | 1.11 / 2.27; 8 x 1024 -> 1024
+# 0.28 / 0.94 | 0.77 / 0.53; 12 x 2048 -> 2048 1.73 / 4.07 | 4.28 / 3.42. The backward (N passes
+# over each w row for dx) pays only where w is too large for the caches and N small.
+SKINNY_ROWS = 16      # forward: batches of fewer rows take the skinny kernel
+SKINNY_BACKWARD_ROWS = 8          # backward: at most this many rows ...
+SKINNY_BACKWARD_BYTES = 8 * 2**20   # ... and w at least this large
+SKINNY_BLOCKS = 16    # blocks of output features (at most; fixed by the shapes, not the threads)
 
 
 @parallel_kernel
@@ -97,6 +109,80 @@ def _dense_backward(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w):
                         for i in range(i0, i1):
                             dst[i] = dy[i, col]
                 np.dot(dy_t, x, dw[start:stop])
+
+
+# --- few rows: memory-bound, w streamed once ---------------------------------------------------
+
+@parallel_kernel
+def _dense_forward_skinny(x, w, b, out, n_blocks):
+    """out = x @ w.T (+ b when b.shape[0] > 0) for a few rows of x, in n_blocks blocks of output
+    features: each w row is read once, from memory, for all rows of x (in L2), one dot each."""
+    n_rows, n_in = x.shape
+    n_out = w.shape[0]
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    for blk in prange(n_blocks):
+        for o in range(blk * n_out // n_blocks, (blk + 1) * n_out // n_blocks):
+            wrow = w[o]
+            for r in range(n_rows):
+                xrow = x[r]
+                acc = zero
+                for i in range(n_in):
+                    acc += xrow[i] * wrow[i]
+                out[r, o] = acc + b[o] if b.shape[0] > 0 else acc
+
+
+@parallel_kernel
+def _dense_backward_skinny(x, w, dy, dx, dw, db, n_blocks):
+    """dx = dy @ w, dw = dy.T @ x, db = dy.sum(0) for a few rows, in n_blocks blocks of output
+    features (one pass over w and dw per block: dw's rows written, w's rows added into the
+    block's private dx), then dx = the blocks' partial sums in block order (a second region)."""
+    n_rows, n_in = x.shape
+    n_out = w.shape[0]
+    parts = np.empty((n_blocks, n_rows, n_in), dtype=dx.dtype)
+    zero = np.zeros(1, dtype=dx.dtype)[0]
+    for blk in prange(n_blocks):
+        part = parts[blk]
+        for r in range(n_rows):
+            prow = part[r]
+            for i in range(n_in):
+                prow[i] = zero
+        for o in range(blk * n_out // n_blocks, (blk + 1) * n_out // n_blocks):
+            wrow = w[o]
+            dwrow = dw[o]
+            g = dy[0, o]
+            xrow = x[0]
+            for i in range(n_in):
+                dwrow[i] = g * xrow[i]
+            total = g
+            for r in range(1, n_rows):
+                g = dy[r, o]
+                xrow = x[r]
+                for i in range(n_in):
+                    dwrow[i] += g * xrow[i]
+                total += g
+            db[o] = total   # summed over rows in order, row 0 first
+            for r in range(n_rows):
+                g = dy[r, o]
+                prow = part[r]
+                for i in range(n_in):
+                    prow[i] += g * wrow[i]
+    chunk = 1024
+    for c in prange((n_in + chunk - 1) // chunk):
+        i0 = c * chunk
+        i1 = min(n_in, i0 + chunk)
+        for r in range(n_rows):
+            dst = dx[r]
+            first = parts[0, r]
+            for i in range(i0, i1):
+                dst[i] = first[i]
+            for blk in range(1, n_blocks):
+                src = parts[blk, r]
+                for i in range(i0, i1):
+                    dst[i] += src[i]
+
+
+def _skinny_blocks(n_out):
+    return max(1, min(SKINNY_BLOCKS, n_out))
 
 
 # --- BLAS thread control -----------------------------------------------------------------------
@@ -178,7 +264,11 @@ def _n_blocks(n_rows, n_threads):
 
 
 def dense_forward(x, w, b, out):
-    """out = x @ w.T (+ b when b.shape[0] > 0). out: (N, out_features), preallocated."""
+    """out = x @ w.T (+ b when b.shape[0] > 0). out: (N, out_features), preallocated. Fewer than
+    SKINNY_ROWS rows: :func:`_dense_forward_skinny` (no BLAS)."""
+    if x.shape[0] < SKINNY_ROWS:
+        _dense_forward_skinny(x, w, b, out, _skinny_blocks(w.shape[0]))
+        return
     funcs = _blas_funcs_once()
     if not funcs:
         _dense_forward(x, w, b, out, 1)
@@ -191,7 +281,12 @@ def dense_backward(x, w, dy, dx, dw, db):
     """dx = dy @ w (N, in), dw = dy.T @ x (out, in), db = dy.sum(0) (out,), all preallocated.
 
     dx and dw cost the same number of flops: with T threads each gets about T/2 row blocks.
+    At most SKINNY_BACKWARD_ROWS rows and w of SKINNY_BACKWARD_BYTES or more:
+    :func:`_dense_backward_skinny` (no BLAS).
     """
+    if x.shape[0] <= SKINNY_BACKWARD_ROWS and w.nbytes >= SKINNY_BACKWARD_BYTES:
+        _dense_backward_skinny(x, w, dy, dx, dw, db, _skinny_blocks(w.shape[0]))
+        return
     funcs = _blas_funcs_once()
     if not funcs:
         _dense_backward(x, w, dy, dx, dw, db, 1, 1)

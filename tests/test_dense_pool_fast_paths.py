@@ -63,6 +63,60 @@ def test_dense_kernels_any_block_count_match_reference(shape, dtype):
         assert_close(db, rdb, dtype, scale=4)
 
 
+# (N, in, out) of a few rows: the skinny kernels (blocks of output features)
+SKINNY_SHAPES = [(4, 37, 50), (1, 300, 17), (7, 5, 3), (3, 1, 40)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SKINNY_SHAPES, ids=str)
+def test_dense_skinny_kernels_any_block_count_match_reference(shape, dtype):
+    """The few-rows kernels on uneven block counts, more blocks than threads, one block per output
+    feature: against the loop reference, db bitwise as the BLAS path's (rows summed in order)."""
+    x, w, b, dy = _data(*shape, dtype)
+    n, _, m = shape
+    want = naive.dense(x, w, b)
+    rdx, rdw, rdb = naive.dense_backward(x, w, dy)
+    first = None
+    for blocks in (1, 2, 3, m):
+        y = np.full((n, m), np.nan, dtype)
+        dense_kernels._dense_forward_skinny(x, w, b, y, min(blocks, m))
+        assert_close(y, want, dtype, scale=4)
+        y0 = np.full((n, m), np.nan, dtype)
+        dense_kernels._dense_forward_skinny(x, w, np.zeros(0, dtype), y0, min(blocks, m))
+        assert_close(y0, naive.dense(x, w), dtype, scale=4)
+        dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full(m, np.nan, dtype)
+        dense_kernels._dense_backward_skinny(x, w, dy, dx, dw, db, min(blocks, m))
+        assert_close(dx, rdx, dtype, scale=4)
+        assert_close(dw, rdw, dtype, scale=4)
+        assert_close(db, rdb, dtype, scale=4)
+        if first is None:
+            first = (dw, db)
+        np.testing.assert_array_equal(dw, first[0])   # dw and db do not depend on the blocks
+        np.testing.assert_array_equal(db, first[1])
+
+
+def test_dense_ops_take_the_skinny_kernels_for_few_rows(monkeypatch):
+    """The ops route a few rows to the skinny kernels (the backward only for a large w) and the
+    rest to BLAS: checked by making the other path fail."""
+    x, w, b, dy = _data(3, 6, 5, np.float64)
+
+    def fail(*args):
+        raise AssertionError("wrong path")
+
+    monkeypatch.setattr(dense_kernels, "_dense_forward", fail)
+    assert_close(ops.dense(x, w, b), naive.dense(x, w, b), np.float64)
+    monkeypatch.setattr(dense_kernels, "_dense_backward", fail)
+    monkeypatch.setattr(dense_kernels, "SKINNY_BACKWARD_BYTES", 0)
+    for got, want in zip(ops.dense_backward(x, w, dy), naive.dense_backward(x, w, dy)):
+        assert_close(got, want, np.float64)
+    monkeypatch.undo()
+    monkeypatch.setattr(dense_kernels, "_dense_forward_skinny", fail)
+    monkeypatch.setattr(dense_kernels, "_dense_backward_skinny", fail)
+    x, w, b, dy = _data(16, 6, 5, np.float64)
+    assert_close(ops.dense(x, w, b), naive.dense(x, w, b), np.float64)
+    ops.dense_backward(x, w, dy)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", DENSE_SHAPES[:3], ids=str)
 def test_dense_fallback_without_blas_control_matches_reference(shape, dtype, monkeypatch):

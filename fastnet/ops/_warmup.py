@@ -16,9 +16,15 @@ def _activations(forward, backward, uses_output):
 
 
 def _dense(rand):
+    # a few rows (the skinny forward) and 16 (BLAS both ways); the skinny backward, which the op
+    # takes only for a large w, directly
     from . import dense, dense_backward
-    x, w, b = rand(2, 3), rand(4, 3), rand(4)
-    dense_backward(x, w, np.ones_like(dense(x, w, b)))
+    from ..kernels import dense as kernels
+    for rows in (2, 16):
+        x, w, b = rand(rows, 3), rand(4, 3), rand(4)
+        dense_backward(x, w, np.ones_like(dense(x, w, b)))
+    x, w, dy = rand(2, 3), rand(4, 3), rand(2, 4)
+    kernels._dense_backward_skinny(x, w, dy, np.empty_like(x), np.empty_like(w), np.empty(4, x.dtype), 2)
 
 
 def _conv(op, backward, x_shape, w_shape, stride, padding, bias=True):
