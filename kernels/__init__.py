@@ -26,6 +26,7 @@ avgpool2d, global_avgpool2d   :mod:`fastnet.kernels.avgpool`
 batch_norm             :mod:`fastnet.kernels.normalization` (``batch_norm_stats`` too)
 dropout                :mod:`fastnet.kernels.dropout`
 softmax, log_softmax   :mod:`fastnet.kernels.softmax` (one kernel pair, a ``log`` flag)
+SGD's step             :mod:`fastnet.kernels.optimizers` (``sgd_step``, behind ``fastnet.optim.sgd_update``)
 =====================  ==========================================================
 
 This folder lives at the top of the repository as ``kernels/`` and installs as

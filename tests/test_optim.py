@@ -323,3 +323,39 @@ def test_package_keeps_the_old_names():
         assert getattr(optim, name) is getattr(module, name)
     from fastnet.optim import SGD, Optimizer, adam_update, lr_scheduler  # noqa: F401
     assert optim.lr_scheduler.StepLR.__module__ == "fastnet.optim.lr_scheduler"
+
+
+def _sgd_numpy(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay, first_step):
+    """PyTorch's SGD rule in NumPy float64 (the reference for the fused kernel)."""
+    g = grad + weight_decay * param
+    if momentum != 0:
+        buf = g.copy() if first_step else momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    return param - lr * g, buf
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum, dampening, nesterov, weight_decay", [
+    (0.0, 0.0, False, 0.0), (0.0, 0.0, False, 0.01), (0.9, 0.0, False, 0.0), (0.9, 0.1, False, 0.01),
+    (0.9, 0.0, True, 0.001)])
+@pytest.mark.parametrize("contiguous", [True, False], ids=["fused-kernel", "numpy-fallback"])
+def test_sgd_update_fused_kernel_and_fallback_match_the_rule(dtype, momentum, dampening, nesterov, weight_decay,
+                                                            contiguous):
+    """sgd_update on C-contiguous arrays (the fused parallel kernel, over more than one chunk) and on
+    strided views (NumPy) both follow the rule, two steps (first and later), in the arrays' dtype."""
+    g = np.random.default_rng(3)
+    n = 70_001   # several of the kernel's chunks, the last one short
+    base = g.standard_normal(2 * n).astype(dtype)
+    param = base[:n].copy() if contiguous else base[::2]   # a strided view: the NumPy path
+    grads = [g.standard_normal(n).astype(dtype) for _ in range(2)]
+    buf = np.zeros(n, dtype) if contiguous else np.zeros(2 * n, dtype)[::2]
+    want, want_buf = param.astype(np.float64), None
+    for step, grad in enumerate(grads):
+        kwargs = dict(lr=0.1, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
+                      first_step=step == 0)
+        want, want_buf = _sgd_numpy(want, grad.astype(np.float64), want_buf, **kwargs)
+        optim.sgd_update(param, grad, buf, **kwargs)
+        assert param.dtype == dtype
+        assert_close(param, want.astype(dtype), dtype)
+        if momentum != 0:
+            assert_close(buf, want_buf.astype(dtype), dtype)

@@ -134,6 +134,14 @@ def _softmax(rand):
         backward(y, np.ones_like(y))
 
 
+def _optimizers(rand):
+    # SGD's fused step (fastnet.optim.sgd_update; the other rules are NumPy)
+    from ..optim import sgd_update
+    p, g = rand(5), rand(5)
+    sgd_update(p, g, np.zeros_like(p), lr=0.1, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0,
+               first_step=True)
+
+
 def _steps():
     from . import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
     return [
@@ -151,6 +159,7 @@ def _steps():
         ("batch_norm", _batch_norm),
         ("dropout", _dropout),
         ("softmax", _softmax),
+        ("optimizers", _optimizers),
     ]
 
 

@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from ..kernels import optimizers as _optimizer_kernels
 from ..parameter import Parameter
 
 
@@ -23,7 +24,16 @@ from ..parameter import Parameter
 
 def sgd_update(param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov, weight_decay, first_step):
     """One SGD step on ``param`` (in place). ``momentum_buffer`` is updated in place (unused if
-    ``momentum == 0``)."""
+    ``momentum == 0``). C-contiguous float32/float64 arrays of one dtype and shape take one fused,
+    parallel pass (:func:`fastnet.kernels.optimizers.sgd_step`), anything else NumPy."""
+    arrays = (param, grad) if momentum == 0 else (param, grad, momentum_buffer)
+    if (param.dtype in (np.float32, np.float64) and all(
+            a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous for a in arrays)):
+        scalars = np.array([lr, momentum, 1 - dampening, weight_decay], dtype=param.dtype)
+        buffer = momentum_buffer if momentum != 0 else param
+        _optimizer_kernels.sgd_step(param.reshape(-1), grad.reshape(-1), buffer.reshape(-1), scalars,
+                                              momentum != 0, bool(nesterov), bool(first_step), weight_decay != 0)
+        return
     if weight_decay != 0:
         grad = grad + weight_decay * param
     if momentum != 0:
