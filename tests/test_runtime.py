@@ -63,10 +63,10 @@ _CONV_KERNELS_PROBE = """
 import sys
 import numpy as np
 from numba.core.dispatcher import Dispatcher
-from fastnet.kernels import conv3d, conv2d_plane, winograd, winograd3d, winograd_weight
+from fastnet.kernels import conv3d, conv2d_plane, winograd, winograd3d, winograd3d_weight, winograd_weight
 from fastnet.ops import _warmup
 _warmup.run_all(np.dtype(sys.argv[1]), only="conv")
-modules = (conv3d, conv2d_plane, winograd, winograd3d, winograd_weight)
+modules = (conv3d, conv2d_plane, winograd, winograd3d, winograd3d_weight, winograd_weight)
 missing = [f"{module.__name__}.{name}" for module in modules
            for name, value in vars(module).items()
            if isinstance(value, Dispatcher) and value.__module__ == module.__name__

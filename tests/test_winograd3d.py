@@ -12,7 +12,7 @@ import pytest
 
 import fastnet
 from fastnet import layers
-from fastnet.kernels import _config, winograd3d
+from fastnet.kernels import _config, winograd3d, winograd3d_weight
 from fastnet.kernels.microkernel import tile_shape
 from fastnet.ops import conv3d, conv3d_backward
 from fastnet.reference import naive_conv
@@ -329,3 +329,228 @@ def test_conv3d_layer_algorithm():
         layers.Conv3d(3, 4, 3, stride=(1, 2, 1), algorithm="winograd")
     with pytest.raises(ValueError, match="^algorithm: 'winograd' needs kernel_size 3"):
         layers.Conv3d(3, 4, (3, 3, 5), algorithm="winograd")
+
+
+# ----------------------------------------------------------------------------------------------
+# the weight gradient, Winograd F(3x3x3, 2x2x2) (fastnet.kernels.winograd3d_weight)
+
+# (x shape, K, padding) for dw: CASES plus one group split into blocks of input channels (3 NR
+# panels in float32) and of output channels (two MR row panels per block), several groups with K
+# and C above a vector, half tiles on every axis, and narrow tiles (C <= one vector) with K > MR.
+WEIGHT_CASES = CASES + [
+    pytest.param((1, 70, 3, 7, 9), 9, 1, id="one-group-blocks"),
+    pytest.param((3, 21, 5, 9, 7), 37, 1, id="groups-odd-edges"),
+    pytest.param((2, 9, 4, 6, 10), 40, (1, 0, 2), id="narrow-K40"),
+    pytest.param((1, 3, 2, 2, 2), 2, 3, id="p3-all-padding-tiles"),
+]
+
+
+def _weight_reference(x, w, dy, padding):
+    return naive_conv.conv3d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64), 1,
+                                      padding)[1:]
+
+
+def _out_shape(xs, k, padding):
+    pads = (padding,) * 3 if np.isscalar(padding) else padding
+    return (xs[0], k) + tuple(s + 2 * p - 2 for s, p in zip(xs[2:], pads)), pads
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, k, padding", WEIGHT_CASES)
+def test_weight_gradient_matches_reference(xs, k, padding, dtype):
+    """The kernel writes every element of dw and db (NaN-filled before) with the reference values;
+    conv3d_backward(algorithm="winograd") returns exactly the kernel's results."""
+    ws = (k, xs[1], 3, 3, 3)
+    x, w, _ = conv_problem(xs, ws, dtype, seed=16)
+    ys, pads = _out_shape(xs, k, padding)
+    dy = rng(17).standard_normal(ys).astype(dtype)
+    dw = np.full(ws, np.nan, dtype=dtype)
+    db = np.full(k, np.nan, dtype=dtype)
+    winograd3d_weight.conv3d_backward_weight_winograd(x, dy, dw, db, *pads)
+    ew, eb = _weight_reference(x, w, dy, padding)
+    scale = float(np.sqrt(dy[:, 0].size)) + 1
+    assert_close(dw, ew.astype(dtype), dtype, scale=scale)
+    assert_close(db, eb.astype(dtype), dtype, scale=scale)
+    _, dw_op, db_op = conv3d_backward(x, w, dy, 1, padding, input_grad=False, algorithm="winograd")
+    assert np.array_equal(dw_op, dw) and np.array_equal(db_op, db)
+
+
+def test_weight_gradient_algebra_one_tile():
+    """One tile, one channel pair, written out with the 1-D matrices of F(3, 2) on each axis:
+    dw = G^T [(A g) * (B^T d)] G with every matrix on every axis (float64)."""
+    bt = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+    a = np.array([[1, 0], [1, 1], [1, -1], [0, -1]], dtype=np.float64)
+    d = rng(20).standard_normal((1, 1, 4, 4, 4))
+    g = rng(21).standard_normal((1, 1, 2, 2, 2))
+    s = np.einsum("ia,jb,le,abe->ijl", a, a, a, g[0, 0])
+    v = np.einsum("ia,jb,le,abe->ijl", bt, bt, bt, d[0, 0])
+    expected = np.einsum("ia,jb,le,ijl->abe", _g(), _g(), _g(), s * v)
+    dw, db = np.empty((1, 1, 3, 3, 3)), np.empty(1)
+    winograd3d_weight.conv3d_backward_weight_winograd(d, g, dw, db, 0, 0, 0)
+    np.testing.assert_allclose(dw[0, 0], expected, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(dw, naive_conv.conv3d_backward(d, np.zeros((1, 1, 3, 3, 3)), g)[1],
+                               rtol=1e-13, atol=1e-13)
+
+
+def test_weight_split():
+    """Groups by shape only; blocks of whole panels; several groups split only the input channels,
+    and only where groups are fewer than threads; one group: blocks of at most WEIGHT_BLOCK_BYTES
+    of partial sums, at least as many as threads where the panels allow."""
+    f32 = np.dtype(np.float32).itemsize
+    # C3D (1568 tiles, 32 -> 64): 512 KB of partial sums per group: 8 groups, no blocks
+    assert winograd3d_weight.weight_split(2, 8, 28, 28, 32, 64, f32, 8, 32, 2) == (8, 32, 64, 32)
+    # 98 tiles: one group; 128 -> 128 (4 MB): two blocks of output channels for two threads
+    assert winograd3d_weight.weight_split(2, 4, 7, 7, 128, 128, f32, 8, 32, 2) == (1, 32, 64, 128)
+    assert winograd3d_weight.weight_split(2, 4, 7, 7, 128, 128, f32, 8, 32, 1) == (1, 32, 128, 128)
+    # 512 -> 512 (64 MB in all): blocks of 128 x 128 channels (4 MB), whatever the threads
+    for threads in (1, 2, 16):
+        assert winograd3d_weight.weight_split(1, 2, 7, 7, 512, 512, f32, 8, 32, threads) == (1, 32, 128, 128)
+    for n, do, ho, wo, c, k in [(2, 6, 12, 29, 35, 33), (1, 1, 1, 1, 1, 1), (3, 2, 2, 26, 1, 7), (4, 4, 14, 14, 512, 64),
+                                (1, 2, 2, 2, 300, 3)]:
+        for mr, nr in [(8, 32), (8, 16), (6, 16), (16, 16), (12, 8)]:
+            for threads in (1, 2, 3, 8):
+                groups, step, kb, cb = winograd3d_weight.weight_split(n, do, ho, wo, c, k, f32, mr, nr, threads)
+                kr, cp = -(-k // mr) * mr, -(-c // nr) * nr
+                assert 1 <= groups <= winograd3d_weight.WEIGHT_GROUPS and step == winograd3d_weight.WEIGHT_TILES
+                assert kb % mr == 0 and mr <= kb <= kr and cb % nr == 0 and nr <= cb <= cp
+                assert (groups, step) == winograd3d_weight.weight_split(n, do, ho, wo, c, k, f32, mr, nr, 1)[:2]
+                blocks = -(-kr // kb) * -(-cp // cb)
+                if groups > 1:
+                    assert kb == kr
+                else:   # unless the blocks are single panels already
+                    assert 64 * kb * cb * f32 <= winograd3d_weight.WEIGHT_BLOCK_BYTES or (kb, cb) == (mr, nr)
+                    assert blocks >= threads or (kb, cb) == (mr, nr)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_gradient_blocks_of_both_channels(monkeypatch, dtype):
+    """One group whose partial sums exceed WEIGHT_BLOCK_BYTES (set small): blocks of both output
+    and input channels, each turned into dw by its task; bitwise the same as one block (one
+    thread: 4 x 2 or 4 x 3 panels)."""
+    x, w, _ = conv_problem((1, 45, 4, 5, 6), (27, 45, 3, 3, 3), dtype, seed=22)
+    dy = rng(23).standard_normal((1, 27, 4, 5, 6)).astype(dtype)
+
+    def run():
+        dw = np.full(w.shape, np.nan, dtype=dtype)
+        db = np.full(27, np.nan, dtype=dtype)
+        winograd3d_weight.conv3d_backward_weight_winograd(x, dy, dw, db, 1, 1, 1)
+        return dw, db
+
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        whole = run()
+    finally:
+        numba.set_num_threads(old)
+    mr, nr = tile_shape(np.dtype(dtype))
+    monkeypatch.setattr(winograd3d_weight, "WEIGHT_BLOCK_BYTES", 64 * mr * nr * np.dtype(dtype).itemsize)
+    groups, _, kb, cb = winograd3d_weight.weight_split(1, 4, 5, 6, 45, 27, np.dtype(dtype).itemsize, mr, nr, 1)
+    assert (groups, kb, cb) == (1, mr, nr)   # 4 x 2 (float32) or 4 x 3 (float64) blocks
+    blocked = run()
+    assert np.array_equal(whole[0], blocked[0]) and np.array_equal(whole[1], blocked[1])
+    ew, eb = _weight_reference(x, w, dy, 1)
+    assert_close(blocked[0], ew.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
+
+
+@pytest.mark.parametrize("xs, k", [((2, 32, 8, 12, 12), 64), ((1, 128, 4, 8, 8), 128)])
+def test_weight_gradient_float32_error_bound(xs, k):
+    """float32 Winograd dw against the float64 reference: max |error| <= 1e-5 * max |dw| (measured
+    3e-7 to 6e-7, see the module docstring), within a few times the direct kernels' own."""
+    x, w, _ = conv_problem(xs, (k, xs[1], 3, 3, 3), np.float32, seed=24)
+    dy = rng(25).standard_normal((xs[0], k) + xs[2:]).astype(np.float32)
+    exact = _weight_reference(x, w, dy, 1)[0]
+    scale = np.abs(exact).max()
+    wino = np.abs(conv3d_backward(x, w, dy, 1, 1, algorithm="winograd")[1] - exact).max() / scale
+    direct = np.abs(conv3d_backward(x, w, dy, 1, 1, algorithm="direct")[1] - exact).max() / scale
+    assert wino <= 1e-5
+    assert wino <= 20 * max(direct, 1e-7)
+
+
+def test_weight_gradient_central_differences():
+    # odd sizes, asymmetric padding (2 on height), several groups (200 tiles, float64 narrow
+    # tiles): dw and db only (dx: test_central_difference_gradients)
+    x, w, b = conv_problem((2, 2, 9, 5, 10), (3, 2, 3, 3, 3), np.float64, seed=26)
+    assert winograd3d_weight.weight_split(2, 9, 7, 10, 2, 3, 8, 16, 8, 1)[0] >= 2
+
+    def backward(x, w, b, dy):
+        return (None,) + conv3d_backward(x, w, dy, 1, (1, 2, 1), input_grad=False, algorithm="winograd")[1:]
+
+    compared = fastnet.gradcheck(lambda x, w, b: conv3d(x, w, b, 1, (1, 2, 1)), (x, w, b), backward=backward,
+                                 eps=1e-4, atol=1e-8, rtol=1e-6)
+    assert [c.name for c in compared] == ["input 1", "input 2"]
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads")
+@pytest.mark.parametrize("xs, k, split", [
+    ((4, 20, 6, 14, 14), 24, "groups"),          # 588 tiles: 9 groups
+    ((1, 70, 3, 7, 9), 9, "input blocks"),       # 40 tiles: one group, input channel blocks on 2 threads
+    ((1, 16, 4, 6, 6), 40, "output blocks"),     # 18 tiles: one group, output channel blocks on 2 threads
+])
+def test_weight_gradient_deterministic_across_runs_and_thread_counts(xs, k, split):
+    x, w, _ = conv_problem(xs, (k, xs[1], 3, 3, 3), np.float32, seed=27)
+    dy = rng(28).standard_normal((xs[0], k) + xs[2:]).astype(np.float32)
+    narrow = xs[1] <= tile_shape(np.dtype(np.float32), True)[1]
+    mr, nr = tile_shape(np.dtype(np.float32), narrow)
+    one = winograd3d_weight.weight_split(xs[0], *xs[2:], xs[1], k, 4, mr, nr, 1)
+    two = winograd3d_weight.weight_split(xs[0], *xs[2:], xs[1], k, 4, mr, nr, 2)
+    if split == "groups":
+        assert one == two and one[0] > 2
+    else:
+        assert one[0] == two[0] == 1 and one[2:] != two[2:]
+        assert (two[3] < one[3]) if split == "input blocks" else (two[2] < one[2])
+
+    def run():
+        return conv3d_backward(x, w, dy, 1, 1, input_grad=False, algorithm="winograd")[1:]
+
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(2)
+        first, again = run(), run()
+        numba.set_num_threads(1)
+        single = run()
+    finally:
+        numba.set_num_threads(old)
+    for a, b, c in zip(first, again, single):
+        assert np.array_equal(a, b)
+        assert np.array_equal(a, c)
+
+
+def test_weight_gradient_nan_stays_in_its_input_channel():
+    """A NaN in x reaches every tap of dw[:, c] whose windows hold it (as the direct form does) and
+    may reach other taps of dw[:, c] through the tiles, but no other input channel."""
+    x, w, _ = conv_problem((1, 3, 6, 6, 6), (2, 3, 3, 3, 3), np.float64, seed=29)
+    x[0, 1, 2, 3, 4] = np.nan
+    dy = rng(30).standard_normal((1, 2, 4, 4, 4))
+    dw, db = conv3d_backward(x, w, dy, 1, 0, input_grad=False, algorithm="winograd")[1:]
+    expected = naive_conv.conv3d_backward(x, w, dy, 1, 0)[1]
+    assert np.isnan(dw[np.isnan(expected)]).all()
+    assert np.isfinite(dw[:, [0, 2]]).all() and np.isfinite(db).all()
+
+
+def test_weight_auto_follows_the_dispatch_constants(monkeypatch):
+    """dw under "auto": Winograd by WEIGHT_MIN_CHANNELS (on the input channels C = 4 only: K = 2
+    does not count), WEIGHT_MIN_TILES (2x2x2 tiles of dy: 2 x 3 x 3 here) and
+    winograd3d.WINOGRAD_AUTO; never for strides or other filter sizes."""
+    x, w, _ = conv_problem((1, 4, 6, 8, 8), (2, 4, 3, 3, 3), np.float32, seed=31)
+    dy = rng(32).standard_normal((1, 2, 4, 6, 6)).astype(np.float32)
+    dw = {a: conv3d_backward(x, w, dy, 1, 0, algorithm=a)[1] for a in ("direct", "winograd")}
+    assert not np.array_equal(dw["direct"], dw["winograd"])   # different rounding: tells the paths apart
+
+    def auto(min_channels, min_tiles, enabled=True):
+        monkeypatch.setattr(winograd3d, "WINOGRAD_AUTO", enabled)
+        monkeypatch.setattr(winograd3d_weight, "WEIGHT_MIN_CHANNELS", min_channels)
+        monkeypatch.setattr(winograd3d_weight, "WEIGHT_MIN_TILES", min_tiles)
+        got = conv3d_backward(x, w, dy, 1, 0)[1]
+        return [a for a, r in dw.items() if np.array_equal(got, r)]
+
+    assert auto(4, 18) == ["winograd"]
+    assert auto(4, 18, enabled=False) == ["direct"]
+    assert auto(5, 18) == ["direct"]       # C = 4
+    assert auto(4, 19) == ["direct"]
+    monkeypatch.setattr(winograd3d_weight, "WEIGHT_MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd3d_weight, "WEIGHT_MIN_TILES", 1)
+    for stride, ws in [(2, w), (1, w[:, :, :2])]:   # strided, 2x3x3: the direct kernels whatever the rule
+        y = conv3d(x, ws, None, stride, 1)
+        g = rng(33).standard_normal(y.shape).astype(np.float32)
+        assert np.array_equal(conv3d_backward(x, ws, g, stride, 1)[1],
+                              conv3d_backward(x, ws, g, stride, 1, algorithm="direct")[1])

@@ -12,6 +12,7 @@ from .._trace import traced
 from ..kernels import conv2d as _k2
 from ..kernels import conv3d as _k3
 from ..kernels import winograd3d as _kw3
+from ..kernels import winograd3d_weight as _kw3w
 
 _DIM_NAMES = {2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -243,7 +244,12 @@ def conv3d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         As in :func:`conv3d`, for dx (a forward correlation of dy with the flipped, transposed
         weights, whose output is dx: "auto" counts dx's tiles; padding above 2 on any axis falls
-        back to the direct kernels). dw and db always use the direct kernels.
+        back to the direct kernels) and for dw (Winograd F(3x3x3, 2x2x2), any padding:
+        :mod:`fastnet.kernels.winograd3d_weight`; "auto" takes it with at least 12 input
+        channels C, whatever K, and at least 32 2x2x2 tiles of dy,
+        ``fastnet.kernels.winograd3d_weight.WEIGHT_MIN_*``, where it measured 1.2-3x faster than
+        the direct kernels; its float32 error, ``max(abs(error)) / max(abs(dw))``, measured 4e-7
+        to 2e-6 for unit-normal data, as the direct kernels'). db is always a plain sum.
 
     Returns
     -------
@@ -253,6 +259,10 @@ def conv3d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
 
     Extra memory: as :func:`conv2d_backward` (sd*sh*sw residue classes); Winograd dx: as the
     Winograd forward of :func:`conv3d`, with dy's padded copy in place of x's and K, C swapped.
+    Winograd dw: a padded channels-last copy of x, partial sums (64, K, C rounded up to the tile
+    shape) per group of tiles, at most 4 MB in all (or, with a single group, a block of at most
+    4 MB per thread), and per thread a (64, T, C) and a (64, K, T) block, T = 32 tiles; C3D
+    (32 -> 64 channels): 2.3 MB, 4 MB and 0.8 MB per thread.
     """
     x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 3, input_grad)
     _check_algorithm(algorithm, w, stride)
@@ -265,5 +275,9 @@ def conv3d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
             _k3.conv3d_backward_input(dy, w, dx, *stride, *padding)
     dw = np.empty(w.shape, dtype=x.dtype)
     db = np.empty(w.shape[0], dtype=x.dtype)
-    _k3.conv3d_backward_weight(x, dy, dw, db, *stride, *padding)
+    tiles = _kw3.tile_count(dy.shape[0], *dy.shape[2:])
+    if _kw3w.winograd_weight_ok(w.shape[1], w.shape[0], tiles, *w.shape[2:], *stride, algorithm):
+        _kw3w.conv3d_backward_weight_winograd(x, dy, dw, db, *padding)
+    else:
+        _k3.conv3d_backward_weight(x, dy, dw, db, *stride, *padding)
     return dx, dw, db

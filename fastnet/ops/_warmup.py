@@ -44,7 +44,7 @@ def _conv2d_winograd(rand):
 
 
 def _conv3d_winograd(rand):
-    # Winograd F(2x2x2, 3x3x3) (auto takes it only for larger layers): forward and dx
+    # Winograd F(2x2x2, 3x3x3) (auto takes it only for larger layers): forward, dx and dw
     from . import conv3d, conv3d_backward
     x, w = rand(1, 2, 4, 4, 4), rand(3, 2, 3, 3, 3)
     y = conv3d(x, w, rand(3), padding=1, algorithm="winograd")
