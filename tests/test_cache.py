@@ -376,7 +376,7 @@ def test_fit_helper_puts_off_a_layer_whose_kernel_is_busy(tmp_path):
     code = textwrap.dedent("""
         from fastnet import layers, Sequential, _warm
         model = Sequential([layers.ReLU(), layers.Dense(6, 5)])
-        print(_warm.start(model, (6,), 8, "float32").wait(timeout=200))
+        print(_warm.start(model, (6,), 16, "float32").wait(timeout=200))  # 16 rows: dense's BLAS forward
     """)
     with FileLock(str(key_dir / f"{dense_base}.lock")):
         proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
