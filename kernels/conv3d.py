@@ -141,6 +141,18 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
     return xcl
 
 
+@serial_kernel
+def _channel_sum(dyf, k):
+    """The bias gradient of output channel k: the sum of dyf[:, k] (dyf: dy as (N, K, positions)),
+    in float64, image by image, each row in order; every weight-gradient form sums db this way."""
+    total = 0.0
+    for n in range(dyf.shape[0]):
+        row = dyf[n, k]
+        for l in range(dyf.shape[2]):
+            total += row[l]
+    return total
+
+
 @parallel_kernel
 def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
     """The packed weight matrix (taps_d * taps_h * taps_w * Cin, kp) of a correlation, from
@@ -660,9 +672,4 @@ def _reduce_weight_and_bias(partial, dy, dw, db):
     spatial = dy.shape[2] * dy.shape[3] * dy.shape[4]
     dyf = dy.reshape(n_batch, n_out, spatial)
     for k in prange(n_out):
-        bias_total = 0.0
-        for n in range(n_batch):
-            row = dyf[n, k]
-            for l in range(spatial):
-                bias_total += row[l]
-        db[k] = bias_total
+        db[k] = _channel_sum(dyf, k)

@@ -191,6 +191,18 @@ class _Vectors:
                                  ir.Constant(ir.VectorType(self.i32, lanes), [0] * lanes))
         return b.icmp_signed("<", ir.Constant(vt, list(range(lanes))), splat)
 
+    def by_vectors(self, n, step):
+        """Emit ``step(start, mask)`` for each vector of the ``n`` (i64) elements: the whole vectors
+        (mask None), then the rest, if any, with a lane mask."""
+        b = self.builder
+        width = self.int64(self.width)
+        full = b.sdiv(n, width)
+        with cgutils.for_range(b, full) as loop:
+            step(b.mul(loop.index, width), None)
+        rest = b.sub(n, b.mul(full, width))
+        with b.if_then(b.icmp_signed(">", rest, self.int64(0))):
+            step(b.mul(full, width), self.mask(rest, self.width))
+
     def masked_load(self, base, offset, mask):
         fn = cgutils.get_or_insert_function(
             self.builder.module,
@@ -277,13 +289,7 @@ def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc):
                     else:
                         vec.masked_store(row[j], vp, b.add(v_at[4 * i + j], c), mask)
 
-        width = vec.int64(vec.width)
-        full = b.sdiv(nc_, width)
-        with cgutils.for_range(b, full) as loop:
-            step(b.mul(loop.index, width), None)
-        rest = b.sub(nc_, b.mul(full, width))
-        with b.if_then(b.icmp_signed(">", rest, vec.int64(0))):
-            step(b.mul(full, width), vec.mask(rest, vec.width))
+        vec.by_vectors(nc_, step)
         return context.get_dummy_value()
 
     return sig, codegen

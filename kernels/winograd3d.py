@@ -85,7 +85,7 @@ transform 0.35, products 3.9, output transform 0.9-1.4.
 import numpy as np
 from llvmlite import ir
 from numba import prange, types
-from numba.core import cgutils, errors
+from numba.core import errors
 from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
@@ -141,6 +141,18 @@ def winograd_ok(channels_in, channels_out, tiles, fd, fh, fw, sd, sh, sw, algori
 def tile_count(n, do, ho, wo):
     """Number of 2x2x2 output tiles: N * ceil(Do/2) * ceil(Ho/2) * ceil(Wo/2)."""
     return n * ((do + 1) // 2) * ((ho + 1) // 2) * ((wo + 1) // 2)
+
+
+@serial_kernel
+def _tile_at(g, per_image, th, tw):
+    """(n, a, b, c) of tile g in (image, depth, row, column) order: its volume and its place in
+    the (td, th, tw) grid of 2x2x2 tiles (per_image = td th tw)."""
+    n = g // per_image
+    r = g - n * per_image
+    a = r // (th * tw)
+    r -= a * (th * tw)
+    b = r // tw
+    return n, a, b, r - b * tw
 
 
 # ----------------------------------------------------------------------------------------------
@@ -283,13 +295,7 @@ def _input_tile(typingctx, x, xo, ldp, ldr, ldc, v, vo, ves, nc):
                         else:
                             vec.masked_store(bt(l, lambda s: row[s]), vp, at, mask)
 
-        width = vec.int64(vec.width)
-        full = b.sdiv(nc_, width)
-        with cgutils.for_range(b, full) as loop:
-            step(b.mul(loop.index, width), None)
-        rest = b.sub(nc_, b.mul(full, width))
-        with b.if_then(b.icmp_signed(">", rest, vec.int64(0))):
-            step(b.mul(full, width), vec.mask(rest, vec.width))
+        vec.by_vectors(nc_, step)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -458,8 +464,6 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block, narrow):
         chunk = unit // blocks
         p0 = (unit - chunk * blocks) * block_panels
         p1 = min(panels, p0 + block_panels)
-        k0 = p0 * nr
-        nk = min(n_out, p1 * nr) - k0
         g0 = chunk * per_chunk
         n_tiles = min(total, g0 + per_chunk) - g0
         t_end = (n_tiles + mr - 1) // mr * mr
@@ -471,13 +475,7 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block, narrow):
             for j in range(n_tiles * channels, t_end * channels):
                 v[e * ves + j] = 0
         for t in range(n_tiles):
-            g = g0 + t
-            n = g // per_image
-            r = g - n * per_image
-            ta = r // (th * tw)
-            r -= ta * (th * tw)
-            tb = r // tw
-            tc = r - tb * tw
+            n, ta, tb, tc = _tile_at(g0 + t, per_image, th, tw)
             _input_tile(xflat, ((n * dq + 2 * ta) * hq + 2 * tb) * rowlen + 2 * tc * channels, plane, rowlen,
                         channels, v, t * channels, ves, channels)
         for p in range(p0, p1):   # per panel: its 64 products, then its output transform
@@ -492,13 +490,7 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block, narrow):
             nkp = min(n_out, kp0 + nr) - kp0
             t = 0
             while t < n_tiles:
-                g = g0 + t
-                n = g // per_image
-                r = g - n * per_image
-                ta = r // (th * tw)
-                r -= ta * (th * tw)
-                tb = r // tw
-                tc0 = r - tb * tw
+                n, ta, tb, tc0 = _tile_at(g0 + t, per_image, th, tw)
                 seg = min(tw - tc0, n_tiles - t)   # tiles t .. t + seg - 1: one run in the row (n, ta, tb)
                 below = 2 * tb + 1 < ho
                 behind = 2 * ta + 1 < do

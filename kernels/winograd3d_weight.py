@@ -67,10 +67,10 @@ from numba.np.numpy_support import as_dtype
 
 from . import winograd3d as _w3
 from ._config import accumulator_kernel, parallel_kernel, serial_kernel
-from .conv3d import _pad_channels_last, _round_up
+from .conv3d import _channel_sum, _pad_channels_last, _round_up
 from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_rows, tile_shape
 from .winograd import _data, _lanes, _Vectors
-from .winograd3d import _input_tile, _scratch_stride, tile_count, winograd_applies
+from .winograd3d import _input_tile, _scratch_stride, _tile_at, tile_count, winograd_applies
 
 # Work split of the weight gradient (weight_split; see the module docstring).
 WEIGHT_TILES = 32        # 2x2x2 tiles of dy per transform-and-multiply step of a task
@@ -361,13 +361,7 @@ def _winograd3d_weight_chunks(xcl, channels, dy, partial, groups, per_step, k_bl
         for t0 in range(t_first, t_last, tp):
             nt = min(tp, t_last - t0)
             for t in range(nt):
-                tile = t0 + t
-                n = tile // per_image
-                r = tile - n * per_image
-                ta = r // (th * tw)
-                r -= ta * (th * tw)
-                tb = r // tw
-                tc = r - tb * tw
+                n, ta, tb, tc = _tile_at(t0 + t, per_image, th, tw)
                 _input_tile(xflat, ((n * dq + 2 * ta) * hq + 2 * tb) * rowlen + (2 * tc) * channels + c0, plane,
                             rowlen, channels, v, t * ncp, ves, nc)
             for tv in range(0, nt, lanes):   # S by vectors of W tiles, from runs within rows of tiles
@@ -375,13 +369,7 @@ def _winograd3d_weight_chunks(xcl, channels, dy, partial, groups, per_step, k_bl
                 nseg = 0
                 j = 0
                 while j < nl:
-                    tile = t0 + tv + j
-                    n = tile // per_image
-                    r = tile - n * per_image
-                    ta = r // (th * tw)
-                    r -= ta * (th * tw)
-                    tb = r // tw
-                    tc = r - tb * tw
+                    n, ta, tb, tc = _tile_at(t0 + tv + j, per_image, th, tw)
                     run = min(tw - tc, nl - j)
                     seg[5 * nseg] = ((n * n_out + k0) * do + 2 * ta) * hw + 2 * tb * wo + 2 * tc - 2 * j
                     seg[5 * nseg + 1] = 2 * j
@@ -466,12 +454,7 @@ def _winograd3d_weight_reduce(partial, dy, dw, db):
     spatial = dy.shape[2] * dy.shape[3] * dy.shape[4]
     dyf = dy.reshape(n_batch, n_out, spatial)
     for k in prange(n_out):
-        bias_total = 0.0
-        for n in range(n_batch):
-            row = dyf[n, k]
-            for l in range(spatial):
-                bias_total += row[l]
-        db[k] = bias_total
+        db[k] = _channel_sum(dyf, k)
 
 
 def conv3d_backward_weight_winograd(x, dy, dw, db, pd, ph, pw):

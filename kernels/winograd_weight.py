@@ -82,7 +82,7 @@ from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
 from ._config import parallel_kernel
-from .conv3d import _pad_channels_last, _round_up
+from .conv3d import _channel_sum, _pad_channels_last, _round_up
 from .microkernel import tile_cols, tile_fma, tile_rows, tile_shape
 from .winograd import _data, _input_tile, _Vectors
 
@@ -339,12 +339,7 @@ def _winograd_weight_reduce(partial, dy, dw, db):
     spatial = dy.shape[2] * dy.shape[3]
     dyf = dy.reshape(n_batch, n_out, spatial)
     for k in prange(n_out):
-        bias_total = 0.0
-        for n in range(n_batch):
-            row = dyf[n, k]
-            for l in range(spatial):
-                bias_total += row[l]
-        db[k] = bias_total
+        db[k] = _channel_sum(dyf, k)
 
 
 def conv2d_backward_weight_winograd(x, dy, dw, db, ph, pw):
