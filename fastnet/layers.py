@@ -374,7 +374,32 @@ class _ConvNd(Layer):
         return f"{type(self).__name__}({args})"
 
 
-class Conv2d(_ConvNd):
+class _ConvAlgorithmNd(_ConvNd):
+    """A convolution whose ops take ``algorithm`` (Conv2d, Conv3d): checks it, passes it to the
+    ops, and saves it in the config when it is not "auto"."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 dtype=np.float32, init="xavier", seed=None, algorithm="auto"):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, dtype, init, seed)
+        choices = ("auto", "direct", "winograd")
+        if not isinstance(algorithm, str) or algorithm not in choices:
+            raise ValueError(f"algorithm: expected one of {', '.join(map(repr, choices))}, got {algorithm!r}")
+        if algorithm == "winograd" and (self.kernel_size != (3,) * self._nd or self.stride != (1,) * self._nd):
+            raise ValueError(f"algorithm: 'winograd' needs kernel_size 3 and stride 1, got "
+                             f"kernel_size={self.kernel_size} stride={self.stride}")
+        self.algorithm = algorithm
+
+    def _op_kwargs(self):
+        return {"algorithm": self.algorithm}
+
+    def get_config(self):
+        config = super().get_config()
+        if self.algorithm != "auto":   # files of "auto" layers stay as before
+            config["algorithm"] = self.algorithm
+        return config
+
+
+class Conv2d(_ConvAlgorithmNd):
     """2-D convolution (cross-correlation, as in PyTorch) over NCHW images.
 
     Parameters
@@ -407,28 +432,8 @@ class Conv2d(_ConvNd):
     _forward_op = staticmethod(lambda *a, **k: ops.conv2d(*a, **k))
     _backward_op = staticmethod(lambda *a, **k: ops.conv2d_backward(*a, **k))
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 dtype=np.float32, init="xavier", seed=None, algorithm="auto"):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, dtype, init, seed)
-        choices = ("auto", "direct", "winograd")
-        if not isinstance(algorithm, str) or algorithm not in choices:
-            raise ValueError(f"algorithm: expected one of {', '.join(map(repr, choices))}, got {algorithm!r}")
-        if algorithm == "winograd" and (self.kernel_size != (3, 3) or self.stride != (1, 1)):
-            raise ValueError(f"algorithm: 'winograd' needs kernel_size 3 and stride 1, got "
-                             f"kernel_size={self.kernel_size} stride={self.stride}")
-        self.algorithm = algorithm
 
-    def _op_kwargs(self):
-        return {"algorithm": self.algorithm}
-
-    def get_config(self):
-        config = super().get_config()
-        if self.algorithm != "auto":   # files of "auto" layers stay as before
-            config["algorithm"] = self.algorithm
-        return config
-
-
-class Conv3d(_ConvNd):
+class Conv3d(_ConvAlgorithmNd):
     """3-D convolution over NCDHW volumes.
 
     Parameters
@@ -459,26 +464,6 @@ class Conv3d(_ConvNd):
     _nd = 3
     _forward_op = staticmethod(lambda *a, **k: ops.conv3d(*a, **k))
     _backward_op = staticmethod(lambda *a, **k: ops.conv3d_backward(*a, **k))
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 dtype=np.float32, init="xavier", seed=None, algorithm="auto"):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, dtype, init, seed)
-        choices = ("auto", "direct", "winograd")
-        if not isinstance(algorithm, str) or algorithm not in choices:
-            raise ValueError(f"algorithm: expected one of {', '.join(map(repr, choices))}, got {algorithm!r}")
-        if algorithm == "winograd" and (self.kernel_size != (3, 3, 3) or self.stride != (1, 1, 1)):
-            raise ValueError(f"algorithm: 'winograd' needs kernel_size 3 and stride 1, got "
-                             f"kernel_size={self.kernel_size} stride={self.stride}")
-        self.algorithm = algorithm
-
-    def _op_kwargs(self):
-        return {"algorithm": self.algorithm}
-
-    def get_config(self):
-        config = super().get_config()
-        if self.algorithm != "auto":   # files of "auto" layers stay as before
-            config["algorithm"] = self.algorithm
-        return config
 
 
 # ----------------------------------------------------------------------------------------------
