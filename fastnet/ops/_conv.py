@@ -153,7 +153,11 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
     gather form: dy padded by ceil(F/s) - 1 per side, channels-last, per residue class (sh*sw of
     them) a packed weight matrix, and blocks as in :func:`conv2d`. dw: a padded channels-last copy
     of x, dy channels-last (N*Ho*Wo, Kp), and up to 16 private (round8(C*FH*FW), Kp) partial sums
-    (at most 16 MB of them).
+    (at most 4 MB of them, or one set where a single one is larger). Winograd dx: as the Winograd
+    forward of :func:`conv2d`, with dy's padded copy in place of x's. Winograd dw
+    (:mod:`fastnet.kernels.winograd_weight`): the padded channels-last copy of x, partial sums
+    (16, K, C, each rounded up to the tile shape) per group of tiles, at most 4 MB in all unless
+    one group is more, and per thread a (16, T, C) and a (16, K, T) block, T = 64 or 128 tiles.
     """
     x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 2, input_grad)
     _check_algorithm(algorithm, w, stride)

@@ -32,7 +32,7 @@ def sgd_update(param, grad, momentum_buffer, *, lr, momentum, dampening, nestero
         scalars = np.array([lr, momentum, 1 - dampening, weight_decay], dtype=param.dtype)
         buffer = momentum_buffer if momentum != 0 else param
         _optimizer_kernels.sgd_step(param.reshape(-1), grad.reshape(-1), buffer.reshape(-1), scalars,
-                                              momentum != 0, bool(nesterov), bool(first_step), weight_decay != 0)
+                                    momentum != 0, bool(nesterov), bool(first_step), weight_decay != 0)
         return
     if weight_decay != 0:
         grad = grad + weight_decay * param
