@@ -153,6 +153,17 @@ def _channel_sum(dyf, k):
     return total
 
 
+@serial_kernel
+def _position_at(p, nd, nh, nw):
+    """(n, i, j, l) of output position p in (image, depth, row, column) order over an
+    (nd, nh, nw) grid of positions per image."""
+    l = p % nw
+    rest = p // nw
+    j = rest % nh
+    rest = rest // nh
+    return rest // nd, rest % nd, j, l
+
+
 @parallel_kernel
 def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
     """The packed weight matrix (taps_d * taps_h * taps_w * Cin, kp) of a correlation, from
@@ -301,12 +312,7 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, ta
         q = 0
         while q < tiles * mr:   # by runs along w (a division per run, not per position)
             p = min(p0 + q, total - 1)
-            iw = p % nw
-            rest = p // nw
-            ih = rest % nh
-            rest = rest // nh
-            id_ = rest % nd
-            n = rest // nd
+            n, id_, ih, iw = _position_at(p, nd, nh, nw)
             d0 = (qd0 + id_) * sd + od
             h0 = (qh0 + ih) * sh + oh
             base = ((n * di + d0) * hi + h0) * wic + ((qw0 + iw) * sw + ow) * channels
@@ -356,12 +362,7 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, taps_d, taps_h, ta
         q = 0
         while q < count:   # runs of positions along w, transposed into NCDHW rows
             p = p0 + q
-            iw = p % nw
-            rest = p // nw
-            ih = rest % nh
-            rest = rest // nh
-            id_ = rest % nd
-            n = rest // nd
+            n, id_, ih, iw = _position_at(p, nd, nh, nw)
             run = min(nw - iw, count - q)
             dd = (qd0 + id_) * osd + ood
             dh = (qh0 + ih) * osh + ooh
