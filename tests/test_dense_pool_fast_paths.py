@@ -260,6 +260,20 @@ def test_maxpool2d_3x3s2_shared_cells_accumulate_in_order(dtype):
     np.testing.assert_array_equal(dx[0, 0], expected)
 
 
+@pytest.mark.parametrize("n_chunks", [1, 2, 5, 6, 9])
+def test_maxpool2d_3x3s2_any_chunk_count(n_chunks):
+    """The fused kernels split the planes into runs that reuse one scratch: any split (fewer, as
+    many as or more runs than the 6 planes) gives the reference's bits."""
+    from fastnet.kernels import pooling
+    x, dy = _pool3_case((2, 3, 13, 11), np.float64, 11, True)
+    y = np.full((2, 3, 6, 5), 7.0)
+    pooling._maxpool2d_forward_3x3s2(x, y, n_chunks)
+    np.testing.assert_array_equal(y, naive.maxpool2d(x, 3, 2))
+    dx = np.full_like(x, 7.0)
+    pooling._maxpool2d_backward_3x3s2(x, dy, dx, n_chunks)
+    assert dx.tobytes() == naive.maxpool2d_backward(x, dy, 3, 2).tobytes()
+
+
 def test_maxpool2d_3x3s2_reproducible_across_thread_counts():
     x, dy = _pool3_case((3, 5, 13, 15), np.float32, 9, False)
     threads = fastnet.get_num_threads()
