@@ -251,7 +251,7 @@ def _maxpool2d_forward_2x2s2(x, out):
 def _maxpool2d_forward_generic(x, out, kh, kw, sh, sw, ph, pw):
     """The generic path of :func:`maxpool2d_forward` (any window, stride and padding)."""
     n_batch, n_chan, height, width = x.shape
-    out_h, out_w = out.shape[2], out.shape[3]
+    out_h = out.shape[2]
     for p in prange(n_batch * n_chan):
         n = p // n_chan
         c = p - n * n_chan
