@@ -488,7 +488,7 @@ def maxpool2d_backward(x, dy, dx, kh, kw, sh, sw, ph, pw, fast=True):
     A plain Python dispatcher: each path is its own kernel, compiled only when a model reaches it.
     """
     if fast and kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
-        _maxpool2d_backward_2x2s2(x, dy, dx)
+        _maxpool2d_backward_2x2s2(x, dy, dx, _n_chunks(x.shape[0] * x.shape[1]))
     elif fast and kh == 3 and kw == 3 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
         _maxpool2d_backward_3x3s2(x, dy, dx, _n_chunks(x.shape[0] * x.shape[1]))
     else:
@@ -496,31 +496,35 @@ def maxpool2d_backward(x, dy, dx, kh, kw, sh, sw, ph, pw, fast=True):
 
 
 @parallel_kernel
-def _maxpool2d_backward_2x2s2(x, dy, dx):
-    """The fused path of :func:`maxpool2d_backward`: 2x2 / 2, no padding."""
+def _maxpool2d_backward_2x2s2(x, dy, dx, n_chunks):
+    """The fused path of :func:`maxpool2d_backward`: 2x2 / 2, no padding. ``n_chunks`` runs of
+    consecutive planes (one per thread) each allocate their row of winners once."""
     n_batch, n_chan, height, width = x.shape
     out_h, out_w = dy.shape[2], dy.shape[3]
+    n_planes = n_batch * n_chan
     # two passes per output row, each with at most 2 arrays stored / 3 loaded: with more,
     # LLVM's runtime alias checks exceed its limit and the loop stays scalar (6 ms, not 0.6)
-    for p in prange(n_batch * n_chan):
-        n = p // n_chan
-        c = p - n * n_chan
+    for chunk in prange(n_chunks):
         win = np.empty(out_w, dtype=np.int32)   # each window's winner, 0..3 row-major
-        for oh in range(out_h):
-            top = x[n, c, 2 * oh]
-            bottom = x[n, c, 2 * oh + 1]
-            for k in range(out_w):
-                m = top[2 * k]
-                i = np.int32(0)
-                m, i = _scan_step(top[2 * k + 1], m, i, np.int32(1))
-                m, i = _scan_step(bottom[2 * k], m, i, np.int32(2))
-                v = bottom[2 * k + 1]
-                win[k] = np.int32(3) if _take(v, m) else i
-            drow = dy[n, c, oh]
-            _route_pair(drow, win, dx[n, c, 2 * oh], 0)
-            _route_pair(drow, win, dx[n, c, 2 * oh + 1], 2)
-        if height > 2 * out_h:
-            dx[n, c, height - 1] = 0.0
+        start, stop = _chunk_bounds(chunk, n_chunks, n_planes)
+        for p in range(start, stop):
+            n = p // n_chan
+            c = p - n * n_chan
+            for oh in range(out_h):
+                top = x[n, c, 2 * oh]
+                bottom = x[n, c, 2 * oh + 1]
+                for k in range(out_w):
+                    m = top[2 * k]
+                    i = np.int32(0)
+                    m, i = _scan_step(top[2 * k + 1], m, i, np.int32(1))
+                    m, i = _scan_step(bottom[2 * k], m, i, np.int32(2))
+                    v = bottom[2 * k + 1]
+                    win[k] = np.int32(3) if _take(v, m) else i
+                drow = dy[n, c, oh]
+                _route_pair(drow, win, dx[n, c, 2 * oh], 0)
+                _route_pair(drow, win, dx[n, c, 2 * oh + 1], 2)
+            if height > 2 * out_h:
+                dx[n, c, height - 1] = 0.0
 
 
 @parallel_kernel
