@@ -188,6 +188,26 @@ def test_maxpool2d_backward_2x2_fast_path(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["_maxpool2d_backward_2x2s2", "_maxpool2d_backward_2x2s2_planes"])
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (1, 2, 7, 9), (1, 1, 2, 2), (2, 2, 5, 4), (1, 3, 4, 35),
+                                   (3, 1, 9, 40), (1, 2, 28, 28)], ids=str)
+def test_maxpool2d_backward_2x2_both_forms(shape, form, dtype):
+    """The row-by-row and the whole-plane 2x2 / 2 backward (the dispatcher picks one by the output
+    row's length, and the ISA): each, for any split of the planes into runs, gives the generic
+    path's bits (odd sizes: floor mode's uncovered last row and column, where the plane form's
+    unused lanes write junk that must be cleared)."""
+    from fastnet.kernels import pooling
+    x, dy = _pool_backward_case(shape, dtype, 8)
+    generic = np.full_like(x, 7.0)
+    pooling.maxpool2d_backward(x, dy, generic, 2, 2, 2, 2, 0, 0, False)
+    planes = shape[0] * shape[1]
+    for n_chunks in sorted({1, 2, planes, planes + 1}):
+        dx = np.full_like(x, 5.0)
+        getattr(pooling, form)(x, dy, dx, n_chunks)
+        assert dx.tobytes() == generic.tobytes(), n_chunks
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(2, 3, 4, 6, 8), (1, 2, 5, 7, 9), (1, 1, 2, 2, 2), (1, 2, 3, 5, 4),
                                    (1, 1, 2, 3, 33)], ids=str)
 def test_maxpool3d_backward_2x2x2_fast_path(shape, dtype):
