@@ -59,6 +59,7 @@ from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
 from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape
+from .transpose import transpose_tile, transpose_width
 
 POSITIONS_TARGET = 96   # forward: output positions per work unit (rounded to whole tiles)
 UNITS_PER_THREAD = 4    # ... fewer where that leaves fewer than this many units per thread
@@ -164,17 +165,75 @@ def _position_at(p, nd, nh, nw):
     return rest // nd, rest % nd, j, l
 
 
-@parallel_kernel
 def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
     """The packed weight matrix (taps_d * taps_h * taps_w * Cin, kp) of a correlation, from
     w (K, C, FD, FH, FW); row ``((a * taps_h + b) * taps_w + e) * Cin + i``, column o < Kout,
     zero in the columns Kout <= o < kp:
 
     * forward (``transpose`` False; r = 0, s = 1, taps = F): Cin = C, Kout = K,
-      ``w[o, i, a, b, e]``;
+      ``w[o, i, a, b, e]``: a transpose of w as a (K, C * taps) matrix, whose rows land in tap-major
+      order (:func:`_pack_forward_weights`);
     * one residue class (rd, rh, rw) of the backward-input gather form (``transpose`` True):
       Cin = K, Kout = C, the class's taps r, r + s, ... flipped:
-      ``w[i, o, rd + (taps_d - 1 - a) sd, rh + (taps_h - 1 - b) sh, rw + (taps_w - 1 - e) sw]``.
+      ``w[i, o, rd + (taps_d - 1 - a) sd, rh + (taps_h - 1 - b) sh, rw + (taps_w - 1 - e) sw]``
+      (:func:`_pack_class_weights`).
+
+    A plain Python dispatcher (see the module docstring).
+    """
+    if transpose:
+        return _pack_class_weights(w, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp)
+    return _pack_forward_weights(w, kp)
+
+
+@parallel_kernel
+def _pack_forward_weights(w, kp):
+    """The forward case of :func:`_pack_weights`: wt[tap * C + i, o] = w[o, i, tap] (o < K; 0 for
+    K <= o < kp), taps in (a, b, e) order.
+
+    The full W x W tiles (W = :func:`transpose_width`) are transposed in registers
+    (:func:`transpose_tile`): one parallel task per group of W input channels i x W output
+    channels o, whose ``taps`` tiles each read W rows of w (W consecutive (i, tap) values each)
+    and store W rows of wt; a task's stores cover W * taps rows x W columns, in ``taps`` runs of W
+    consecutive rows. (Tasks of one output block x W consecutive (i, tap) columns store each tile's
+    rows ``channels * kp`` values apart: 256 x 256 x 5 x 5 took 1.0 ms, not 0.4.) The channels
+    beyond the last full group and the output channels beyond the last full block take a scalar
+    loop.
+    Measured (Zen 4, 1 thread, float32, 2026-12-05), old blocked-scalar / tiles ms: 256 x 256 x 3
+    x 3 0.56 / 0.14, 256 x 256 x 5 x 5 1.32 / 0.40, 128 x 64 x 3 x 3 0.071 / 0.019.
+    """
+    n_out, channels, fd, fh, fw = w.shape
+    taps = fd * fh * fw
+    row = channels * taps   # one output channel's weights: (i, tap) pairs, tap fastest
+    width = transpose_width(w)
+    wflat = w.reshape(w.size)
+    wt = np.empty((taps * channels, kp), dtype=w.dtype)
+    wtflat = wt.reshape(wt.size)
+    o_blocks = n_out // width
+    groups = channels // width
+    for task in prange(groups * o_blocks):
+        g = task // o_blocks
+        o0 = (task - g * o_blocks) * width
+        starts = np.empty(width, dtype=np.int64)   # where each transposed row goes in wt
+        for t in range(taps):
+            j0 = (g * taps + t) * width   # the tile's first (i, tap) column of w's row
+            for c in range(width):
+                i = (j0 + c) // taps
+                starts[c] = ((j0 + c - i * taps) * channels + i) * kp
+            transpose_tile(wflat[o0 * row + j0:], row, wtflat[o0:], starts)
+    full = groups * taps * width   # the (i, tap) columns covered by the tiles
+    for j in prange(row):   # the rest, and the zero columns
+        i = j // taps
+        dst = wt[(j - i * taps) * channels + i]
+        for o in range(o_blocks * width if j < full else 0, n_out):
+            dst[o] = wflat[o * row + j]
+        for o in range(n_out, kp):
+            dst[o] = 0
+    return wt
+
+
+@parallel_kernel
+def _pack_class_weights(w, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
+    """The backward-input case of :func:`_pack_weights` (one residue class; same arguments).
 
     One parallel region, over blocks of 16 rows i x 16 columns o: the 16 x 16 filters of a block
     are 16 contiguous runs of w (in L1 for all its taps), and per tap it writes 16 rows of 16
@@ -182,19 +241,16 @@ def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, 
     256 x 256 x 5 x 5 on the Zen 4 dev box, 2.6 for NumPy's transpose, 0.5-1.4 blocked.)
     """
     n_out, channels, fd, fh, fw = w.shape
-    c_in = n_out if transpose else channels
-    k_out = channels if transpose else n_out
+    c_in = n_out
+    k_out = channels
     taps = taps_d * taps_h * taps_w
     filter_size = fd * fh * fw
     source = np.empty(taps, dtype=np.int64)   # each packed tap's index within one filter w[k, c]
     for a in range(taps_d):
         for b in range(taps_h):
             for e in range(taps_w):
-                if transpose:
-                    ad, ah, aw = (rd + (taps_d - 1 - a) * sd, rh + (taps_h - 1 - b) * sh,
-                                  rw + (taps_w - 1 - e) * sw)
-                else:
-                    ad, ah, aw = a, b, e
+                ad, ah, aw = (rd + (taps_d - 1 - a) * sd, rh + (taps_h - 1 - b) * sh,
+                              rw + (taps_w - 1 - e) * sw)
                 source[(a * taps_h + b) * taps_w + e] = (ad * fh + ah) * fw + aw
     wflat = w.reshape(w.size)
     wt = np.empty((taps * c_in, kp), dtype=w.dtype)
@@ -213,7 +269,7 @@ def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, 
                         block[tap, i - i0, o - o0] = 0
                 continue
             for i in range(i0, i1):
-                src = wflat[((i * channels + o) if transpose else (o * channels + i)) * filter_size:]
+                src = wflat[(i * channels + o) * filter_size:]
                 for tap in range(taps):
                     block[tap, i - i0, o - o0] = src[source[tap]]
         for tap in range(taps):

@@ -127,6 +127,25 @@ def test_backward_weight_nonfinite_input_reaches_exactly_the_taps_that_see_it(ba
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, c, taps", [(48, 32, (1, 3, 3)), (40, 33, (1, 3, 3)), (17, 16, (1, 1, 1)),
+                                        (6, 1, (1, 5, 5)), (20, 19, (3, 3, 3)), (96, 3, (1, 11, 11))],
+                         ids=str)
+def test_pack_forward_weights_matches_numpy(k, c, taps, dtype):
+    """The forward weight matrix (taps * C, Kp): whole channel groups x output blocks go through
+    the in-register tile transpose, the rest (channels or outputs past the last full block) and
+    the zero columns through the scalar loop; every entry is w's, moved exactly."""
+    from fastnet.kernels import conv3d as kernels
+    from fastnet.kernels.microkernel import tile_shape
+    w = rng(41).standard_normal((k, c) + taps).astype(dtype)
+    kp = -(-k // tile_shape(np.dtype(dtype))[1]) * tile_shape(np.dtype(dtype))[1] + 16
+    wt = kernels._pack_weights(w, False, 0, 0, 0, 1, 1, 1, *taps, kp)
+    n_taps = int(np.prod(taps))
+    expected = np.zeros((n_taps * c, kp), dtype)
+    expected[:, :k] = w.reshape(k, c, n_taps).transpose(2, 1, 0).reshape(n_taps * c, k)
+    np.testing.assert_array_equal(wt, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("narrow", [False, True], ids=["wide", "narrow"])
 def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     """The forward core's units (position blocks x weight panels) and reduction slices, and the

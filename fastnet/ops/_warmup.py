@@ -54,8 +54,8 @@ def _conv3d_winograd(rand):
 def _conv_steps():
     # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
     # conv2d at stride 1: the flat-plane path; at stride 2: the convolution core. conv3d, C = 2:
-    # backward-data by scatter (C rounded up to a tile's width would be mostly waste); the gather
-    # form runs the forward pass's kernels.
+    # backward-data by scatter (C rounded up to a tile's width would be mostly waste); C = 16 (a
+    # whole tile's width): by gather, the forward pass's kernels plus its own weight packing.
     from . import conv2d, conv2d_backward, conv3d, conv3d_backward
     return [
         ("conv2d", _conv(conv2d, conv2d_backward, (1, 2, 5, 5), (3, 2, 3, 3), 1, 1)),
@@ -63,6 +63,7 @@ def _conv_steps():
         ("conv2d_winograd", _conv2d_winograd),
         ("conv3d", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 1, 1)),
         ("conv3d_strided", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 2, 0)),
+        ("conv3d_gather", _conv(conv3d, conv3d_backward, (1, 16, 3, 3, 3), (2, 16, 3, 3, 3), 1, 1)),
         ("conv3d_winograd", _conv3d_winograd),
     ]
 

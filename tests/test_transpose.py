@@ -1,0 +1,70 @@
+"""The in-register tile transpose (kernels/transpose.py): NumPy reference for both dtypes, any
+source stride and destination rows, on the host's vector width and on AVX2's."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numba import njit
+
+from fastnet.kernels import _config
+from fastnet.kernels.transpose import transpose_tile, transpose_width
+from helpers import DTYPES, rng
+
+
+@njit
+def _call(src, stride, dst, rows):
+    transpose_tile(src, stride, dst, rows)
+    return transpose_width(src)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride_extra", [0, 3, 17])
+def test_transpose_tile_matches_numpy(dtype, stride_extra):
+    width = transpose_width(np.empty(0, dtype))
+    assert width == _config.vector_bytes() // np.dtype(dtype).itemsize
+    stride = width + stride_extra
+    g = rng(3)
+    src = g.standard_normal(width * stride + 5).astype(dtype)
+    src[7] = np.nan
+    # destination rows in any order, any distance apart (not a multiple of the width)
+    rows = (g.permutation(width) * (width + 5) + 2).astype(np.int64)
+    dst = np.full(width * (width + 5) + 2 + width, 9.0, dtype)
+    assert _call(src[1:], stride, dst, rows) == width
+    block = src[1:1 + width * stride].reshape(width, stride)[:, :width]
+    expected = np.full_like(dst, 9.0)
+    for c in range(width):
+        expected[rows[c]:rows[c] + width] = block[:, c]
+    np.testing.assert_array_equal(dst, expected)   # every value moved, NaN included, nothing else
+
+
+_PROBE = """
+import numpy as np
+from numba import njit
+from fastnet.kernels.transpose import transpose_tile, transpose_width
+
+@njit
+def f(src, stride, dst, rows):
+    transpose_tile(src, stride, dst, rows)
+
+ok = True
+for dtype in (np.float32, np.float64):
+    w = transpose_width(np.empty(0, dtype))
+    src = np.arange(w * (w + 1), dtype=dtype)
+    dst = np.zeros(w * w, dtype)
+    f(src, w + 1, dst, np.arange(w, dtype=np.int64) * w)
+    ok &= bool(np.array_equal(dst.reshape(w, w), src.reshape(w, w + 1)[:, :w].T))
+print(transpose_width(np.empty(0, np.float32)), ok)
+"""
+
+
+def test_transpose_tile_on_avx2_code():
+    """The same transpose compiled for AVX2 (8 float32 lanes: three shuffle stages instead of
+    four), in a subprocess with the AVX2 recipe; on an AVX2 host this is the host's width."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", FASTNET_CACHE="0",
+               NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="")
+    out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["8", "True"]
