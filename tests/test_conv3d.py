@@ -145,6 +145,36 @@ def test_pack_forward_weights_matches_numpy(k, c, taps, dtype):
     np.testing.assert_array_equal(wt, expected)
 
 
+def _class_taps(f, s, r):
+    return 0 if r >= f else (f - r + s - 1) // s
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, c, filt, stride, extra",
+                         [(40, 33, (1, 3, 3), (1, 1, 1), 16), (17, 16, (1, 1, 1), (1, 1, 1), 0),
+                          (16, 32, (3, 3, 3), (2, 2, 2), 0), (5, 48, (1, 5, 5), (1, 2, 2), 16),
+                          (96, 3, (1, 11, 11), (1, 4, 4), 13), (20, 16, (1, 2, 2), (1, 1, 1), 0)], ids=str)
+def test_pack_class_weights_matches_numpy(k, c, filt, stride, extra, dtype):
+    """The backward-input gather form's weight matrix of every residue class: rows (tap, input
+    channel i < K) of the class's flipped taps, columns o < C, zeros to Kp. Filters shorter and
+    longer than a vector (overlapping tile rows; several tiles per filter), strides 1 to 4, output
+    channels past the last full block (the scalar loop)."""
+    from fastnet.kernels import conv3d as kernels
+    w = rng(43).standard_normal((k, c) + filt).astype(dtype)
+    kp = c + extra
+    for r in np.ndindex(*stride):
+        taps = tuple(_class_taps(f, s, q) for f, s, q in zip(filt, stride, r))
+        if 0 in taps:
+            continue
+        wt = kernels._pack_weights(w, True, *r, *stride, *taps, kp)
+        expected = np.zeros((int(np.prod(taps)) * k, kp), dtype)
+        for tap, (a, b, e) in enumerate(np.ndindex(*taps)):
+            position = [q + (t - 1 - j) * s for q, t, j, s in zip(r, taps, (a, b, e), stride)]
+            expected[tap * k:(tap + 1) * k, :c] = w[:, :, position[0], position[1], position[2]]
+        assert wt.flags.c_contiguous
+        np.testing.assert_array_equal(wt, expected)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("narrow", [False, True], ids=["wide", "narrow"])
 def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
