@@ -8,7 +8,8 @@ Design: register tiles over output positions and channels
 No im2col matrix is built, not even per chunk. The input is padded physically once, channels-last
 (N, Dp, Hp, Wp*C) (:func:`_pad_channels_last`), and the weights are packed once into a matrix
 whose rows are the filter taps in (a, b, e, c) order and whose columns are the output channels
-(:func:`_pack_weights`; K padded to Kp, a multiple of NR). Every pass is then a sequence
+(:func:`_pack_weights`; K padded to Kp, a multiple of NR; W x W blocks transposed in vector
+registers, :mod:`fastnet.kernels.transpose`). Every pass is then a sequence
 of calls to :func:`~fastnet.kernels.microkernel.tile_fma`, which keeps an MR x NR block of results
 in vector registers for a whole reduction (MR = 8 positions x NR = 32 channels with float32 on
 AVX-512, 6 x 16 on AVX2):

@@ -59,14 +59,14 @@ def test_compile_warms_every_kernel_and_second_call_compiles_nothing():
     assert _cache.compile_seconds() == before
 
 
-_CONV_KERNELS_PROBE = """
+_KERNELS_PROBE = """
+import importlib
 import sys
 import numpy as np
 from numba.core.dispatcher import Dispatcher
-from fastnet.kernels import conv3d, conv2d_plane, winograd, winograd3d, winograd3d_weight, winograd_weight
 from fastnet.ops import _warmup
-_warmup.run_all(np.dtype(sys.argv[1]), only="conv")
-modules = (conv3d, conv2d_plane, winograd, winograd3d, winograd3d_weight, winograd_weight)
+_warmup.run_all(np.dtype(sys.argv[1]), only=sys.argv[2])
+modules = [importlib.import_module("fastnet.kernels." + name) for name in sys.argv[3:]]
 missing = [f"{module.__name__}.{name}" for module in modules
            for name, value in vars(module).items()
            if isinstance(value, Dispatcher) and value.__module__ == module.__name__
@@ -76,12 +76,17 @@ print(" ".join(missing) or "none")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_warmup_steps_reach_every_convolution_kernel(dtype):
-    """fastnet.compile's conv steps compile every parallel kernel of the convolution modules (each
-    form of each pass; the serial helpers are compiled into them), in a fresh process, so that a
-    warmed cache holds all of them."""
-    out = subprocess.run([sys.executable, "-c", _CONV_KERNELS_PROBE, dtype], capture_output=True, text=True,
-                         timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1"))
+@pytest.mark.parametrize("steps, modules", [
+    ("conv", ["conv3d", "conv2d_plane", "winograd", "winograd3d", "winograd3d_weight", "winograd_weight"]),
+    ("maxpool", ["pooling"]),
+], ids=["convolution", "pooling"])
+def test_warmup_steps_reach_every_kernel_of_their_modules(steps, modules, dtype):
+    """fastnet.compile's conv (maxpool) steps compile every parallel kernel of the convolution
+    (pooling) modules (each form of each pass, e.g. both 2x2 / 2 backward forms: short and long
+    output rows; the serial helpers are compiled into them), in a fresh process, so that a warmed
+    cache holds all of them."""
+    out = subprocess.run([sys.executable, "-c", _KERNELS_PROBE, dtype, steps, *modules], capture_output=True,
+                         text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["none"]
 

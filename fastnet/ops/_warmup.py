@@ -74,6 +74,9 @@ def _maxpool2d(rand):
     for kernel, stride, padding in ((2, 2, 0), (3, 2, 0), (3, 1, 1)):   # the 2-D pooling paths
         p = maxpool2d(x, kernel, stride, padding)
         maxpool2d_backward(x, np.ones_like(p), kernel, stride, padding)
+    # 2x2 / 2's backward has a form for short output rows (the one above) and one for long rows
+    x = rand(1, 1, 2, 64)
+    maxpool2d_backward(x, np.ones_like(maxpool2d(x, 2, 2, 0)), 2, 2, 0)
 
 
 def _maxpool3d(rand):
