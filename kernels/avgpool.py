@@ -14,7 +14,6 @@ The global average works on (N*C, H*W) rows: one row, one iteration, summed in f
 order.
 """
 
-import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel

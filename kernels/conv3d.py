@@ -59,8 +59,8 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
-from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape
-from .transpose import transpose_tile, transpose_width
+from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape, vector_lanes
+from .transpose import transpose_tile
 
 POSITIONS_TARGET = 96   # forward: output positions per work unit (rounded to whole tiles)
 UNITS_PER_THREAD = 4    # ... fewer where that leaves fewer than this many units per thread
@@ -191,7 +191,7 @@ def _pack_forward_weights(w, kp):
     """The forward case of :func:`_pack_weights`: wt[tap * C + i, o] = w[o, i, tap] (o < K; 0 for
     K <= o < kp), taps in (a, b, e) order.
 
-    The full W x W tiles (W = :func:`transpose_width`) are transposed in registers
+    The full W x W tiles (W = :func:`~fastnet.kernels.microkernel.vector_lanes`) are transposed in registers
     (:func:`transpose_tile`): one parallel task per group of W input channels i x W output
     channels o, whose ``taps`` tiles each read W rows of w (W consecutive (i, tap) values each)
     and store W rows of wt; a task's stores cover W * taps rows x W columns, in ``taps`` runs of W
@@ -205,7 +205,7 @@ def _pack_forward_weights(w, kp):
     n_out, channels, fd, fh, fw = w.shape
     taps = fd * fh * fw
     row = channels * taps   # one output channel's weights: (i, tap) pairs, tap fastest
-    width = transpose_width(w)
+    width = vector_lanes(w)
     wflat = w.reshape(w.size)
     wt = np.empty((taps * channels, kp), dtype=w.dtype)
     wtflat = wt.reshape(wt.size)
@@ -238,7 +238,7 @@ def _pack_class_weights(w, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
     wt[tap * K + i, o] = w[i, o, f(tap)] (o < C; 0 for C <= o < kp), f(tap) the filter position
     of the class's tap (flipped).
 
-    For an input channel i and W output channels o0.. (W = :func:`transpose_width`), the values
+    For an input channel i and W output channels o0.. (W = :func:`~fastnet.kernels.microkernel.vector_lanes`), the values
     w[i, o, f0:f0 + W] of the W filters are W rows F apart (overlapping when F < W), so one
     in-register transpose (:func:`transpose_tile`) turns them into the rows f = f0.. of the W
     columns o: each row of this class's taps goes to its place in wt, the others (positions of
@@ -253,7 +253,7 @@ def _pack_class_weights(w, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
     n_out, channels, fd, fh, fw = w.shape
     taps = taps_d * taps_h * taps_w
     filter_size = fd * fh * fw
-    width = transpose_width(w)
+    width = vector_lanes(w)
     rows_used = taps * n_out
     tap_at = np.full(filter_size + width, -1, dtype=np.int64)   # each filter position's tap, or -1
     source = np.empty(taps, dtype=np.int64)   # each packed tap's index within one filter w[k, c]

@@ -73,6 +73,18 @@ def tile_cols(a, narrow=False):
     return tile_shape(a.dtype, narrow)[1]
 
 
+def vector_lanes(a):
+    """W: lanes of the target's widest vectors for ``a.dtype`` (a compile-time constant in kernels):
+    16 float32 or 8 float64 on AVX-512, 8 or 4 on AVX2."""
+    return vector_bytes() // a.dtype.itemsize
+
+
+@overload(vector_lanes)
+def _vector_lanes_overload(a):
+    lanes = vector_bytes() // as_dtype(a.dtype).itemsize
+    return lambda a: lanes
+
+
 @overload(tile_rows)
 def _tile_rows_overload(a, narrow=False):
     wide, thin = tile_shape(as_dtype(a.dtype))[0], tile_shape(as_dtype(a.dtype), True)[0]

@@ -534,6 +534,8 @@ def _maxpool2d_backward_2x2s2(x, dy, dx, n_chunks):
             for oh in range(out_h):
                 top = x[n, c, 2 * oh]
                 bottom = x[n, c, 2 * oh + 1]
+                # _winner2_split's loop, written out: a call to it measured 13% slower here
+                # ((16, 64, 56, 56): 0.55 -> 0.63 ms, 2 threads, Zen 4)
                 for k in range(out_w):
                     m = top[2 * k]
                     i = np.int32(0)

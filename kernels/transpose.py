@@ -2,8 +2,9 @@
 
 :func:`transpose_tile` loads W rows of W contiguous values (one vector each), transposes them
 with log2(W) stages of two-input shuffles, and stores each column as one vector wherever the
-caller says. W is the target's vector width in elements (:func:`transpose_width`: 16 float32 or 8
-float64 on AVX-512, 8 or 4 on AVX2). Stage h (h = W/2, W/4, ..., 1) pairs rows r and r + h
+caller says. W is the target's vector width in elements
+(:func:`~fastnet.kernels.microkernel.vector_lanes`: 16 float32 or 8 float64 on AVX-512, 8 or 4 on
+AVX2). Stage h (h = W/2, W/4, ..., 1) pairs rows r and r + h
 (r mod 2h < h) and swaps their off-diagonal h x h sub-blocks, which is the recursive block
 transpose [[A, B], [C, D]]^T = [[A^T, C^T], [B^T, D^T]] done for all blocks of one size at once;
 LLVM lowers each shuffle to one permute (vpermt2ps on AVX-512; unpack/shuffle/vperm2f128 on AVX2).
@@ -14,22 +15,11 @@ vectorisers) only express as one scalar load and store per value, about 1 ns eac
 """
 
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 from llvmlite import ir
 
 from ._config import vector_bytes
-
-
-def transpose_width(a):
-    """W of :func:`transpose_tile` for arrays of ``a``'s dtype (also callable inside kernels)."""
-    return vector_bytes() // a.dtype.itemsize
-
-
-@overload(transpose_width)
-def _transpose_width_overload(a):
-    width = vector_bytes() // as_dtype(a.dtype).itemsize
-    return lambda a: width
 
 
 def _stage_masks(width):
@@ -53,7 +43,8 @@ def _stage_masks(width):
 
 @intrinsic
 def transpose_tile(typingctx, src, src_stride, dst, dst_rows):
-    """``dst[dst_rows[c] + r] = src[r * src_stride + c]`` for r, c < W (:func:`transpose_width`).
+    """``dst[dst_rows[c] + r] = src[r * src_stride + c]`` for r, c < W
+    (:func:`~fastnet.kernels.microkernel.vector_lanes`).
 
     src, dst : 1-D C-contiguous arrays of one float dtype (views: pass ``x[offset:]`` to start
         anywhere); src_stride : int, the distance between the W source rows; dst_rows : int64

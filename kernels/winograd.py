@@ -69,12 +69,12 @@ import numpy as np
 from llvmlite import ir
 from numba import prange, types
 from numba.core import cgutils, errors
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
 from ._config import parallel_kernel, vector_bytes
 from .conv3d import _pad_channels_last, _round_up
-from .microkernel import tile_fma, tile_rows, tile_shape
+from .microkernel import tile_fma, tile_rows, tile_shape, vector_lanes
 
 # Work split (work_split). Measured on one Zen 4 core (the five layers of the module docstring's
 # table): chunks of 16 to 128 tiles within the noise (+-5 %); MIN_CHUNKS 32 against 16: 128 and
@@ -142,17 +142,6 @@ def winograd_weights(w, nr):
                     u2[r] = 0.5 * (a0[r] - a1[r] + a2[r])
                     u3[r] = a2[r]
     return u
-
-
-def _lanes(a):
-    """W: lanes of the target's widest vectors for ``a.dtype`` (a compile-time constant in kernels)."""
-    return vector_bytes() // a.dtype.itemsize
-
-
-@overload(_lanes)
-def _lanes_overload(a):
-    lanes = vector_bytes() // as_dtype(a.dtype).itemsize
-    return lambda a: lanes
 
 
 class _Vectors:
@@ -401,7 +390,7 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
     block_panels = block // nr
     blocks = (panels + block_panels - 1) // block_panels
     mr = tile_rows(y)
-    lanes = _lanes(y)
+    lanes = vector_lanes(y)
     tp = per_chunk
     hw = ho * wo
     hq = xcl.shape[2]

@@ -91,8 +91,8 @@ from numba.np.numpy_support import as_dtype
 
 from ._config import parallel_kernel, serial_kernel
 from .conv3d import _pad_channels_last, _round_up
-from .microkernel import narrow_fits, shaped_tile_fma, tile_rows, tile_shape
-from .winograd import _data, _lanes, _Vectors
+from .microkernel import narrow_fits, shaped_tile_fma, tile_rows, tile_shape, vector_lanes
+from .winograd import _data, _Vectors
 
 # Work split (work_split); see the module docstring for the measurements.
 TILE_TARGET = 32    # at most about this many 2x2x2 output tiles per work chunk
@@ -448,7 +448,7 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block, narrow):
     block_panels = block // nr
     blocks = (panels + block_panels - 1) // block_panels
     mr = tile_rows(y, narrow)
-    lanes = _lanes(y)
+    lanes = vector_lanes(y)
     tp = per_chunk
     hw = ho * wo
     dhw = do * hw

@@ -68,8 +68,8 @@ from numba.np.numpy_support import as_dtype
 from . import winograd3d as _w3
 from ._config import accumulator_kernel, parallel_kernel, serial_kernel
 from .conv3d import _channel_sum, _pad_channels_last, _round_up
-from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_rows, tile_shape
-from .winograd import _data, _lanes, _Vectors
+from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_rows, tile_shape, vector_lanes
+from .winograd import _data, _Vectors
 from .winograd3d import _input_tile, _scratch_stride, _tile_at, tile_count, winograd_applies
 
 # Work split of the weight gradient (weight_split; see the module docstring).
@@ -307,7 +307,7 @@ def _winograd3d_weight_chunks(xcl, channels, dy, partial, groups, per_step, k_bl
     dhw = do * hw
     mr = tile_rows(xcl, narrow)
     nr = tile_cols(xcl, narrow)
-    lanes = _lanes(xcl)
+    lanes = vector_lanes(xcl)
     mrnr = mr * nr
     kr = (n_out + mr - 1) // mr * mr
     cp = (channels + nr - 1) // nr * nr

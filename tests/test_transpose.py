@@ -10,20 +10,21 @@ import pytest
 from numba import njit
 
 from fastnet.kernels import _config
-from fastnet.kernels.transpose import transpose_tile, transpose_width
+from fastnet.kernels.microkernel import vector_lanes
+from fastnet.kernels.transpose import transpose_tile
 from helpers import DTYPES, rng
 
 
 @njit
 def _call(src, stride, dst, rows):
     transpose_tile(src, stride, dst, rows)
-    return transpose_width(src)
+    return vector_lanes(src)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride_extra", [0, 3, 17])
 def test_transpose_tile_matches_numpy(dtype, stride_extra):
-    width = transpose_width(np.empty(0, dtype))
+    width = vector_lanes(np.empty(0, dtype))
     assert width == _config.vector_bytes() // np.dtype(dtype).itemsize
     stride = width + stride_extra
     g = rng(3)
@@ -43,7 +44,8 @@ def test_transpose_tile_matches_numpy(dtype, stride_extra):
 _PROBE = """
 import numpy as np
 from numba import njit
-from fastnet.kernels.transpose import transpose_tile, transpose_width
+from fastnet.kernels.microkernel import vector_lanes
+from fastnet.kernels.transpose import transpose_tile
 
 @njit
 def f(src, stride, dst, rows):
@@ -51,12 +53,12 @@ def f(src, stride, dst, rows):
 
 ok = True
 for dtype in (np.float32, np.float64):
-    w = transpose_width(np.empty(0, dtype))
+    w = vector_lanes(np.empty(0, dtype))
     src = np.arange(w * (w + 1), dtype=dtype)
     dst = np.zeros(w * w, dtype)
     f(src, w + 1, dst, np.arange(w, dtype=np.int64) * w)
     ok &= bool(np.array_equal(dst.reshape(w, w), src.reshape(w, w + 1)[:, :w].T))
-print(transpose_width(np.empty(0, np.float32)), ok)
+print(vector_lanes(np.empty(0, np.float32)), ok)
 """
 
 
