@@ -59,7 +59,8 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
-from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape, vector_lanes
+from .microkernel import (narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape,
+                          vector_lanes)
 from .transpose import transpose_tile
 
 POSITIONS_TARGET = 96   # forward: output positions per work unit (rounded to whole tiles)
@@ -238,8 +239,9 @@ def _pack_class_weights(w, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
     wt[tap * K + i, o] = w[i, o, f(tap)] (o < C; 0 for C <= o < kp), f(tap) the filter position
     of the class's tap (flipped).
 
-    For an input channel i and W output channels o0.. (W = :func:`~fastnet.kernels.microkernel.vector_lanes`), the values
-    w[i, o, f0:f0 + W] of the W filters are W rows F apart (overlapping when F < W), so one
+    For an input channel i and W output channels o0.. (W:
+    :func:`~fastnet.kernels.microkernel.vector_lanes`), the values w[i, o, f0:f0 + W] of the W
+    filters are W rows F apart (overlapping when F < W), so one
     in-register transpose (:func:`transpose_tile`) turns them into the rows f = f0.. of the W
     columns o: each row of this class's taps goes to its place in wt, the others (positions of
     other classes, or past F) to a spare row after the matrix. Parallel over (output block, group

@@ -16,11 +16,13 @@ The generic forward passes work one output row at a time: first the element-wise
 window's input rows (contiguous rows, a branch-free select that LLVM vectorises) into a row
 buffer ``colmax`` that stays in L1, then the max over each window's columns of that buffer (the
 common 2x2/2 case with a constant stride). Only the few border windows clamped by padding take a
-scalar loop. The 3x3 / 2 paths (forward and backward) instead work on whole planes at once (see
-maxpool2d_forward), in runs of planes whose scratch is allocated once per thread. Forward values do not depend on the visiting order (ties have equal values; a NaN
+scalar loop. Forward values do not depend on the visiting order (ties have equal values; a NaN
 is sticky), so this order gives the same result as the row-major one. The common 2x2 / 2 and
 2x2x2 / 2 windows without padding are fused into one pass over their 2 (or 4) input rows per
-output row (constant strides, vectorised, no row buffer).
+output row (constant strides, vectorised, no row buffer). The 3x3 / 2 paths (forward and
+backward), and the 2x2 / 2 backward where output rows are short, instead work on whole planes at
+once (see maxpool2d_forward and _row_form_min_bytes), in runs of planes whose scratch is
+allocated once per thread.
 
 Timing note: on a 2-core machine each parallel region needs both cores at once. When the other
 core is busy (another process), the second thread waits for a scheduler time slice (measured
