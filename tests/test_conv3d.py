@@ -180,7 +180,9 @@ def test_pack_class_weights_matches_numpy(k, c, filt, stride, extra, dtype):
 def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     """The forward core's units (position blocks x weight panels) and reduction slices, and the
     weight gradient's tap groups, move work between threads and calls, never change a sum: every
-    split gives the same bits, for either tile shape, and the sums match the reference."""
+    split gives the same bits, for either tile shape, and the sums match the reference. Nor does
+    skipping the products with padding: the forward's position order, the weight gradient's
+    row runs."""
     from fastnet.kernels import conv3d as kernels
     from fastnet.kernels.microkernel import tile_shape
     mr, nr = tile_shape(np.dtype(dtype), narrow)
@@ -189,12 +191,16 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     kp = 3 * nr
     wt = kernels._pack_weights(w, False, 0, 0, 0, 1, 1, 1, 3, 3, 3, kp)
     geom = np.array([[1, 0, 0, 3, 1, 0], [1, 0, 0, 9, 1, 0], [1, 0, 0, 10, 1, 0]], dtype=np.int64)
-    valid = np.array([[1, 4], [1, 10]], dtype=np.int64)   # the rows of xp that hold x
+    valid = np.array([[1, 4], [1, 10], [1, 11]], dtype=np.int64)   # the rows (columns) of xp that hold x
+    edges_first = kernels._position_order(geom, valid, 3, 3, 3, 2)
+    assert sorted(edges_first) == list(range(540)) and list(edges_first) != list(range(540))
     results = []
     for block, panels, rows in [(mr, 1, 1), (4 * mr, 3, 9), (12 * mr, 2, 4), (540 // mr * mr, 3, 2)]:
-        y = np.full((2, w.shape[0], 3, 9, 10), np.nan, dtype=dtype)
-        kernels._forward_tiles(xp, 7, wt, b, y, geom, valid, 3, 3, 3, narrow, block, panels, rows)
-        results.append(y)
+        # either position order: the taps a tile skips meet only padding (zeros), so no sum changes
+        for order in (edges_first, np.empty(0, dtype=np.int64)):
+            y = np.full((2, w.shape[0], 3, 9, 10), np.nan, dtype=dtype)
+            kernels._forward_tiles(xp, 7, wt, b, y, geom, valid, order, 3, 3, 3, narrow, block, panels, rows)
+            results.append(y)
     for y in results[1:]:
         assert np.array_equal(y, results[0])
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
@@ -204,10 +210,12 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     dycl = kernels._pad_channels_last(dy, 0, 0, 0, 0, 0, 0, kp)
     lp = -(-7 * 27 // mr) * mr
     sums = []
+    everywhere = np.array([[-9, 99], [-9, 99], [-9, 99]], dtype=np.int64)   # no product skipped
     for groups in (1, 2, lp // mr):
-        partial = np.full((1, lp, kp), np.nan, dtype=dtype)
-        kernels._weight_tiles(xp, 7, dycl, partial, 3, 3, 3, 1, 1, 1, narrow, 4, groups)
-        sums.append(partial[:, :7 * 27])
+        for rows_valid in (valid, everywhere):
+            partial = np.full((1, lp, kp), np.nan, dtype=dtype)
+            kernels._weight_tiles(xp, 7, dycl, partial, rows_valid, 3, 3, 3, 1, 1, 1, narrow, 4, groups)
+            sums.append(partial[:, :7 * 27])
     for partial in sums[1:]:
         assert np.array_equal(partial, sums[0])
     expected = naive_conv.conv3d_backward(x64, w64, dy.astype(np.float64), 1, 1)[1]
