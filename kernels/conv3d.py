@@ -193,13 +193,39 @@ def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, 
     * one residue class (rd, rh, rw) of the backward-input gather form (``transpose`` True):
       Cin = K, Kout = C, the class's taps r, r + s, ... flipped:
       ``w[i, o, rd + (taps_d - 1 - a) sd, rh + (taps_h - 1 - b) sh, rw + (taps_w - 1 - e) sw]``
-      (:func:`_pack_class_weights`).
+      (:func:`_pack_residue_weights` packs all classes in one pass).
 
     A plain Python dispatcher (see the module docstring).
     """
     if transpose:
-        return _pack_class_weights(w, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp)
+        wt, classes = _pack_residue_weights(w, sd, sh, sw, kp)
+        first = classes[(rd, rh, rw)][1]
+        return wt[first * w.shape[0]:(first + taps_d * taps_h * taps_w) * w.shape[0]]
     return _pack_forward_weights(w, kp)
+
+
+def _pack_residue_weights(w, sd, sh, sw, kp):
+    """The packed weight matrices of all residue classes of the backward-input gather form, in
+    one pass over w (:func:`_pack_class_weights`): (wt, classes). ``classes`` maps each class
+    (rd, rh, rw) with taps to ((taps_d, taps_h, taps_w), first slot); its matrix (see
+    :func:`_pack_weights`) is the rows ``first * K .. (first + taps) * K`` of wt, a C-contiguous
+    slice. Every filter position is one tap of one class, so wt has FD * FH * FW * K rows."""
+    fd, fh, fw = w.shape[2:]
+    slot_of = [0] * (fd * fh * fw)   # each filter position's tap slot
+    classes = {}
+    slot = 0
+    for rd in range(min(sd, fd)):
+        for rh in range(min(sh, fh)):
+            for rw in range(min(sw, fw)):
+                td, th, tw = _residue_taps(fd, sd, rd), _residue_taps(fh, sh, rh), _residue_taps(fw, sw, rw)
+                classes[(rd, rh, rw)] = ((td, th, tw), slot)
+                for a in range(td):   # the class's taps, flipped
+                    for b in range(th):
+                        for e in range(tw):
+                            ad, ah, aw = rd + (td - 1 - a) * sd, rh + (th - 1 - b) * sh, rw + (tw - 1 - e) * sw
+                            slot_of[(ad * fh + ah) * fw + aw] = slot + (a * th + b) * tw + e
+                slot += td * th * tw
+    return _pack_class_weights(w, np.array(slot_of, dtype=np.int64), kp), classes
 
 
 @parallel_kernel
@@ -249,39 +275,33 @@ def _pack_forward_weights(w, kp):
 
 
 @parallel_kernel
-def _pack_class_weights(w, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
-    """The backward-input case of :func:`_pack_weights` (one residue class; same arguments):
-    wt[tap * K + i, o] = w[i, o, f(tap)] (o < C; 0 for C <= o < kp), f(tap) the filter position
-    of the class's tap (flipped).
+def _pack_class_weights(w, slot_of, kp):
+    """The backward-input matrices of :func:`_pack_residue_weights`, all residue classes in one
+    pass: wt[slot_of[f] * K + i, o] = w[i, o, f] (o < C; 0 for C <= o < kp), f a filter position
+    (flat (a, b, e) index), ``slot_of`` (int64, FD * FH * FW) its tap slot (a permutation).
 
     For an input channel i and W output channels o0.. (W:
     :func:`~fastnet.kernels.microkernel.vector_lanes`), the values w[i, o, f0:f0 + W] of the W
     filters are W rows F apart (overlapping when F < W), so one
     in-register transpose (:func:`transpose_tile`) turns them into the rows f = f0.. of the W
-    columns o: each row of this class's taps goes to its place in wt, the others (positions of
-    other classes, or past F) to a spare row after the matrix. Parallel over (output block, group
-    of W input channels), so that a task's stores stay in runs of consecutive rows (tap * K + i).
+    columns o: each row goes to its slot's place in wt, the rows past F to a spare row after the
+    matrix. Parallel over (output block, group of W input channels), so that a task's stores stay
+    in runs of consecutive rows (slot * K + i).
     The output channels past the last full block, the zero columns and the last input channel's
     tiles that would read past w take a scalar loop.
     Measured (Zen 4, 1 thread, float32, 2026-12-05), old blocked-scalar / tiles ms: 256 x 256 x 3
-    x 3 stride 1 0.50 / 0.21, stride 2 (its four classes, each transposing every tile) 1.08 /
-    0.57, 5 x 5 stride 1 1.39 / 0.62.
+    x 3 stride 1 0.50 / 0.21, 5 x 5 stride 1 1.39 / 0.62; stride 2 (four classes) took 4 passes
+    over w, one per class, each transposing every tile: 1.08 / 0.57 (3 x 3) before one pass.
     """
     n_out, channels, fd, fh, fw = w.shape
-    taps = taps_d * taps_h * taps_w
     filter_size = fd * fh * fw
     width = vector_lanes(w)
-    rows_used = taps * n_out
-    tap_at = np.full(filter_size + width, -1, dtype=np.int64)   # each filter position's tap, or -1
-    source = np.empty(taps, dtype=np.int64)   # each packed tap's index within one filter w[k, c]
-    for a in range(taps_d):
-        for b in range(taps_h):
-            for e in range(taps_w):
-                ad, ah, aw = (rd + (taps_d - 1 - a) * sd, rh + (taps_h - 1 - b) * sh,
-                              rw + (taps_w - 1 - e) * sw)
-                tap = (a * taps_h + b) * taps_w + e
-                source[tap] = (ad * fh + ah) * fw + aw
-                tap_at[source[tap]] = tap
+    rows_used = filter_size * n_out
+    tap_at = np.full(filter_size + width, -1, dtype=np.int64)   # each filter position's slot, or -1
+    source = np.empty(filter_size, dtype=np.int64)   # each slot's filter position
+    for f in range(filter_size):
+        tap_at[f] = slot_of[f]
+        source[slot_of[f]] = f
     wflat = w.reshape(w.size)
     wt = np.empty((rows_used + 1, kp), dtype=w.dtype)   # + the spare row for unused tile rows
     wtflat = wt.reshape(wt.size)
@@ -647,22 +667,22 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     zero_bias = np.zeros(channels, dtype=dx.dtype)
     narrow = narrow_fits(channels, dx.dtype)
     cp = _round_up(channels, tile_shape(dx.dtype, narrow)[1])
-    for rd in range(sd):
-        for rh in range(sh):
-            for rw in range(sw):
-                taps = (_residue_taps(fd, sd, rd), _residue_taps(fh, sh, rh), _residue_taps(fw, sw, rw))
-                # per dim: q from ceil((p - r) / s) to floor((size - 1 + p - r) / s)
-                geom = np.zeros((3, 6), dtype=np.int64)
-                ok = True
-                for dim, (s, p, r, size, m) in enumerate(((sd, pd, rd, depth, md), (sh, ph, rh, height, mh),
-                                                          (sw, pw, rw, width, mw))):
-                    q0 = max(0, (p - r + s - 1) // s)
-                    q1 = (size - 1 + p - r) // s   # may be < q0: class empty
-                    ok = ok and q1 >= q0
-                    geom[dim] = (1, m - taps[dim] + 1 if taps[dim] > 0 else 0, q0, q1 - q0 + 1, s, r - p)
-                if ok:
-                    wt = _pack_weights(w, True, rd, rh, rw, sd, sh, sw, taps[0], taps[1], taps[2], cp)
-                    _correlate(dyp, n_out, wt, zero_bias, dx, geom, valid, taps, narrow)
+    wt_all, classes = _pack_residue_weights(w, sd, sh, sw, cp)
+    for rd, rh, rw in np.ndindex(sd, sh, sw):
+        # a class without taps (stride > filter size) correlates with no taps: its dx is zeros
+        taps, first = classes.get((rd, rh, rw), ((0, 0, 0), 0))
+        # per dim: q from ceil((p - r) / s) to floor((size - 1 + p - r) / s)
+        geom = np.zeros((3, 6), dtype=np.int64)
+        ok = True
+        for dim, (s, p, r, size, m) in enumerate(((sd, pd, rd, depth, md), (sh, ph, rh, height, mh),
+                                                  (sw, pw, rw, width, mw))):
+            q0 = max(0, (p - r + s - 1) // s)
+            q1 = (size - 1 + p - r) // s   # may be < q0: class empty
+            ok = ok and q1 >= q0
+            geom[dim] = (1, m - taps[dim] + 1 if taps[dim] > 0 else 0, q0, q1 - q0 + 1, s, r - p)
+        if ok:
+            wt = wt_all[first * n_out:(first + taps[0] * taps[1] * taps[2]) * n_out]
+            _correlate(dyp, n_out, wt, zero_bias, dx, geom, valid, taps, narrow)
 
 
 def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):
