@@ -24,7 +24,12 @@ AVX-512, 6 x 16 on AVX2):
   about POSITIONS_TARGET positions (x a group of weight panels, where positions are few); per
   unit each NR-column panel of the weights meets every tile of the block, in reduction slices of
   a few filter rows where a panel is large (SLICE_BYTES: it then stays in L2), then the block is
-  transposed into NCDHW rows (plus the bias).
+  transposed into NCDHW rows (plus the bias): by W x W tiles in vector registers
+  (:func:`~fastnet.kernels.transpose.transpose_tile`) where the block's positions are whole
+  spans of the output planes (the forward pass, dx at stride 1), else value by value. The scalar
+  transpose read the block a column at a time and was 10% of ResNet stride 2's forward (64
+  channels, 3 x 3: few multiplies per output); with the tiles the micro-kernel's loop is 96% of
+  the samples (``perf``, one core).
   On one Zen 4 core (AVX-512), float32: 100-112 GFLOP/s of the core's 117 (VGG 3x3, AlexNet
   conv2, ResNet stride 2, 256 -> 256 at 14x14); the dot-product core it replaced reached 71-85.
 * **backward-input** has two forms (:func:`conv3d_backward_input` picks one by the work each
@@ -398,6 +403,13 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
     osw, oow = geom[2, 4], geom[2, 5]
     total = n_batch * nd * nh * nw
     ordered = order.size > 0
+    # the positions are the whole output grid in order (the forward pass; dx at stride 1): the
+    # results of consecutive positions of one image land side by side in each output plane
+    spatial = nd * nh * nw
+    dense = (not ordered and out.shape[2] == nd and out.shape[3] == nh and out.shape[4] == nw
+             and osd == 1 and osh == 1 and osw == 1 and qd0 + ood == 0 and qh0 + ooh == 0 and qw0 + oow == 0)
+    lanes = vector_lanes(xin)
+    outflat = out.reshape(out.size)
     xflat = xin.reshape(xin.size)
     wflat = wt.reshape(wt.size)
     span = taps_w * channels   # inner steps: one contiguous channels-last run per filter row
@@ -467,6 +479,7 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
             reach[t, 5] = min(taps_w, valid[2, 1] - w_min) * channels
         acc = np.empty(tiles * mr * width, dtype=out.dtype)
         started = np.zeros(tiles, dtype=np.bool_)
+        tile_rows_at = np.empty(lanes, dtype=np.int64)
         for r0 in range(0, filter_rows, rows_per_slice):
             r1 = min(filter_rows, r0 + rows_per_slice)
             for k0 in range(k_first, k_last, nr):
@@ -492,11 +505,39 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
                 for k0 in range(k_first, k_last, nr):
                     shaped_tile_fma(xflat, starts[t * mr:], row_offsets, 1, wflat, 0, kp, 0, span,
                                     acc[t * mr * width + k0 - k_first:], width, False, narrow)
+        k_stop = min(n_out, k_last)
+        if dense:
+            # the block is whole spans of each image's (Do, Ho, Wo) plane, in order: W x W tiles
+            # (W positions x W channels) transposed in registers, the bias added to acc first
+            # (one contiguous pass; the same single addition per output)
+            own_bias = bias[k_first:k_stop]
+            for q in range(count):
+                row = acc[q * width:]
+                for k in range(k_stop - k_first):
+                    row[k] += own_bias[k]
+            q = 0
+            while q < count:
+                n = (p0 + q) // spatial
+                local = p0 + q - n * spatial
+                run = min(spatial - local, count - q)
+                full = run // lanes * lanes
+                k_tiled = k_first + (k_stop - k_first) // lanes * lanes
+                for k0 in range(k_first, k_tiled, lanes):
+                    for c in range(lanes):
+                        tile_rows_at[c] = ((n * n_out + k0 + c) * spatial + local)
+                    for j0 in range(0, full, lanes):
+                        transpose_tile(acc[(q + j0) * width + k0 - k_first:], width, outflat[j0:], tile_rows_at)
+                for k in range(k_first, k_stop):   # the rest: positions past the last tile, channels
+                    dst = outflat[(n * n_out + k) * spatial + local:]
+                    src = acc[q * width + k - k_first:]
+                    for j in range(full if k < k_tiled else 0, run):
+                        dst[j] = src[j * width]
+                q += run
         # unsigned strides and counts: indices that cannot be negative need no wraparound code,
         # which was 4 of the ~10 instructions per element of this (strided, scalar) transpose
         u_width = np.uint64(width)
         u_osw = np.uint64(osw)
-        q = 0
+        q = count if dense else 0
         while q < count:   # runs of positions along w, transposed into NCDHW rows
             i = p0 + q
             p = order[i] if ordered else i
