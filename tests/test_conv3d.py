@@ -366,6 +366,9 @@ def test_bad_dy(dy, error, message):
     ((2, 3, 4, 8, 8), (1, 1, 1), (0, 1, 0), 3),   # channel stride a multiple of 1 KB: buffered rows
     ((2, 3, 4, 8, 8), (0, 0, 0), (0, 0, 0), 16),  # ... with a pitch: zero columns past C
     ((1, 5, 2, 8, 16), (0, 2, 1), (0, 0, 0), 7),
+    ((2, 37, 3, 19, 21), (1, 2, 1), (1, 0, 2), 40),   # register tiles, the last ones overlapping
+    ((3, 64, 1, 16, 16), (0, 1, 1), (0, 0, 0), 64),   # tiles of channels, rows buffered (1 KB)
+    ((1, 20, 1, 3, 7), (0, 0, 0), (0, 0, 0), 32),     # rows shorter than a tile
 ])
 def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     """The channels-last padded copy equals np.pad + transpose (zeros past the end, and in the
@@ -374,6 +377,9 @@ def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     x = np.random.default_rng(7).standard_normal(shape).astype(dtype)
     pd, ph, pw = pads
     ed, eh, ew = extra
+    # a NaN copy first: its memory is reused, so a cell the kernel misses holds NaN, not a value
+    # left right by an earlier call
+    conv3d_kernels._pad_channels_last(np.full_like(x, np.nan), pd, ph, pw, ed, eh, ew, pitch)
     got = conv3d_kernels._pad_channels_last(x, pd, ph, pw, ed, eh, ew, pitch)
     padded = np.pad(x, ((0, 0), (0, pitch - shape[1]), (pd, pd + ed), (ph, ph + eh), (pw, pw + ew)))
     n, c, dp, hp, wp = padded.shape
