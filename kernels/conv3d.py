@@ -509,6 +509,7 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
         acc = np.empty(tiles * mr * width, dtype=out.dtype)
         started = np.zeros(tiles, dtype=np.bool_)
         tile_rows_at = np.empty(lanes, dtype=np.int64)
+        tile_buffer = np.empty(lanes * lanes, dtype=out.dtype)
         for r0 in range(0, filter_rows, rows_per_slice):
             r1 = min(filter_rows, r0 + rows_per_slice)
             for k0 in range(k_first, k_last, nr):
@@ -534,63 +535,67 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
                 for k0 in range(k_first, k_last, nr):
                     shaped_tile_fma(xflat, starts[t * mr:], row_offsets, 1, wflat, 0, kp, 0, span,
                                     acc[t * mr * width + k0 - k_first:], width, False, narrow)
+        # the result block into NCDHW rows: the bias first, in one contiguous pass over acc (the
+        # same single addition per output), then W x W tiles (W positions x W channels)
+        # transposed in registers, the rest value by value
         k_stop = min(n_out, k_last)
-        if dense:
-            # the block is whole spans of each image's (Do, Ho, Wo) plane, in order: W x W tiles
-            # (W positions x W channels) transposed in registers, the bias added to acc first
-            # (one contiguous pass; the same single addition per output)
-            own_bias = bias[k_first:k_stop]
-            for q in range(count):
-                row = acc[q * width:]
-                for k in range(k_stop - k_first):
-                    row[k] += own_bias[k]
-            q = 0
-            while q < count:
-                n = (p0 + q) // spatial
-                local = p0 + q - n * spatial
-                run = min(spatial - local, count - q)
-                full = run // lanes * lanes
-                k_tiled = k_first + (k_stop - k_first) // lanes * lanes
-                for k0 in range(k_first, k_tiled, lanes):
-                    for c in range(lanes):
-                        tile_rows_at[c] = ((n * n_out + k0 + c) * spatial + local)
-                    for j0 in range(0, full, lanes):
-                        transpose_tile(acc[(q + j0) * width + k0 - k_first:], width, outflat[j0:], tile_rows_at)
-                for k in range(k_first, k_stop):   # the rest: positions past the last tile, channels
-                    dst = outflat[(n * n_out + k) * spatial + local:]
-                    src = acc[q * width + k - k_first:]
-                    for j in range(full if k < k_tiled else 0, run):
-                        dst[j] = src[j * width]
-                q += run
-        # unsigned strides and counts: indices that cannot be negative need no wraparound code,
-        # which was 4 of the ~10 instructions per element of this (strided, scalar) transpose
+        k_tiles = (k_stop - k_first + lanes - 1) // lanes if k_stop - k_first >= lanes else 0
         u_width = np.uint64(width)
-        u_osw = np.uint64(osw)
-        q = count if dense else 0
-        while q < count:   # runs of positions along w, transposed into NCDHW rows
+        own_bias = bias[k_first:k_stop]
+        for q in range(count):
+            row = acc[q * width:]
+            for k in range(k_stop - k_first):
+                row[k] += own_bias[k]
+        q = 0
+        while q < count:
             i = p0 + q
-            p = order[i] if ordered else i
-            n, id_, ih, iw = _position_at(p, nd, nh, nw)
-            run = min(nw - iw, count - q)
-            if ordered:
-                j = 1
-                while j < run and order[i + j] == p + j:
-                    j += 1
-                run = j
-            u_run = np.uint64(run)   # (int64 + uint64 is float64 in Numba: q stays signed)
-            dd = (qd0 + id_) * osd + ood
-            dh = (qh0 + ih) * osh + ooh
-            first = (qw0 + iw) * osw + oow
-            for k in range(k_first, min(n_out, k_last)):
-                bk = bias[k]
-                dst = out[n, k, dd, dh, first:]
-                src = acc[q * width + k - k_first:]
-                if osw == 1:
+            if dense:   # whole spans of each image's (Do, Ho, Wo) plane, in order
+                n = i // spatial
+                local = i - n * spatial
+                run = min(spatial - local, count - q)
+                plane_step = spatial   # between the planes of consecutive channels k
+                step = 1               # between consecutive positions of the run
+            else:   # runs along w (in order, or ``s`` apart: dx's residue classes)
+                p = order[i] if ordered else i
+                n, id_, ih, iw = _position_at(p, nd, nh, nw)
+                run = min(nw - iw, count - q)
+                if ordered:
+                    j = 1
+                    while j < run and order[i + j] == p + j:
+                        j += 1
+                    run = j
+                plane_step = out.shape[2] * out.shape[3] * out.shape[4]
+                local = (((qd0 + id_) * osd + ood) * out.shape[3] + (qh0 + ih) * osh + ooh) * out.shape[4] \
+                    + (qw0 + iw) * osw + oow
+                step = osw
+            # tiles where there are W positions and W channels, the last ones overlapping the
+            # ones before (rewriting a few values), else value by value
+            j_tiles = (run + lanes - 1) // lanes if run >= lanes else 0
+            for kt in range(k_tiles):
+                k0 = min(k_first + kt * lanes, k_stop - lanes)
+                for c in range(lanes):
+                    tile_rows_at[c] = (n * n_out + k0 + c) * plane_step + local if step == 1 else c * lanes
+                for jt in range(j_tiles):
+                    j0 = min(jt * lanes, run - lanes)
+                    src = acc[(q + j0) * width + k0 - k_first:]
+                    if step == 1:
+                        transpose_tile(src, width, outflat[j0:], tile_rows_at)
+                    else:   # via an L1 buffer: the stores land ``step`` apart
+                        transpose_tile(src, width, tile_buffer, tile_rows_at)
+                        for c in range(lanes):
+                            dst = outflat[(n * n_out + k0 + c) * plane_step + local + j0 * step:]
+                            for r in range(lanes):
+                                dst[r * step] = tile_buffer[c * lanes + r]
+            if j_tiles == 0 or k_tiles == 0:
+                # unsigned counts, so that LLVM drops the negative-index wraparound code, which
+                # was 4 of the ~10 instructions per value (int64 + uint64 is float64 in Numba)
+                u_run = np.uint64(run)
+                u_step = np.uint64(step)
+                for k in range(k_first, k_stop):
+                    dst = outflat[(n * n_out + k) * plane_step + local:]
+                    src = acc[q * width + k - k_first:]
                     for j in range(u_run):
-                        dst[j] = src[j * u_width] + bk
-                else:
-                    for j in range(u_run):
-                        dst[j * u_osw] = src[j * u_width] + bk
+                        dst[j * u_step] = src[j * u_width]
             q += run
 
 

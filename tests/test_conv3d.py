@@ -91,6 +91,26 @@ def test_both_backward_input_forms(n, c, k, size, taps, stride, padding, seed):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((2, 20, 1, 9, 37), (24, 20, 1, 3, 3), (1, 2, 2), (0, 1, 1)),   # runs of 18-19 per class
+    ((2, 37, 2, 5, 40), (17, 37, 2, 3, 3), (1, 1, 1), (0, 1, 1)),   # stride 1: whole planes
+    ((1, 16, 1, 6, 70), (16, 16, 1, 1, 5), (1, 1, 3), (0, 0, 2)),   # stride 3 along w
+], ids=str)
+def test_gather_backward_input_with_register_tiles(xs, ws, stride, padding, dtype):
+    """The gather form's results leave its blocks by W x W register tiles (the last ones
+    overlapping), into planes (stride 1) or rows of every s-th value (residue classes): with
+    channels and rows of a tile or more, against the reference."""
+    from fastnet.kernels import conv3d as kernels
+    x, w, _ = conv_problem(xs, ws, dtype, seed=45)
+    dy = rng(46).standard_normal(naive_conv.conv3d(x, w, None, stride, padding).shape).astype(dtype)
+    expected = naive_conv.conv3d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64),
+                                          stride, padding)[0]
+    dx = np.full(x.shape, np.nan, dtype)
+    kernels._backward_input_gather(dy, w, dx, *stride, *padding)
+    assert_close(dx, expected.astype(dtype), dtype, scale=conv_scale(ws))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding", [
     ((2, 32, 3, 9, 10), (8, 32, 3, 3, 3), 1, 1),                    # C3D-like: one block per plane
     ((1, 3, 2, 40, 61), (5, 3, 1, 3, 2), (1, 1, 1), (0, 1, 0)),      # several row blocks per plane
     ((2, 4, 5, 11, 13), (6, 4, 3, 3, 3), 2, 1),                     # stride 2
