@@ -100,21 +100,35 @@ def _round_up(n, m):
     return (n + m - 1) // m * m
 
 
-@parallel_kernel
 def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
     """Zero-padded channels-last copy of x (N, C, D, H, W): an array (N, Dp, Hp, Wp * pitch) with
     ``xcl[n, d + pd, h + ph, (w + pw) * pitch + c] = x[n, c, d, h, w]``, Dp = D + 2 pd + extra_d
     etc., zero elsewhere (pitch >= C: the columns c >= C of every position are zero too).
 
     Channels-last makes a filter row's taps one contiguous run of ``taps_w * C`` values (pitch C),
-    and a position's channels one contiguous run (pitch Kp: dy for the weight gradient). One
-    parallel region, over the (n, d) planes; extra memory per plane in flight: a (C, W) buffer
-    (used when the channel stride is a multiple of 1 KB). x must be C-contiguous.
-    W x W blocks (W channels x W positions) are transposed in vector registers
-    (:func:`~fastnet.kernels.transpose.transpose_tile`): one Zen 4 core, float32, 2026-12-05,
-    (8, 64, 56, 56) 0.53 -> 0.30 ms, dy (8, 128, 28, 28) at pitch 128 0.34 -> 0.15 ms (the last
-    tile of a row or of the channels overlaps the one before; below W of either, value by value;
-    buffered rows, (32, 64, 16, 16): 0.21 -> 0.14 ms).
+    and a position's channels one contiguous run (pitch Kp: dy for the weight gradient). x must
+    be C-contiguous. Two kernels, one parallel region each, over the (n, d) planes: with at least
+    W channels and W positions a row (W: :func:`~fastnet.kernels.microkernel.vector_lanes`),
+    :func:`_pad_channels_last_tiles` transposes W x W blocks in vector registers; below that,
+    :func:`_pad_channels_last_values` moves one value at a time (the tiles' set-up made LeNet's
+    (64, 6, 14, 14) 20% slower when both shared one kernel). A plain Python dispatcher (see the
+    module docstring).
+    """
+    lanes = vector_lanes(x)
+    if x.shape[1] >= lanes and x.shape[4] >= lanes:
+        return _pad_channels_last_tiles(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch)
+    return _pad_channels_last_values(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch)
+
+
+@parallel_kernel
+def _pad_channels_last_tiles(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
+    """:func:`_pad_channels_last` by W x W tiles (W channels x W positions, W =
+    :func:`~fastnet.kernels.microkernel.vector_lanes`, at least W of each) transposed in vector
+    registers (:func:`~fastnet.kernels.transpose.transpose_tile`), the last tile of a row and of
+    the channels overlapping the one before. Extra memory per plane in flight: a (C, W) buffer
+    (used when the channel stride is a multiple of 1 KB). One Zen 4 core, float32, 2026-12-05,
+    values / tiles ms: (8, 64, 56, 56) 0.53 / 0.30, dy (8, 128, 28, 28) at pitch 128 0.34 / 0.15;
+    buffered rows (32, 64, 16, 16) 0.21 / 0.14.
     """
     n_batch, channels, depth, height, width = x.shape
     dp = depth + 2 * pd + extra_d
@@ -124,14 +138,67 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
     zero = np.zeros(1, dtype=x.dtype)[0]
     aliased = x.strides[1] % 1024 == 0
     lanes = vector_lanes(x)
-    c_tiles = (channels + lanes - 1) // lanes if channels >= lanes else 0
-    w_tiles = (width + lanes - 1) // lanes if width >= lanes else 0
+    c_tiles = (channels + lanes - 1) // lanes
+    w_tiles = (width + lanes - 1) // lanes
     plane_size = height * width
     xflat = x.reshape(x.size)
     for plane in prange(n_batch * dp):
         rows = np.empty((channels, width), dtype=x.dtype)
         rows_flat = rows.reshape(rows.size)
         starts = np.empty(lanes, dtype=np.int64)
+        n = plane // dp
+        dd = plane - n * dp
+        d = dd - pd
+        for hh in range(hp):
+            dst = xcl[n, dd, hh]
+            h = hh - ph
+            if d < 0 or d >= depth or h < 0 or h >= height:
+                for j in range(wp * pitch):
+                    dst[j] = zero
+                continue
+            for j in range(pw * pitch):
+                dst[j] = zero
+            tail = dst[(pw + width) * pitch:]
+            for j in range(tail.shape[0]):
+                tail[j] = zero
+            if aliased:   # the rows first, into an L1-sized buffer (see _pad_channels_last_values)
+                for c in range(channels):
+                    src = x[n, c, d, h]
+                    buf = rows[c]
+                    for w in range(width):
+                        buf[w] = src[w]
+            for ct in range(c_tiles):
+                c0 = min(ct * lanes, channels - lanes)
+                for wt in range(w_tiles):
+                    w0 = min(wt * lanes, width - lanes)
+                    for j in range(lanes):
+                        starts[j] = (w0 + j + pw) * pitch + c0
+                    if aliased:
+                        transpose_tile(rows_flat[c0 * width + w0:], width, dst, starts)
+                    else:
+                        transpose_tile(xflat[((n * channels + c0) * depth + d) * plane_size + h * width + w0:],
+                                       depth * plane_size, dst, starts)
+            for w in range(width):   # the zero columns
+                cell = dst[(w + pw) * pitch:]
+                for c in range(channels, pitch):
+                    cell[c] = zero
+    return xcl
+
+
+@parallel_kernel
+def _pad_channels_last_values(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
+    """:func:`_pad_channels_last` one value at a time (fewer than W channels or positions a row).
+    Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple
+    of 1 KB)."""
+    n_batch, channels, depth, height, width = x.shape
+    dp = depth + 2 * pd + extra_d
+    hp = height + 2 * ph + extra_h
+    wp = width + 2 * pw + extra_w
+    xcl = np.empty((n_batch, dp, hp, wp * pitch), dtype=x.dtype)
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    aliased = x.strides[1] % 1024 == 0
+    for plane in prange(n_batch * dp):
+        rows = np.empty((channels, width), dtype=x.dtype)
         n = plane // dp
         dd = plane - n * dp
         d = dd - pd
@@ -157,36 +224,19 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
                     buf = rows[c]
                     for w in range(width):
                         buf[w] = src[w]
-                # then transposed from the buffer as below (strided writes become slow scatter
-                # instructions)
-                for ct in range(c_tiles):
-                    c0 = min(ct * lanes, channels - lanes)
-                    for wt in range(w_tiles):
-                        w0 = min(wt * lanes, width - lanes)
-                        for j in range(lanes):
-                            starts[j] = (w0 + j + pw) * pitch + c0
-                        transpose_tile(rows_flat[c0 * width + w0:], width, dst, starts)
+                # then strided reads from the buffer, contiguous writes (strided writes become
+                # slow scatter instructions)
                 for w in range(width):
                     cell = dst[(w + pw) * pitch:]
-                    for c in range(channels if w_tiles > 0 and c_tiles > 0 else 0, channels):
+                    for c in range(channels):
                         cell[c] = rows[c, w]
                     for c in range(channels, pitch):
                         cell[c] = zero
             else:
-                # W x W tiles (W channels x W positions) transposed in registers (where there
-                # are W of each), the zero columns value by value
                 src = x[n, :, d, h]
-                for ct in range(c_tiles):   # the last tile of each kind overlaps the one before
-                    c0 = min(ct * lanes, channels - lanes)
-                    for wt in range(w_tiles):
-                        w0 = min(wt * lanes, width - lanes)
-                        for j in range(lanes):
-                            starts[j] = (w0 + j + pw) * pitch + c0
-                        transpose_tile(xflat[((n * channels + c0) * depth + d) * plane_size + h * width + w0:],
-                                       depth * plane_size, dst, starts)
                 for w in range(width):
                     cell = dst[(w + pw) * pitch:]
-                    for c in range(channels if w_tiles > 0 and c_tiles > 0 else 0, channels):
+                    for c in range(channels):
                         cell[c] = src[c, w]
                     for c in range(channels, pitch):
                         cell[c] = zero
