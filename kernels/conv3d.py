@@ -114,15 +114,47 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
     (64, 6, 14, 14) 20% slower when both shared one kernel). A plain Python dispatcher (see the
     module docstring).
     """
+    n_batch, channels, depth, height, width = x.shape
+    xcl = np.empty((n_batch, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
+                    (width + 2 * pw + extra_w) * pitch), dtype=x.dtype)
     lanes = vector_lanes(x)
-    if x.shape[1] >= lanes and x.shape[4] >= lanes:
-        return _pad_channels_last_tiles(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch)
-    return _pad_channels_last_values(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch)
+    if channels >= lanes and width >= lanes:
+        _pad_channels_last_tiles(x, xcl, pd, ph, pw, extra_w)
+    else:
+        _pad_channels_last_values(x, xcl, pd, ph, pw, extra_w)
+    return xcl
+
+
+@serial_kernel
+def _zero_padding(dst, padding_row, pw, width, pitch):
+    """Zero one channels-last row ``dst`` of a padded copy: all of it when it is a ``padding_row``,
+    else the ``pw`` positions before the data and all after it. Returns whether data goes in."""
+    zero = np.zeros(1, dtype=dst.dtype)[0]
+    if padding_row:
+        for j in range(dst.shape[0]):
+            dst[j] = zero
+        return False
+    for j in range(pw * pitch):
+        dst[j] = zero
+    tail = dst[(pw + width) * pitch:]
+    for j in range(tail.shape[0]):
+        tail[j] = zero
+    return True
+
+
+@serial_kernel
+def _buffer_rows(x, n, d, h, rows):
+    """rows[c] = x[n, c, d, h] for every channel c: one contiguous read each."""
+    for c in range(rows.shape[0]):
+        src = x[n, c, d, h]
+        buf = rows[c]
+        for w in range(rows.shape[1]):
+            buf[w] = src[w]
 
 
 @parallel_kernel
-def _pad_channels_last_tiles(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
-    """:func:`_pad_channels_last` by W x W tiles (W channels x W positions, W =
+def _pad_channels_last_tiles(x, xcl, pd, ph, pw, extra_w):
+    """Fill ``xcl`` as :func:`_pad_channels_last` by W x W tiles (W channels x W positions, W =
     :func:`~fastnet.kernels.microkernel.vector_lanes`, at least W of each) transposed in vector
     registers (:func:`~fastnet.kernels.transpose.transpose_tile`), the last tile of a row and of
     the channels overlapping the one before. Extra memory per plane in flight: a (C, W) buffer
@@ -131,10 +163,8 @@ def _pad_channels_last_tiles(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
     buffered rows (32, 64, 16, 16) 0.21 / 0.14.
     """
     n_batch, channels, depth, height, width = x.shape
-    dp = depth + 2 * pd + extra_d
-    hp = height + 2 * ph + extra_h
-    wp = width + 2 * pw + extra_w
-    xcl = np.empty((n_batch, dp, hp, wp * pitch), dtype=x.dtype)
+    dp, hp = xcl.shape[1], xcl.shape[2]
+    pitch = xcl.shape[3] // (width + 2 * pw + extra_w)
     zero = np.zeros(1, dtype=x.dtype)[0]
     aliased = x.strides[1] % 1024 == 0
     lanes = vector_lanes(x)
@@ -152,21 +182,10 @@ def _pad_channels_last_tiles(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
         for hh in range(hp):
             dst = xcl[n, dd, hh]
             h = hh - ph
-            if d < 0 or d >= depth or h < 0 or h >= height:
-                for j in range(wp * pitch):
-                    dst[j] = zero
+            if not _zero_padding(dst, d < 0 or d >= depth or h < 0 or h >= height, pw, width, pitch):
                 continue
-            for j in range(pw * pitch):
-                dst[j] = zero
-            tail = dst[(pw + width) * pitch:]
-            for j in range(tail.shape[0]):
-                tail[j] = zero
             if aliased:   # the rows first, into an L1-sized buffer (see _pad_channels_last_values)
-                for c in range(channels):
-                    src = x[n, c, d, h]
-                    buf = rows[c]
-                    for w in range(width):
-                        buf[w] = src[w]
+                _buffer_rows(x, n, d, h, rows)
             for ct in range(c_tiles):
                 c0 = min(ct * lanes, channels - lanes)
                 for wt in range(w_tiles):
@@ -182,19 +201,17 @@ def _pad_channels_last_tiles(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
                 cell = dst[(w + pw) * pitch:]
                 for c in range(channels, pitch):
                     cell[c] = zero
-    return xcl
 
 
 @parallel_kernel
-def _pad_channels_last_values(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
-    """:func:`_pad_channels_last` one value at a time (fewer than W channels or positions a row).
+def _pad_channels_last_values(x, xcl, pd, ph, pw, extra_w):
+    """Fill ``xcl`` as :func:`_pad_channels_last`, one value at a time (fewer than W channels or
+    positions a row).
     Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple
     of 1 KB)."""
     n_batch, channels, depth, height, width = x.shape
-    dp = depth + 2 * pd + extra_d
-    hp = height + 2 * ph + extra_h
-    wp = width + 2 * pw + extra_w
-    xcl = np.empty((n_batch, dp, hp, wp * pitch), dtype=x.dtype)
+    dp, hp = xcl.shape[1], xcl.shape[2]
+    pitch = xcl.shape[3] // (width + 2 * pw + extra_w)
     zero = np.zeros(1, dtype=x.dtype)[0]
     aliased = x.strides[1] % 1024 == 0
     for plane in prange(n_batch * dp):
@@ -205,25 +222,14 @@ def _pad_channels_last_values(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
         for hh in range(hp):
             dst = xcl[n, dd, hh]
             h = hh - ph
-            if d < 0 or d >= depth or h < 0 or h >= height:
-                for j in range(wp * pitch):
-                    dst[j] = zero
+            if not _zero_padding(dst, d < 0 or d >= depth or h < 0 or h >= height, pw, width, pitch):
                 continue
-            for j in range(pw * pitch):
-                dst[j] = zero
-            tail = dst[(pw + width) * pitch:]
-            for j in range(tail.shape[0]):
-                tail[j] = zero
             if aliased:
                 # first the C input rows, one contiguous read each, into an L1-sized buffer:
                 # reading across channels element by element thrashes the caches when the channel
                 # stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
                 # planes: 4x slower); otherwise the extra pass costs more than it saves
-                for c in range(channels):
-                    src = x[n, c, d, h]
-                    buf = rows[c]
-                    for w in range(width):
-                        buf[w] = src[w]
+                _buffer_rows(x, n, d, h, rows)
                 # then strided reads from the buffer, contiguous writes (strided writes become
                 # slow scatter instructions)
                 for w in range(width):
@@ -240,7 +246,6 @@ def _pad_channels_last_values(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
                         cell[c] = src[c, w]
                     for c in range(channels, pitch):
                         cell[c] = zero
-    return xcl
 
 
 @serial_kernel
