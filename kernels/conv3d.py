@@ -107,60 +107,26 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
 
     Channels-last makes a filter row's taps one contiguous run of ``taps_w * C`` values (pitch C),
     and a position's channels one contiguous run (pitch Kp: dy for the weight gradient). x must
-    be C-contiguous. Two kernels, one parallel region each, over the (n, d) planes: with at least
-    W channels and W positions a row (W: :func:`~fastnet.kernels.microkernel.vector_lanes`),
-    :func:`_pad_channels_last_tiles` transposes W x W blocks in vector registers; below that,
-    :func:`_pad_channels_last_values` moves one value at a time (the tiles' set-up made LeNet's
-    (64, 6, 14, 14) 20% slower when both shared one kernel). A plain Python dispatcher (see the
-    module docstring).
+    be C-contiguous. The copy is :func:`_fill_channels_last`.
     """
     n_batch, channels, depth, height, width = x.shape
     xcl = np.empty((n_batch, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
                     (width + 2 * pw + extra_w) * pitch), dtype=x.dtype)
-    lanes = vector_lanes(x)
-    if channels >= lanes and width >= lanes:
-        _pad_channels_last_tiles(x, xcl, pd, ph, pw, extra_w)
-    else:
-        _pad_channels_last_values(x, xcl, pd, ph, pw, extra_w)
+    _fill_channels_last(x, xcl, pd, ph, pw, extra_w)
     return xcl
 
 
-@serial_kernel
-def _zero_padding(dst, padding_row, pw, width, pitch):
-    """Zero one channels-last row ``dst`` of a padded copy: all of it when it is a ``padding_row``,
-    else the ``pw`` positions before the data and all after it. Returns whether data goes in."""
-    zero = np.zeros(1, dtype=dst.dtype)[0]
-    if padding_row:
-        for j in range(dst.shape[0]):
-            dst[j] = zero
-        return False
-    for j in range(pw * pitch):
-        dst[j] = zero
-    tail = dst[(pw + width) * pitch:]
-    for j in range(tail.shape[0]):
-        tail[j] = zero
-    return True
-
-
-@serial_kernel
-def _buffer_rows(x, n, d, h, rows):
-    """rows[c] = x[n, c, d, h] for every channel c: one contiguous read each."""
-    for c in range(rows.shape[0]):
-        src = x[n, c, d, h]
-        buf = rows[c]
-        for w in range(rows.shape[1]):
-            buf[w] = src[w]
-
-
 @parallel_kernel
-def _pad_channels_last_tiles(x, xcl, pd, ph, pw, extra_w):
-    """Fill ``xcl`` as :func:`_pad_channels_last` by W x W tiles (W channels x W positions, W =
-    :func:`~fastnet.kernels.microkernel.vector_lanes`, at least W of each) transposed in vector
-    registers (:func:`~fastnet.kernels.transpose.transpose_tile`), the last tile of a row and of
-    the channels overlapping the one before. Extra memory per plane in flight: a (C, W) buffer
-    (used when the channel stride is a multiple of 1 KB). One Zen 4 core, float32, 2026-12-05,
-    values / tiles ms: (8, 64, 56, 56) 0.53 / 0.30, dy (8, 128, 28, 28) at pitch 128 0.34 / 0.15;
-    buffered rows (32, 64, 16, 16) 0.21 / 0.14.
+def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
+    """Fill ``xcl`` as :func:`_pad_channels_last` says. One parallel region, over the (n, d) planes.
+
+    With at least W channels and W positions a row (W: :func:`~fastnet.kernels.microkernel.vector_lanes`),
+    W x W blocks are transposed in vector registers (:func:`~fastnet.kernels.transpose.transpose_tile`),
+    the last tile of a row and of the channels overlapping the one before; one Zen 4 core, float32,
+    2026-12-05, values / tiles ms: (8, 64, 56, 56) 0.53 / 0.30, dy (8, 128, 28, 28) at pitch 128
+    0.34 / 0.15, rows buffered (below) (32, 64, 16, 16) 0.21 / 0.14. Below W of either, one value
+    at a time. Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is
+    a multiple of 1 KB).
     """
     n_batch, channels, depth, height, width = x.shape
     dp, hp = xcl.shape[1], xcl.shape[2]
@@ -168,8 +134,9 @@ def _pad_channels_last_tiles(x, xcl, pd, ph, pw, extra_w):
     zero = np.zeros(1, dtype=x.dtype)[0]
     aliased = x.strides[1] % 1024 == 0
     lanes = vector_lanes(x)
-    c_tiles = (channels + lanes - 1) // lanes
-    w_tiles = (width + lanes - 1) // lanes
+    tiled = channels >= lanes and width >= lanes
+    c_tiles = (channels + lanes - 1) // lanes if tiled else 0
+    w_tiles = (width + lanes - 1) // lanes if tiled else 0
     plane_size = height * width
     xflat = x.reshape(x.size)
     for plane in prange(n_batch * dp):
@@ -182,10 +149,25 @@ def _pad_channels_last_tiles(x, xcl, pd, ph, pw, extra_w):
         for hh in range(hp):
             dst = xcl[n, dd, hh]
             h = hh - ph
-            if not _zero_padding(dst, d < 0 or d >= depth or h < 0 or h >= height, pw, width, pitch):
+            if d < 0 or d >= depth or h < 0 or h >= height:
+                for j in range(dst.shape[0]):
+                    dst[j] = zero
                 continue
-            if aliased:   # the rows first, into an L1-sized buffer (see _pad_channels_last_values)
-                _buffer_rows(x, n, d, h, rows)
+            for j in range(pw * pitch):
+                dst[j] = zero
+            tail = dst[(pw + width) * pitch:]
+            for j in range(tail.shape[0]):
+                tail[j] = zero
+            if aliased:
+                # first the C input rows, one contiguous read each, into an L1-sized buffer:
+                # reading across channels element by element thrashes the caches when the channel
+                # stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
+                # planes: 4x slower); otherwise the extra pass costs more than it saves
+                for c in range(channels):
+                    src = x[n, c, d, h]
+                    buf = rows[c]
+                    for w in range(width):
+                        buf[w] = src[w]
             for ct in range(c_tiles):
                 c0 = min(ct * lanes, channels - lanes)
                 for wt in range(w_tiles):
@@ -193,59 +175,26 @@ def _pad_channels_last_tiles(x, xcl, pd, ph, pw, extra_w):
                     for j in range(lanes):
                         starts[j] = (w0 + j + pw) * pitch + c0
                     if aliased:
-                        transpose_tile(rows_flat[c0 * width + w0:], width, dst, starts)
+                        source = rows_flat[c0 * width + w0:]
+                        stride = width
                     else:
-                        transpose_tile(xflat[((n * channels + c0) * depth + d) * plane_size + h * width + w0:],
-                                       depth * plane_size, dst, starts)
-            for w in range(width):   # the zero columns
+                        source = xflat[((n * channels + c0) * depth + d) * plane_size + h * width + w0:]
+                        stride = depth * plane_size
+                    transpose_tile(source, stride, dst, starts)
+            # then, without tiles, strided reads and contiguous writes (strided writes become slow
+            # scatter instructions); the zero columns
+            src = x[n, :, d, h]
+            for w in range(width):
                 cell = dst[(w + pw) * pitch:]
+                if not tiled:
+                    if aliased:
+                        for c in range(channels):
+                            cell[c] = rows[c, w]
+                    else:
+                        for c in range(channels):
+                            cell[c] = src[c, w]
                 for c in range(channels, pitch):
                     cell[c] = zero
-
-
-@parallel_kernel
-def _pad_channels_last_values(x, xcl, pd, ph, pw, extra_w):
-    """Fill ``xcl`` as :func:`_pad_channels_last`, one value at a time (fewer than W channels or
-    positions a row).
-    Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple
-    of 1 KB)."""
-    n_batch, channels, depth, height, width = x.shape
-    dp, hp = xcl.shape[1], xcl.shape[2]
-    pitch = xcl.shape[3] // (width + 2 * pw + extra_w)
-    zero = np.zeros(1, dtype=x.dtype)[0]
-    aliased = x.strides[1] % 1024 == 0
-    for plane in prange(n_batch * dp):
-        rows = np.empty((channels, width), dtype=x.dtype)
-        n = plane // dp
-        dd = plane - n * dp
-        d = dd - pd
-        for hh in range(hp):
-            dst = xcl[n, dd, hh]
-            h = hh - ph
-            if not _zero_padding(dst, d < 0 or d >= depth or h < 0 or h >= height, pw, width, pitch):
-                continue
-            if aliased:
-                # first the C input rows, one contiguous read each, into an L1-sized buffer:
-                # reading across channels element by element thrashes the caches when the channel
-                # stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
-                # planes: 4x slower); otherwise the extra pass costs more than it saves
-                _buffer_rows(x, n, d, h, rows)
-                # then strided reads from the buffer, contiguous writes (strided writes become
-                # slow scatter instructions)
-                for w in range(width):
-                    cell = dst[(w + pw) * pitch:]
-                    for c in range(channels):
-                        cell[c] = rows[c, w]
-                    for c in range(channels, pitch):
-                        cell[c] = zero
-            else:
-                src = x[n, :, d, h]
-                for w in range(width):
-                    cell = dst[(w + pw) * pitch:]
-                    for c in range(channels):
-                        cell[c] = src[c, w]
-                    for c in range(channels, pitch):
-                        cell[c] = zero
 
 
 @serial_kernel
@@ -564,7 +513,6 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
         acc = np.empty(tiles * mr * width, dtype=out.dtype)
         started = np.zeros(tiles, dtype=np.bool_)
         tile_rows_at = np.empty(lanes, dtype=np.int64)
-        tile_buffer = np.empty(lanes * lanes, dtype=out.dtype)
         for r0 in range(0, filter_rows, rows_per_slice):
             r1 = min(filter_rows, r0 + rows_per_slice)
             for k0 in range(k_first, k_last, nr):
@@ -585,11 +533,11 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
                     if (max(r0, a * taps_h + reach[t, 2]) < min(r1, a * taps_h + reach[t, 3])
                             and reach[t, 4] < reach[t, 5]):
                         started[t] = True
-        for t in range(tiles):   # no data in any window of the tile (or no taps): zeros
+        # no data in any window of the tile (or no taps): zeros (a loop, not another copy of the
+        # micro-kernel: each inlined copy costs compile time)
+        for t in range(tiles):
             if not started[t]:
-                for k0 in range(k_first, k_last, nr):
-                    shaped_tile_fma(xflat, starts[t * mr:], row_offsets, 1, wflat, 0, kp, 0, span,
-                                    acc[t * mr * width + k0 - k_first:], width, False, narrow)
+                acc[t * mr * width:(t + 1) * mr * width] = 0
         # the result block into NCDHW rows: the bias first, in one contiguous pass over acc (the
         # same single addition per output), then W x W tiles (W positions x W channels)
         # transposed in registers, the rest value by value
@@ -623,24 +571,17 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
                 local = (((qd0 + id_) * osd + ood) * out.shape[3] + (qh0 + ih) * osh + ooh) * out.shape[4] \
                     + (qw0 + iw) * osw + oow
                 step = osw
-            # tiles where there are W positions and W channels, the last ones overlapping the
-            # ones before (rewriting a few values), else value by value
-            j_tiles = (run + lanes - 1) // lanes if run >= lanes else 0
-            for kt in range(k_tiles):
+            # tiles where there are W positions (side by side: not dx's residue classes, whose
+            # values land ``s`` apart) and W channels, the last ones overlapping the ones before
+            # (rewriting a few values), else value by value
+            j_tiles = (run + lanes - 1) // lanes if run >= lanes and step == 1 else 0
+            for kt in range(k_tiles if j_tiles > 0 else 0):
                 k0 = min(k_first + kt * lanes, k_stop - lanes)
                 for c in range(lanes):
-                    tile_rows_at[c] = (n * n_out + k0 + c) * plane_step + local if step == 1 else c * lanes
+                    tile_rows_at[c] = (n * n_out + k0 + c) * plane_step + local
                 for jt in range(j_tiles):
                     j0 = min(jt * lanes, run - lanes)
-                    src = acc[(q + j0) * width + k0 - k_first:]
-                    if step == 1:
-                        transpose_tile(src, width, outflat[j0:], tile_rows_at)
-                    else:   # via an L1 buffer: the stores land ``step`` apart
-                        transpose_tile(src, width, tile_buffer, tile_rows_at)
-                        for c in range(lanes):
-                            dst = outflat[(n * n_out + k0 + c) * plane_step + local + j0 * step:]
-                            for r in range(lanes):
-                                dst[r * step] = tile_buffer[c * lanes + r]
+                    transpose_tile(acc[(q + j0) * width + k0 - k_first:], width, outflat[j0:], tile_rows_at)
             if j_tiles == 0 or k_tiles == 0:
                 # unsigned counts, so that LLVM drops the negative-index wraparound code, which
                 # was 4 of the ~10 instructions per value (int64 + uint64 is float64 in Numba)
@@ -1016,9 +957,7 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
                     r = r_end
         for l0 in range(l_first, l_last, mr):   # a tile that met no data in the chunk: zeros
             if not written[l0 // mr]:
-                for k0 in range(0, kp, nr):
-                    shaped_tile_fma(xflat, taps[l0:], row_starts, 1, dyflat, 0, kp, 0, 0, mine[l0 * kp + k0:], kp,
-                                    False, narrow)
+                mine[l0 * kp:(l0 + mr) * kp] = 0
 
 
 @parallel_kernel

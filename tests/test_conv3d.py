@@ -97,8 +97,8 @@ def test_both_backward_input_forms(n, c, k, size, taps, stride, padding, seed):
 ], ids=str)
 def test_gather_backward_input_with_register_tiles(xs, ws, stride, padding, dtype):
     """The gather form's results leave its blocks by W x W register tiles (the last ones
-    overlapping), into planes (stride 1) or rows of every s-th value (residue classes): with
-    channels and rows of a tile or more, against the reference."""
+    overlapping) into planes (stride 1), value by value into rows of every s-th value (residue
+    classes): with channels and rows of a tile or more, against the reference."""
     from fastnet.kernels import conv3d as kernels
     x, w, _ = conv_problem(xs, ws, dtype, seed=45)
     dy = rng(46).standard_normal(naive_conv.conv3d(x, w, None, stride, padding).shape).astype(dtype)
