@@ -5,11 +5,11 @@ kernels on depth-1 views, so there is a single code path to optimise and test.
 
 Design: register tiles over output positions and channels
 ---------------------------------------------------------
-No im2col matrix is built, not even per chunk. The input is padded physically once, channels-last
-(N, Dp, Hp, Wp*C) (:func:`_pad_channels_last`), and the weights are packed once into a matrix
-whose rows are the filter taps in (a, b, e, c) order and whose columns are the output channels
-(:func:`_pack_weights`; K padded to Kp, a multiple of NR; W x W blocks transposed in vector
-registers, :mod:`fastnet.kernels.transpose`). Every pass is then a sequence
+No im2col matrix is built, not even per chunk. The input is padded physically once,
+channels-last (N, Dp, Hp, Wp*C), and the weights are packed once into a matrix whose rows are the
+filter taps in (a, b, e, c) order and whose columns are the output channels (K padded to Kp, a
+multiple of NR): :mod:`fastnet.kernels.conv_layout`, by W x W blocks transposed in vector
+registers (:mod:`fastnet.kernels.transpose`). Every pass is then a sequence
 of calls to :func:`~fastnet.kernels.microkernel.tile_fma`, which keeps an MR x NR block of results
 in vector registers for a whole reduction (MR = 8 positions x NR = 32 channels with float32 on
 AVX-512, 6 x 16 on AVX2):
@@ -43,10 +43,10 @@ AVX-512, 6 x 16 on AVX2):
 * **backward-weight** (:func:`conv3d_backward_weight`): tiles of MR filter taps (rows of the
   packed matrix: any taps, read in place at their offsets in the padded input) x NR output
   channels, reduced over output positions: outer steps the output rows of a block, inner steps
-  the positions of a row; dy is copied once channels-last (:func:`_pad_channels_last` with a
-  pitch of Kp). The output rows are split into chunks by the shapes alone (at most WEIGHT_CHUNKS
-  and PARTIAL_BYTES of private (Lp, Kp) sums), reduced at the end in chunk order; threads share
-  a chunk's taps where chunks are few. A tile skips the output rows and row ends whose windows
+  the positions of a row; dy is copied once channels-last (with a pitch of Kp). The output rows
+  are split into chunks by the shapes alone (at most WEIGHT_CHUNKS and PARTIAL_BYTES of private
+  (Lp, Kp) sums), reduced at the end in chunk order; threads share a chunk's taps where chunks
+  are few. A tile skips the output rows and row ends whose windows
   meet only padding at all its taps. No position is a dummy, so a NaN or infinity in x reaches
   exactly the weights whose windows see it.
 
@@ -72,6 +72,7 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
+from .conv_layout import _pack_residue_weights, _pack_weights, _pad_channels_last
 from .microkernel import (narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape,
                           vector_lanes)
 from .transpose import transpose_tile
@@ -100,103 +101,6 @@ def _round_up(n, m):
     return (n + m - 1) // m * m
 
 
-def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
-    """Zero-padded channels-last copy of x (N, C, D, H, W): an array (N, Dp, Hp, Wp * pitch) with
-    ``xcl[n, d + pd, h + ph, (w + pw) * pitch + c] = x[n, c, d, h, w]``, Dp = D + 2 pd + extra_d
-    etc., zero elsewhere (pitch >= C: the columns c >= C of every position are zero too).
-
-    Channels-last makes a filter row's taps one contiguous run of ``taps_w * C`` values (pitch C),
-    and a position's channels one contiguous run (pitch Kp: dy for the weight gradient). x must
-    be C-contiguous. The copy is :func:`_fill_channels_last`.
-    """
-    n_batch, channels, depth, height, width = x.shape
-    xcl = np.empty((n_batch, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
-                    (width + 2 * pw + extra_w) * pitch), dtype=x.dtype)
-    _fill_channels_last(x, xcl, pd, ph, pw, extra_w)
-    return xcl
-
-
-@parallel_kernel
-def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
-    """Fill ``xcl`` as :func:`_pad_channels_last` says. One parallel region, over the (n, d) planes.
-
-    With at least W channels and W positions a row (W: :func:`~fastnet.kernels.microkernel.vector_lanes`),
-    W x W blocks are transposed in vector registers (:func:`~fastnet.kernels.transpose.transpose_tile`),
-    the last tile of a row and of the channels overlapping the one before; one Zen 4 core, float32,
-    2026-12-05, values / tiles ms: (8, 64, 56, 56) 0.53 / 0.30, dy (8, 128, 28, 28) at pitch 128
-    0.34 / 0.15, rows buffered (below) (32, 64, 16, 16) 0.21 / 0.14. Below W of either, one value
-    at a time. Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is
-    a multiple of 1 KB).
-    """
-    n_batch, channels, depth, height, width = x.shape
-    dp, hp = xcl.shape[1], xcl.shape[2]
-    pitch = xcl.shape[3] // (width + 2 * pw + extra_w)
-    zero = np.zeros(1, dtype=x.dtype)[0]
-    aliased = x.strides[1] % 1024 == 0
-    lanes = vector_lanes(x)
-    tiled = channels >= lanes and width >= lanes
-    c_tiles = (channels + lanes - 1) // lanes if tiled else 0
-    w_tiles = (width + lanes - 1) // lanes if tiled else 0
-    plane_size = height * width
-    xflat = x.reshape(x.size)
-    for plane in prange(n_batch * dp):
-        rows = np.empty((channels, width), dtype=x.dtype)
-        rows_flat = rows.reshape(rows.size)
-        starts = np.empty(lanes, dtype=np.int64)
-        n = plane // dp
-        dd = plane - n * dp
-        d = dd - pd
-        for hh in range(hp):
-            dst = xcl[n, dd, hh]
-            h = hh - ph
-            if d < 0 or d >= depth or h < 0 or h >= height:
-                for j in range(dst.shape[0]):
-                    dst[j] = zero
-                continue
-            for j in range(pw * pitch):
-                dst[j] = zero
-            tail = dst[(pw + width) * pitch:]
-            for j in range(tail.shape[0]):
-                tail[j] = zero
-            if aliased:
-                # first the C input rows, one contiguous read each, into an L1-sized buffer:
-                # reading across channels element by element thrashes the caches when the channel
-                # stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
-                # planes: 4x slower); otherwise the extra pass costs more than it saves
-                for c in range(channels):
-                    src = x[n, c, d, h]
-                    buf = rows[c]
-                    for w in range(width):
-                        buf[w] = src[w]
-            for ct in range(c_tiles):
-                c0 = min(ct * lanes, channels - lanes)
-                for wt in range(w_tiles):
-                    w0 = min(wt * lanes, width - lanes)
-                    for j in range(lanes):
-                        starts[j] = (w0 + j + pw) * pitch + c0
-                    if aliased:
-                        source = rows_flat[c0 * width + w0:]
-                        stride = width
-                    else:
-                        source = xflat[((n * channels + c0) * depth + d) * plane_size + h * width + w0:]
-                        stride = depth * plane_size
-                    transpose_tile(source, stride, dst, starts)
-            # then, without tiles, strided reads and contiguous writes (strided writes become slow
-            # scatter instructions); the zero columns
-            src = x[n, :, d, h]
-            for w in range(width):
-                cell = dst[(w + pw) * pitch:]
-                if not tiled:
-                    if aliased:
-                        for c in range(channels):
-                            cell[c] = rows[c, w]
-                    else:
-                        for c in range(channels):
-                            cell[c] = src[c, w]
-                for c in range(channels, pitch):
-                    cell[c] = zero
-
-
 @serial_kernel
 def _channel_sum(dyf, k):
     """The bias gradient of output channel k: the sum of dyf[:, k] (dyf: dy as (N, K, positions)),
@@ -218,158 +122,6 @@ def _position_at(p, nd, nh, nw):
     j = rest % nh
     rest = rest // nh
     return rest // nd, rest % nd, j, l
-
-
-def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
-    """The packed weight matrix (taps_d * taps_h * taps_w * Cin, kp) of a correlation, from
-    w (K, C, FD, FH, FW); row ``((a * taps_h + b) * taps_w + e) * Cin + i``, column o < Kout,
-    zero in the columns Kout <= o < kp:
-
-    * forward (``transpose`` False; r = 0, s = 1, taps = F): Cin = C, Kout = K,
-      ``w[o, i, a, b, e]``: a transpose of w as a (K, C * taps) matrix, whose rows land in tap-major
-      order (:func:`_pack_forward_weights`);
-    * one residue class (rd, rh, rw) of the backward-input gather form (``transpose`` True):
-      Cin = K, Kout = C, the class's taps r, r + s, ... flipped:
-      ``w[i, o, rd + (taps_d - 1 - a) sd, rh + (taps_h - 1 - b) sh, rw + (taps_w - 1 - e) sw]``
-      (:func:`_pack_residue_weights` packs all classes in one pass).
-
-    A plain Python dispatcher (see the module docstring).
-    """
-    if transpose:
-        wt, classes = _pack_residue_weights(w, sd, sh, sw, kp)
-        first = classes[(rd, rh, rw)][1]
-        return wt[first * w.shape[0]:(first + taps_d * taps_h * taps_w) * w.shape[0]]
-    return _pack_forward_weights(w, kp)
-
-
-def _pack_residue_weights(w, sd, sh, sw, kp):
-    """The packed weight matrices of all residue classes of the backward-input gather form, in
-    one pass over w (:func:`_pack_class_weights`): (wt, classes). ``classes`` maps each class
-    (rd, rh, rw) with taps to ((taps_d, taps_h, taps_w), first slot); its matrix (see
-    :func:`_pack_weights`) is the rows ``first * K .. (first + taps) * K`` of wt, a C-contiguous
-    slice. Every filter position is one tap of one class, so wt has FD * FH * FW * K rows."""
-    fd, fh, fw = w.shape[2:]
-    slot_of = [0] * (fd * fh * fw)   # each filter position's tap slot
-    classes = {}
-    slot = 0
-    for rd in range(min(sd, fd)):
-        for rh in range(min(sh, fh)):
-            for rw in range(min(sw, fw)):
-                td, th, tw = _residue_taps(fd, sd, rd), _residue_taps(fh, sh, rh), _residue_taps(fw, sw, rw)
-                classes[(rd, rh, rw)] = ((td, th, tw), slot)
-                for a in range(td):   # the class's taps, flipped
-                    for b in range(th):
-                        for e in range(tw):
-                            ad, ah, aw = rd + (td - 1 - a) * sd, rh + (th - 1 - b) * sh, rw + (tw - 1 - e) * sw
-                            slot_of[(ad * fh + ah) * fw + aw] = slot + (a * th + b) * tw + e
-                slot += td * th * tw
-    return _pack_class_weights(w, np.array(slot_of, dtype=np.int64), kp), classes
-
-
-@parallel_kernel
-def _pack_forward_weights(w, kp):
-    """The forward case of :func:`_pack_weights`: wt[tap * C + i, o] = w[o, i, tap] (o < K; 0 for
-    K <= o < kp), taps in (a, b, e) order.
-
-    The full W x W tiles (W = :func:`~fastnet.kernels.microkernel.vector_lanes`) are transposed in registers
-    (:func:`transpose_tile`): one parallel task per group of W input channels i x W output
-    channels o, whose ``taps`` tiles each read W rows of w (W consecutive (i, tap) values each)
-    and store W rows of wt; a task's stores cover W * taps rows x W columns, in ``taps`` runs of W
-    consecutive rows. (Tasks of one output block x W consecutive (i, tap) columns store each tile's
-    rows ``channels * kp`` values apart: 256 x 256 x 5 x 5 took 1.0 ms, not 0.4.) The channels
-    beyond the last full group and the output channels beyond the last full block take a scalar
-    loop.
-    Measured (Zen 4, 1 thread, float32, 2026-12-05), old blocked-scalar / tiles ms: 256 x 256 x 3
-    x 3 0.56 / 0.14, 256 x 256 x 5 x 5 1.32 / 0.40, 128 x 64 x 3 x 3 0.071 / 0.019.
-    """
-    n_out, channels, fd, fh, fw = w.shape
-    taps = fd * fh * fw
-    row = channels * taps   # one output channel's weights: (i, tap) pairs, tap fastest
-    width = vector_lanes(w)
-    wflat = w.reshape(w.size)
-    wt = np.empty((taps * channels, kp), dtype=w.dtype)
-    wtflat = wt.reshape(wt.size)
-    o_blocks = n_out // width
-    groups = channels // width
-    for task in prange(groups * o_blocks):
-        g = task // o_blocks
-        o0 = (task - g * o_blocks) * width
-        starts = np.empty(width, dtype=np.int64)   # where each transposed row goes in wt
-        for t in range(taps):
-            j0 = (g * taps + t) * width   # the tile's first (i, tap) column of w's row
-            for c in range(width):
-                i = (j0 + c) // taps
-                starts[c] = ((j0 + c - i * taps) * channels + i) * kp
-            transpose_tile(wflat[o0 * row + j0:], row, wtflat[o0:], starts)
-    full = groups * taps * width   # the (i, tap) columns covered by the tiles
-    for j in prange(row):   # the rest, and the zero columns
-        i = j // taps
-        dst = wt[(j - i * taps) * channels + i]
-        for o in range(o_blocks * width if j < full else 0, n_out):
-            dst[o] = wflat[o * row + j]
-        for o in range(n_out, kp):
-            dst[o] = 0
-    return wt
-
-
-@parallel_kernel
-def _pack_class_weights(w, slot_of, kp):
-    """The backward-input matrices of :func:`_pack_residue_weights`, all residue classes in one
-    pass: wt[slot_of[f] * K + i, o] = w[i, o, f] (o < C; 0 for C <= o < kp), f a filter position
-    (flat (a, b, e) index), ``slot_of`` (int64, FD * FH * FW) its tap slot (a permutation).
-
-    For an input channel i and W output channels o0.. (W:
-    :func:`~fastnet.kernels.microkernel.vector_lanes`), the values w[i, o, f0:f0 + W] of the W
-    filters are W rows F apart (overlapping when F < W), so one
-    in-register transpose (:func:`transpose_tile`) turns them into the rows f = f0.. of the W
-    columns o: each row goes to its slot's place in wt, the rows past F to a spare row after the
-    matrix. Parallel over (output block, group of W input channels), so that a task's stores stay
-    in runs of consecutive rows (slot * K + i).
-    The output channels past the last full block, the zero columns and the last input channel's
-    tiles that would read past w take a scalar loop.
-    Measured (Zen 4, 1 thread, float32, 2026-12-05), old blocked-scalar / tiles ms: 256 x 256 x 3
-    x 3 stride 1 0.50 / 0.21, 5 x 5 stride 1 1.39 / 0.62; stride 2 (four classes) took 4 passes
-    over w, one per class, each transposing every tile: 1.08 / 0.57 (3 x 3) before one pass.
-    """
-    n_out, channels, fd, fh, fw = w.shape
-    filter_size = fd * fh * fw
-    width = vector_lanes(w)
-    rows_used = filter_size * n_out
-    tap_at = np.full(filter_size + width, -1, dtype=np.int64)   # each filter position's slot, or -1
-    source = np.empty(filter_size, dtype=np.int64)   # each slot's filter position
-    for f in range(filter_size):
-        tap_at[f] = slot_of[f]
-        source[slot_of[f]] = f
-    wflat = w.reshape(w.size)
-    wt = np.empty((rows_used + 1, kp), dtype=w.dtype)   # + the spare row for unused tile rows
-    wtflat = wt.reshape(wt.size)
-    o_blocks = channels // width
-    last_f0 = (filter_size - 1) // width * width
-    i_tiled = n_out   # the input channels whose tiles all read inside w
-    if ((n_out - 1) * channels + o_blocks * width - 1) * filter_size + last_f0 + width > w.size:
-        i_tiled = n_out - 1
-    groups = (i_tiled + width - 1) // width
-    for task in prange(o_blocks * groups):
-        ob = task // groups
-        o0 = ob * width
-        i0 = (task - ob * groups) * width
-        starts = np.empty(width, dtype=np.int64)
-        for i in range(i0, min(i_tiled, i0 + width)):
-            for f0 in range(0, filter_size, width):
-                for c in range(width):
-                    tap = tap_at[f0 + c]
-                    starts[c] = ((tap * n_out + i) if tap >= 0 else rows_used) * kp + o0
-                transpose_tile(wflat[(i * channels + o0) * filter_size + f0:], filter_size, wtflat, starts)
-    for r in prange(rows_used):   # the rest, and the zero columns
-        tap = r // n_out
-        i = r - tap * n_out
-        dst = wt[r]
-        src = wflat[i * channels * filter_size + source[tap]:]
-        for o in range(o_blocks * width if i < i_tiled else 0, channels):
-            dst[o] = src[o * filter_size]
-        for o in range(channels, kp):
-            dst[o] = 0
-    return wt[:rows_used]
 
 
 def _forward_split(positions, kp, row_bytes, dtype, narrow):
@@ -398,9 +150,10 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
                    panels, rows_per_slice):
     """The forward core: a correlation of ``xin`` with the packed weights ``wt``, into ``out``.
 
-    xin : (N, Di, Hi, Wi * C), channels-last (:func:`_pad_channels_last`, pitch C), padded so that
-        every read is in range.
-    wt : (taps_d * taps_h * taps_w * C, Kp) from :func:`_pack_weights`, Kp a multiple of NR.
+    xin : (N, Di, Hi, Wi * C), channels-last (:mod:`~fastnet.kernels.conv_layout`, pitch C),
+        padded so that every read is in range.
+    wt : (taps_d * taps_h * taps_w * C, Kp), packed (:mod:`~fastnet.kernels.conv_layout`), Kp a
+        multiple of NR.
     bias : (K,), added to every output (K = out.shape[1] <= Kp).
     out : (N, K, Do, Ho, Wo), written at the positions selected by ``geom``.
     geom : int64 (3, 6), one row per spatial dim: (in_step, in_offset, q0, count, out_step,
@@ -679,13 +432,6 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     _correlate(xp, channels, wt, b, y, geom, valid, (fd, fh, fw), narrow)
 
 
-def _residue_taps(f, s, r):
-    """Number of kernel taps t with t % s == r, t < f."""
-    if r >= f:
-        return 0
-    return (f - r + s - 1) // s
-
-
 def conv3d_backward_input(dy, w, dx, sd, sh, sw, pd, ph, pw):
     """dx = gradient of sum(y * dy) with respect to x, for y = conv3d(x, w, stride, padding).
 
@@ -903,7 +649,8 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
             a, b, e = t // (fh * span), (t // span) % fh, (t % span) // channels
             lo_a, lo_b, lo_e = min(lo_a, a), min(lo_b, b), min(lo_e, e)
             hi_a, hi_b, hi_e = max(hi_a, a), max(hi_b, b), max(hi_e, e)
-        for dim, (t0, t1, s, n_q) in enumerate(((lo_a, hi_a, sd, do), (lo_b, hi_b, sh, ho), (lo_e, hi_e, sw, wo))):
+        bounds = ((lo_a, hi_a, sd, do), (lo_b, hi_b, sh, ho), (lo_e, hi_e, sw, wo))
+        for dim, (t0, t1, s, n_q) in enumerate(bounds):
             # q * s + t1 >= valid lo  and  q * s + t0 < valid hi
             reach[tile, 2 * dim] = min(n_q, max(0, (valid[dim, 0] - t1 + s - 1) // s))
             reach[tile, 2 * dim + 1] = min(n_q, max(0, (valid[dim, 1] - t0 + s - 1) // s))

@@ -73,7 +73,8 @@ from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
 from ._config import parallel_kernel, vector_bytes
-from .conv3d import _pad_channels_last, _round_up
+from .conv3d import _round_up
+from .conv_layout import _pad_channels_last
 from .microkernel import tile_fma, tile_rows, tile_shape, vector_lanes
 
 # Work split (work_split). Measured on one Zen 4 core (the five layers of the module docstring's

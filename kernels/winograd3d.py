@@ -90,7 +90,8 @@ from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
 from ._config import parallel_kernel, serial_kernel
-from .conv3d import _pad_channels_last, _round_up
+from .conv3d import _round_up
+from .conv_layout import _pad_channels_last
 from .microkernel import narrow_fits, shaped_tile_fma, tile_rows, tile_shape, vector_lanes
 from .winograd import _data, _Vectors
 

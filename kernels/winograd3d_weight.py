@@ -67,7 +67,8 @@ from numba.np.numpy_support import as_dtype
 
 from . import winograd3d as _w3
 from ._config import accumulator_kernel, parallel_kernel, serial_kernel
-from .conv3d import _channel_sum, _pad_channels_last, _round_up
+from .conv3d import _channel_sum, _round_up
+from .conv_layout import _pad_channels_last
 from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_rows, tile_shape, vector_lanes
 from .winograd import _data, _Vectors
 from .winograd3d import _input_tile, _scratch_stride, _tile_at, tile_count, winograd_applies

@@ -82,7 +82,8 @@ from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
 from ._config import parallel_kernel
-from .conv3d import _channel_sum, _pad_channels_last, _round_up
+from .conv3d import _channel_sum, _round_up
+from .conv_layout import _pad_channels_last
 from .microkernel import tile_cols, tile_fma, tile_rows, tile_shape
 from .winograd import _data, _input_tile, _Vectors
 

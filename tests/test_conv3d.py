@@ -154,7 +154,7 @@ def test_pack_forward_weights_matches_numpy(k, c, taps, dtype):
     """The forward weight matrix (taps * C, Kp): whole channel groups x output blocks go through
     the in-register tile transpose, the rest (channels or outputs past the last full block) and
     the zero columns through the scalar loop; every entry is w's, moved exactly."""
-    from fastnet.kernels import conv3d as kernels
+    from fastnet.kernels import conv_layout as kernels
     from fastnet.kernels.microkernel import tile_shape
     w = rng(41).standard_normal((k, c) + taps).astype(dtype)
     kp = -(-k // tile_shape(np.dtype(dtype))[1]) * tile_shape(np.dtype(dtype))[1] + 16
@@ -179,7 +179,7 @@ def test_pack_class_weights_matches_numpy(k, c, filt, stride, extra, dtype):
     channel i < K) of the class's flipped taps, columns o < C, zeros to Kp. Filters shorter and
     longer than a vector (overlapping tile rows; several tiles per filter), strides 1 to 4, output
     channels past the last full block (the scalar loop)."""
-    from fastnet.kernels import conv3d as kernels
+    from fastnet.kernels import conv_layout as kernels
     w = rng(43).standard_normal((k, c) + filt).astype(dtype)
     kp = c + extra
     for r in np.ndindex(*stride):
@@ -393,14 +393,14 @@ def test_bad_dy(dy, error, message):
 def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     """The channels-last padded copy equals np.pad + transpose (zeros past the end, and in the
     columns past C of each position's ``pitch``)."""
-    from fastnet.kernels import conv3d as conv3d_kernels
+    from fastnet.kernels import conv_layout as layout
     x = np.random.default_rng(7).standard_normal(shape).astype(dtype)
     pd, ph, pw = pads
     ed, eh, ew = extra
     # a NaN copy first: its memory is reused, so a cell the kernel misses holds NaN, not a value
     # left right by an earlier call
-    conv3d_kernels._pad_channels_last(np.full_like(x, np.nan), pd, ph, pw, ed, eh, ew, pitch)
-    got = conv3d_kernels._pad_channels_last(x, pd, ph, pw, ed, eh, ew, pitch)
+    layout._pad_channels_last(np.full_like(x, np.nan), pd, ph, pw, ed, eh, ew, pitch)
+    got = layout._pad_channels_last(x, pd, ph, pw, ed, eh, ew, pitch)
     padded = np.pad(x, ((0, 0), (0, pitch - shape[1]), (pd, pd + ed), (ph, ph + eh), (pw, pw + ew)))
     n, c, dp, hp, wp = padded.shape
     expected = padded.transpose(0, 2, 3, 4, 1).reshape(n, dp, hp, wp * c)
