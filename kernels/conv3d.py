@@ -686,22 +686,19 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
                 if q_lo >= q_hi:
                     continue
                 r = 0
-                while r < rows:   # runs of rows that meet data
-                    if not (reach[tile, 0] <= row_di[r] < reach[tile, 1]
-                            and reach[tile, 2] <= row_hj[r] < reach[tile, 3]):
-                        r += 1
-                        continue
-                    r_end = r + 1
+                while r < rows:   # runs [r, r_end) of rows that meet data; row r_end does not
+                    r_end = r
                     while (r_end < rows and reach[tile, 0] <= row_di[r_end] < reach[tile, 1]
                            and reach[tile, 2] <= row_hj[r_end] < reach[tile, 3]):
                         r_end += 1
-                    first = (g0 + r) * wokp + q_lo * kp   # dy's output rows are consecutive in dycl
-                    for k0 in range(0, kp, nr):
-                        shaped_tile_fma(xflat[q_lo * sw * channels:], taps[l0:], row_starts[r:], sw * channels,
-                                        dyflat[first + k0:], wokp, kp, r_end - r, q_hi - q_lo,
-                                        mine[l0 * kp + k0:], kp, written[tile], narrow)
-                    written[tile] = True
-                    r = r_end
+                    if r_end > r:
+                        first = (g0 + r) * wokp + q_lo * kp   # dy's output rows are consecutive in dycl
+                        for k0 in range(0, kp, nr):
+                            shaped_tile_fma(xflat[q_lo * sw * channels:], taps[l0:], row_starts[r:],
+                                            sw * channels, dyflat[first + k0:], wokp, kp, r_end - r,
+                                            q_hi - q_lo, mine[l0 * kp + k0:], kp, written[tile], narrow)
+                        written[tile] = True
+                    r = r_end + 1
         for l0 in range(l_first, l_last, mr):   # a tile that met no data in the chunk: zeros
             if not written[l0 // mr]:
                 mine[l0 * kp:(l0 + mr) * kp] = 0
