@@ -19,17 +19,17 @@ AVX-512, 6 x 16 on AVX2):
   filter rows grouped by how their windows meet the padding, :func:`_position_order`) x NR
   output channels. Its reduction runs over the filter in place: outer steps the FD*FH filter
   rows (an offset each), inner steps the FW*C contiguous values of one channels-last row of each
-  position's window, against NR contiguous packed weights per step; a tile skips the filter
-  rows and the ends of filter rows that meet only padding for all its positions. Work units are blocks of
-  about POSITIONS_TARGET positions (x a group of weight panels, where positions are few); per
-  unit each NR-column panel of the weights meets every tile of the block, in reduction slices of
-  a few filter rows where a panel is large (SLICE_BYTES: it then stays in L2), then the block is
+  position's window, against NR contiguous packed weights per step; a tile skips the filter rows
+  and the ends of filter rows that meet only padding for all its positions. Work units are blocks
+  of about POSITIONS_TARGET positions (x a group of weight panels, where positions are few); per
+  unit each NR-column panel of the weights meets every tile of the block, in reduction slices of a
+  few filter rows where a panel is large (SLICE_BYTES: it then stays in L2), then the block is
   transposed into NCDHW rows (plus the bias): by W x W tiles in vector registers
-  (:func:`~fastnet.kernels.transpose.transpose_tile`) where the block's positions are whole
-  spans of the output planes (the forward pass, dx at stride 1), else value by value. The scalar
-  transpose read the block a column at a time and was 10% of ResNet stride 2's forward (64
-  channels, 3 x 3: few multiplies per output); with the tiles the micro-kernel's loop is 96% of
-  the samples (``perf``, one core).
+  (:func:`~fastnet.kernels.transpose.transpose_tile`) where W positions lie side by side in an
+  output row or plane (not dx's residue classes, whose values land s apart), else value by value.
+  The scalar transpose read the block a column at a time and was 10% of ResNet stride 2's forward
+  (64 channels, 3 x 3: few multiplies per output); with the tiles the micro-kernel's loop is 96%
+  of the samples (``perf``, one core).
   On one Zen 4 core (AVX-512), float32: 100-112 GFLOP/s of the core's 117 (VGG 3x3, AlexNet
   conv2, ResNet stride 2, 256 -> 256 at 14x14); the dot-product core it replaced reached 71-85.
 * **backward-input** has two forms (:func:`conv3d_backward_input` picks one by the work each
