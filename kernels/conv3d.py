@@ -16,17 +16,19 @@ AVX-512, 6 x 16 on AVX2):
 
 * **forward** (:func:`_forward_tiles`): a tile is MR output positions, any of them (consecutive
   in (n, d, h, w) order, across rows and images, so no row length is rounded up; for long
-  filter rows grouped by how their windows meet the padding, :func:`_position_order`) x NR
-  output channels. Its reduction runs over the filter in place: outer steps the FD*FH filter
-  rows (an offset each), inner steps the FW*C contiguous values of one channels-last row of each
-  position's window, against NR contiguous packed weights per step; a tile skips the filter rows
-  and the ends of filter rows that meet only padding for all its positions. Work units are blocks
-  of about POSITIONS_TARGET positions (x a group of weight panels, where positions are few); per
-  unit each NR-column panel of the weights meets every tile of the block, in reduction slices of a
-  few filter rows where a panel is large (SLICE_BYTES: it then stays in L2), then the block is
-  transposed into NCDHW rows (plus the bias): by W x W tiles in vector registers
-  (:func:`~fastnet.kernels.transpose.transpose_tile`) where W positions lie side by side in an
-  output row or plane (not dx's residue classes, whose values land s apart), else value by value.
+  filter rows grouped by how their windows meet the padding,
+  :func:`~fastnet.kernels.conv_plan.position_order`) x NR output channels. Its reduction runs
+  over the filter in place: outer steps the FD*FH filter rows (an offset each), inner steps the
+  FW*C contiguous values of one channels-last row of each position's window, against NR
+  contiguous packed weights per step; a tile skips the filter rows and the ends of filter rows
+  that meet only padding for all its positions. Work units are blocks of at most 96 positions x
+  a group of weight panels, each thread a contiguous run of units cut for equal work
+  (:mod:`~fastnet.kernels.conv_plan`); per unit each NR-column panel of the weights meets every
+  tile of the block, in reduction slices of a few filter rows where a panel is large (it then
+  stays in L2), then the block is transposed into NCDHW rows (plus the bias): by W x W tiles in
+  vector registers (:func:`~fastnet.kernels.transpose.transpose_tile`) where W positions lie side
+  by side in an output row or plane (not dx's residue classes, whose values land s apart), else
+  value by value.
   The scalar transpose read the block a column at a time and was 10% of ResNet stride 2's forward
   (64 channels, 3 x 3: few multiplies per output); with the tiles the micro-kernel's loop is 96%
   of the samples (``perf``, one core).
@@ -73,20 +75,12 @@ from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
 from .conv_layout import _pack_residue_weights, _pack_weights, _pad_channels_last
+from .conv_plan import forward_plan
 from .microkernel import (narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape,
                           vector_lanes)
 from .transpose import transpose_tile
 
-POSITIONS_TARGET = 96   # forward: output positions per work unit (rounded to whole tiles)
-UNITS_PER_THREAD = 4    # ... fewer where that leaves fewer than this many units per thread
-SLICE_BYTES = 128 * 1024   # forward: reduction slices of at most this much of one weight panel
-# forward: positions grouped by how they meet the padding (_position_order) where a filter row's
-# channels-last run FW * C is at least this long. Measured on one Zen 4 core (AVX-512, float32,
-# 2026-12-05), core time (n, d, h, w) order / grouped: 256 -> 256 at 14x14 b8: 5x5 1.10, 5x5
-# stride 2 1.18, 3x3 stride 2 1.08, b1 5x5 1.04; 64 channels 5x5 at 28x28 b32 (FW * C = 320) 1.00;
-# 16 channels 3x3 at 28x28 b32 (48) 0.88: short runs, where a tile's calls and its positions'
-# set-up cost more than the taps skipped.
-ORDER_MIN_SPAN = 512
+UNITS_PER_THREAD = 4    # backward-weight: chunks per thread where the memory allows
 WEIGHT_CHUNKS = 16      # backward-weight: private partial sums (fixed: not the thread count)
 BLOCK_TARGET = 256      # backward-weight: output positions per block of rows within a chunk
 PARTIAL_BYTES = 4 * 2**20   # ... and at most this much memory for the chunks' private sums
@@ -124,30 +118,9 @@ def _position_at(p, nd, nh, nw):
     return rest // nd, rest % nd, j, l
 
 
-def _forward_split(positions, kp, row_bytes, dtype, narrow):
-    """Work split of :func:`_forward_tiles`: (positions per unit, NR-column panels per unit,
-    filter rows per reduction slice).
-
-    Units are blocks of about POSITIONS_TARGET positions (whole tiles), fewer where that leaves
-    fewer than UNITS_PER_THREAD units per thread; where even blocks of one tile leave too few
-    units (batch 1, 7x7 outputs), the weight panels are split between units too, so that each
-    unit streams only its own panels. A reduction slice is as many filter rows as keep one panel
-    slice (``row_bytes`` per filter row) within SLICE_BYTES, so it stays in L2 while every tile of
-    the block passes (AlexNet conv2's backward-input has 6400-long reductions: an 819 KB panel).
-    The split only moves work between threads and slices: each output is still one fixed sum.
-    """
-    mr, nr = tile_shape(dtype, narrow)
-    wanted = UNITS_PER_THREAD * numba.get_num_threads()
-    block = max(mr, min(_round_up(POSITIONS_TARGET, mr), _round_up(-(-positions // wanted), mr)))
-    blocks = -(-positions // block)
-    panels = kp // nr
-    groups = min(panels, max(1, -(-wanted // blocks)))
-    return block, -(-panels // groups), max(1, SLICE_BYTES // max(1, row_bytes))
-
-
 @parallel_kernel
 def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, taps_h, taps_w, narrow, block,
-                   panels, rows_per_slice):
+                   panels, rows_per_slice, bounds):
     """The forward core: a correlation of ``xin`` with the packed weights ``wt``, into ``out``.
 
     xin : (N, Di, Hi, Wi * C), channels-last (:mod:`~fastnet.kernels.conv_layout`, pitch C),
@@ -163,13 +136,14 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
         that hold data (the rest is zero padding): a tile skips the filter rows, and the filter
         columns, that meet padding for all its positions.
     order : int64 (N * Do' * Ho' * Wo',) the output positions (flat (n, d, h, w) indices of the
-        ``geom`` grid) in the order the tiles take them (:func:`_position_order`: positions whose
-        windows meet the padding alike are neighbours, so that their tiles skip it), or empty:
-        (n, d, h, w) order.
+        ``geom`` grid) in the order the tiles take them
+        (:func:`~fastnet.kernels.conv_plan.position_order`), or empty: (n, d, h, w) order.
     narrow : bool, the tile shape (:func:`~fastnet.kernels.microkernel.tile_shape`; Kp a multiple
         of its NR).
-    block, panels, rows_per_slice : the work split (:func:`_forward_split`): a unit is ``block``
-        positions (a multiple of MR) x ``panels`` NR-column panels of the weights.
+    block, panels, rows_per_slice, bounds : the work split
+        (:func:`~fastnet.kernels.conv_plan.forward_split`): a unit is ``block`` positions (a
+        multiple of MR) x ``panels`` NR-column panels of the weights, units taken block by block;
+        part t of the parallel loop (a thread) runs units ``bounds[t] .. bounds[t + 1] - 1``.
 
     Tiles are the positions MR * t .. MR * t + MR - 1 of ``order`` whatever the split, so which
     filter taps a position's sum skips is fixed by the shapes.
@@ -205,209 +179,155 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
     for a in range(taps_d):
         for b in range(taps_h):
             row_offsets[a * taps_h + b] = (a * hi + b) * wic
-    blocks = (total + block - 1) // block
     groups = (kp // nr + panels - 1) // panels
     width = panels * nr
-    for unit in prange(blocks * groups):
-        p0 = (unit // groups) * block
-        k_first = (unit - (unit // groups) * groups) * width
-        k_last = min(kp, k_first + width)
-        count = min(total, p0 + block) - p0
-        tiles = (count + mr - 1) // mr
-        starts = np.empty(tiles * mr, dtype=np.int64)   # each position's window in xin
-        # per tile, the filter taps that meet data for some position: a in [a_lo, a_hi), b and e likewise
-        reach = np.empty((tiles, 6), dtype=np.int64)
-        for t in range(tiles):
-            reach[t, 0] = di
-            reach[t, 1] = -1
-            reach[t, 2] = hi
-            reach[t, 3] = -1
-            reach[t, 4] = wic
-            reach[t, 5] = -1
-        q = 0
-        while q < tiles * mr:   # by runs along w (a division per run, not per position)
-            i = min(p0 + q, total - 1)
-            p = order[i] if ordered else i
-            n, id_, ih, iw = _position_at(p, nd, nh, nw)
-            d0 = (qd0 + id_) * sd + od
-            h0 = (qh0 + ih) * sh + oh
-            w0 = (qw0 + iw) * sw + ow
-            base = ((n * di + d0) * hi + h0) * wic + w0 * channels
-            step = sw
-            run = min(nw - iw, tiles * mr - q)
-            if p0 + q >= total - 1:   # a short last tile repeats the last position
-                step = 0
-                run = tiles * mr - q
-            elif ordered:   # a run ends where the order leaves the row
-                run = min(run, total - i)
-                j = 1
-                while j < run and order[i + j] == p + j:
-                    j += 1
-                run = j
-            for j in range(run):
-                starts[q + j] = base + j * step * channels
-            for t in range(q // mr, (q + run - 1) // mr + 1):
-                reach[t, 0] = min(reach[t, 0], d0)
-                reach[t, 1] = max(reach[t, 1], d0)
-                reach[t, 2] = min(reach[t, 2], h0)
-                reach[t, 3] = max(reach[t, 3], h0)
-                reach[t, 4] = min(reach[t, 4], w0 + (max(q, t * mr) - q) * step)
-                reach[t, 5] = max(reach[t, 5], w0 + (min(q + run, t * mr + mr) - 1 - q) * step)
-            q += run
-        for t in range(tiles):
-            d_min, d_max, h_min, h_max = reach[t, 0], reach[t, 1], reach[t, 2], reach[t, 3]
-            w_min, w_max = reach[t, 4], reach[t, 5]
-            reach[t, 0] = max(0, valid[0, 0] - d_max)
-            reach[t, 1] = min(taps_d, valid[0, 1] - d_min)
-            reach[t, 2] = max(0, valid[1, 0] - h_max)
-            reach[t, 3] = min(taps_h, valid[1, 1] - h_min)
-            reach[t, 4] = max(0, valid[2, 0] - w_max) * channels   # the inner steps [j_lo, j_hi)
-            reach[t, 5] = min(taps_w, valid[2, 1] - w_min) * channels
-        acc = np.empty(tiles * mr * width, dtype=out.dtype)
-        started = np.zeros(tiles, dtype=np.bool_)
-        tile_rows_at = np.empty(lanes, dtype=np.int64)
-        for r0 in range(0, filter_rows, rows_per_slice):
-            r1 = min(filter_rows, r0 + rows_per_slice)
-            for k0 in range(k_first, k_last, nr):
-                for t in range(tiles):
-                    written = started[t]
-                    j_lo, j_hi = reach[t, 4], reach[t, 5]
-                    for a in range(reach[t, 0], reach[t, 1]):   # runs of filter rows of this slice
-                        lo = max(r0, a * taps_h + reach[t, 2])
-                        hi_row = min(r1, a * taps_h + reach[t, 3])
-                        if lo < hi_row and j_lo < j_hi:
-                            shaped_tile_fma(xflat[j_lo:], starts[t * mr:], row_offsets[lo:], 1,
-                                            wflat[(lo * span + j_lo) * kp + k0:], span * kp, kp, hi_row - lo,
-                                            j_hi - j_lo, acc[t * mr * width + k0 - k_first:], width, written,
-                                            narrow)
-                            written = True
+    for part in prange(bounds.size - 1):
+        for unit in range(bounds[part], bounds[part + 1]):
+            p0 = (unit // groups) * block
+            k_first = (unit - (unit // groups) * groups) * width
+            k_last = min(kp, k_first + width)
+            count = min(total, p0 + block) - p0
+            tiles = (count + mr - 1) // mr
+            starts = np.empty(tiles * mr, dtype=np.int64)   # each position's window in xin
+            # per tile, the filter taps that meet data for some position: a in [a_lo, a_hi), b and e likewise
+            reach = np.empty((tiles, 6), dtype=np.int64)
             for t in range(tiles):
-                for a in range(reach[t, 0], reach[t, 1]):
-                    if (max(r0, a * taps_h + reach[t, 2]) < min(r1, a * taps_h + reach[t, 3])
-                            and reach[t, 4] < reach[t, 5]):
-                        started[t] = True
-        # no data in any window of the tile (or no taps): zeros (a loop, not another copy of the
-        # micro-kernel: each inlined copy costs compile time)
-        for t in range(tiles):
-            if not started[t]:
-                acc[t * mr * width:(t + 1) * mr * width] = 0
-        # the result block into NCDHW rows: the bias first, in one contiguous pass over acc (the
-        # same single addition per output), then W x W tiles (W positions x W channels)
-        # transposed in registers, the rest value by value
-        k_stop = min(n_out, k_last)
-        k_tiles = (k_stop - k_first + lanes - 1) // lanes if k_stop - k_first >= lanes else 0
-        u_width = np.uint64(width)
-        own_bias = bias[k_first:k_stop]
-        for q in range(count):
-            row = acc[q * width:]
-            for k in range(k_stop - k_first):
-                row[k] += own_bias[k]
-        q = 0
-        while q < count:
-            i = p0 + q
-            if dense:   # whole spans of each image's (Do, Ho, Wo) plane, in order
-                n = i // spatial
-                local = i - n * spatial
-                run = min(spatial - local, count - q)
-                plane_step = spatial   # between the planes of consecutive channels k
-                step = 1               # between consecutive positions of the run
-            else:   # runs along w (in order, or ``s`` apart: dx's residue classes)
+                reach[t, 0] = di
+                reach[t, 1] = -1
+                reach[t, 2] = hi
+                reach[t, 3] = -1
+                reach[t, 4] = wic
+                reach[t, 5] = -1
+            q = 0
+            while q < tiles * mr:   # by runs along w (a division per run, not per position)
+                i = min(p0 + q, total - 1)
                 p = order[i] if ordered else i
                 n, id_, ih, iw = _position_at(p, nd, nh, nw)
-                run = min(nw - iw, count - q)
-                if ordered:
+                d0 = (qd0 + id_) * sd + od
+                h0 = (qh0 + ih) * sh + oh
+                w0 = (qw0 + iw) * sw + ow
+                base = ((n * di + d0) * hi + h0) * wic + w0 * channels
+                step = sw
+                run = min(nw - iw, tiles * mr - q)
+                if p0 + q >= total - 1:   # a short last tile repeats the last position
+                    step = 0
+                    run = tiles * mr - q
+                elif ordered:   # a run ends where the order leaves the row
+                    run = min(run, total - i)
                     j = 1
                     while j < run and order[i + j] == p + j:
                         j += 1
                     run = j
-                plane_step = out.shape[2] * out.shape[3] * out.shape[4]
-                local = (((qd0 + id_) * osd + ood) * out.shape[3] + (qh0 + ih) * osh + ooh) * out.shape[4] \
-                    + (qw0 + iw) * osw + oow
-                step = osw
-            # tiles where there are W positions (side by side: not dx's residue classes, whose
-            # values land ``s`` apart) and W channels, the last ones overlapping the ones before
-            # (rewriting a few values), else value by value
-            j_tiles = (run + lanes - 1) // lanes if run >= lanes and step == 1 else 0
-            for kt in range(k_tiles if j_tiles > 0 else 0):
-                k0 = min(k_first + kt * lanes, k_stop - lanes)
-                for c in range(lanes):
-                    tile_rows_at[c] = (n * n_out + k0 + c) * plane_step + local
-                for jt in range(j_tiles):
-                    j0 = min(jt * lanes, run - lanes)
-                    transpose_tile(acc[(q + j0) * width + k0 - k_first:], width, outflat[j0:], tile_rows_at)
-            if j_tiles == 0 or k_tiles == 0:
-                # unsigned counts, so that LLVM drops the negative-index wraparound code, which
-                # was 4 of the ~10 instructions per value (int64 + uint64 is float64 in Numba)
-                u_run = np.uint64(run)
-                u_step = np.uint64(step)
-                for k in range(k_first, k_stop):
-                    dst = outflat[(n * n_out + k) * plane_step + local:]
-                    src = acc[q * width + k - k_first:]
-                    for j in range(u_run):
-                        dst[j * u_step] = src[j * u_width]
-            q += run
-
-
-@serial_kernel
-def _position_order(geom, valid, taps_d, taps_h, taps_w, n_batch):
-    """The order in which :func:`_forward_tiles` takes the output positions: grouped by how their
-    windows meet the padding, so that a tile's positions skip the same filter taps.
-
-    Per dim, the output indices q split into runs whose windows (starting at ``q * step +
-    offset`` of ``geom``, ``taps_*`` long) leave the data rows [lo, hi) of ``valid`` by the same
-    number of taps before and after (with 5 x 5 filters and padding 2: q = 0, 1, the interior,
-    the last two); the order is class by class (a run per dim), each in (n, d, h, w) order. An
-    empty array where every window meets the padding alike (no padding): (n, d, h, w) order.
-    Without it a tile crosses from a row's end to the next row's start and computes the union of
-    both edges' taps: 12% more work than the data needs with 5 x 5 filters at 14 x 14, 7% with
-    3 x 3, 20% with 5 x 5 stride 2.
-    """
-    taps = (taps_d, taps_h, taps_w)
-    runs = np.zeros((3, max(geom[0, 3], geom[1, 3], geom[2, 3]) + 1), dtype=np.int64)
-    n_runs = np.zeros(3, dtype=np.int64)
-    for dim in range(3):
-        step, offset, q0, count = geom[dim, 0], geom[dim, 1], geom[dim, 2], geom[dim, 3]
-        lo, hi, f = valid[dim, 0], valid[dim, 1], taps[dim]
-        k = 0
-        before = after = -1
-        for q in range(count):
-            start = (q0 + q) * step + offset
-            cut_before = min(f, max(0, lo - start))
-            cut_after = min(f, max(0, start + f - hi))
-            if cut_before != before or cut_after != after:
-                runs[dim, k] = q
-                k += 1
-                before, after = cut_before, cut_after
-        runs[dim, k] = count
-        n_runs[dim] = k
-    if n_runs[0] <= 1 and n_runs[1] <= 1 and n_runs[2] <= 1:
-        return np.empty(0, dtype=np.int64)
-    nd, nh, nw = geom[0, 3], geom[1, 3], geom[2, 3]
-    order = np.empty(n_batch * nd * nh * nw, dtype=np.int64)
-    i = 0
-    for rd in range(n_runs[0]):
-        for rh in range(n_runs[1]):
-            for rw in range(n_runs[2]):
-                for n in range(n_batch):
-                    for d in range(runs[0, rd], runs[0, rd + 1]):
-                        for h in range(runs[1, rh], runs[1, rh + 1]):
-                            row = ((n * nd + d) * nh + h) * nw
-                            for w in range(runs[2, rw], runs[2, rw + 1]):
-                                order[i] = row + w
-                                i += 1
-    return order
+                for j in range(run):
+                    starts[q + j] = base + j * step * channels
+                for t in range(q // mr, (q + run - 1) // mr + 1):
+                    reach[t, 0] = min(reach[t, 0], d0)
+                    reach[t, 1] = max(reach[t, 1], d0)
+                    reach[t, 2] = min(reach[t, 2], h0)
+                    reach[t, 3] = max(reach[t, 3], h0)
+                    reach[t, 4] = min(reach[t, 4], w0 + (max(q, t * mr) - q) * step)
+                    reach[t, 5] = max(reach[t, 5], w0 + (min(q + run, t * mr + mr) - 1 - q) * step)
+                q += run
+            for t in range(tiles):
+                d_min, d_max, h_min, h_max = reach[t, 0], reach[t, 1], reach[t, 2], reach[t, 3]
+                w_min, w_max = reach[t, 4], reach[t, 5]
+                reach[t, 0] = max(0, valid[0, 0] - d_max)
+                reach[t, 1] = min(taps_d, valid[0, 1] - d_min)
+                reach[t, 2] = max(0, valid[1, 0] - h_max)
+                reach[t, 3] = min(taps_h, valid[1, 1] - h_min)
+                reach[t, 4] = max(0, valid[2, 0] - w_max) * channels   # the inner steps [j_lo, j_hi)
+                reach[t, 5] = min(taps_w, valid[2, 1] - w_min) * channels
+            acc = np.empty(tiles * mr * width, dtype=out.dtype)
+            started = np.zeros(tiles, dtype=np.bool_)
+            tile_rows_at = np.empty(lanes, dtype=np.int64)
+            for r0 in range(0, filter_rows, rows_per_slice):
+                r1 = min(filter_rows, r0 + rows_per_slice)
+                for k0 in range(k_first, k_last, nr):
+                    for t in range(tiles):
+                        written = started[t]
+                        j_lo, j_hi = reach[t, 4], reach[t, 5]
+                        for a in range(reach[t, 0], reach[t, 1]):   # runs of filter rows of this slice
+                            lo = max(r0, a * taps_h + reach[t, 2])
+                            hi_row = min(r1, a * taps_h + reach[t, 3])
+                            if lo < hi_row and j_lo < j_hi:
+                                shaped_tile_fma(xflat[j_lo:], starts[t * mr:], row_offsets[lo:], 1,
+                                                wflat[(lo * span + j_lo) * kp + k0:], span * kp, kp,
+                                                hi_row - lo, j_hi - j_lo,
+                                                acc[t * mr * width + k0 - k_first:], width, written, narrow)
+                                written = True
+                for t in range(tiles):
+                    for a in range(reach[t, 0], reach[t, 1]):
+                        if (max(r0, a * taps_h + reach[t, 2]) < min(r1, a * taps_h + reach[t, 3])
+                                and reach[t, 4] < reach[t, 5]):
+                            started[t] = True
+            # no data in any window of the tile (or no taps): zeros (a loop, not another copy of the
+            # micro-kernel: each inlined copy costs compile time)
+            for t in range(tiles):
+                if not started[t]:
+                    acc[t * mr * width:(t + 1) * mr * width] = 0
+            # the result block into NCDHW rows: the bias first, in one contiguous pass over acc (the
+            # same single addition per output), then W x W tiles (W positions x W channels)
+            # transposed in registers, the rest value by value
+            k_stop = min(n_out, k_last)
+            k_tiles = (k_stop - k_first + lanes - 1) // lanes if k_stop - k_first >= lanes else 0
+            u_width = np.uint64(width)
+            own_bias = bias[k_first:k_stop]
+            for q in range(count):
+                row = acc[q * width:]
+                for k in range(k_stop - k_first):
+                    row[k] += own_bias[k]
+            q = 0
+            while q < count:
+                i = p0 + q
+                if dense:   # whole spans of each image's (Do, Ho, Wo) plane, in order
+                    n = i // spatial
+                    local = i - n * spatial
+                    run = min(spatial - local, count - q)
+                    plane_step = spatial   # between the planes of consecutive channels k
+                    step = 1               # between consecutive positions of the run
+                else:   # runs along w (in order, or ``s`` apart: dx's residue classes)
+                    p = order[i] if ordered else i
+                    n, id_, ih, iw = _position_at(p, nd, nh, nw)
+                    run = min(nw - iw, count - q)
+                    if ordered:
+                        j = 1
+                        while j < run and order[i + j] == p + j:
+                            j += 1
+                        run = j
+                    plane_step = out.shape[2] * out.shape[3] * out.shape[4]
+                    row_at = ((qd0 + id_) * osd + ood) * out.shape[3] + (qh0 + ih) * osh + ooh
+                    local = row_at * out.shape[4] + (qw0 + iw) * osw + oow
+                    step = osw
+                # tiles where there are W positions (side by side: not dx's residue classes, whose
+                # values land ``s`` apart) and W channels, the last ones overlapping the ones before
+                # (rewriting a few values), else value by value
+                j_tiles = (run + lanes - 1) // lanes if run >= lanes and step == 1 else 0
+                for kt in range(k_tiles if j_tiles > 0 else 0):
+                    k0 = min(k_first + kt * lanes, k_stop - lanes)
+                    for c in range(lanes):
+                        tile_rows_at[c] = (n * n_out + k0 + c) * plane_step + local
+                    for jt in range(j_tiles):
+                        j0 = min(jt * lanes, run - lanes)
+                        transpose_tile(acc[(q + j0) * width + k0 - k_first:], width, outflat[j0:],
+                                       tile_rows_at)
+                if j_tiles == 0 or k_tiles == 0:
+                    # unsigned counts, so that LLVM drops the negative-index wraparound code, which
+                    # was 4 of the ~10 instructions per value (int64 + uint64 is float64 in Numba)
+                    u_run = np.uint64(run)
+                    u_step = np.uint64(step)
+                    for k in range(k_first, k_stop):
+                        dst = outflat[(n * n_out + k) * plane_step + local:]
+                        src = acc[q * width + k - k_first:]
+                        for j in range(u_run):
+                            dst[j * u_step] = src[j * u_width]
+                q += run
 
 
 def _correlate(xin, channels, wt, bias, out, geom, valid, taps, narrow):
-    """Run :func:`_forward_tiles` with its position order and work split."""
-    positions = int(np.prod(geom[:, 3]))
-    kp = wt.shape[1]
-    row_bytes = taps[2] * channels * tile_shape(wt.dtype, narrow)[1] * wt.itemsize
-    split = _forward_split(positions, kp, row_bytes, wt.dtype, narrow)
-    if taps[2] * channels >= ORDER_MIN_SPAN:
-        order = _position_order(geom, valid, taps[0], taps[1], taps[2], xin.shape[0])
-    else:
-        order = np.empty(0, dtype=np.int64)
+    """Run :func:`_forward_tiles` with its position order and work split
+    (:func:`~fastnet.kernels.conv_plan.forward_plan`, kept per shape and thread count)."""
+    order, split = forward_plan(geom, valid, taps, xin.shape[0], wt.shape[1], channels, wt.dtype, narrow,
+                                numba.get_num_threads())
     _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps[0], taps[1], taps[2], narrow, *split)
 
 
@@ -417,7 +337,8 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     x : (N, C, D, H, W), w : (K, C, FD, FH, FW), b : (K,), y : (N, K, Do, Ho, Wo) written in full.
     All C-contiguous, one dtype; shapes already validated by the wrapper.
     Extra memory: the padded channels-last input, the (FD*FH*FW*C, Kp) packed weights
-    (Kp = K rounded up to NR) and, per work unit in flight, a (POSITIONS_TARGET, Kp) block.
+    (Kp = K rounded up to NR) and, per work unit in flight, a block of at most
+    (:data:`~fastnet.kernels.conv_plan.POSITIONS_TARGET`, Kp) values.
     """
     n_out, channels, fd, fh, fw = w.shape
     narrow = narrow_fits(n_out, w.dtype)

@@ -198,12 +198,13 @@ def test_pack_class_weights_matches_numpy(k, c, filt, stride, extra, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("narrow", [False, True], ids=["wide", "narrow"])
 def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
-    """The forward core's units (position blocks x weight panels) and reduction slices, and the
-    weight gradient's tap groups, move work between threads and calls, never change a sum: every
-    split gives the same bits, for either tile shape, and the sums match the reference. Nor does
-    skipping the products with padding: the forward's position order, the weight gradient's
-    row runs."""
+    """The forward core's units (position blocks x weight panels), their ranges per thread and the
+    reduction slices, and the weight gradient's tap groups, move work between threads and calls,
+    never change a sum: every split gives the same bits, for either tile shape, and the sums match
+    the reference. Nor does skipping the products with padding: the forward's position order, the
+    weight gradient's row runs."""
     from fastnet.kernels import conv3d as kernels
+    from fastnet.kernels import conv_plan
     from fastnet.kernels.microkernel import tile_shape
     mr, nr = tile_shape(np.dtype(dtype), narrow)
     x, w, b = conv_problem((2, 7, 3, 9, 10), (2 * nr + 3, 7, 3, 3, 3), dtype, seed=27)
@@ -212,15 +213,19 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     wt = kernels._pack_weights(w, False, 0, 0, 0, 1, 1, 1, 3, 3, 3, kp)
     geom = np.array([[1, 0, 0, 3, 1, 0], [1, 0, 0, 9, 1, 0], [1, 0, 0, 10, 1, 0]], dtype=np.int64)
     valid = np.array([[1, 4], [1, 10], [1, 11]], dtype=np.int64)   # the rows (columns) of xp that hold x
-    edges_first = kernels._position_order(geom, valid, 3, 3, 3, 2)
+    edges_first = conv_plan.position_order(geom, valid, (3, 3, 3), 2)
     assert sorted(edges_first) == list(range(540)) and list(edges_first) != list(range(540))
     results = []
     for block, panels, rows in [(mr, 1, 1), (4 * mr, 3, 9), (12 * mr, 2, 4), (540 // mr * mr, 3, 2)]:
-        # either position order: the taps a tile skips meet only padding (zeros), so no sum changes
-        for order in (edges_first, np.empty(0, dtype=np.int64)):
-            y = np.full((2, w.shape[0], 3, 9, 10), np.nan, dtype=dtype)
-            kernels._forward_tiles(xp, 7, wt, b, y, geom, valid, order, 3, 3, 3, narrow, block, panels, rows)
-            results.append(y)
+        units = -(-540 // block) * -(-3 // panels)
+        # one thread's range, one unit per range, and uneven ranges (some empty)
+        for bounds in ([0, units], list(range(units + 1)), [0, 0, units // 3, units // 3, units]):
+            # either position order: the taps a tile skips meet only padding (zeros), so no sum changes
+            for order in (edges_first, np.empty(0, dtype=np.int64)):
+                y = np.full((2, w.shape[0], 3, 9, 10), np.nan, dtype=dtype)
+                kernels._forward_tiles(xp, 7, wt, b, y, geom, valid, order, 3, 3, 3, narrow, block, panels, rows,
+                                       np.array(bounds, dtype=np.int64))
+                results.append(y)
     for y in results[1:]:
         assert np.array_equal(y, results[0])
     x64, w64 = x.astype(np.float64), w.astype(np.float64)

@@ -55,16 +55,11 @@ def _conv_steps():
     # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
     # conv2d at stride 1: the flat-plane path; at stride 2: the convolution core. conv3d, C = 2:
     # backward-data by scatter (C rounded up to a tile's width would be mostly waste); C = 16 (a
-    # whole tile's width): by gather, the forward pass's kernels plus its own weight packing. A
-    # filter row FW * C of ORDER_MIN_SPAN or more: the forward's position order (its own kernel);
-    # with 16 or more channels and positions a row, the padded copies by register tiles.
-    from ..kernels.conv3d import ORDER_MIN_SPAN
+    # whole tile's width): by gather, the forward pass's kernels plus its own weight packing.
     from . import conv2d, conv2d_backward, conv3d, conv3d_backward
-    long_row = -(-ORDER_MIN_SPAN // 3)
     return [
         ("conv2d", _conv(conv2d, conv2d_backward, (1, 2, 5, 5), (3, 2, 3, 3), 1, 1)),
         ("conv2d_strided", _conv(conv2d, conv2d_backward, (1, 2, 5, 5), (3, 2, 3, 3), 2, 0)),
-        ("conv2d_long_rows", _conv(conv2d, conv2d_backward, (1, long_row, 3, 16), (2, long_row, 3, 3), 2, 1)),
         ("conv2d_winograd", _conv2d_winograd),
         ("conv3d", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 1, 1)),
         ("conv3d_strided", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 2, 0)),
