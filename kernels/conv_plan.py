@@ -17,7 +17,12 @@ import numpy as np
 from .microkernel import tile_shape
 
 POSITIONS_TARGET = 96   # at most this many output positions per work unit (whole tiles)
-SLICE_BYTES = 128 * 1024   # reduction slices of at most this much of one weight panel
+# reduction slices of at most this much of one weight panel (whole filter rows), so that it stays
+# in L2 while every tile of a block passes. Measured on the 2-core Zen 4, 2 threads, float32
+# (2026-12-05), forward ms at 16 / 64 / 128 / 256 KB: AlexNet conv2 (a 30 KB filter row per
+# 16-column panel) with AVX2 code 25.6 / 25.9 / 32.7 / 37.2, with AVX-512 (61 KB rows of 32
+# columns) 23.3 / 23.3 / 23.2 / 23.2; 256 -> 256 5x5 at 14x14 b8 AVX2 24.5 / 24.4 / 24.6 / 27.6.
+SLICE_BYTES = 64 * 1024
 # positions grouped by how they meet the padding (position_order) where a filter row's
 # channels-last run FW * C is at least this long. Measured on one Zen 4 core (AVX-512, float32,
 # 2026-12-05), core time (n, d, h, w) order / grouped: 256 -> 256 at 14x14 b8: 5x5 1.10, 5x5
