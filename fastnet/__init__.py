@@ -18,6 +18,10 @@ if _importlib_util.find_spec("fastnet.kernels") is None:  # pragma: no cover - d
         "fastnet.kernels. Install with `pip install -e .` to work in the source tree, or run from "
         "another directory (or use the `fastnet` command) to use the installed package.")
 
+from . import _malloc
+
+_malloc.tune()   # before any buffer is allocated: see fastnet/_malloc.py
+
 from . import ops
 from . import datasets, layers, losses, optim, zoo
 from ._runtime import compile, get_num_threads, info, set_num_threads

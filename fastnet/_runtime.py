@@ -7,6 +7,8 @@ import time
 import numba
 import numpy as np
 
+from . import _malloc
+
 
 def set_num_threads(n):
     """Set the number of threads fastnet kernels use (1 <= n <= numba.config.NUMBA_NUM_THREADS)."""
@@ -80,6 +82,7 @@ def info(as_dict=False):
         "threading_layer": _threading_layer(),
         "simd": " ".join(simd) or "none detected",
         "vector_width": _vector_width(),
+        "malloc": _malloc.state,
     }
     from .kernels import _cache
     cache = _cache.describe()
