@@ -33,6 +33,8 @@ Every output element is the sum over (r, j) in that order, whatever the caller's
 so results do not depend on the thread count. NaN and infinities propagate as in any sum.
 """
 
+from contextlib import contextmanager
+
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
@@ -97,6 +99,45 @@ def _tile_cols_overload(a, narrow=False):
     return lambda a, narrow=False: thin if narrow else wide
 
 
+@contextmanager
+def _loop_not_unrolled(builder, count):
+    """``for j in range(count)`` (yields j, an i64) whose back edge tells LLVM not to unroll it.
+
+    LLVM unrolled the inner loop twice and kept a pointer per tile row for each copy: with a
+    runtime stride between steps (a weight gradient's positions, ``aj = s * C``) that is 12 row
+    pointers on AVX2 for 6 rows, more than the free registers, and the loop reloaded 4 of them
+    from the stack every step. Not unrolled, the loop keeps one pointer and the rows' offsets in
+    registers. One Zen 4 core, float32, AVX2 code, GFLOP/s unrolled / not: 14 steps of stride 128
+    98.6 / 108.6, 28 steps 99.8 / 106.0; contiguous steps (forward) 114.3 / 114.2; AVX-512 the same
+    or up to 2% faster.
+    """
+    module = builder.module
+    intp = count.type
+    cond = builder.append_basic_block("tile.cond")
+    body = builder.append_basic_block("tile.body")
+    end = builder.append_basic_block("tile.end")
+    entry = builder.basic_block
+    builder.branch(cond)
+    with builder.goto_block(cond):
+        index = builder.phi(intp, name="tile.j")
+        builder.cbranch(builder.icmp_signed("<", index, count), body, end)
+    with builder.goto_block(body):
+        yield index
+        latch = builder.basic_block
+        following = builder.add(index, ir.Constant(intp, 1), flags=["nsw"])
+        back_edge = builder.branch(cond)
+    # loop metadata: a node whose first operand is itself (the loop's identity), then the hint;
+    # created with a placeholder name so that llvmlite does not hand back another loop's node
+    hint = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+    placeholder = ir.MetaDataString(module, "fastnet.tile_loop.%d" % len(module.metadata))
+    loop_id = module.add_metadata([placeholder, hint])
+    loop_id.operands = (loop_id, hint)
+    back_edge.set_metadata("llvm.loop", loop_id)
+    index.add_incoming(ir.Constant(intp, 0), entry)
+    index.add_incoming(following, latch)
+    builder.position_at_end(end)
+
+
 def _emit_tile(context, builder, dtype, shape, values):
     """The LLVM IR of one tile of ``shape`` (MR, NV) (see :func:`tile_fma`)."""
     mr, nv = shape
@@ -134,8 +175,7 @@ def _emit_tile(context, builder, dtype, shape, values):
         r = outer.index
         a_r = builder.load(builder.gep(aroff_ptr, [r]))
         b_r = builder.mul(r, br)
-        with cgutils.for_range(builder, nj) as inner:
-            j = inner.index
+        with _loop_not_unrolled(builder, nj) as j:
             a_rj = builder.add(a_r, builder.mul(j, aj))
             b_rj = builder.add(b_r, builder.mul(j, bj))
             bvecs = [builder.load(builder.bitcast(builder.gep(b_ptr, [builder.add(b_rj, const(v * width))]), vptr),
