@@ -90,6 +90,30 @@ def test_both_backward_input_forms(n, c, k, size, taps, stride, padding, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_scatter_row_groups_give_identical_sums(dtype, monkeypatch):
+    """The col2im form computes the patch gradients of several output rows per pass over the
+    weights (tiles running across rows, the last one short); how many rows share a pass changes
+    no sum: one row, three, a whole plane give the same bits, which match the reference."""
+    from fastnet.kernels import conv3d as kernels
+    x, w, _ = conv_problem((2, 5, 3, 8, 7), (6, 5, 2, 3, 3), dtype, seed=61)
+    stride, padding = (1, 2, 1), (1, 1, 2)
+    y = naive_conv.conv3d(x.astype(np.float64), w.astype(np.float64), None, stride, padding)
+    dy = rng(62).standard_normal(y.shape).astype(dtype)
+    wo = y.shape[4]   # 11 positions a row, 4 rows a plane
+    results = []
+    for positions in (1, 3 * wo, 3 * wo + 5, 10**6):
+        monkeypatch.setattr(kernels, "SCATTER_POSITIONS", positions)
+        dx = np.full(x.shape, np.nan, dtype=dtype)
+        kernels._backward_input_scatter(dy, w, dx, *stride, *padding)
+        results.append(dx)
+    for dx in results[1:]:
+        assert np.array_equal(dx, results[0])
+    expected = naive_conv.conv3d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64),
+                                          stride, padding)[0]
+    assert_close(results[0], expected.astype(dtype), dtype, scale=conv_scale(w.shape))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding", [
     ((2, 20, 1, 9, 37), (24, 20, 1, 3, 3), (1, 2, 2), (0, 1, 1)),   # runs of 18-19 per class
     ((2, 37, 2, 5, 40), (17, 37, 2, 3, 3), (1, 1, 1), (0, 1, 1)),   # stride 1: whole planes
