@@ -8,8 +8,10 @@ Design: register tiles over output positions and channels
 No im2col matrix is built, not even per chunk. The input is padded physically once,
 channels-last (N, Dp, Hp, Wp*C), and the weights are packed once into a matrix whose rows are the
 filter taps in (a, b, e, c) order and whose columns are the output channels (K padded to Kp, a
-multiple of NR): :mod:`fastnet.kernels.conv_layout`, by W x W blocks transposed in vector
-registers (:mod:`fastnet.kernels.transpose`). Every pass is then a sequence
+multiple of NR), stored panel by panel so that the NR columns a tile reads are one contiguous run
+(with rows Kp apart, a 256-channel 5x5 layer's panel of 1,280 rows lost 17-20% to L2 set
+conflicts with AVX2 code): :mod:`fastnet.kernels.conv_layout`, by W x W blocks transposed in
+vector registers (:mod:`fastnet.kernels.transpose`). Every pass is then a sequence
 of calls to :func:`~fastnet.kernels.microkernel.tile_fma`, which keeps an MR x NR block of results
 in vector registers for a whole reduction (MR = 8 positions x NR = 32 channels with float32 on
 AVX-512, 6 x 16 on AVX2):
@@ -74,7 +76,7 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
-from .conv_layout import _pack_residue_weights, _pack_weights, _pad_channels_last
+from .conv_layout import _class_matrix, _pack_residue_weights, _pack_weights, _pad_channels_last
 from .conv_plan import forward_plan
 from .microkernel import (narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape,
                           vector_lanes)
@@ -130,8 +132,8 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
 
     xin : (N, Di, Hi, Wi * C), channels-last (:mod:`~fastnet.kernels.conv_layout`, pitch C),
         padded so that every read is in range.
-    wt : (taps_d * taps_h * taps_w * C, Kp), packed (:mod:`~fastnet.kernels.conv_layout`), Kp a
-        multiple of NR.
+    wt : (Kp / NR, taps_d * taps_h * taps_w * C, NR), packed panel by panel
+        (:mod:`~fastnet.kernels.conv_layout`).
     bias : (K,), added to every output (K = out.shape[1] <= Kp).
     out : (N, K, Do, Ho, Wo), written at the positions selected by ``geom``.
     geom : int64 (3, 6), one row per spatial dim: (in_step, in_offset, q0, count, out_step,
@@ -159,7 +161,8 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
     nr = tile_cols(xin, narrow)
     n_batch, di, hi, wic = xin.shape
     n_out = out.shape[1]
-    kp = wt.shape[1]
+    kp = wt.shape[0] * nr
+    panel_size = wt.shape[1] * nr
     sd, od, qd0, nd = geom[0, 0], geom[0, 1], geom[0, 2], geom[0, 3]
     osd, ood = geom[0, 4], geom[0, 5]
     sh, oh, qh0, nh = geom[1, 0], geom[1, 1], geom[1, 2], geom[1, 3]
@@ -256,8 +259,8 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
                             hi_row = min(r1, a * taps_h + reach[t, 3])
                             if lo < hi_row and j_lo < j_hi:
                                 shaped_tile_fma(xflat[j_lo:], starts[t * mr:], row_offsets[lo:], 1,
-                                                wflat[(lo * span + j_lo) * kp + k0:], span * kp, kp,
-                                                hi_row - lo, j_hi - j_lo,
+                                                wflat[(k0 // nr) * panel_size + (lo * span + j_lo) * nr:],
+                                                span * nr, nr, hi_row - lo, j_hi - j_lo,
                                                 acc[t * mr * width + k0 - k_first:], width, written, narrow)
                                 written = True
                 for t in range(tiles):
@@ -331,8 +334,8 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
 def _correlate(xin, channels, wt, bias, out, geom, valid, taps, narrow):
     """Run :func:`_forward_tiles` with its position order and work split
     (:func:`~fastnet.kernels.conv_plan.forward_plan`, kept per shape and thread count)."""
-    order, split = forward_plan(geom, valid, taps, xin.shape[0], wt.shape[1], channels, wt.dtype, narrow,
-                                numba.get_num_threads())
+    order, split = forward_plan(geom, valid, taps, xin.shape[0], wt.shape[0] * wt.shape[2], channels, wt.dtype,
+                                narrow, numba.get_num_threads())
     _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps[0], taps[1], taps[2], narrow, *split)
 
 
@@ -341,14 +344,15 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
 
     x : (N, C, D, H, W), w : (K, C, FD, FH, FW), b : (K,), y : (N, K, Do, Ho, Wo) written in full.
     All C-contiguous, one dtype; shapes already validated by the wrapper.
-    Extra memory: the padded channels-last input, the (FD*FH*FW*C, Kp) packed weights
+    Extra memory: the padded channels-last input, the FD*FH*FW*C x Kp packed weights
     (Kp = K rounded up to NR) and, per work unit in flight, a block of at most
     (:data:`~fastnet.kernels.conv_plan.POSITIONS_TARGET`, Kp) values.
     """
     n_out, channels, fd, fh, fw = w.shape
     narrow = narrow_fits(n_out, w.dtype)
-    kp = _round_up(n_out, tile_shape(w.dtype, narrow)[1])
-    wt = _pack_weights(w, False, 0, 0, 0, 1, 1, 1, fd, fh, fw, kp)
+    nr = tile_shape(w.dtype, narrow)[1]
+    kp = _round_up(n_out, nr)
+    wt = _pack_weights(w, False, 0, 0, 0, 1, 1, 1, fd, fh, fw, kp, nr)
     xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0, channels)
     geom = np.zeros((3, 6), dtype=np.int64)
     geom[:, 0] = (sd, sh, sw)
@@ -392,7 +396,7 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     class r sees the taps r, r + s, r + 2s, ... and is a dense stride-1 correlation of the padded dy
     with those taps flipped: ``dx[q*s + r - p] = sum_t w[r + t*s] * dy[q - t]``, computed by the
     forward core :func:`_forward_tiles`. Extra memory: dy padded by ceil(F/s) - 1 per side (plus a
-    tail), channels-last; one packed (taps * K, round_NR(C)) weight matrix per residue class.
+    tail), channels-last; one packed taps * K x round_NR(C) weight matrix per residue class.
     """
     n_batch, n_out, do, ho, wo = dy.shape
     _, channels, fd, fh, fw = w.shape
@@ -409,8 +413,9 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     valid = np.array([[md, md + do], [mh, mh + ho], [mw, mw + wo]], dtype=np.int64)
     zero_bias = np.zeros(channels, dtype=dx.dtype)
     narrow = narrow_fits(channels, dx.dtype)
-    cp = _round_up(channels, tile_shape(dx.dtype, narrow)[1])
-    wt_all, classes = _pack_residue_weights(w, sd, sh, sw, cp)
+    nr = tile_shape(dx.dtype, narrow)[1]
+    cp = _round_up(channels, nr)
+    wt_all, classes = _pack_residue_weights(w, sd, sh, sw, cp, nr)
     for rd, rh, rw in np.ndindex(sd, sh, sw):
         # a class without taps (stride > filter size) correlates with no taps: its dx is zeros
         taps, first = classes.get((rd, rh, rw), ((0, 0, 0), 0))
@@ -424,7 +429,7 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
             ok = ok and q1 >= q0
             geom[dim] = (1, m - taps[dim] + 1 if taps[dim] > 0 else 0, q0, q1 - q0 + 1, s, r - p)
         if ok:
-            wt = wt_all[first * n_out:(first + taps[0] * taps[1] * taps[2]) * n_out]
+            wt = _class_matrix(wt_all, (taps, first), n_out, cp, nr)
             _correlate(dyp, n_out, wt, zero_bias, dx, geom, valid, taps, narrow)
 
 

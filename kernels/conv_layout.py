@@ -121,10 +121,12 @@ def _residue_taps(f, s, r):
     return (f - r + s - 1) // s
 
 
-def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp):
-    """The packed weight matrix (taps_d * taps_h * taps_w * Cin, kp) of a correlation, from
-    w (K, C, FD, FH, FW); row ``((a * taps_h + b) * taps_w + e) * Cin + i``, column o < Kout,
-    zero in the columns Kout <= o < kp:
+def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, kp, nr):
+    """The packed weight matrix of a correlation, from w (K, C, FD, FH, FW): rows ``((a * taps_h +
+    b) * taps_w + e) * Cin + i`` (``taps_d * taps_h * taps_w * Cin`` of them), columns o < Kout,
+    zero in the columns Kout <= o < kp, stored panel by panel: an array (kp / nr, rows, nr) whose
+    ``[o // nr, row, o % nr]`` is entry (row, o), so that the nr columns a tile reads are one
+    contiguous run (kp a multiple of nr, nr of the vector width W):
 
     * forward (``transpose`` False; r = 0, s = 1, taps = F): Cin = C, Kout = K,
       ``w[o, i, a, b, e]``: a transpose of w as a (K, C * taps) matrix, whose rows land in tap-major
@@ -137,20 +139,33 @@ def _pack_weights(w, transpose, rd, rh, rw, sd, sh, sw, taps_d, taps_h, taps_w, 
     A plain Python dispatcher (see the module docstring).
     """
     if transpose:
-        wt, classes = _pack_residue_weights(w, sd, sh, sw, kp)
-        first = classes[(rd, rh, rw)][1]
-        return wt[first * w.shape[0]:(first + taps_d * taps_h * taps_w) * w.shape[0]]
-    return _pack_forward_weights(w, kp)
+        wt, classes = _pack_residue_weights(w, sd, sh, sw, kp, nr)
+        return _class_matrix(wt, classes[(rd, rh, rw)], w.shape[0], kp, nr)
+    return _pack_forward_weights(w, kp, nr)
 
 
-def _pack_residue_weights(w, sd, sh, sw, kp):
+def _class_matrix(wt, class_entry, n_rows_per_tap, kp, nr):
+    """One residue class's packed matrix, (kp / nr, taps * K, nr), a C-contiguous view into the
+    flat ``wt`` of :func:`_pack_residue_weights` (``class_entry``: its ((taps_d, taps_h, taps_w),
+    first slot), ``n_rows_per_tap``: K)."""
+    taps, first = class_entry
+    rows = taps[0] * taps[1] * taps[2] * n_rows_per_tap
+    start = first * n_rows_per_tap * kp
+    return wt[start:start + rows * kp].reshape(kp // nr, rows, nr)
+
+
+def _pack_residue_weights(w, sd, sh, sw, kp, nr):
     """The packed weight matrices of all residue classes of the backward-input gather form, in
     one pass over w (:func:`_pack_class_weights`): (wt, classes). ``classes`` maps each class
     (rd, rh, rw) with taps to ((taps_d, taps_h, taps_w), first slot); its matrix (see
-    :func:`_pack_weights`) is the rows ``first * K .. (first + taps) * K`` of wt, a C-contiguous
-    slice. Every filter position is one tap of one class, so wt has FD * FH * FW * K rows."""
+    :func:`_pack_weights`: panel by panel) is the values ``first * K * kp .. (first + taps) * K *
+    kp`` of the flat wt, a C-contiguous slice (:func:`_class_matrix`). Every filter position is
+    one tap of one class, so wt holds FD * FH * FW * K * kp values."""
     fd, fh, fw = w.shape[2:]
+    n_in = w.shape[0]
     slot_of = [0] * (fd * fh * fw)   # each filter position's tap slot
+    # per slot, where its class's matrix starts (flat), its rows, and its own first row in it
+    block = np.zeros((3, fd * fh * fw), dtype=np.int64)
     classes = {}
     slot = 0
     for rd in range(min(sd, fd)):
@@ -163,15 +178,17 @@ def _pack_residue_weights(w, sd, sh, sw, kp):
                         for e in range(tw):
                             ad = rd + (td - 1 - a) * sd
                             ah, aw = rh + (th - 1 - b) * sh, rw + (tw - 1 - e) * sw
-                            slot_of[(ad * fh + ah) * fw + aw] = slot + (a * th + b) * tw + e
+                            tap = (a * th + b) * tw + e
+                            slot_of[(ad * fh + ah) * fw + aw] = slot + tap
+                            block[:, slot + tap] = (slot * n_in * kp, td * th * tw * n_in, tap * n_in)
                 slot += td * th * tw
-    return _pack_class_weights(w, np.array(slot_of, dtype=np.int64), kp), classes
+    return _pack_class_weights(w, np.array(slot_of, dtype=np.int64), block, kp, nr), classes
 
 
 @parallel_kernel
-def _pack_forward_weights(w, kp):
-    """The forward case of :func:`_pack_weights`: wt[tap * C + i, o] = w[o, i, tap] (o < K; 0 for
-    K <= o < kp), taps in (a, b, e) order.
+def _pack_forward_weights(w, kp, nr):
+    """The forward case of :func:`_pack_weights`: entry (tap * C + i, o) = w[o, i, tap] (o < K; 0
+    for K <= o < kp), taps in (a, b, e) order, panel by panel: wt[o // nr, tap * C + i, o % nr].
 
     The full W x W tiles (W = :func:`~fastnet.kernels.microkernel.vector_lanes`) are transposed in registers
     (:func:`transpose_tile`): one parallel task per group of W input channels i x W output
@@ -189,36 +206,41 @@ def _pack_forward_weights(w, kp):
     row = channels * taps   # one output channel's weights: (i, tap) pairs, tap fastest
     width = vector_lanes(w)
     wflat = w.reshape(w.size)
-    wt = np.empty((taps * channels, kp), dtype=w.dtype)
+    rows = taps * channels
+    wt = np.empty((kp // nr, rows, nr), dtype=w.dtype)
     wtflat = wt.reshape(wt.size)
     o_blocks = n_out // width
     groups = channels // width
     for task in prange(groups * o_blocks):
         g = task // o_blocks
         o0 = (task - g * o_blocks) * width
+        panel = (o0 // nr) * rows * nr + o0 % nr   # the W columns o0.. within their panel
         starts = np.empty(width, dtype=np.int64)   # where each transposed row goes in wt
         for t in range(taps):
             j0 = (g * taps + t) * width   # the tile's first (i, tap) column of w's row
             for c in range(width):
                 i = (j0 + c) // taps
-                starts[c] = ((j0 + c - i * taps) * channels + i) * kp
-            transpose_tile(wflat[o0 * row + j0:], row, wtflat[o0:], starts)
+                starts[c] = panel + ((j0 + c - i * taps) * channels + i) * nr
+            transpose_tile(wflat[o0 * row + j0:], row, wtflat, starts)
     full = groups * taps * width   # the (i, tap) columns covered by the tiles
     for j in prange(row):   # the rest, and the zero columns
         i = j // taps
-        dst = wt[(j - i * taps) * channels + i]
+        at = ((j - i * taps) * channels + i) * nr
         for o in range(o_blocks * width if j < full else 0, n_out):
-            dst[o] = wflat[o * row + j]
+            wtflat[(o // nr) * rows * nr + at + o % nr] = wflat[o * row + j]
         for o in range(n_out, kp):
-            dst[o] = 0
+            wtflat[(o // nr) * rows * nr + at + o % nr] = 0
     return wt
 
 
 @parallel_kernel
-def _pack_class_weights(w, slot_of, kp):
+def _pack_class_weights(w, slot_of, block, kp, nr):
     """The backward-input matrices of :func:`_pack_residue_weights`, all residue classes in one
-    pass: wt[slot_of[f] * K + i, o] = w[i, o, f] (o < C; 0 for C <= o < kp), f a filter position
-    (flat (a, b, e) index), ``slot_of`` (int64, FD * FH * FW) its tap slot (a permutation).
+    pass: entry (slot_of[f] * K + i, o) = w[i, o, f] (o < C; 0 for C <= o < kp), f a filter position
+    (flat (a, b, e) index), ``slot_of`` (int64, FD * FH * FW) its tap slot (a permutation). Each
+    class's matrix is stored panel by panel (:func:`_pack_weights`) where ``block`` (int64, (3,
+    slots)) says, per slot: the class matrix's first value in the flat wt, its rows, and the
+    slot's first row in it.
 
     For an input channel i and W output channels o0.. (W:
     :func:`~fastnet.kernels.microkernel.vector_lanes`), the values w[i, o, f0:f0 + W] of the W
@@ -243,8 +265,7 @@ def _pack_class_weights(w, slot_of, kp):
         tap_at[f] = slot_of[f]
         source[slot_of[f]] = f
     wflat = w.reshape(w.size)
-    wt = np.empty((rows_used + 1, kp), dtype=w.dtype)   # + the spare row for unused tile rows
-    wtflat = wt.reshape(wt.size)
+    wtflat = np.empty((rows_used + 1) * kp, dtype=w.dtype)   # + a spare row for unused tile rows
     o_blocks = channels // width
     last_f0 = (filter_size - 1) // width * width
     i_tiled = n_out   # the input channels whose tiles all read inside w
@@ -260,15 +281,20 @@ def _pack_class_weights(w, slot_of, kp):
             for f0 in range(0, filter_size, width):
                 for c in range(width):
                     tap = tap_at[f0 + c]
-                    starts[c] = ((tap * n_out + i) if tap >= 0 else rows_used) * kp + o0
+                    if tap >= 0:
+                        starts[c] = (block[0, tap] + (o0 // nr) * block[1, tap] * nr
+                                     + (block[2, tap] + i) * nr + o0 % nr)
+                    else:
+                        starts[c] = rows_used * kp
                 transpose_tile(wflat[(i * channels + o0) * filter_size + f0:], filter_size, wtflat, starts)
     for r in prange(rows_used):   # the rest, and the zero columns
         tap = r // n_out
         i = r - tap * n_out
-        dst = wt[r]
+        at = block[0, tap] + (block[2, tap] + i) * nr
+        panel = block[1, tap] * nr
         src = wflat[i * channels * filter_size + source[tap]:]
         for o in range(o_blocks * width if i < i_tiled else 0, channels):
-            dst[o] = src[o * filter_size]
+            wtflat[at + (o // nr) * panel + o % nr] = src[o * filter_size]
         for o in range(channels, kp):
-            dst[o] = 0
-    return wt[:rows_used]
+            wtflat[at + (o // nr) * panel + o % nr] = 0
+    return wtflat[:rows_used * kp]

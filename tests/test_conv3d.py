@@ -175,18 +175,26 @@ def test_backward_weight_nonfinite_input_reaches_exactly_the_taps_that_see_it(ba
                                         (6, 1, (1, 5, 5)), (20, 19, (3, 3, 3)), (96, 3, (1, 11, 11))],
                          ids=str)
 def test_pack_forward_weights_matches_numpy(k, c, taps, dtype):
-    """The forward weight matrix (taps * C, Kp): whole channel groups x output blocks go through
-    the in-register tile transpose, the rest (channels or outputs past the last full block) and
-    the zero columns through the scalar loop; every entry is w's, moved exactly."""
+    """The forward weight matrix (taps * C, Kp), stored panel by panel (Kp / NR, taps * C, NR):
+    whole channel groups x output blocks go through the in-register tile transpose, the rest
+    (channels or outputs past the last full block) and the zero columns through the scalar loop;
+    every entry is w's, moved exactly. Panels of one vector (the narrow tile) and of two."""
     from fastnet.kernels import conv_layout as kernels
-    from fastnet.kernels.microkernel import tile_shape
+    from fastnet.kernels.microkernel import vector_lanes
     w = rng(41).standard_normal((k, c) + taps).astype(dtype)
-    kp = -(-k // tile_shape(np.dtype(dtype))[1]) * tile_shape(np.dtype(dtype))[1] + 16
-    wt = kernels._pack_weights(w, False, 0, 0, 0, 1, 1, 1, *taps, kp)
-    n_taps = int(np.prod(taps))
-    expected = np.zeros((n_taps * c, kp), dtype)
-    expected[:, :k] = w.reshape(k, c, n_taps).transpose(2, 1, 0).reshape(n_taps * c, k)
-    np.testing.assert_array_equal(wt, expected)
+    lanes = vector_lanes(w)
+    for nr in (lanes, 2 * lanes):
+        kp = -(-k // nr) * nr + nr
+        wt = kernels._pack_weights(w, False, 0, 0, 0, 1, 1, 1, *taps, kp, nr)
+        n_taps = int(np.prod(taps))
+        expected = np.zeros((n_taps * c, kp), dtype)
+        expected[:, :k] = w.reshape(k, c, n_taps).transpose(2, 1, 0).reshape(n_taps * c, k)
+        np.testing.assert_array_equal(wt, _panels(expected, nr))
+
+
+def _panels(matrix, nr):
+    """A (rows, kp) matrix stored panel by panel: (kp / nr, rows, nr)."""
+    return matrix.reshape(matrix.shape[0], -1, nr).transpose(1, 0, 2)
 
 
 def _class_taps(f, s, r):
@@ -200,23 +208,27 @@ def _class_taps(f, s, r):
                           (96, 3, (1, 11, 11), (1, 4, 4), 13), (20, 16, (1, 2, 2), (1, 1, 1), 0)], ids=str)
 def test_pack_class_weights_matches_numpy(k, c, filt, stride, extra, dtype):
     """The backward-input gather form's weight matrix of every residue class: rows (tap, input
-    channel i < K) of the class's flipped taps, columns o < C, zeros to Kp. Filters shorter and
-    longer than a vector (overlapping tile rows; several tiles per filter), strides 1 to 4, output
-    channels past the last full block (the scalar loop)."""
+    channel i < K) of the class's flipped taps, columns o < C, zeros to Kp, stored panel by panel.
+    Filters shorter and longer than a vector (overlapping tile rows; several tiles per filter),
+    strides 1 to 4, output channels past the last full block (the scalar loop), panels of one
+    vector and of two."""
     from fastnet.kernels import conv_layout as kernels
+    from fastnet.kernels.microkernel import vector_lanes
     w = rng(43).standard_normal((k, c) + filt).astype(dtype)
-    kp = c + extra
-    for r in np.ndindex(*stride):
-        taps = tuple(_class_taps(f, s, q) for f, s, q in zip(filt, stride, r))
-        if 0 in taps:
-            continue
-        wt = kernels._pack_weights(w, True, *r, *stride, *taps, kp)
-        expected = np.zeros((int(np.prod(taps)) * k, kp), dtype)
-        for tap, (a, b, e) in enumerate(np.ndindex(*taps)):
-            position = [q + (t - 1 - j) * s for q, t, j, s in zip(r, taps, (a, b, e), stride)]
-            expected[tap * k:(tap + 1) * k, :c] = w[:, :, position[0], position[1], position[2]]
-        assert wt.flags.c_contiguous
-        np.testing.assert_array_equal(wt, expected)
+    lanes = vector_lanes(w)
+    for nr in (lanes, 2 * lanes):
+        kp = -(-(c + extra) // nr) * nr
+        for r in np.ndindex(*stride):
+            taps = tuple(_class_taps(f, s, q) for f, s, q in zip(filt, stride, r))
+            if 0 in taps:
+                continue
+            wt = kernels._pack_weights(w, True, *r, *stride, *taps, kp, nr)
+            expected = np.zeros((int(np.prod(taps)) * k, kp), dtype)
+            for tap, (a, b, e) in enumerate(np.ndindex(*taps)):
+                position = [q + (t - 1 - j) * s for q, t, j, s in zip(r, taps, (a, b, e), stride)]
+                expected[tap * k:(tap + 1) * k, :c] = w[:, :, position[0], position[1], position[2]]
+            assert wt.flags.c_contiguous
+            np.testing.assert_array_equal(wt, _panels(expected, nr))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -234,7 +246,7 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     x, w, b = conv_problem((2, 7, 3, 9, 10), (2 * nr + 3, 7, 3, 3, 3), dtype, seed=27)
     xp = kernels._pad_channels_last(x, 1, 1, 1, 0, 0, 0, 7)
     kp = 3 * nr
-    wt = kernels._pack_weights(w, False, 0, 0, 0, 1, 1, 1, 3, 3, 3, kp)
+    wt = kernels._pack_weights(w, False, 0, 0, 0, 1, 1, 1, 3, 3, 3, kp, nr)
     geom = np.array([[1, 0, 0, 3, 1, 0], [1, 0, 0, 9, 1, 0], [1, 0, 0, 10, 1, 0]], dtype=np.int64)
     valid = np.array([[1, 4], [1, 10], [1, 11]], dtype=np.int64)   # the rows (columns) of xp that hold x
     edges_first = conv_plan.position_order(geom, valid, (3, 3, 3), 2)
