@@ -524,8 +524,9 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     split into chunks, by the shapes alone: at most WEIGHT_CHUNKS, and at most as many private
     matrices as fit in PARTIAL_BYTES. Where that leaves fewer chunks than UNITS_PER_THREAD per
     thread, the taps are split between threads too (which does not change any sum).
-    Extra memory: the padded channels-last input, dy channels-last with a pitch of Kp (K rounded
-    up to NR), and the chunks' private (Lp, Kp) matrices, Lp = C*FD*FH*FW rounded up to MR.
+    Extra memory: the padded channels-last input, dy channels-last panel by panel
+    (:func:`_dy_panels`: Kp values per position, K rounded up to NR), and the chunks' private
+    (Lp, Kp) matrices, Lp = C*FD*FH*FW rounded up to MR.
     """
     n_batch, n_out, do, ho, wo = dy.shape
     _, channels, fd, fh, fw = dw.shape
@@ -534,7 +535,7 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     kp = _round_up(n_out, nr)
     lp = _round_up(fd * fh * fw * channels, mr)
     xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0, channels)
-    dycl = _pad_channels_last(dy, 0, 0, 0, 0, 0, 0, kp)
+    dycl = _dy_panels(dy, kp, nr)
     total_rows = n_batch * do * ho
     rows = max(1, min(total_rows, BLOCK_TARGET // wo))
     units = (total_rows + rows - 1) // rows
@@ -548,6 +549,23 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     _reduce_weight_and_bias(partial, dy, dw, db)
 
 
+def _dy_panels(dy, kp, nr):
+    """dy (N, K, Do, Ho, Wo) for the weight gradient's tiles: an array (Kp / NR * N, Do, Ho, Wo * NR)
+    whose ``[p * N + n, i, j, l * NR + c]`` is dy[n, p * NR + c, i, j, l] (zero for channels past K):
+    channels-last, one panel of NR channels at a time, so that the NR values a tile reads per
+    position are contiguous from one position to the next (with all Kp channels per position,
+    the rows a tile read were Kp values apart: 1 KB at 256 channels, a sixteenth of L1's sets).
+    Copies: one transpose of dy into panel order where K > NR, then the channels-last copy."""
+    n_batch, n_out = dy.shape[:2]
+    panels = kp // nr
+    if panels > 1 or n_out < kp:
+        grouped = np.zeros((panels, n_batch, nr) + dy.shape[2:], dtype=dy.dtype)
+        for p in range(panels):
+            grouped[p, :, :min(nr, n_out - p * nr)] = dy[:, p * nr:(p + 1) * nr]
+        dy = grouped.reshape((panels * n_batch, nr) + dy.shape[2:])
+    return _pad_channels_last(dy, 0, 0, 0, 0, 0, 0, nr)
+
+
 @parallel_kernel
 def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow, rows_per_block,
                   tap_groups):
@@ -558,8 +576,8 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
     column k; each chunk's rows are split into ``tap_groups`` tasks. Rows past C*FD*FH*FW repeat
     the last tap (never read).
 
-    xin : (N, Dp, Hp, Wp * C) padded input, channels-last (pitch C); dycl : (N, Do, Ho, Wo * Kp)
-    dy, channels-last (pitch Kp, zero columns past K); valid : int64 (3, 2), the rows [lo, hi) of
+    xin : (N, Dp, Hp, Wp * C) padded input, channels-last (pitch C); dycl : (Kp / NR * N, Do, Ho,
+    Wo * NR) dy, panel by panel (:func:`_dy_panels`); valid : int64 (3, 2), the rows [lo, hi) of
     xin along D and H, and its columns along W, that hold x; narrow : the tile shape (Lp a
     multiple of its MR, Kp of its NR).
 
@@ -570,9 +588,10 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
     mr = tile_rows(xin, narrow)
     nr = tile_cols(xin, narrow)
     dp, hp, wpc = xin.shape[1], xin.shape[2], xin.shape[3]
-    do, ho, wokp = dycl.shape[1], dycl.shape[2], dycl.shape[3]
+    do, ho, wonr = dycl.shape[1], dycl.shape[2], dycl.shape[3]
     chunks, lp, kp = partial.shape
-    wo = wokp // kp
+    wo = wonr // nr
+    panel_size = dycl.size // (kp // nr)   # dy values per panel of NR channels
     span = fw * channels
     patch = fd * fh * span
     # each tap's offset in a window of xin (the rows of the tiles)
@@ -597,7 +616,7 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
             # q * s + t1 >= valid lo  and  q * s + t0 < valid hi
             reach[tile, 2 * dim] = min(n_q, max(0, (valid[dim, 0] - t1 + s - 1) // s))
             reach[tile, 2 * dim + 1] = min(n_q, max(0, (valid[dim, 1] - t0 + s - 1) // s))
-    total_rows = dycl.shape[0] * do * ho
+    total_rows = dycl.shape[0] // (kp // nr) * do * ho
     units = (total_rows + rows_per_block - 1) // rows_per_block
     tiles_per_group = (lp // mr + tap_groups - 1) // tap_groups
     xflat = xin.reshape(xin.size)
@@ -635,11 +654,12 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
                            and reach[tile, 2] <= row_hj[r_end] < reach[tile, 3]):
                         r_end += 1
                     if r_end > r:
-                        first = (g0 + r) * wokp + q_lo * kp   # dy's output rows are consecutive in dycl
+                        first = (g0 + r) * wonr + q_lo * nr   # output rows are consecutive in a panel
                         for k0 in range(0, kp, nr):
                             shaped_tile_fma(xflat[q_lo * sw * channels:], taps[l0:], row_starts[r:],
-                                            sw * channels, dyflat[first + k0:], wokp, kp, r_end - r,
-                                            q_hi - q_lo, mine[l0 * kp + k0:], kp, written[tile], narrow)
+                                            sw * channels, dyflat[(k0 // nr) * panel_size + first:], wonr, nr,
+                                            r_end - r, q_hi - q_lo, mine[l0 * kp + k0:], kp, written[tile],
+                                            narrow)
                         written[tile] = True
                     r = r_end + 1
         for l0 in range(l_first, l_last, mr):   # a tile that met no data in the chunk: zeros

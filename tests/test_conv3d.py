@@ -259,8 +259,8 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
             # either position order: the taps a tile skips meet only padding (zeros), so no sum changes
             for order in (edges_first, np.empty(0, dtype=np.int64)):
                 y = np.full((2, w.shape[0], 3, 9, 10), np.nan, dtype=dtype)
-                kernels._forward_tiles(xp, 7, wt, b, y, geom, valid, order, 3, 3, 3, narrow, block, panels, rows,
-                                       np.array(bounds, dtype=np.int64))
+                kernels._forward_tiles(xp, 7, wt, b, y, geom, valid, order, 3, 3, 3, narrow, block, panels,
+                                       rows, np.array(bounds, dtype=np.int64))
                 results.append(y)
     for y in results[1:]:
         assert np.array_equal(y, results[0])
@@ -268,7 +268,7 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     assert_close(results[0], naive_conv.conv3d(x64, w64, b.astype(np.float64), 1, 1).astype(dtype),
                  dtype, scale=conv_scale(w.shape))
     dy = rng(28).standard_normal(results[0].shape).astype(dtype)
-    dycl = kernels._pad_channels_last(dy, 0, 0, 0, 0, 0, 0, kp)
+    dycl = kernels._dy_panels(dy, kp, nr)
     lp = -(-7 * 27 // mr) * mr
     sums = []
     everywhere = np.array([[-9, 99], [-9, 99], [-9, 99]], dtype=np.int64)   # no product skipped
