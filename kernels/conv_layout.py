@@ -207,8 +207,7 @@ def _pack_forward_weights(w, kp, nr):
     width = vector_lanes(w)
     wflat = w.reshape(w.size)
     rows = taps * channels
-    wt = np.empty((kp // nr, rows, nr), dtype=w.dtype)
-    wtflat = wt.reshape(wt.size)
+    wtflat = np.empty(kp * rows, dtype=w.dtype)
     o_blocks = n_out // width
     groups = channels // width
     for task in prange(groups * o_blocks):
@@ -225,12 +224,13 @@ def _pack_forward_weights(w, kp, nr):
     full = groups * taps * width   # the (i, tap) columns covered by the tiles
     for j in prange(row):   # the rest, and the zero columns
         i = j // taps
-        at = ((j - i * taps) * channels + i) * nr
-        for o in range(o_blocks * width if j < full else 0, n_out):
-            wtflat[(o // nr) * rows * nr + at + o % nr] = wflat[o * row + j]
-        for o in range(n_out, kp):
-            wtflat[(o // nr) * rows * nr + at + o % nr] = 0
-    return wt
+        dst = wtflat[((j - i * taps) * channels + i) * nr:]
+        for p in range(kp // nr):   # panel by panel: no division per value
+            for o in range(max(p * nr, o_blocks * width if j < full else 0), min(n_out, p * nr + nr)):
+                dst[p * rows * nr + o - p * nr] = wflat[o * row + j]
+            for o in range(max(p * nr, n_out), p * nr + nr):
+                dst[p * rows * nr + o - p * nr] = 0
+    return wtflat.reshape((kp // nr, rows, nr))
 
 
 @parallel_kernel
@@ -290,11 +290,12 @@ def _pack_class_weights(w, slot_of, block, kp, nr):
     for r in prange(rows_used):   # the rest, and the zero columns
         tap = r // n_out
         i = r - tap * n_out
-        at = block[0, tap] + (block[2, tap] + i) * nr
+        dst = wtflat[block[0, tap] + (block[2, tap] + i) * nr:]
         panel = block[1, tap] * nr
         src = wflat[i * channels * filter_size + source[tap]:]
-        for o in range(o_blocks * width if i < i_tiled else 0, channels):
-            wtflat[at + (o // nr) * panel + o % nr] = src[o * filter_size]
-        for o in range(channels, kp):
-            wtflat[at + (o // nr) * panel + o % nr] = 0
+        for p in range(kp // nr):   # panel by panel: no division per value
+            for o in range(max(p * nr, o_blocks * width if i < i_tiled else 0), min(channels, p * nr + nr)):
+                dst[p * panel + o - p * nr] = src[o * filter_size]
+            for o in range(max(p * nr, channels), p * nr + nr):
+                dst[p * panel + o - p * nr] = 0
     return wtflat[:rows_used * kp]
