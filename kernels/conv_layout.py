@@ -225,11 +225,8 @@ def _pack_forward_weights(w, kp, nr):
     for j in prange(row):   # the rest, and the zero columns
         i = j // taps
         dst = wtflat[((j - i * taps) * channels + i) * nr:]
-        for p in range(kp // nr):   # panel by panel: no division per value
-            for o in range(max(p * nr, o_blocks * width if j < full else 0), min(n_out, p * nr + nr)):
-                dst[p * rows * nr + o - p * nr] = wflat[o * row + j]
-            for o in range(max(p * nr, n_out), p * nr + nr):
-                dst[p * rows * nr + o - p * nr] = 0
+        for o in range(o_blocks * width if j < full else 0, kp):
+            dst[(o // nr) * rows * nr + o % nr] = wflat[o * row + j] if o < n_out else 0
     return wtflat.reshape((kp // nr, rows, nr))
 
 
@@ -277,15 +274,16 @@ def _pack_class_weights(w, slot_of, block, kp, nr):
         o0 = ob * width
         i0 = (task - ob * groups) * width
         starts = np.empty(width, dtype=np.int64)
+        # where the W columns o0.. of each slot's row i = 0 go; index 0: the spare row (set per i
+        # so that adding i * nr lands on it)
+        place = np.empty(filter_size + 1, dtype=np.int64)
+        for t in range(filter_size):
+            place[t + 1] = block[0, t] + (o0 // nr) * block[1, t] * nr + block[2, t] * nr + o0 % nr
         for i in range(i0, min(i_tiled, i0 + width)):
+            place[0] = rows_used * kp - i * nr
             for f0 in range(0, filter_size, width):
                 for c in range(width):
-                    tap = tap_at[f0 + c]
-                    if tap >= 0:
-                        starts[c] = (block[0, tap] + (o0 // nr) * block[1, tap] * nr
-                                     + (block[2, tap] + i) * nr + o0 % nr)
-                    else:
-                        starts[c] = rows_used * kp
+                    starts[c] = place[tap_at[f0 + c] + 1] + i * nr
                 transpose_tile(wflat[(i * channels + o0) * filter_size + f0:], filter_size, wtflat, starts)
     for r in prange(rows_used):   # the rest, and the zero columns
         tap = r // n_out
@@ -293,9 +291,6 @@ def _pack_class_weights(w, slot_of, block, kp, nr):
         dst = wtflat[block[0, tap] + (block[2, tap] + i) * nr:]
         panel = block[1, tap] * nr
         src = wflat[i * channels * filter_size + source[tap]:]
-        for p in range(kp // nr):   # panel by panel: no division per value
-            for o in range(max(p * nr, o_blocks * width if i < i_tiled else 0), min(channels, p * nr + nr)):
-                dst[p * panel + o - p * nr] = src[o * filter_size]
-            for o in range(max(p * nr, channels), p * nr + nr):
-                dst[p * panel + o - p * nr] = 0
+        for o in range(o_blocks * width if i < i_tiled else 0, kp):
+            dst[(o // nr) * panel + o % nr] = src[o * filter_size] if o < channels else 0
     return wtflat[:rows_used * kp]
