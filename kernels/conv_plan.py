@@ -33,6 +33,7 @@ ORDER_MIN_SPAN = 512
 # a split whose slowest thread has at most this much more work than the best split's is as good:
 # the larger blocks and panel groups win (weights and inputs reused across more tiles)
 SPLIT_TOLERANCE = 0.01
+PLANS_KEPT = 64   # plans kept (a model's layers need one per conv shape, one per dx residue class)
 
 
 def forward_plan(geom, valid, taps, n_batch, kp, channels, dtype, narrow, threads):
@@ -40,13 +41,15 @@ def forward_plan(geom, valid, taps, n_batch, kp, channels, dtype, narrow, thread
     :func:`~fastnet.kernels.conv3d._forward_tiles` for these shapes (its arguments of the same
     names; ``taps`` = (taps_d, taps_h, taps_w), ``threads``: the parallel region's thread count).
 
-    Kept per shape (an LRU cache): the arrays returned are shared between calls, read only.
+    Kept per shape (the PLANS_KEPT most recently used, an LRU cache): the arrays returned are
+    shared between calls, read only; a plan holds 8 bytes per output position (the order) where
+    the padding groups positions, a few per tile otherwise.
     """
     return _plan(geom.tobytes(), valid.tobytes(), tuple(int(t) for t in taps), int(n_batch), int(kp),
                  int(channels), np.dtype(dtype).str, bool(narrow), int(threads))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=PLANS_KEPT)
 def _plan(geom_bytes, valid_bytes, taps, n_batch, kp, channels, dtype, narrow, threads):
     geom = np.frombuffer(geom_bytes, dtype=np.int64).reshape(3, 6)
     valid = np.frombuffer(valid_bytes, dtype=np.int64).reshape(3, 2)
