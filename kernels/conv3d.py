@@ -560,10 +560,11 @@ def _dy_panels(dy, kp, nr):
     channels-last, one panel of NR channels at a time, so that the NR values a tile reads per
     position are contiguous from one position to the next (with all Kp channels per position,
     the rows a tile read were Kp values apart: 1 KB at 256 channels, a sixteenth of L1's sets).
-    Copies: one transpose of dy into panel order where K > NR, then the channels-last copy."""
+    Copies: one transpose of dy into panel order where K > NR, then the channels-last copy (which
+    zero-fills the channels past K of a single panel itself: its pitch NR is at least K)."""
     n_batch, n_out = dy.shape[:2]
     panels = kp // nr
-    if panels > 1 or n_out < kp:
+    if panels > 1:
         grouped = np.zeros((panels, n_batch, nr) + dy.shape[2:], dtype=dy.dtype)
         for p in range(panels):
             grouped[p, :, :min(nr, n_out - p * nr)] = dy[:, p * nr:(p + 1) * nr]
