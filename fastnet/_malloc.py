@@ -9,8 +9,9 @@ the faults depends on what else the process allocated before: ResNet's stride-2 
 channels, 56 x 56, batch 8) took 2,420 page faults (10 MB of fresh pages, 10 ms of kernel time)
 per backward-weight call in a process that had run only fastnet, none once a PyTorch convolution
 had run in it (one of the measurements that differed between processes). Measured on the 2-core
-Zen 4 dev VM, 2 threads, float32, 2026-12-05: forward + backward 22-25 ms with glibc's defaults,
-17.4-18.0 ms with these settings; 64 -> 64 3x3 at 28x28, batch 32, 21-24 / 19.0-19.2 ms.
+Zen 4 dev VM, 2 threads, float32, 2026-12-05, two sessions of runs: forward + backward 22-25 ms
+with glibc's defaults, 17.4-18.0 and 15.7-16.8 ms with these settings; 64 -> 64 3x3 at 28x28,
+batch 32, 21-33 / 18.4-19.2 ms.
 
 So fastnet sets the two thresholds where glibc's own rule stops raising them on 64-bit Linux
 (``DEFAULT_MMAP_THRESHOLD_MAX``, 32 MB, and twice that for trimming): buffers under 32 MB come from
