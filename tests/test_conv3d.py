@@ -192,6 +192,34 @@ def test_pack_forward_weights_matches_numpy(k, c, taps, dtype):
         np.testing.assert_array_equal(wt, _panels(expected, nr))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("chunks, k, c, taps", [(1, 40, 33, (1, 5, 5)), (3, 40, 17, (1, 3, 3)),
+                                                (2, 5, 3, (1, 1, 1)), (1, 16, 16, (1, 1, 1)),
+                                                (4, 33, 7, (3, 3, 3)), (1, 3, 1, (1, 11, 11)),
+                                                (2, 70, 20, (1, 1, 2)), (1, 17, 1, (1, 3, 3))], ids=str)
+def test_reduce_weight_gradient_matches_numpy(chunks, k, c, taps, dtype):
+    """The weight gradient's last step: dw[k, c, tap] = partial[0, tap * C + c, k] + partial[1, ...]
+    + ..., summed in chunk order (bit for bit), then transposed into dw: groups of channels with at
+    least a vector of rows and whole vectors of output channels by the in-register tiles (the last
+    row tile overlapping), the rest (k past the last full vector; fewer rows than a vector) by the
+    scalar loop. db is dy's channel sum."""
+    from fastnet.kernels import conv3d as kernels
+    g = rng(47)
+    n_taps = int(np.prod(taps))
+    kp = -(-k // 16) * 16 + 16
+    partial = g.standard_normal((chunks, n_taps * c + 8, kp)).astype(dtype)
+    dy = g.standard_normal((2, k, 1, 2, 3)).astype(dtype)
+    dw = np.full((k, c) + taps, np.nan, dtype)
+    db = np.full(k, np.nan, dtype)
+    kernels._reduce_weight_and_bias(partial, dy, dw, db)
+    total = partial[0].copy()
+    for chunk in range(1, chunks):
+        total += partial[chunk]
+    expected = total[:n_taps * c, :k].reshape(n_taps, c, k).transpose(2, 1, 0).reshape(dw.shape)
+    np.testing.assert_array_equal(dw, expected)
+    np.testing.assert_allclose(db, dy.astype(np.float64).sum(axis=(0, 2, 3, 4)), rtol=1e-6)
+
+
 def _panels(matrix, nr):
     """A (rows, kp) matrix stored panel by panel: (kp / nr, rows, nr)."""
     return matrix.reshape(matrix.shape[0], -1, nr).transpose(1, 0, 2)
