@@ -30,6 +30,9 @@ softmax, log_softmax   :mod:`fastnet.kernels.softmax` (one kernel pair, a ``log`
 SGD's step             :mod:`fastnet.kernels.optimizers` (``sgd_step``, behind ``fastnet.optim.sgd_update``)
 =====================  ==========================================================
 
+Not an op: :mod:`fastnet.kernels.probe` (``fma_units``) measures the machine for the benchmark
+runner (how fast threads run the micro-kernel side by side).
+
 This folder lives at the top of the repository as ``kernels/`` and installs as
 ``fastnet.kernels``; import it only under that name.
 """

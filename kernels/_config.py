@@ -140,6 +140,12 @@ def accumulator_kernel(fn):
     return _cache.attach(njit(parallel=False, **_COMMON)(fn), dtype_free=True)
 
 
+def probe_kernel(fn):
+    """Decorate a parallel kernel that measures the machine, not data (:mod:`fastnet.kernels.probe`):
+    like the accumulators, the cache does not count it as a kernel of any data dtype."""
+    return _cache.attach(njit(parallel=True, **_COMMON)(fn), dtype_free=True)
+
+
 def strict_kernel(fn):
     """Decorate a tiny helper that must keep IEEE evaluation order (no fast-math at all): e.g. an
     addition whose chains LLVM would otherwise regroup under ``reassoc``. Inlined by LLVM into

@@ -209,6 +209,45 @@ def test_every_case_runs_in_smoke_mode(smoke_report):
     assert limits["sgemm_gflops"] > 0 and limits["copy_gbs"] > 0
 
 
+def test_parallel_efficiency_probe():
+    """The probe runs the micro-kernel (its tiles hold the exact sums) and gives a share of one
+    thread's speed: None for one thread, a positive number near 1 or below for more."""
+    from fastnet import bench_machine
+    from fastnet.kernels import probe
+    from fastnet.kernels.microkernel import tile_shape
+    assert bench_machine.parallel_efficiency(threads=1) is None
+    value = bench_machine.parallel_efficiency(threads=2, calls=50)
+    assert 0.05 < value < 2.0
+    mr, nr = tile_shape(np.dtype(np.float32))
+    a = np.arange(mr * probe.STEPS, dtype=np.float32) % 7
+    b = (np.arange(probe.STEPS * nr, dtype=np.float32) % 5) / 4
+    c = np.full((3, mr * nr), np.nan, dtype=np.float32)
+    probe.fma_units(a, b, c, 3, 4)   # the first call sets each tile, the next three add to it
+    expected = 4 * (a.reshape(mr, probe.STEPS) @ b.reshape(probe.STEPS, nr))
+    for unit in range(3):
+        np.testing.assert_allclose(c[unit].reshape(mr, nr), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("probes, attempts, kept, shared", [
+    ([0.95] * 4, 1, 0.95, False),                          # healthy: measured once
+    ([0.5, 0.95, 0.95, 0.95] + [0.97] * 4, 2, 0.97, False),   # shared spell: measured again
+    ([0.8] * 4 + [0.5] * 4 + [0.7] * 4, 3, 0.8, True),     # never healthy: the best attempt, marked
+], ids=["healthy", "again", "shared"])
+def test_run_measures_a_case_again_while_the_cores_are_shared(probes, attempts, kept, shared):
+    values = iter(probes)
+    case = benchmarks.get_case("relu-fwd-16M")
+    report = benchmarks.run([case], size="smoke", repeats=1, budget_s=0.0, precompile=False, retries=2,
+                            probe=lambda: next(values))
+    entry = report["results"][0]
+    assert entry["attempts"] == attempts
+    assert entry["parallel_efficiency"] == kept
+    assert next(values, "done") == "done"   # four probes an attempt: before and after fastnet and torch
+    text = benchmarks.report_markdown(report)
+    header, rows = benchmarks.parse_markdown_table(text)
+    assert rows[0]["parallel eff."] == f"{kept:.2f}" + (" shared" if shared else "")
+    assert f"up to 2 times ({int(attempts > 1)} of 1 cases)" in text
+
+
 def test_report_table_parses(smoke_report):
     text = benchmarks.report_markdown(smoke_report)
     assert "speedup = other implementation's median time / fastnet's median time" in text
