@@ -25,10 +25,14 @@ Sizes: ``"full"`` is the shape named by the case (AlexNet conv1, VGG 3x3, ...); 
 tiny shape with the same structure (stride, padding, kernel), used when the benchmarks run once as
 tests. FLOPs and bytes come from :func:`fastnet.profiler.op_cost` (the one cost model), summed
 over the fastnet ops a case calls.
+
+:func:`run` times the cases; its results go to :mod:`fastnet.bench_report` (Markdown, JSON, plot).
+Beside this module: :mod:`fastnet.bench_networks` (the whole-network steps), :mod:`fastnet.bench_cnn`
+(the "cnn" family's cases) and :mod:`fastnet.bench_machine` (the machine's limits, and the probe
+that says whether its cores were whole while a case ran).
 """
 
 import datetime
-import json
 import math
 import statistics
 import time
@@ -37,7 +41,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import bench_cnn
 from .bench_machine import HEALTHY, _blas_limiter, codegen_target, measure_limits, parallel_efficiency
+from .bench_report import degraded
 
 IMPLEMENTATIONS = ("fastnet", "numpy", "numpy_loops", "torch")
 SIZES = ("full", "smoke")
@@ -178,6 +184,8 @@ def _build_registry():
                       "two VGG stages (64 -> 64 -> pool -> 128 -> 128 -> pool, 3x3 padding 1, ReLU) on 64 x "
                       "56x56 maps, then Dense(25088, 64) -> ReLU -> Dense(64, 10); batch 8"))
     cases += _sweep_registry()
+    cases += [Case("cnn", op, name, backward, full, smoke, text)
+              for op, name, full, smoke, text in bench_cnn.SPECS for backward in (False, True)]
     return tuple(cases)
 
 
@@ -285,6 +293,8 @@ def _kind(case):
 
 def _op_output_shape(case, size, inputs, dtype):
     """Output shape of the forward op, computed with the vectorized reference on zeros-free math."""
+    if case.family == "cnn":
+        return bench_cnn.output_shape(case, size, inputs, dtype)
     p = case.params(size)
     x = inputs["x"]
     kind = _kind(case)
@@ -307,6 +317,8 @@ def _op_output_shape(case, size, inputs, dtype):
 
 def _array_op_fn(case, size, impl, inputs):
     """fn() running ``case`` with an ops-like namespace (fastnet, numpy, numpy_loops)."""
+    if case.family == "cnn":
+        return bench_cnn.array_op_fn(case, size, impl, inputs)
     m = _module(impl)
     p = case.params(size)
     x, dy = inputs["x"], inputs.get("dy")
@@ -356,6 +368,8 @@ def _array_op_fn(case, size, impl, inputs):
 
 
 def _torch_op_fn(case, size, inputs):
+    if case.family == "cnn":
+        return bench_cnn.torch_op_fn(case, size, inputs)
     torch = _torch()
     F = torch.nn.functional
     p = case.params(size)
@@ -412,6 +426,8 @@ def _torch_op_fn(case, size, inputs):
 
 def _loops_estimate(case, size):
     """Estimated seconds per call of the plain loops at ``size``."""
+    if case.family == "cnn":
+        return bench_cnn.loops_estimate(case, size)
     p = case.params(size)
     if case.family == "training":
         # forward, dx and dw: about three times the forward's multiply-adds per sample
@@ -457,7 +473,7 @@ def check_case_result(case, impl, size, dtype, result, reference):
     label = f"{case.id} [{impl}]"
     if case.op == "dropout" and impl == "torch":
         inputs = _inputs(case, size, dtype)
-        return check_dropout(result, inputs["x"], inputs.get("dy"), DROPOUT_P, dtype, label)
+        return bench_cnn.check_dropout(result, inputs["x"], inputs.get("dy"), bench_cnn.DROPOUT_P, dtype, label)
     return check_result(result, reference, dtype, label=label)
 
 
@@ -528,6 +544,8 @@ def _cost(case, size, dtype):
     fastnet step makes (recorded with the profiler); (0, 0) if that step cannot run.
     """
     from .profiler import Profiler, op_cost
+    if case.family == "cnn":
+        return bench_cnn.cost(case, size, dtype)
     if case.family == "training":
         try:
             fn = make_fn(case, "fastnet", size, dtype)
@@ -724,7 +742,7 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
                 attempt = _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe)
                 if entry is None or _better(attempt, entry):
                     entry = attempt
-                if not _degraded(entry):
+                if not degraded(entry):
                     break
             entry["attempts"] = attempts
             results.append(entry)
@@ -779,12 +797,6 @@ def _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe):
     return entry
 
 
-def _degraded(entry):
-    """Whether an entry's probe says its cores were shared while it was measured."""
-    value = entry.get("parallel_efficiency")
-    return value is not None and value < HEALTHY
-
-
 def _better(attempt, entry):
     """Whether a new attempt at a case is the one to keep: the higher lowest probe."""
     return (attempt.get("parallel_efficiency") or 0.0) > (entry.get("parallel_efficiency") or 0.0)
@@ -795,396 +807,3 @@ def _progress_line(entry):
     for impl, r in entry["impls"].items():
         parts.append(f"{impl} {r['median_s'] * 1e3:.3f} ms" if "median_s" in r else f"{impl} skipped")
     return f"{entry['group']}: " + ", ".join(parts)
-
-
-def throughput(entry, impl="fastnet"):
-    """(value, unit) of ``impl`` on a result entry: GFLOP/s for compute-bound cases, else GB/s."""
-    r = entry["impls"].get(impl, {})
-    if "median_s" not in r or not r["median_s"]:
-        return None, entry.get("unit")
-    if entry.get("flops"):
-        return entry["flops"] / r["median_s"] / 1e9, "GFLOP/s"
-    return entry.get("bytes", 0) / r["median_s"] / 1e9, "GB/s"
-
-
-def speedup(entry, other):
-    """``other``'s median time / fastnet's median time (> 1: fastnet is faster), or None."""
-    f = entry["impls"].get("fastnet", {})
-    o = entry["impls"].get(other, {})
-    if "median_s" not in f or "median_s" not in o or not f["median_s"]:
-        return None
-    return o["median_s"] / f["median_s"]
-
-
-TABLE_COLUMNS = ("case", "fastnet ms", "numpy ms", "numpy_loops ms", "torch ms", "fastnet throughput",
-                 "% of limit", "speedup vs numpy", "speedup vs torch", "parallel eff.")
-
-
-def report_markdown(report):
-    """The Markdown report: a header with machine and settings, then one table row per case."""
-    meta = report["meta"]
-    info = meta["info"]
-    limits = meta["limits"]
-    lines = [
-        "# fastnet benchmark",
-        "",
-        f"- date: {meta['date']}",
-        f"- CPU: {info.get('cpu')} ({info.get('cpu_count')} logical cores, SIMD: {info.get('simd')})",
-        f"- threads: {meta['threads']} (fastnet/Numba and PyTorch); NumPy BLAS threads: {meta['blas_threads']}",
-        f"- threading layer: {meta['threading_layer']}",
-        *([f"- code generated for: {meta['codegen']}"] if meta.get("codegen") else []),
-        f"- versions: fastnet {info.get('fastnet')}, Python {info.get('python')}, NumPy {info.get('numpy')}, "
-        f"Numba {info.get('numba')}, LLVM {info.get('llvm')}, PyTorch {info.get('torch')}",
-        f"- measured limits: sgemm {limits['sgemm_gflops']:.1f} GFLOP/s (numpy float32 matmul, "
-        f"n={limits['sgemm_n']}), copy {limits['copy_gbs']:.1f} GB/s (np.copyto, read + write)",
-        f"- fastnet.compile() for {meta['dtype']}: "
-        + (f"{meta['compile_s']:.1f} s (JIT, before timing)" if meta["compile_s"] is not None
-           else "not run (a filtered run compiles only its cases' kernels)")
-        + (f"; kernels compiled or loaded in this run: {meta['jit_s']:.1f} s (kernel cache: {meta['kernel_cache']})"
-           if meta.get("jit_s") is not None else ""),
-        f"- dtype {meta['dtype']}, shapes: {meta['size']}, {'quick: ' if meta['quick'] else ''}"
-        f"median of up to {meta['repeats']} runs ({meta['budget_s']} s budget per implementation)",
-        "- speedup = other implementation's median time / fastnet's median time (> 1: fastnet is faster);"
-        " % of limit = fastnet's throughput / sgemm GFLOP/s (compute-bound cases) or / copy GB/s (the others)",
-        *_probe_lines(meta, report["results"]),
-        "",
-        "| " + " | ".join(TABLE_COLUMNS) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(TABLE_COLUMNS))) + "|",
-    ]
-    for entry in report["results"]:
-        cells = [case_label(entry)]
-        for impl in IMPLEMENTATIONS:
-            r = entry["impls"].get(impl, {})
-            cells.append(f"{r['median_s'] * 1e3:.3f}" if "median_s" in r else "-")
-        value, unit = throughput(entry)
-        if value is None:
-            cells += ["-", "-"]
-        else:
-            limit = limits["sgemm_gflops"] if unit == "GFLOP/s" else limits["copy_gbs"]
-            cells += [f"{value:.2f} {unit}", f"{100 * value / limit:.1f}%"]
-        for other in ("numpy", "torch"):
-            s = speedup(entry, other)
-            cells.append("-" if s is None else f"{s:.2f}x")
-        cells.append(_efficiency_cell(entry))
-        lines.append("| " + " | ".join(cells) + " |")
-    skipped = sorted({r["skipped"] for e in report["results"] for r in e["impls"].values() if "skipped" in r})
-    if skipped:
-        lines += ["", "Skipped (\"-\"):"] + [f"- {reason}" for reason in skipped]
-    return "\n".join(lines)
-
-
-def _efficiency_cell(entry):
-    """The "parallel eff." cell: the entry's lowest probe, marked "shared" below HEALTHY."""
-    value = entry.get("parallel_efficiency")
-    if value is None:
-        return "-"
-    return f"{value:.2f}" + (" shared" if value < HEALTHY else "")
-
-
-def _probe_lines(meta, results):
-    """The report's header line on the parallel-efficiency probe (none where it was not taken)."""
-    probe = meta.get("probe") or {}
-    if not probe.get("on"):
-        return []
-    again = sum(1 for e in results if e.get("attempts", 1) > 1)
-    shared = sum(1 for e in results if _degraded(e))
-    return [f"- parallel eff. = the lowest of the probes taken before and after fastnet and PyTorch: "
-            f"{meta['threads']} threads running fastnet's micro-kernel side by side, as a share of one "
-            f"thread's speed alone (1.00: whole cores; fastnet.bench_machine.parallel_efficiency). A case "
-            f"whose probe fell below {probe['healthy']:.2f} was measured again, up to {probe['retries']} "
-            f"times ({again} of {len(results)} cases); \"shared\" marks the {shared} still below: their cores "
-            f"were shared with other work while they ran, and their times do not compare with the others'"]
-
-
-def case_label(entry):
-    """The table's "case" cell: the group with "|" (a Markdown column separator) shown as " / "."""
-    return entry["group"].replace("|", " / ")
-
-
-def parse_markdown_table(text):
-    """Parse the table of :func:`report_markdown` back into a list of {column: cell} dicts."""
-    rows = [line for line in text.splitlines() if line.startswith("|")]
-    header = [c.strip() for c in rows[0].strip("|").split("|")]
-    out = []
-    for line in rows[2:]:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        out.append(dict(zip(header, cells)))
-    return header, out
-
-
-def save_json(report, path):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1, default=_json_default)
-
-
-def load_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
-
-
-def plot(report, path):
-    """A bar chart of fastnet's speedup over NumPy and PyTorch per case. Needs matplotlib."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("--plot needs matplotlib, which is not installed: "
-                          "pip install matplotlib (or pip install fastnet[plot])") from None
-    entries = report["results"]
-    labels = [e["group"] for e in entries]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(labels) + 1.5))
-    y = np.arange(len(labels))
-    for i, other in enumerate(("numpy", "torch")):
-        values = [speedup(e, other) or 0.0 for e in entries]
-        ax.barh(y + (i - 0.5) * 0.4, values, height=0.4, label=f"vs {other}")
-    ax.axvline(1.0, color="k", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel("speedup of fastnet (other time / fastnet time)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-# --------------------------------------------------------------------------------------------
-# issue 12: the "cnn" family (conv1d, avgpool2d, batch_norm, softmax), bench/bench_cnn.py.
-# Its cases are appended to CASES; the dispatchers below handle the family and hand every other
-# case to the functions defined above (they are looked up by name at call time).
-# --------------------------------------------------------------------------------------------
-
-def _cnn_registry():
-    specs = [
-        ("conv1d", "k5_c64_l1000", dict(x=(16, 64, 1000), w=(64, 64, 5), stride=1, padding=2),
-         dict(x=(2, 3, 9), w=(4, 3, 5), stride=1, padding=2), "1-D conv, 64 -> 64 channels, 5 taps, 16 x 1000 samples"),
-        ("conv1d", "k7_s2", dict(x=(16, 32, 2000), w=(64, 32, 7), stride=2, padding=3),
-         dict(x=(2, 3, 11), w=(4, 3, 7), stride=2, padding=3), "1-D conv, stride 2, 7 taps"),
-        ("avgpool2d", "3x3s2p1", dict(x=(8, 96, 55, 55), kernel_size=3, stride=2, padding=1),
-         dict(x=(2, 3, 7, 7), kernel_size=3, stride=2, padding=1), "average pool 3x3/2, padding 1"),
-        ("batch_norm", "resnet_64x56", dict(x=(16, 64, 56, 56)), dict(x=(4, 3, 5, 5)),
-         "batch norm (training) over (16, 64, 56, 56)"),
-        ("softmax", "imagenet_1000", dict(x=(1024, 1000)), dict(x=(4, 7)), "softmax over 1000 classes, batch 1024"),
-        ("leaky_relu", "16M", dict(x=(16, 1024, 1024)), dict(x=(3, 5, 7)), "leaky ReLU (slope 0.01), 16M elements"),
-        ("dropout", "p0.5_4096x4096", dict(x=(4096, 4096)), dict(x=(3, 5, 7)),
-         "inverted dropout p=0.5 over AlexNet's FC width (4096) x 4096 rows: mask draw and scaling; "
-         "torch draws its own mask, so its result is checked for structure (see check_dropout)"),
-    ]
-    return tuple(Case("cnn", op, name, bw, full, smoke, text)
-                 for op, name, full, smoke, text in specs for bw in (False, True))
-
-
-CASES = CASES + _cnn_registry()
-
-
-LEAKY_SLOPE = 0.01   # the leaky_relu case's negative slope (fastnet's and torch's default)
-DROPOUT_P = 0.5      # the dropout case's p
-
-
-def check_dropout(result, x, dy, p, dtype, label=""):
-    """Check a dropout result drawn with another generator (torch's): same shapes and dtype, every
-    output either 0 or x / (1 - p), about 1 - p of them kept (within 6 standard deviations), and
-    the gradient (when given) dy / (1 - p) exactly where the forward kept an element, 0 elsewhere.
-
-    ``result``: y, (y, mask) or (y, dx) for a forward+backward case.
-    """
-    results = result if isinstance(result, tuple) else (result,)
-    y = np.asarray(results[0])
-    if y.shape != x.shape or y.dtype != np.dtype(dtype):
-        raise AssertionError(f"{label}: y has shape {y.shape} and dtype {y.dtype}, expected {x.shape} {dtype}")
-    kept = y != 0
-    scale = np.dtype(dtype).type(1.0 / (1.0 - p))
-    tol = 1e-6 if np.dtype(dtype) == np.float32 else 1e-12
-    np.testing.assert_allclose(y[kept], x[kept] * scale, rtol=tol, err_msg=f"{label}: a kept element is not x / (1 - p)")
-    share, n = kept.mean(), kept.size
-    sigma = np.sqrt(p * (1 - p) / n)
-    if abs(share - (1 - p)) > 6 * sigma:
-        raise AssertionError(f"{label}: kept {share:.5f} of the elements, expected {1 - p} +- {6 * sigma:.5f}")
-    if dy is not None and len(results) > 1:
-        dx = np.asarray(results[1])
-        np.testing.assert_allclose(dx, np.where(kept, dy * scale, 0), rtol=tol,
-                                   err_msg=f"{label}: dx is not dy / (1 - p) where kept, 0 elsewhere")
-
-
-def _cnn_norm_params(x):
-    """The seeded gamma, beta and running statistics of a batch_norm case."""
-    rng = np.random.default_rng(_seed("batch_norm" + str(x.shape)))
-    c = x.shape[1]
-    return (rng.uniform(0.5, 1.5, c).astype(x.dtype), rng.standard_normal(c).astype(x.dtype),
-            np.zeros(c, x.dtype), np.ones(c, x.dtype))
-
-
-_base_op_output_shape = _op_output_shape
-_base_array_op_fn = _array_op_fn
-_base_torch_op_fn = _torch_op_fn
-_base_cost = _cost
-_base_loops_estimate = _loops_estimate
-
-
-def _op_output_shape(case, size, inputs, dtype):  # noqa: F811 - extends the dispatcher above
-    if case.family != "cnn":
-        return _base_op_output_shape(case, size, inputs, dtype)
-    p, x = case.params(size), inputs["x"]
-    if case.op == "conv1d":
-        w = inputs["w"]
-        return (x.shape[0], w.shape[0], (x.shape[2] + 2 * p["padding"] - w.shape[2]) // p["stride"] + 1)
-    if case.op == "avgpool2d":
-        k, s, pad = p["kernel_size"], p["stride"], p["padding"]
-        return x.shape[:2] + tuple((n + 2 * pad - k) // s + 1 for n in x.shape[2:])
-    return x.shape
-
-
-def _cnn_namespace(impl):
-    if impl == "numpy_loops":
-        from .reference import naive
-        return naive
-    return _module(impl)
-
-
-def _array_op_fn(case, size, impl, inputs):  # noqa: F811
-    if case.family != "cnn":
-        return _base_array_op_fn(case, size, impl, inputs)
-    m, p = _cnn_namespace(impl), case.params(size)
-    x, dy = inputs["x"], inputs.get("dy")
-    if case.op == "conv1d":
-        w, b, s, pad = inputs["w"], inputs["b"], p["stride"], p["padding"]
-        forward = lambda: m.conv1d(x, w, b, stride=s, padding=pad)  # noqa: E731
-        backward = lambda: tuple(m.conv1d_backward(x, w, dy, stride=s, padding=pad))  # noqa: E731
-    elif case.op == "avgpool2d":
-        k, s, pad = p["kernel_size"], p["stride"], p["padding"]
-        forward = lambda: m.avgpool2d(x, k, s, pad)  # noqa: E731
-        backward = lambda: (m.avgpool2d_backward(x, dy, k, s, pad),)  # noqa: E731
-    elif case.op == "batch_norm":
-        gamma, beta, mean, var = _cnn_norm_params(x)
-        forward = lambda: m.batch_norm(x, gamma, beta, mean.copy(), var.copy(), True)  # noqa: E731
-        backward = lambda: tuple(m.batch_norm_backward(x, gamma, dy))  # noqa: E731
-    elif case.op == "leaky_relu":
-        forward = lambda: m.leaky_relu(x, LEAKY_SLOPE)  # noqa: E731
-        backward = lambda: (m.leaky_relu_backward(x, dy, LEAKY_SLOPE),)  # noqa: E731
-    elif case.op == "dropout":
-        seed = _seed(case.id)   # the same seed every call: the same mask in fastnet and numpy
-        if not case.backward:
-            return lambda: m.dropout(x, DROPOUT_P, seed)
-
-        def fn():
-            y, mask = m.dropout(x, DROPOUT_P, seed)
-            return y, m.dropout_backward(dy, mask, DROPOUT_P)
-        return fn
-    else:  # softmax
-        forward = lambda: m.softmax(x, 1)  # noqa: E731
-        backward = None
-    if not case.backward:
-        return forward
-    if case.op == "softmax":
-        def fn():
-            y = m.softmax(x, 1)
-            return y, m.softmax_backward(y, dy, 1)
-        return fn
-    return lambda: (forward(),) + backward()
-
-
-def _torch_op_fn(case, size, inputs):  # noqa: F811
-    if case.family != "cnn":
-        return _base_torch_op_fn(case, size, inputs)
-    torch = _torch()
-    F = torch.nn.functional
-    p = case.params(size)
-    t = {k: torch.from_numpy(v) for k, v in inputs.items()}
-    x, dy = t["x"], t.get("dy")
-    x = x.detach().requires_grad_(case.backward)
-    leaves = [x]
-    if case.op == "conv1d":
-        w, b = t["w"].requires_grad_(case.backward), t["b"].requires_grad_(case.backward)
-        leaves += [w, b]
-
-        def forward(x):
-            return F.conv1d(x, w, b, stride=p["stride"], padding=p["padding"])
-    elif case.op == "avgpool2d":
-        def forward(x):
-            return F.avg_pool2d(x, p["kernel_size"], p["stride"], p["padding"])
-    elif case.op == "batch_norm":
-        gamma, beta, mean, var = (torch.from_numpy(a) for a in _cnn_norm_params(inputs["x"]))
-        gamma, beta = gamma.requires_grad_(case.backward), beta.requires_grad_(case.backward)
-        leaves += [gamma, beta]
-
-        def forward(x):
-            return F.batch_norm(x, mean.clone(), var.clone(), gamma, beta, training=True)
-    elif case.op == "leaky_relu":
-        def forward(x):
-            return F.leaky_relu(x, LEAKY_SLOPE)
-    elif case.op == "dropout":
-        def forward(x):
-            return F.dropout(x, DROPOUT_P, training=True)
-    else:
-        def forward(x):
-            return torch.softmax(x, dim=1)
-    if case.op == "dropout" and not case.backward:   # (y, mask) as fastnet returns them
-        def fn():
-            with torch.no_grad():
-                y = forward(x)
-                return y.numpy(), (y != 0).to(y.dtype).numpy()
-        return fn
-    if not case.backward:
-        def fn():
-            with torch.no_grad():
-                return forward(x).numpy()
-        return fn
-
-    def fn():
-        y = forward(x)
-        grads = torch.autograd.grad(y, leaves, dy)
-        return (y.detach().numpy(),) + tuple(g.numpy() for g in grads)
-    return fn
-
-
-def _cost(case, size, dtype):  # noqa: F811
-    if case.family != "cnn":
-        return _base_cost(case, size, dtype)
-    from .profiler import op_cost
-    inputs = _inputs(case, size, dtype)
-    x, dy = inputs["x"], inputs.get("dy")
-    y = np.empty(_op_output_shape(case, size, inputs, dtype), dtype=dtype)
-    if case.op == "conv1d":
-        calls = [("conv1d", (x, inputs["w"], inputs["b"]), y)]
-        if case.backward:
-            calls.append(("conv1d_backward", (x, inputs["w"], dy), (x, inputs["w"], inputs["b"])))
-    elif case.op == "batch_norm":
-        params = _cnn_norm_params(x)
-        calls = [("batch_norm", (x,) + params, y)]
-        if case.backward:
-            calls.append(("batch_norm_backward", (x, params[0], dy), (x, params[0], params[1])))
-    elif case.op == "dropout":
-        calls = [("dropout", (x,), (y, y))]
-        if case.backward:
-            calls.append(("dropout_backward", (dy, y), x))
-    else:
-        calls = [(case.op, (x,), y)]
-        if case.backward:
-            calls.append((case.op + "_backward", (y if case.op == "softmax" else x, dy), x))
-    costs = [op_cost(op, args, {}, result) for op, args, result in calls]
-    return sum(c[0] for c in costs), sum(c[1] for c in costs)
-
-
-def _loops_estimate(case, size):  # noqa: F811
-    if case.family != "cnn":
-        return _base_loops_estimate(case, size)
-    p = case.params(size)
-    x = int(np.prod(p["x"]))
-    factor = 3 if case.backward else 1
-    if case.op == "conv1d":
-        out = (p["x"][2] + 2 * p["padding"] - p["w"][2]) // p["stride"] + 1
-        return factor * p["x"][0] * p["w"][0] * out * int(np.prod(p["w"][1:])) * _LOOPS_SECONDS_PER_MAC
-    if case.op == "avgpool2d":
-        return factor * x * p["kernel_size"] ** 2 / p["stride"] ** 2 * _LOOPS_SECONDS_PER_ELEMENT
-    if case.op == "softmax" and case.backward:   # the loop Jacobian-vector product is O(L^2) per row
-        return x * p["x"][1] * _LOOPS_SECONDS_PER_ELEMENT
-    return 4 * factor * x * _LOOPS_SECONDS_PER_ELEMENT

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from fastnet import benchmarks
+from fastnet import bench_cnn, bench_report, benchmarks
 from fastnet.jobs import bench as bench_job
 from fastnet.reference import vectorized
 
@@ -242,17 +242,17 @@ def test_run_measures_a_case_again_while_the_cores_are_shared(probes, attempts, 
     assert entry["attempts"] == attempts
     assert entry["parallel_efficiency"] == kept
     assert next(values, "done") == "done"   # four probes an attempt: before and after fastnet and torch
-    text = benchmarks.report_markdown(report)
-    header, rows = benchmarks.parse_markdown_table(text)
+    text = bench_report.report_markdown(report)
+    header, rows = bench_report.parse_markdown_table(text)
     assert rows[0]["parallel eff."] == f"{kept:.2f}" + (" shared" if shared else "")
     assert f"up to 2 times ({int(attempts > 1)} of 1 cases)" in text
 
 
 def test_report_table_parses(smoke_report):
-    text = benchmarks.report_markdown(smoke_report)
+    text = bench_report.report_markdown(smoke_report)
     assert "speedup = other implementation's median time / fastnet's median time" in text
-    header, rows = benchmarks.parse_markdown_table(text)
-    assert tuple(header) == benchmarks.TABLE_COLUMNS
+    header, rows = bench_report.parse_markdown_table(text)
+    assert tuple(header) == bench_report.TABLE_COLUMNS
     assert [r["case"] for r in rows] == [e["group"].replace("|", " / ") for e in smoke_report["results"]]
     for row, entry in zip(rows, smoke_report["results"]):
         f = entry["impls"]["fastnet"]["median_s"]
@@ -271,10 +271,10 @@ def test_report_table_parses(smoke_report):
 
 def test_json_round_trip(smoke_report, tmp_path):
     path = tmp_path / "bench.json"
-    benchmarks.save_json(smoke_report, path)
-    loaded = benchmarks.load_json(path)
-    assert loaded == json.loads(json.dumps(smoke_report, default=benchmarks._json_default))
-    assert benchmarks.report_markdown(loaded) == benchmarks.report_markdown(smoke_report)
+    bench_report.save_json(smoke_report, path)
+    loaded = bench_report.load_json(path)
+    assert loaded == json.loads(json.dumps(smoke_report, default=bench_report._json_default))
+    assert bench_report.report_markdown(loaded) == bench_report.report_markdown(smoke_report)
 
 
 def _parse(argv):
@@ -309,9 +309,9 @@ def test_bench_job_filter_and_json(capsys, tmp_path):
     code = bench_job.run(_parse(["--smoke", "--filter", "sigmoid", "--json", str(path)]))
     assert code == 0
     out = capsys.readouterr().out
-    header, rows = benchmarks.parse_markdown_table(out)
+    header, rows = bench_report.parse_markdown_table(out)
     assert [r["case"] for r in rows] == ["sigmoid fwd / 16M", "sigmoid fwd+bwd / 16M"]
-    assert [e["id"] for e in benchmarks.load_json(path)["results"]] == ["sigmoid-fwd-16M", "sigmoid-fwdbwd-16M"]
+    assert [e["id"] for e in bench_report.load_json(path)["results"]] == ["sigmoid-fwd-16M", "sigmoid-fwdbwd-16M"]
 
 
 def test_bench_job_unknown_filter(capsys):
@@ -351,7 +351,7 @@ def test_codegen_target_line(monkeypatch):
 
 
 def test_report_names_the_codegen_target(smoke_report):
-    assert f"- code generated for: {smoke_report['meta']['codegen']}" in benchmarks.report_markdown(smoke_report)
+    assert f"- code generated for: {smoke_report['meta']['codegen']}" in bench_report.report_markdown(smoke_report)
 
 
 def test_numba_cpu_name_alone_keeps_the_host_isa():
@@ -369,15 +369,15 @@ def test_check_dropout_accepts_another_generators_mask_and_rejects_wrong_results
     dy = rng.standard_normal(x.shape).astype(np.float32)
     mask = (rng.random(x.shape) >= 0.5).astype(np.float32)
     y, dx = x * mask * np.float32(2), dy * mask * np.float32(2)
-    benchmarks.check_dropout((y, dx), x, dy, 0.5, np.float32)
+    bench_cnn.check_dropout((y, dx), x, dy, 0.5, np.float32)
     with pytest.raises(AssertionError, match="kept element"):
-        benchmarks.check_dropout((y * 1.5, dx), x, dy, 0.5, np.float32)       # wrong scale
+        bench_cnn.check_dropout((y * 1.5, dx), x, dy, 0.5, np.float32)       # wrong scale
     with pytest.raises(AssertionError, match="kept"):
-        benchmarks.check_dropout((x * np.float32(2), dy * 2), x, dy, 0.5, np.float32)   # nothing dropped
+        bench_cnn.check_dropout((x * np.float32(2), dy * 2), x, dy, 0.5, np.float32)   # nothing dropped
     with pytest.raises(AssertionError, match="dx"):
-        benchmarks.check_dropout((y, dy * 2), x, dy, 0.5, np.float32)         # gradient ignores the mask
+        bench_cnn.check_dropout((y, dy * 2), x, dy, 0.5, np.float32)         # gradient ignores the mask
     with pytest.raises(AssertionError, match="dtype"):
-        benchmarks.check_dropout((y.astype(np.float64), dx), x, dy, 0.5, np.float32)
+        bench_cnn.check_dropout((y.astype(np.float64), dx), x, dy, 0.5, np.float32)
 
 
 @pytest.mark.parametrize("case_id", ["dropout-fwdbwd-p0.5_4096x4096", "dropout-fwd-p0.5_4096x4096",

@@ -26,7 +26,7 @@ def argparse_suppress():
 
 
 def run(args):
-    from .. import benchmarks
+    from .. import bench_report, benchmarks
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -46,11 +46,11 @@ def run(args):
     # a filtered run compiles only what its cases use; the whole registry compiles everything first
     report = benchmarks.run(selected, size="smoke" if args.smoke else "full", quick=args.quick,
                             threads=args.threads, progress=progress, precompile=args.filter is None)
-    print(benchmarks.report_markdown(report))
+    print(bench_report.report_markdown(report))
     if args.json:
-        benchmarks.save_json(report, args.json)
+        bench_report.save_json(report, args.json)
         print(f"\nwrote {args.json}", file=sys.stderr)
     if args.plot:
-        benchmarks.plot(report, args.plot)
+        bench_report.plot(report, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0

@@ -1,0 +1,176 @@
+"""The benchmark report: the Markdown table of ``python -m fastnet bench`` (and its parser), the
+JSON file and the bar chart, from the results dict of :func:`fastnet.benchmarks.run`."""
+
+import json
+
+import numpy as np
+
+from .bench_machine import HEALTHY
+
+TIME_COLUMNS = ("fastnet", "numpy", "numpy_loops", "torch")   # the "<impl> ms" columns, in order
+
+
+def degraded(entry):
+    """Whether an entry's parallel-efficiency probe says its cores were shared while it was measured."""
+    value = entry.get("parallel_efficiency")
+    return value is not None and value < HEALTHY
+
+
+def throughput(entry, impl="fastnet"):
+    """(value, unit) of ``impl`` on a result entry: GFLOP/s for compute-bound cases, else GB/s."""
+    r = entry["impls"].get(impl, {})
+    if "median_s" not in r or not r["median_s"]:
+        return None, entry.get("unit")
+    if entry.get("flops"):
+        return entry["flops"] / r["median_s"] / 1e9, "GFLOP/s"
+    return entry.get("bytes", 0) / r["median_s"] / 1e9, "GB/s"
+
+
+def speedup(entry, other):
+    """``other``'s median time / fastnet's median time (> 1: fastnet is faster), or None."""
+    f = entry["impls"].get("fastnet", {})
+    o = entry["impls"].get(other, {})
+    if "median_s" not in f or "median_s" not in o or not f["median_s"]:
+        return None
+    return o["median_s"] / f["median_s"]
+
+
+TABLE_COLUMNS = ("case", "fastnet ms", "numpy ms", "numpy_loops ms", "torch ms", "fastnet throughput",
+                 "% of limit", "speedup vs numpy", "speedup vs torch", "parallel eff.")
+
+
+def report_markdown(report):
+    """The Markdown report: a header with machine and settings, then one table row per case."""
+    meta = report["meta"]
+    info = meta["info"]
+    limits = meta["limits"]
+    lines = [
+        "# fastnet benchmark",
+        "",
+        f"- date: {meta['date']}",
+        f"- CPU: {info.get('cpu')} ({info.get('cpu_count')} logical cores, SIMD: {info.get('simd')})",
+        f"- threads: {meta['threads']} (fastnet/Numba and PyTorch); NumPy BLAS threads: {meta['blas_threads']}",
+        f"- threading layer: {meta['threading_layer']}",
+        *([f"- code generated for: {meta['codegen']}"] if meta.get("codegen") else []),
+        f"- versions: fastnet {info.get('fastnet')}, Python {info.get('python')}, NumPy {info.get('numpy')}, "
+        f"Numba {info.get('numba')}, LLVM {info.get('llvm')}, PyTorch {info.get('torch')}",
+        f"- measured limits: sgemm {limits['sgemm_gflops']:.1f} GFLOP/s (numpy float32 matmul, "
+        f"n={limits['sgemm_n']}), copy {limits['copy_gbs']:.1f} GB/s (np.copyto, read + write)",
+        f"- fastnet.compile() for {meta['dtype']}: "
+        + (f"{meta['compile_s']:.1f} s (JIT, before timing)" if meta["compile_s"] is not None
+           else "not run (a filtered run compiles only its cases' kernels)")
+        + (f"; kernels compiled or loaded in this run: {meta['jit_s']:.1f} s (kernel cache: {meta['kernel_cache']})"
+           if meta.get("jit_s") is not None else ""),
+        f"- dtype {meta['dtype']}, shapes: {meta['size']}, {'quick: ' if meta['quick'] else ''}"
+        f"median of up to {meta['repeats']} runs ({meta['budget_s']} s budget per implementation)",
+        "- speedup = other implementation's median time / fastnet's median time (> 1: fastnet is faster);"
+        " % of limit = fastnet's throughput / sgemm GFLOP/s (compute-bound cases) or / copy GB/s (the others)",
+        *_probe_lines(meta, report["results"]),
+        "",
+        "| " + " | ".join(TABLE_COLUMNS) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(TABLE_COLUMNS))) + "|",
+    ]
+    for entry in report["results"]:
+        cells = [case_label(entry)]
+        for impl in TIME_COLUMNS:
+            r = entry["impls"].get(impl, {})
+            cells.append(f"{r['median_s'] * 1e3:.3f}" if "median_s" in r else "-")
+        value, unit = throughput(entry)
+        if value is None:
+            cells += ["-", "-"]
+        else:
+            limit = limits["sgemm_gflops"] if unit == "GFLOP/s" else limits["copy_gbs"]
+            cells += [f"{value:.2f} {unit}", f"{100 * value / limit:.1f}%"]
+        for other in ("numpy", "torch"):
+            s = speedup(entry, other)
+            cells.append("-" if s is None else f"{s:.2f}x")
+        cells.append(_efficiency_cell(entry))
+        lines.append("| " + " | ".join(cells) + " |")
+    skipped = sorted({r["skipped"] for e in report["results"] for r in e["impls"].values() if "skipped" in r})
+    if skipped:
+        lines += ["", "Skipped (\"-\"):"] + [f"- {reason}" for reason in skipped]
+    return "\n".join(lines)
+
+
+def _efficiency_cell(entry):
+    """The "parallel eff." cell: the entry's lowest probe, marked "shared" below HEALTHY."""
+    value = entry.get("parallel_efficiency")
+    if value is None:
+        return "-"
+    return f"{value:.2f}" + (" shared" if value < HEALTHY else "")
+
+
+def _probe_lines(meta, results):
+    """The report's header line on the parallel-efficiency probe (none where it was not taken)."""
+    probe = meta.get("probe") or {}
+    if not probe.get("on"):
+        return []
+    again = sum(1 for e in results if e.get("attempts", 1) > 1)
+    shared = sum(1 for e in results if degraded(e))
+    return [f"- parallel eff. = the lowest of the probes taken before and after fastnet and PyTorch: "
+            f"{meta['threads']} threads running fastnet's micro-kernel side by side, as a share of one "
+            f"thread's speed alone (1.00: whole cores; fastnet.bench_machine.parallel_efficiency). A case "
+            f"whose probe fell below {probe['healthy']:.2f} was measured again, up to {probe['retries']} "
+            f"times ({again} of {len(results)} cases); \"shared\" marks the {shared} still below: their cores "
+            f"were shared with other work while they ran, and their times do not compare with the others'"]
+
+
+def case_label(entry):
+    """The table's "case" cell: the group with "|" (a Markdown column separator) shown as " / "."""
+    return entry["group"].replace("|", " / ")
+
+
+def parse_markdown_table(text):
+    """Parse the table of :func:`report_markdown` back into a list of {column: cell} dicts."""
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    out = []
+    for line in rows[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        out.append(dict(zip(header, cells)))
+    return header, out
+
+
+def save_json(report, path):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1, default=_json_default)
+
+
+def load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def plot(report, path):
+    """A bar chart of fastnet's speedup over NumPy and PyTorch per case. Needs matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("--plot needs matplotlib, which is not installed: "
+                          "pip install matplotlib (or pip install fastnet[plot])") from None
+    entries = report["results"]
+    labels = [e["group"] for e in entries]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(labels) + 1.5))
+    y = np.arange(len(labels))
+    for i, other in enumerate(("numpy", "torch")):
+        values = [speedup(e, other) or 0.0 for e in entries]
+        ax.barh(y + (i - 0.5) * 0.4, values, height=0.4, label=f"vs {other}")
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("speedup of fastnet (other time / fastnet time)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
