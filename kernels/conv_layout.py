@@ -41,9 +41,13 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
     W x W blocks are transposed in vector registers (:func:`~fastnet.kernels.transpose.transpose_tile`),
     the last tile of a row and of the channels overlapping the one before; one Zen 4 core, float32,
     2026-12-05, values / tiles ms: (8, 64, 56, 56) 0.53 / 0.30, dy (8, 128, 28, 28) at pitch 128
-    0.34 / 0.15, rows buffered (below) (32, 64, 16, 16) 0.21 / 0.14. Below W of either, one value
-    at a time. Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is
-    a multiple of 1 KB).
+    0.34 / 0.15, rows buffered (below) (32, 64, 16, 16) 0.21 / 0.14. Below W of either, rows of at
+    least C positions go channel by channel: one contiguous input row, stored pitch apart (read
+    position by position, the C values of each, they took 3-5 cycles a value: AlexNet's 3-channel
+    227 x 227 input, batch 8, 1.50 / 0.62 ms on one Zen 4 core, 0.75 / 0.31 on two, of a 9 ms
+    forward; LeNet C3's 6 channels 77 / 56 us; LeNet C1's one channel, padding 2, 141 / 55 us);
+    shorter rows position by position (16 channels at 10 x 10: 62 us, 85 channel by channel). Extra
+    memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple of 1 KB).
     """
     n_batch, channels, depth, height, width = x.shape
     dp, hp = xcl.shape[1], xcl.shape[2]
@@ -75,7 +79,7 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
             tail = dst[(pw + width) * pitch:]
             for j in range(tail.shape[0]):
                 tail[j] = zero
-            if aliased:
+            if aliased and tiled:
                 # first the C input rows, one contiguous read each, into an L1-sized buffer:
                 # reading across channels element by element thrashes the caches when the channel
                 # stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
@@ -98,20 +102,25 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
                         source = xflat[((n * channels + c0) * depth + d) * plane_size + h * width + w0:]
                         stride = depth * plane_size
                     transpose_tile(source, stride, dst, starts)
-            # then, without tiles, strided reads and contiguous writes (strided writes become slow
-            # scatter instructions); the zero columns
-            src = x[n, :, d, h]
-            for w in range(width):
-                cell = dst[(w + pw) * pitch:]
-                if not tiled:
-                    if aliased:
-                        for c in range(channels):
-                            cell[c] = rows[c, w]
-                    else:
-                        for c in range(channels):
-                            cell[c] = src[c, w]
-                for c in range(channels, pitch):
-                    cell[c] = zero
+            if not tiled and width >= channels:
+                # without tiles, rows longer than the channels: channel by channel, a contiguous
+                # read and writes pitch apart
+                body = dst[pw * pitch:]
+                for c in range(channels):
+                    src = x[n, c, d, h]
+                    for w in range(width):
+                        body[w * pitch + c] = src[w]
+            elif not tiled:   # position by position: reads a channel stride apart, contiguous writes
+                src = x[n, :, d, h]
+                for w in range(width):
+                    cell = dst[(w + pw) * pitch:]
+                    for c in range(channels):
+                        cell[c] = src[c, w]
+            if pitch > channels:   # the zero columns
+                for w in range(width):
+                    cell = dst[(w + pw) * pitch:]
+                    for c in range(channels, pitch):
+                        cell[c] = zero
 
 
 def _residue_taps(f, s, r):
