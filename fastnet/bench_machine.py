@@ -1,17 +1,61 @@
 """The machine a benchmark runs on: its measured limits (sgemm, copy), what the kernels are
-compiled for, NumPy's BLAS threads, and how whole its cores are right now (the parallel-efficiency
-probe that :func:`fastnet.benchmarks.run` takes around every implementation of a case)."""
+compiled for, NumPy's BLAS threads, and how whole its cores are right now (the probes that
+:func:`fastnet.benchmarks.run` takes around every implementation of a case: parallel efficiency
+and fork-join time)."""
 
 import math
 import time
 
 import numpy as np
 
-#: A probe at or above this says the cores ran side by side at (nearly) full speed; below it the
-#: case is measured again (see :func:`fastnet.benchmarks.run`), and the report marks what stays below.
+#: A parallel efficiency at or above this says the cores ran side by side at (nearly) full speed...
 HEALTHY = 0.9
+#: ... and a fork-join within this factor of the fastest one seen in the run, that they were as
+#: close as they can be; otherwise the case is measured again (see :func:`fastnet.benchmarks.run`),
+#: and the report marks what stays outside.
+FORK_JOIN_SLOW = 1.5
 PROBE_REPEATS = 3      # best of this many timings, alone and together
 PROBE_CALLS = 3000     # micro-kernel calls per unit of work: about 1 ms on one Zen 4 core (AVX-512)
+FORK_JOINS = 100       # parallel regions per fork-join timing
+
+
+def probe_cores(threads=None):
+    """Both probes of the cores at ``threads`` threads: ``{"efficiency": parallel_efficiency(),
+    "fork_join_us": fork_join_seconds() * 1e6}``, or None with fewer than 2 threads. About 7 ms."""
+    import numba
+    threads = numba.get_num_threads() if threads is None else int(threads)
+    if threads < 2:
+        return None
+    return {"efficiency": parallel_efficiency(threads), "fork_join_us": fork_join_seconds(threads) * 1e6}
+
+
+def fork_join_seconds(threads=None, calls=FORK_JOINS):
+    """Seconds one parallel region that does nearly nothing takes at ``threads`` threads
+    (:func:`fastnet.kernels.probe.touch`): the threads' fork and join, and Numba's dispatch; the
+    median of PROBE_REPEATS batches of ``calls``. The thread count of the calling thread is restored.
+
+    Machine-dependent (1.4 us on the 2-core Zen 4 dev VM), so the runner compares it with the fastest
+    seen in the same run: on that VM it doubled in the spells that slowed every short parallel
+    kernel (:mod:`fastnet.kernels.probe`), sometimes while :func:`parallel_efficiency` stayed at 1.
+    """
+    import numba
+
+    from .kernels import probe
+    threads = numba.get_num_threads() if threads is None else int(threads)
+    a = np.zeros(max(threads, 1), dtype=np.float32)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        probe.touch(a)   # compiled (or loaded) on the first call; the threads started
+        batches = []
+        for _ in range(PROBE_REPEATS):
+            t = time.perf_counter()
+            for _ in range(calls):
+                probe.touch(a)
+            batches.append((time.perf_counter() - t) / calls)
+    finally:
+        numba.set_num_threads(previous)
+    return sorted(batches)[len(batches) // 2]
 
 
 def parallel_efficiency(threads=None, calls=PROBE_CALLS):

@@ -5,15 +5,21 @@ import json
 
 import numpy as np
 
-from .bench_machine import HEALTHY
+from .bench_machine import FORK_JOIN_SLOW, HEALTHY
 
 TIME_COLUMNS = ("fastnet", "numpy", "numpy_loops", "torch")   # the "<impl> ms" columns, in order
 
 
-def degraded(entry):
-    """Whether an entry's parallel-efficiency probe says its cores were shared while it was measured."""
+def degraded(entry, fastest_fork_join_us=None):
+    """Whether an entry's probes say that its cores were shared while it was measured: a parallel
+    efficiency below HEALTHY, or a fork-join slower than FORK_JOIN_SLOW times the fastest of the
+    run (``fastest_fork_join_us``; not checked when None)."""
     value = entry.get("parallel_efficiency")
-    return value is not None and value < HEALTHY
+    if value is not None and value < HEALTHY:
+        return True
+    slowest = entry.get("fork_join_us")
+    return (slowest is not None and fastest_fork_join_us is not None
+            and slowest > FORK_JOIN_SLOW * fastest_fork_join_us)
 
 
 def throughput(entry, impl="fastnet"):
@@ -36,7 +42,7 @@ def speedup(entry, other):
 
 
 TABLE_COLUMNS = ("case", "fastnet ms", "numpy ms", "numpy_loops ms", "torch ms", "fastnet throughput",
-                 "% of limit", "speedup vs numpy", "speedup vs torch", "parallel eff.")
+                 "% of limit", "speedup vs numpy", "speedup vs torch", "cores")
 
 
 def report_markdown(report):
@@ -84,7 +90,7 @@ def report_markdown(report):
         for other in ("numpy", "torch"):
             s = speedup(entry, other)
             cells.append("-" if s is None else f"{s:.2f}x")
-        cells.append(_efficiency_cell(entry))
+        cells.append(_cores_cell(entry, (meta.get("probe") or {}).get("fastest_fork_join_us")))
         lines.append("| " + " | ".join(cells) + " |")
     skipped = sorted({r["skipped"] for e in report["results"] for r in e["impls"].values() if "skipped" in r})
     if skipped:
@@ -92,27 +98,34 @@ def report_markdown(report):
     return "\n".join(lines)
 
 
-def _efficiency_cell(entry):
-    """The "parallel eff." cell: the entry's lowest probe, marked "shared" below HEALTHY."""
+def _cores_cell(entry, fastest_fork_join_us):
+    """The "cores" cell: the entry's lowest parallel efficiency and slowest fork-join, marked
+    "shared" where :func:`degraded`."""
     value = entry.get("parallel_efficiency")
     if value is None:
         return "-"
-    return f"{value:.2f}" + (" shared" if value < HEALTHY else "")
+    cell = f"{value:.2f}, {entry['fork_join_us']:.1f} us"
+    return cell + (" shared" if degraded(entry, fastest_fork_join_us) else "")
 
 
 def _probe_lines(meta, results):
-    """The report's header line on the parallel-efficiency probe (none where it was not taken)."""
+    """The report's header line on the probes of the cores (none where they were not taken)."""
     probe = meta.get("probe") or {}
     if not probe.get("on"):
         return []
+    fastest = probe.get("fastest_fork_join_us")
     again = sum(1 for e in results if e.get("attempts", 1) > 1)
-    shared = sum(1 for e in results if degraded(e))
-    return [f"- parallel eff. = the lowest of the probes taken before and after fastnet and PyTorch: "
-            f"{meta['threads']} threads running fastnet's micro-kernel side by side, as a share of one "
-            f"thread's speed alone (1.00: whole cores; fastnet.bench_machine.parallel_efficiency). A case "
-            f"whose probe fell below {probe['healthy']:.2f} was measured again, up to {probe['retries']} "
-            f"times ({again} of {len(results)} cases); \"shared\" marks the {shared} still below: their cores "
-            f"were shared with other work while they ran, and their times do not compare with the others'"]
+    shared = sum(1 for e in results if degraded(e, fastest))
+    fastest_text = "-" if fastest is None else f"{fastest:.1f} us"
+    return [f"- cores = the probes taken before and after fastnet and PyTorch (fastnet.bench_machine."
+            f"probe_cores): the lowest parallel efficiency ({meta['threads']} threads running fastnet's "
+            f"micro-kernel side by side, as a share of one thread's speed alone; 1.00: whole cores) and "
+            f"the slowest fork-join (a parallel region doing nothing; the fastest in this run: "
+            f"{fastest_text}). A case whose efficiency fell below {probe['healthy']:.2f}, or whose "
+            f"fork-join took over {probe['fork_join_slow']} times the fastest so far, was measured "
+            f"again, up to {probe['retries']} times ({again} of {len(results)} cases); \"shared\" marks "
+            f"the {shared} still so: their cores were shared with other work while they ran, and "
+            f"their times do not compare with the others'"]
 
 
 def case_label(entry):

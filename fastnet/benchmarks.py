@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import bench_cnn
-from .bench_machine import HEALTHY, _blas_limiter, codegen_target, measure_limits, parallel_efficiency
+from .bench_machine import FORK_JOIN_SLOW, HEALTHY, _blas_limiter, codegen_target, measure_limits, probe_cores
 from .bench_report import degraded
 
 IMPLEMENTATIONS = ("fastnet", "numpy", "numpy_loops", "torch")
@@ -698,15 +698,17 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
     progress : callable(str), optional
         Called with a line of progress text per case.
     retries : int, default RETRIES
-        Times a case is measured again (all of its implementations) when the parallel-efficiency
-        probe (:func:`fastnet.bench_machine.parallel_efficiency`), taken before and after fastnet
-        and PyTorch, fell below :data:`~fastnet.bench_machine.HEALTHY`: the cores were shared for a
-        while, and times taken then do not compare with the others (on the 2-core dev VM such
-        spells come and go within seconds). The attempt with the best probe is kept; its lowest
-        probe is the entry's ``"parallel_efficiency"`` (None with one thread, and on the smoke
-        shapes, which are not timed for their numbers, unless ``probe`` is given).
-    probe : callable() -> float or None, optional
-        The probe (default: :func:`~fastnet.bench_machine.parallel_efficiency` at ``threads``).
+        Times a case is measured again (all of its implementations) when the probes of the cores
+        (:func:`fastnet.bench_machine.probe_cores`), taken before and after fastnet and PyTorch,
+        say that the cores were shared for a while (see :func:`fastnet.bench_report.degraded`):
+        times taken then do not compare with the others (on the 2-core dev VM such spells come and
+        go within seconds). The attempt with the best probes is kept; the entry's
+        ``"parallel_efficiency"`` is its lowest efficiency and ``"fork_join_us"`` its slowest
+        fork-join (None with one thread, and on the smoke shapes, which are not timed for their
+        numbers, unless ``probe`` is given).
+    probe : callable() -> dict or None, optional
+        The probe (default: :func:`~fastnet.bench_machine.probe_cores` at ``threads``): a dict with
+        ``"efficiency"`` and ``"fork_join_us"``.
 
     The dict has ``"meta"`` (date, machine info, limits, threads, settings) and ``"results"``:
     one entry per case with ``id, group, family, op, name, mode, flops, bytes, unit`` and
@@ -734,15 +736,16 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
         limits = measure_limits(quick=quick or size == "smoke")
         if probe is None and size != "smoke":
             def probe():
-                return parallel_efficiency(threads)
+                return probe_cores(threads)
         results = []
+        fastest = {"fork_join_us": None}   # the fastest fork-join of the run so far
         for case in selected:
             entry = None
             for attempts in range(1, 2 + max(0, retries)):
-                attempt = _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe)
+                attempt = _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe, fastest)
                 if entry is None or _better(attempt, entry):
                     entry = attempt
-                if not degraded(entry):
+                if not degraded(entry, fastest["fork_join_us"]):
                     break
             entry["attempts"] = attempts
             results.append(entry)
@@ -755,14 +758,16 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
         "jit_s": _cache.compile_seconds() - jit_start, "kernel_cache": info.get("cache_state"),
         "dtype": np.dtype(dtype).name, "size": size, "quick": bool(quick), "repeats": repeats,
         "budget_s": budget_s, "codegen": codegen_target(),
-        "probe": {"healthy": HEALTHY, "retries": max(0, retries), "on": probe is not None},
+        "probe": {"healthy": HEALTHY, "fork_join_slow": FORK_JOIN_SLOW, "retries": max(0, retries),
+                  "on": probe is not None, "fastest_fork_join_us": fastest["fork_join_us"]},
     }
     return {"meta": meta, "results": results}
 
 
-def _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe):
-    """One result entry of :func:`run`: every implementation of ``case``, the parallel-efficiency
-    probe taken before and after fastnet and PyTorch (the lowest is kept; None without ``probe``)."""
+def _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe, fastest):
+    """One result entry of :func:`run`: every implementation of ``case``, and the probes of the
+    cores taken before and after fastnet and PyTorch (the lowest efficiency and slowest fork-join
+    are kept; None without ``probe``); ``fastest["fork_join_us"]`` is kept up to date."""
     entry = dict(id=case.id, group=case.group, family=case.family, op=case.op, name=case.name,
                  mode=case.mode, description=case.description, impls={})
     probes = []
@@ -793,13 +798,20 @@ def _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe):
     entry["impls"] = {impl: entry["impls"][impl] for impl in IMPLEMENTATIONS}
     entry["unit"] = "GFLOP/s" if entry.get("flops") else "GB/s"
     probes = [p for p in probes if p is not None]
-    entry["parallel_efficiency"] = min(probes) if probes else None
+    entry["parallel_efficiency"] = min(p["efficiency"] for p in probes) if probes else None
+    entry["fork_join_us"] = max(p["fork_join_us"] for p in probes) if probes else None
+    for p in probes:
+        if fastest["fork_join_us"] is None or p["fork_join_us"] < fastest["fork_join_us"]:
+            fastest["fork_join_us"] = p["fork_join_us"]
     return entry
 
 
 def _better(attempt, entry):
-    """Whether a new attempt at a case is the one to keep: the higher lowest probe."""
-    return (attempt.get("parallel_efficiency") or 0.0) > (entry.get("parallel_efficiency") or 0.0)
+    """Whether a new attempt at a case is the one to keep: the higher lowest efficiency, or the
+    same with a faster slowest fork-join."""
+    def key(e):
+        return (round(e.get("parallel_efficiency") or 0.0, 2), -(e.get("fork_join_us") or 0.0))
+    return key(attempt) > key(entry)
 
 
 def _progress_line(entry):

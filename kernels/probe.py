@@ -3,12 +3,13 @@
 On a shared VM the cores a process gets are not always whole: for seconds at a time, two vCPUs
 may share one physical core's FMA units (SMT siblings) or a neighbour's work. Then every thread
 runs slower while the others run, and a parallel kernel scales poorly, however it splits its work.
-Measured on the 2-core Zen 4 dev VM, 2026-12-05, in 30 processes 4 s apart: in 4 of them two
-threads each ran the micro-kernel at 0.72-0.76 of one thread's speed alone (0.93-1.01 in the
-others), and in exactly those the 256 -> 256 5x5 forward scaled 1.6-1.8x on two threads (1.9-2.0x
-otherwise), a fork-join took 2.6-2.9 us (1.4) and the LeNet-5 training step 3.7-3.9 ms (2.3-2.4,
-one thread 3.6). The benchmark runner (:mod:`fastnet.benchmarks`) measures this before and after
-each implementation of a case, so that a report says which figures were taken in such a spell.
+Measured on the 2-core Zen 4 dev VM, 2026-12-05, in 50 processes a few seconds apart: in 9 of
+them a fork-join took 2.5-3.0 us (1.4-1.5 in the others), in 8 of those two threads each ran the
+micro-kernel at 0.72-0.74 of one thread's speed alone (0.88-1.03 in the others), and in exactly
+those 9 the LeNet-5 training step took 3.45-3.84 ms (2.21-2.71; one thread 3.6) and the 256 -> 256
+5x5 forward scaled 1.6-1.8x on two threads (1.9-2.0x otherwise). The benchmark runner
+(:mod:`fastnet.benchmarks`) measures both before and after each implementation of a case, so that
+a report says which figures were taken in such a spell.
 """
 
 import numpy as np
@@ -36,3 +37,12 @@ def fma_units(a, b, c, units, reps):
         tile = c[unit]
         for r in range(reps):
             tile_fma(a, abase, aroff, 1, b, 0, nr, 1, STEPS, tile, nr, r > 0)
+
+
+@probe_kernel
+def touch(a):
+    """a[i] += 1 for every i, in parallel: one parallel region that does next to nothing, so that
+    its time is the fork and join of the threads (1.4-1.5 us on the dev VM's two whole cores,
+    2.5-3.0 us in the spells described above)."""
+    for i in prange(a.size):
+        a[i] += 1
