@@ -5,21 +5,21 @@ import json
 
 import numpy as np
 
-from .bench_machine import FORK_JOIN_SLOW, HEALTHY
+from .bench_machine import EFFICIENCY_DROP, FORK_JOIN_SLOW
 
 TIME_COLUMNS = ("fastnet", "numpy", "numpy_loops", "torch")   # the "<impl> ms" columns, in order
 
 
-def degraded(entry, fastest_fork_join_us=None):
-    """Whether an entry's probes say that its cores were shared while it was measured: a parallel
-    efficiency below HEALTHY, or a fork-join slower than FORK_JOIN_SLOW times the fastest of the
-    run (``fastest_fork_join_us``; not checked when None)."""
-    value = entry.get("parallel_efficiency")
-    if value is not None and value < HEALTHY:
+def degraded(entry, best):
+    """Whether an entry's probes say that its cores were shared while it was measured, judged
+    against ``best``, the best probes of the run (``{"efficiency": highest, "fork_join_us":
+    fastest}``, either None where unknown): an efficiency below EFFICIENCY_DROP times the highest,
+    or a fork-join over FORK_JOIN_SLOW times the fastest."""
+    value, slowest = entry.get("parallel_efficiency"), entry.get("fork_join_us")
+    if value is not None and best.get("efficiency") is not None and value < EFFICIENCY_DROP * best["efficiency"]:
         return True
-    slowest = entry.get("fork_join_us")
-    return (slowest is not None and fastest_fork_join_us is not None
-            and slowest > FORK_JOIN_SLOW * fastest_fork_join_us)
+    return (slowest is not None and best.get("fork_join_us") is not None
+            and slowest > FORK_JOIN_SLOW * best["fork_join_us"])
 
 
 def throughput(entry, impl="fastnet"):
@@ -90,7 +90,7 @@ def report_markdown(report):
         for other in ("numpy", "torch"):
             s = speedup(entry, other)
             cells.append("-" if s is None else f"{s:.2f}x")
-        cells.append(_cores_cell(entry, (meta.get("probe") or {}).get("fastest_fork_join_us")))
+        cells.append(_cores_cell(entry, (meta.get("probe") or {}).get("best") or {}))
         lines.append("| " + " | ".join(cells) + " |")
     skipped = sorted({r["skipped"] for e in report["results"] for r in e["impls"].values() if "skipped" in r})
     if skipped:
@@ -98,14 +98,14 @@ def report_markdown(report):
     return "\n".join(lines)
 
 
-def _cores_cell(entry, fastest_fork_join_us):
+def _cores_cell(entry, best):
     """The "cores" cell: the entry's lowest parallel efficiency and slowest fork-join, marked
-    "shared" where :func:`degraded`."""
+    "shared" where :func:`degraded` (``best``: the run's best probes)."""
     value = entry.get("parallel_efficiency")
     if value is None:
         return "-"
     cell = f"{value:.2f}, {entry['fork_join_us']:.1f} us"
-    return cell + (" shared" if degraded(entry, fastest_fork_join_us) else "")
+    return cell + (" shared" if degraded(entry, best) else "")
 
 
 def _probe_lines(meta, results):
@@ -113,19 +113,20 @@ def _probe_lines(meta, results):
     probe = meta.get("probe") or {}
     if not probe.get("on"):
         return []
-    fastest = probe.get("fastest_fork_join_us")
+    best = probe.get("best") or {}
     again = sum(1 for e in results if e.get("attempts", 1) > 1)
-    shared = sum(1 for e in results if degraded(e, fastest))
-    fastest_text = "-" if fastest is None else f"{fastest:.1f} us"
+    shared = sum(1 for e in results if degraded(e, best))
+    known = best.get("efficiency") is not None
+    best_text = (f"{best['efficiency']:.2f} and {best['fork_join_us']:.1f} us" if known else "none")
     return [f"- cores = the probes taken before and after fastnet and PyTorch (fastnet.bench_machine."
             f"probe_cores): the lowest parallel efficiency ({meta['threads']} threads running fastnet's "
             f"micro-kernel side by side, as a share of one thread's speed alone; 1.00: whole cores) and "
-            f"the slowest fork-join (a parallel region doing nothing; the fastest in this run: "
-            f"{fastest_text}). A case whose efficiency fell below {probe['healthy']:.2f}, or whose "
-            f"fork-join took over {probe['fork_join_slow']} times the fastest so far, was measured "
+            f"the slowest fork-join (a parallel region doing nothing); the best of this run: {best_text}. "
+            f"A case whose efficiency fell below {probe['efficiency_drop']} times the best so far, or "
+            f"whose fork-join took over {probe['fork_join_slow']} times the fastest so far, was measured "
             f"again, up to {probe['retries']} times ({again} of {len(results)} cases); \"shared\" marks "
-            f"the {shared} still so: their cores were shared with other work while they ran, and "
-            f"their times do not compare with the others'"]
+            f"the {shared} still so against the run's best: their cores were shared with other work "
+            f"while they ran, and their times do not compare with the others'"]
 
 
 def case_label(entry):

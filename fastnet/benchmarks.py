@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import bench_cnn
-from .bench_machine import FORK_JOIN_SLOW, HEALTHY, _blas_limiter, codegen_target, measure_limits, probe_cores
+from .bench_machine import EFFICIENCY_DROP, FORK_JOIN_SLOW, _blas_limiter, codegen_target, measure_limits, probe_cores
 from .bench_report import degraded
 
 IMPLEMENTATIONS = ("fastnet", "numpy", "numpy_loops", "torch")
@@ -700,7 +700,8 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
     retries : int, default RETRIES
         Times a case is measured again (all of its implementations) when the probes of the cores
         (:func:`fastnet.bench_machine.probe_cores`), taken before and after fastnet and PyTorch,
-        say that the cores were shared for a while (see :func:`fastnet.bench_report.degraded`):
+        say that the cores were shared for a while (see :func:`fastnet.bench_report.degraded`: well
+        below the best probes of the run so far):
         times taken then do not compare with the others (on the 2-core dev VM such spells come and
         go within seconds). The attempt with the best probes is kept; the entry's
         ``"parallel_efficiency"`` is its lowest efficiency and ``"fork_join_us"`` its slowest
@@ -738,14 +739,14 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
             def probe():
                 return probe_cores(threads)
         results = []
-        fastest = {"fork_join_us": None}   # the fastest fork-join of the run so far
+        best = {"efficiency": None, "fork_join_us": None}   # the best probes of the run so far
         for case in selected:
             entry = None
             for attempts in range(1, 2 + max(0, retries)):
-                attempt = _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe, fastest)
+                attempt = _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe, best)
                 if entry is None or _better(attempt, entry):
                     entry = attempt
-                if not degraded(entry, fastest["fork_join_us"]):
+                if not degraded(entry, best):
                     break
             entry["attempts"] = attempts
             results.append(entry)
@@ -758,16 +759,16 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
         "jit_s": _cache.compile_seconds() - jit_start, "kernel_cache": info.get("cache_state"),
         "dtype": np.dtype(dtype).name, "size": size, "quick": bool(quick), "repeats": repeats,
         "budget_s": budget_s, "codegen": codegen_target(),
-        "probe": {"healthy": HEALTHY, "fork_join_slow": FORK_JOIN_SLOW, "retries": max(0, retries),
-                  "on": probe is not None, "fastest_fork_join_us": fastest["fork_join_us"]},
+        "probe": {"efficiency_drop": EFFICIENCY_DROP, "fork_join_slow": FORK_JOIN_SLOW,
+                  "retries": max(0, retries), "on": probe is not None, "best": best},
     }
     return {"meta": meta, "results": results}
 
 
-def _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe, fastest):
+def _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe, best):
     """One result entry of :func:`run`: every implementation of ``case``, and the probes of the
     cores taken before and after fastnet and PyTorch (the lowest efficiency and slowest fork-join
-    are kept; None without ``probe``); ``fastest["fork_join_us"]`` is kept up to date."""
+    are kept; None without ``probe``); ``best``, the run's best probes so far, is kept up to date."""
     entry = dict(id=case.id, group=case.group, family=case.family, op=case.op, name=case.name,
                  mode=case.mode, description=case.description, impls={})
     probes = []
@@ -801,8 +802,10 @@ def _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe, fas
     entry["parallel_efficiency"] = min(p["efficiency"] for p in probes) if probes else None
     entry["fork_join_us"] = max(p["fork_join_us"] for p in probes) if probes else None
     for p in probes:
-        if fastest["fork_join_us"] is None or p["fork_join_us"] < fastest["fork_join_us"]:
-            fastest["fork_join_us"] = p["fork_join_us"]
+        if best["efficiency"] is None or p["efficiency"] > best["efficiency"]:
+            best["efficiency"] = p["efficiency"]
+        if best["fork_join_us"] is None or p["fork_join_us"] < best["fork_join_us"]:
+            best["fork_join_us"] = p["fork_join_us"]
     return entry
 
 
