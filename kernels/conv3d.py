@@ -71,13 +71,15 @@ and a compiled dispatcher compiles every form it may call at its first call, a P
 those a model uses; :func:`fastnet.compile` warms them all.
 """
 
+import functools
+
 import numba
 import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
-from .conv_layout import _class_matrix, _pack_residue_weights, _pack_weights, _pad_channels_last
-from .conv_plan import forward_plan
+from .conv_layout import _class_matrix, _pack_residue_weights, _pack_weights, _pad_channels_last, residue_layout
+from .conv_plan import PLANS_KEPT, forward_plan
 from .microkernel import (narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape,
                           vector_lanes)
 from .transpose import transpose_tile
@@ -359,12 +361,19 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     kp = _round_up(n_out, nr)
     wt = _pack_weights(w, False, 0, 0, 0, 1, 1, 1, fd, fh, fw, kp, nr)
     xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0, channels)
-    geom = np.zeros((3, 6), dtype=np.int64)
-    geom[:, 0] = (sd, sh, sw)
-    geom[:, 3] = y.shape[2:]
-    geom[:, 4] = 1
-    valid = np.array([[pd, pd + x.shape[2]], [ph, ph + x.shape[3]], [pw, pw + x.shape[4]]], dtype=np.int64)
+    geom, valid = _forward_geometry(x.shape[2:], y.shape[2:], (sd, sh, sw), (pd, ph, pw))
     _correlate(xp, channels, wt, b, y, geom, valid, (fd, fh, fw), narrow)
+
+
+@functools.lru_cache(maxsize=PLANS_KEPT)
+def _forward_geometry(in_shape, out_shape, strides, pads):
+    """(geom, valid) of :func:`_forward_tiles` for a forward pass, kept per shape (shared, read only)."""
+    geom = np.zeros((3, 6), dtype=np.int64)
+    geom[:, 0] = strides
+    geom[:, 3] = out_shape
+    geom[:, 4] = 1
+    valid = np.array([[p, p + n] for p, n in zip(pads, in_shape)], dtype=np.int64)
+    return geom, valid
 
 
 def conv3d_backward_input(dy, w, dx, sd, sh, sw, pd, ph, pw):
@@ -403,9 +412,30 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     forward core :func:`_forward_tiles`. Extra memory: dy padded by ceil(F/s) - 1 per side (plus a
     tail), channels-last; one packed taps * K x round_NR(C) weight matrix per residue class.
     """
-    n_batch, n_out, do, ho, wo = dy.shape
-    _, channels, fd, fh, fw = w.shape
-    depth, height, width = dx.shape[2], dx.shape[3], dx.shape[4]
+    n_out, channels = w.shape[0], w.shape[1]
+    narrow = narrow_fits(channels, dx.dtype)
+    nr = tile_shape(dx.dtype, narrow)[1]
+    cp = _round_up(channels, nr)
+    pads, valid, zero_bias, runs = _gather_plan(dy.shape[2:], w.shape, dx.shape[2:], (sd, sh, sw), (pd, ph, pw),
+                                                cp, np.dtype(dx.dtype).str)
+    dyp = _pad_channels_last(dy, *pads, n_out)
+    wt_all, _ = _pack_residue_weights(w, sd, sh, sw, cp, nr)
+    for taps, first, geom in runs:
+        wt = _class_matrix(wt_all, (taps, first), n_out, cp, nr)
+        _correlate(dyp, n_out, wt, zero_bias, dx, geom, valid, taps, narrow)
+
+
+@functools.lru_cache(maxsize=PLANS_KEPT)
+def _gather_plan(out_shape, w_shape, in_shape, strides, pads, cp, dtype):
+    """The shape arithmetic of :func:`_backward_input_gather`, kept per shape (an LRU cache: tens of
+    microseconds of Python a call for a small strided layer): (dy's padding and tail, six ints;
+    ``valid``; a zero bias; per residue class with outputs, (taps, first slot, geom)). The arrays
+    are shared between calls, read only."""
+    do, ho, wo = out_shape
+    fd, fh, fw = w_shape[2:]
+    depth, height, width = in_shape
+    sd, sh, sw = strides
+    pd, ph, pw = pads
     # common padding of dy: the largest residue class has ceil(F / s) taps
     md = (fd + sd - 1) // sd - 1
     mh = (fh + sh - 1) // sh - 1
@@ -414,13 +444,9 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     td = max(0, (depth - 1 + pd) // sd + 1 - do - md)
     th = max(0, (height - 1 + ph) // sh + 1 - ho - mh)
     tw = max(0, (width - 1 + pw) // sw + 1 - wo - mw)
-    dyp = _pad_channels_last(dy, md, mh, mw, td, th, tw, n_out)
     valid = np.array([[md, md + do], [mh, mh + ho], [mw, mw + wo]], dtype=np.int64)
-    zero_bias = np.zeros(channels, dtype=dx.dtype)
-    narrow = narrow_fits(channels, dx.dtype)
-    nr = tile_shape(dx.dtype, narrow)[1]
-    cp = _round_up(channels, nr)
-    wt_all, classes = _pack_residue_weights(w, sd, sh, sw, cp, nr)
+    _, _, classes = residue_layout(w_shape[0], (fd, fh, fw), strides, cp)
+    runs = []
     for rd, rh, rw in np.ndindex(sd, sh, sw):
         # a class without taps (stride > filter size) correlates with no taps: its dx is zeros
         taps, first = classes.get((rd, rh, rw), ((0, 0, 0), 0))
@@ -434,8 +460,8 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
             ok = ok and q1 >= q0
             geom[dim] = (1, m - taps[dim] + 1 if taps[dim] > 0 else 0, q0, q1 - q0 + 1, s, r - p)
         if ok:
-            wt = _class_matrix(wt_all, (taps, first), n_out, cp, nr)
-            _correlate(dyp, n_out, wt, zero_bias, dx, geom, valid, taps, narrow)
+            runs.append((taps, first, geom))
+    return (md, mh, mw, td, th, tw), valid, np.zeros(w_shape[1], dtype=dtype), tuple(runs)
 
 
 def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):

@@ -9,12 +9,16 @@ dispatchers (small NumPy set-up) call one compiled parallel helper each (see
 :mod:`fastnet.kernels.conv3d` on why).
 """
 
+import functools
+
 import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel
 from .microkernel import vector_lanes
 from .transpose import transpose_tile
+
+LAYOUTS_KEPT = 64   # residue layouts kept (one per strided layer shape)
 
 
 def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
@@ -170,10 +174,21 @@ def _pack_residue_weights(w, sd, sh, sw, kp, nr):
     :func:`_pack_weights`: panel by panel) is the values ``first * K * kp .. (first + taps) * K *
     kp`` of the flat wt, a C-contiguous slice (:func:`_class_matrix`). Every filter position is
     one tap of one class, so wt holds FD * FH * FW * K * kp values."""
-    fd, fh, fw = w.shape[2:]
-    n_in = w.shape[0]
-    slot_of = [0] * (fd * fh * fw)   # each filter position's tap slot
-    # per slot, where its class's matrix starts (flat), its rows, and its own first row in it
+    slot_of, block, classes = residue_layout(w.shape[0], w.shape[2:], (sd, sh, sw), kp)
+    return _pack_class_weights(w, slot_of, block, kp, nr), classes
+
+
+@functools.lru_cache(maxsize=LAYOUTS_KEPT)
+def residue_layout(n_in, filter_shape, strides, kp):
+    """Where :func:`_pack_residue_weights` puts each filter position, by shapes alone (kept per
+    shape, an LRU cache: a few microseconds of Python loops a call for a small layer's backward
+    pass): (slot_of, block, classes). ``slot_of`` (int64, FD * FH * FW): each filter position's
+    tap slot; ``block`` (int64, (3, slots)): per slot, its class matrix's first value in the flat
+    wt, its rows, and the slot's first row in it; ``classes``: as :func:`_pack_residue_weights`
+    returns. The arrays are shared between calls, read only."""
+    fd, fh, fw = filter_shape
+    sd, sh, sw = strides
+    slot_of = np.zeros(fd * fh * fw, dtype=np.int64)
     block = np.zeros((3, fd * fh * fw), dtype=np.int64)
     classes = {}
     slot = 0
@@ -191,7 +206,7 @@ def _pack_residue_weights(w, sd, sh, sw, kp, nr):
                             slot_of[(ad * fh + ah) * fw + aw] = slot + tap
                             block[:, slot + tap] = (slot * n_in * kp, td * th * tw * n_in, tap * n_in)
                 slot += td * th * tw
-    return _pack_class_weights(w, np.array(slot_of, dtype=np.int64), block, kp, nr), classes
+    return slot_of, block, classes
 
 
 @parallel_kernel
