@@ -14,7 +14,7 @@ conv2d                 :mod:`fastnet.kernels.conv2d` (small layers: ``conv2d_pla
                        ``winograd``, its weight gradient ``winograd_weight``)
 conv3d                 :mod:`fastnet.kernels.conv3d` (3x3x3 stride 1: ``winograd3d``, its weight
                        gradient ``winograd3d_weight``)
-maxpool2d, maxpool3d   :mod:`fastnet.kernels.pooling`
+maxpool2d, maxpool3d   :mod:`fastnet.kernels.pooling` (3-D: ``pooling3d``)
 mse_loss, cross_entropy, squared_error   :mod:`fastnet.kernels.losses`
 nll_loss, l1_loss      :mod:`fastnet.kernels.losses`
 huber_loss             :mod:`fastnet.kernels.losses`

@@ -211,12 +211,12 @@ def test_maxpool2d_backward_2x2_both_forms(shape, form, dtype):
 @pytest.mark.parametrize("shape", [(2, 3, 4, 6, 8), (1, 2, 5, 7, 9), (1, 1, 2, 2, 2), (1, 2, 3, 5, 4),
                                    (1, 1, 2, 3, 33)], ids=str)
 def test_maxpool3d_backward_2x2x2_fast_path(shape, dtype):
-    from fastnet.kernels import pooling
+    from fastnet.kernels import pooling3d
     x, dy = _pool_backward_case(shape, dtype, 6)
     dx = ops.maxpool3d_backward(x, dy, 2)
     np.testing.assert_array_equal(dx, naive.maxpool3d_backward(x, dy, 2))
     generic = np.full_like(x, 7.0)
-    pooling.maxpool3d_backward(x, dy, generic, 2, 2, 2, 2, 2, 2, 0, 0, 0, False)
+    pooling3d.maxpool3d_backward(x, dy, generic, 2, 2, 2, 2, 2, 2, 0, 0, 0, False)
     assert dx.tobytes() == generic.tobytes()
 
 

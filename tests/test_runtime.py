@@ -79,7 +79,7 @@ print(" ".join(missing) or "none")
 @pytest.mark.parametrize("steps, modules", [
     ("conv", ["conv3d", "conv_layout", "conv2d_plane", "winograd", "winograd3d", "winograd3d_weight",
               "winograd_weight"]),
-    ("maxpool", ["pooling"]),
+    ("maxpool", ["pooling", "pooling3d"]),
 ], ids=["convolution", "pooling"])
 def test_warmup_steps_reach_every_kernel_of_their_modules(steps, modules, dtype):
     """fastnet.compile's conv (maxpool) steps compile every parallel kernel of the convolution

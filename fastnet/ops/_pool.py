@@ -5,6 +5,7 @@ import numpy as np
 from .. import _validate
 from .._trace import traced
 from ..kernels import pooling as _kernels
+from ..kernels import pooling3d as _kernels3d
 
 _DIM_NAMES = {2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -108,7 +109,7 @@ def maxpool3d(x, kernel_size, stride=None, padding=0):
         x, kernel_size, stride, padding, 3)
     y = np.empty(x.shape[:2] + out_dhw, dtype=x.dtype)
     if y.size:
-        _kernels.maxpool3d_forward(x, y, kd, kh, kw, sd, sh, sw, pd, ph, pw)
+        _kernels3d.maxpool3d_forward(x, y, kd, kh, kw, sd, sh, sw, pd, ph, pw)
     return y
 
 
@@ -136,7 +137,7 @@ def maxpool3d_backward(x, dy, kernel_size, stride=None, padding=0):
     if dy.size:
         # fast=True passed, not left to its default: Numba compiles an omitted argument as a
         # signature of its own, a second copy of the kernel beside the tests' fast=False calls
-        _kernels.maxpool3d_backward(x, dy, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw, True)
+        _kernels3d.maxpool3d_backward(x, dy, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw, True)
     return dx
 
 
