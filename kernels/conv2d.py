@@ -21,7 +21,8 @@ microsecond per call.
 import numpy as np
 
 from .conv2d_plane import flat_planes, plane_correlate, plane_weight_grad
-from .conv3d import conv3d_backward_input, conv3d_backward_weight, conv3d_forward
+from .conv3d import conv3d_backward_input, conv3d_forward
+from .conv_weight import conv3d_backward_weight
 from .winograd import conv2d_forward_winograd
 from .winograd_weight import conv2d_backward_weight_winograd
 

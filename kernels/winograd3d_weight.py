@@ -40,7 +40,7 @@ S, 64 (kb T + 1 or 2 lines) values (T <= WEIGHT_TILES tiles). C3D (32 -> 64, flo
 Measured 2026-12-05 on the 2-core AMD EPYC (Zen 4, AVX-512) dev VM, float32, dw and db, ms, one
 thread | two (``numba.set_num_threads`` and ``torch.set_num_threads``), the minimum of 7 calls
 after a warm-up call, padding 1, unit-normal data: :func:`conv3d_backward_weight_winograd` | the
-direct ``conv3d.conv3d_backward_weight`` | ``torch.ops.aten.convolution_backward`` with
+direct ``conv_weight.conv3d_backward_weight`` | ``torch.ops.aten.convolution_backward`` with
 output_mask (False, True, True), PyTorch 2.13 CPU:
 
 =========================  ======================  ======================  ======================

@@ -40,7 +40,7 @@ thread | two (``numba.set_num_threads`` and ``torch.set_num_threads``), the mini
 a warm-up call, 0.5 s apart between implementations (PyTorch's OpenMP threads spin); unit-normal x
 and dy, padding 1. Winograd:
 ``kernels.conv2d.conv2d_backward_weight(..., algorithm="winograd")``; direct:
-``algorithm="direct"`` (the tile core of :func:`fastnet.kernels.conv3d.conv3d_backward_weight`);
+``algorithm="direct"`` (the tile core of :func:`fastnet.kernels.conv_weight.conv3d_backward_weight`);
 PyTorch 2.13 CPU: ``torch.ops.aten.convolution_backward(dy, x, w, None, (1, 1), (1, 1), (1, 1),
 False, (0, 0), 1, (False, True, True))``. Script: ``SLEEP=0.5 python /tmp/wg/final_bench.py THREADS
 3`` (not kept in the repository), run twice per thread count, minima over the 6 rounds. The VM is

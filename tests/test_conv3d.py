@@ -203,7 +203,7 @@ def test_reduce_weight_gradient_matches_numpy(chunks, k, c, taps, dtype):
     least a vector of rows and whole vectors of output channels by the in-register tiles (the last
     row tile overlapping), the rest (k past the last full vector; fewer rows than a vector) by the
     scalar loop. db is dy's channel sum."""
-    from fastnet.kernels import conv3d as kernels
+    from fastnet.kernels import conv_weight as kernels
     g = rng(47)
     n_taps = int(np.prod(taps))
     kp = -(-k // 16) * 16 + 16
@@ -268,7 +268,7 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     the reference. Nor does skipping the products with padding: the forward's position order, the
     weight gradient's row runs."""
     from fastnet.kernels import conv3d as kernels
-    from fastnet.kernels import conv_plan
+    from fastnet.kernels import conv_plan, conv_weight
     from fastnet.kernels.microkernel import tile_shape
     mr, nr = tile_shape(np.dtype(dtype), narrow)
     x, w, b = conv_problem((2, 7, 3, 9, 10), (2 * nr + 3, 7, 3, 3, 3), dtype, seed=27)
@@ -296,14 +296,14 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     assert_close(results[0], naive_conv.conv3d(x64, w64, b.astype(np.float64), 1, 1).astype(dtype),
                  dtype, scale=conv_scale(w.shape))
     dy = rng(28).standard_normal(results[0].shape).astype(dtype)
-    dycl = kernels._dy_panels(dy, kp, nr)
+    dycl = conv_weight._dy_panels(dy, kp, nr)
     lp = -(-7 * 27 // mr) * mr
     sums = []
     everywhere = np.array([[-9, 99], [-9, 99], [-9, 99]], dtype=np.int64)   # no product skipped
     for groups in (1, 2, lp // mr):
         for rows_valid in (valid, everywhere):
             partial = np.full((1, lp, kp), np.nan, dtype=dtype)
-            kernels._weight_tiles(xp, 7, dycl, partial, rows_valid, 3, 3, 3, 1, 1, 1, narrow, 4, groups)
+            conv_weight._weight_tiles(xp, 7, dycl, partial, rows_valid, 3, 3, 3, 1, 1, 1, narrow, 4, groups)
             sums.append(partial[:, :7 * 27])
     for partial in sums[1:]:
         assert np.array_equal(partial, sums[0])

@@ -77,7 +77,7 @@ print(" ".join(missing) or "none")
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("steps, modules", [
-    ("conv", ["conv3d", "conv_layout", "conv2d_plane", "winograd", "winograd3d", "winograd3d_weight",
+    ("conv", ["conv3d", "conv_weight", "conv_layout", "conv2d_plane", "winograd", "winograd3d", "winograd3d_weight",
               "winograd_weight"]),
     ("maxpool", ["pooling", "pooling3d"]),
 ], ids=["convolution", "pooling"])

@@ -11,6 +11,7 @@ from .. import _validate
 from .._trace import traced
 from ..kernels import conv2d as _k2
 from ..kernels import conv3d as _k3
+from ..kernels import conv_weight as _kw
 from ..kernels import winograd3d as _kw3
 from ..kernels import winograd3d_weight as _kw3w
 
@@ -283,5 +284,5 @@ def conv3d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
     if _kw3w.winograd_weight_ok(w.shape[1], w.shape[0], tiles, *w.shape[2:], *stride, algorithm):
         _kw3w.conv3d_backward_weight_winograd(x, dy, dw, db, *padding)
     else:
-        _k3.conv3d_backward_weight(x, dy, dw, db, *stride, *padding)
+        _kw.conv3d_backward_weight(x, dy, dw, db, *stride, *padding)
     return dx, dw, db

@@ -1,0 +1,239 @@
+"""The convolution core's weight gradient, dw and db of :mod:`fastnet.kernels.conv3d`'s correlation
+(see that module's docstring: the same register tiles, the same padded channels-last copies):
+tiles of MR filter taps x NR output channels, reduced over the output positions in chunks of
+private partial sums, then summed in chunk order and transposed into dw.
+"""
+
+import numba
+import numpy as np
+from numba import prange
+
+from ._config import parallel_kernel
+from .conv3d import _channel_sum, _round_up
+from .conv_layout import _pad_channels_last
+from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_rows, tile_shape, vector_lanes
+from .transpose import transpose_tile
+
+UNITS_PER_THREAD = 4    # backward-weight: chunks per thread where the memory allows
+WEIGHT_CHUNKS = 16      # backward-weight: private partial sums (fixed: not the thread count)
+BLOCK_TARGET = 256      # backward-weight: output positions per block of rows within a chunk
+PARTIAL_BYTES = 4 * 2**20   # ... and at most this much memory for the chunks' private sums
+
+
+def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
+    """dw, db = gradients of sum(y * dy) with respect to w and b.
+
+    x : (N, C, D, H, W), dy : (N, K, Do, Ho, Wo), dw : (K, C, FD, FH, FW), db : (K,), both written
+    in full. ``dw[k, c, a, p, q] = sum_{n,i,j,l} dy[n, k, i, j, l] * xpad[n, c, i*sd + a, j*sh + p,
+    l*sw + q]``; db[k] = sum of dy[:, k] (accumulated in float64).
+
+    Tiles of MR taps x NR output channels (see the module docstring); work unit: a block of R
+    consecutive whole output rows in (n, i, j) order (R * Wo about BLOCK_TARGET, across planes and
+    images, so that small planes still give long reductions); the units are
+    split into chunks, by the shapes alone: at most WEIGHT_CHUNKS, and at most as many private
+    matrices as fit in PARTIAL_BYTES. Where that leaves fewer chunks than UNITS_PER_THREAD per
+    thread, the taps are split between threads too (which does not change any sum).
+    Extra memory: the padded channels-last input, dy channels-last panel by panel
+    (:func:`_dy_panels`: Kp values per position, K rounded up to NR), and the chunks' private
+    (Lp, Kp) matrices, Lp = C*FD*FH*FW rounded up to MR.
+    """
+    n_batch, n_out, do, ho, wo = dy.shape
+    _, channels, fd, fh, fw = dw.shape
+    narrow = narrow_fits(n_out, dw.dtype)
+    mr, nr = tile_shape(dw.dtype, narrow)
+    kp = _round_up(n_out, nr)
+    lp = _round_up(fd * fh * fw * channels, mr)
+    xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0, channels)
+    dycl = _dy_panels(dy, kp, nr)
+    total_rows = n_batch * do * ho
+    rows = max(1, min(total_rows, BLOCK_TARGET // wo))
+    units = (total_rows + rows - 1) // rows
+    rows = (total_rows + units - 1) // units
+    chunks = max(1, min(WEIGHT_CHUNKS, units, PARTIAL_BYTES // (lp * kp * dw.itemsize)))
+    wanted = UNITS_PER_THREAD * numba.get_num_threads()
+    tap_groups = min(lp // mr, max(1, -(-wanted // chunks)))
+    partial = np.empty((chunks, lp, kp), dtype=dw.dtype)
+    valid = np.array([[pd, pd + x.shape[2]], [ph, ph + x.shape[3]], [pw, pw + x.shape[4]]], dtype=np.int64)
+    _weight_tiles(xp, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow, rows, tap_groups)
+    _reduce_weight_and_bias(partial, dy, dw, db)
+
+
+def _dy_panels(dy, kp, nr):
+    """dy (N, K, Do, Ho, Wo) for the weight gradient's tiles: an array (Kp / NR * N, Do, Ho, Wo * NR)
+    whose ``[p * N + n, i, j, l * NR + c]`` is dy[n, p * NR + c, i, j, l] (zero for channels past K):
+    channels-last, one panel of NR channels at a time, so that the NR values a tile reads per
+    position are contiguous from one position to the next (with all Kp channels per position,
+    the rows a tile read were Kp values apart: 1 KB at 256 channels, a sixteenth of L1's sets).
+    Copies: one transpose of dy into panel order where K > NR, then the channels-last copy (which
+    zero-fills the channels past K of a single panel itself: its pitch NR is at least K)."""
+    n_batch, n_out = dy.shape[:2]
+    panels = kp // nr
+    if panels > 1:
+        grouped = np.zeros((panels, n_batch, nr) + dy.shape[2:], dtype=dy.dtype)
+        for p in range(panels):
+            grouped[p, :, :min(nr, n_out - p * nr)] = dy[:, p * nr:(p + 1) * nr]
+        dy = grouped.reshape((panels * n_batch, nr) + dy.shape[2:])
+    return _pad_channels_last(dy, 0, 0, 0, 0, 0, 0, nr)
+
+
+@parallel_kernel
+def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow, rows_per_block,
+                  tap_groups):
+    """The parallel part of :func:`conv3d_backward_weight` (one parallel region): chunk ``i`` of
+    the units (blocks of ``rows_per_block`` consecutive output rows, in (n, i, j) order, across
+    planes and images) writes its private
+    sums ``partial[i]`` (Lp, Kp): row ``((a * FH + b) * FW + e) * C + c`` = tap (c, a, b, e),
+    column k; each chunk's rows are split into ``tap_groups`` tasks. Rows past C*FD*FH*FW repeat
+    the last tap (never read).
+
+    xin : (N, Dp, Hp, Wp * C) padded input, channels-last (pitch C); dycl : (Kp / NR * N, Do, Ho,
+    Wo * NR) dy, panel by panel (:func:`_dy_panels`); valid : int64 (3, 2), the rows [lo, hi) of
+    xin along D and H, and its columns along W, that hold x; narrow : the tile shape (Lp a
+    multiple of its MR, Kp of its NR).
+
+    A tile's reduction skips the output rows, and the positions at the ends of each row, whose
+    windows meet only padding at every tap of the tile (a product with a padding zero): runs of
+    the remaining rows, each one call. Which products a sum skips is fixed by the shapes.
+    """
+    mr = tile_rows(xin, narrow)
+    nr = tile_cols(xin, narrow)
+    dp, hp, wpc = xin.shape[1], xin.shape[2], xin.shape[3]
+    do, ho, wonr = dycl.shape[1], dycl.shape[2], dycl.shape[3]
+    chunks, lp, kp = partial.shape
+    wo = wonr // nr
+    panel_size = dycl.size // (kp // nr)   # dy values per panel of NR channels
+    span = fw * channels
+    patch = fd * fh * span
+    # each tap's offset in a window of xin (the rows of the tiles)
+    taps = np.empty(lp, dtype=np.int64)
+    for l in range(lp):
+        t = min(l, patch - 1)
+        ab = t // span
+        a = ab // fh
+        taps[l] = (a * hp + ab - a * fh) * wpc + t - ab * span
+    # per tile of MR taps: the output indices along D, H and W whose windows meet data at some
+    # tap of the tile, [lo, hi) each (a tap t at output q reads padded index q * s + t)
+    reach = np.empty((lp // mr, 6), dtype=np.int64)
+    for tile in range(lp // mr):
+        lo_a, lo_b, lo_e, hi_a, hi_b, hi_e = fd, fh, fw, -1, -1, -1
+        for l in range(tile * mr, tile * mr + mr):
+            t = min(l, patch - 1)
+            a, b, e = t // (fh * span), (t // span) % fh, (t % span) // channels
+            lo_a, lo_b, lo_e = min(lo_a, a), min(lo_b, b), min(lo_e, e)
+            hi_a, hi_b, hi_e = max(hi_a, a), max(hi_b, b), max(hi_e, e)
+        bounds = ((lo_a, hi_a, sd, do), (lo_b, hi_b, sh, ho), (lo_e, hi_e, sw, wo))
+        for dim, (t0, t1, s, n_q) in enumerate(bounds):
+            # q * s + t1 >= valid lo  and  q * s + t0 < valid hi
+            reach[tile, 2 * dim] = min(n_q, max(0, (valid[dim, 0] - t1 + s - 1) // s))
+            reach[tile, 2 * dim + 1] = min(n_q, max(0, (valid[dim, 1] - t0 + s - 1) // s))
+    total_rows = dycl.shape[0] // (kp // nr) * do * ho
+    units = (total_rows + rows_per_block - 1) // rows_per_block
+    tiles_per_group = (lp // mr + tap_groups - 1) // tap_groups
+    xflat = xin.reshape(xin.size)
+    dyflat = dycl.reshape(dycl.size)
+    for task in prange(chunks * tap_groups):
+        chunk = task // tap_groups
+        l_first = (task - chunk * tap_groups) * tiles_per_group * mr
+        l_last = min(lp, l_first + tiles_per_group * mr)
+        mine = partial[chunk].reshape(lp * kp)
+        row_starts = np.empty(rows_per_block, dtype=np.int64)   # each output row's first window
+        row_di = np.empty(rows_per_block, dtype=np.int64)   # ... and its output (i, j)
+        row_hj = np.empty(rows_per_block, dtype=np.int64)
+        written = np.zeros(lp // mr, dtype=np.bool_)
+        start = chunk * units // chunks
+        stop = (chunk + 1) * units // chunks
+        for unit in range(start, stop):
+            g0 = unit * rows_per_block
+            rows = min(rows_per_block, total_rows - g0)
+            for r in range(rows):   # output row g = (n, i, j) -> its first window in xin
+                g = g0 + r
+                plane = g // ho   # n * Do + i
+                n = plane // do
+                row_di[r] = plane - n * do
+                row_hj[r] = g - plane * ho
+                row_starts[r] = ((n * dp + row_di[r] * sd) * hp + row_hj[r] * sh) * wpc
+            for l0 in range(l_first, l_last, mr):
+                tile = l0 // mr
+                q_lo, q_hi = reach[tile, 4], reach[tile, 5]
+                if q_lo >= q_hi:
+                    continue
+                r = 0
+                while r < rows:   # runs [r, r_end) of rows that meet data; row r_end does not
+                    r_end = r
+                    while (r_end < rows and reach[tile, 0] <= row_di[r_end] < reach[tile, 1]
+                           and reach[tile, 2] <= row_hj[r_end] < reach[tile, 3]):
+                        r_end += 1
+                    if r_end > r:
+                        first = (g0 + r) * wonr + q_lo * nr   # output rows are consecutive in a panel
+                        for k0 in range(0, kp, nr):
+                            shaped_tile_fma(xflat[q_lo * sw * channels:], taps[l0:], row_starts[r:],
+                                            sw * channels, dyflat[(k0 // nr) * panel_size + first:], wonr, nr,
+                                            r_end - r, q_hi - q_lo, mine[l0 * kp + k0:], kp, written[tile],
+                                            narrow)
+                        written[tile] = True
+                    r = r_end + 1
+        for l0 in range(l_first, l_last, mr):   # a tile that met no data in the chunk: zeros
+            if not written[l0 // mr]:
+                mine[l0 * kp:(l0 + mr) * kp] = 0
+
+
+@parallel_kernel
+def _reduce_weight_and_bias(partial, dy, dw, db):
+    """dw[k, c, a, b, e] = sum over chunks, in chunk order, of partial[chunk, ((a*FH + b)*FW + e)*C
+    + c, k]; db[k] = sum of dy[:, k] in float64 (parallel over k).
+
+    dw: parallel over groups of G input channels (G * FD*FH*FW >= W values, W:
+    :func:`~fastnet.kernels.microkernel.vector_lanes`), each writing contiguous runs of dw. A task
+    first sums its G * taps rows of the chunks into a (G * taps, Kp) buffer in dw's (c, tap) order
+    (contiguous rows, one vector add per chunk), then transposes the buffer into dw by W x W tiles
+    in registers (:func:`~fastnet.kernels.transpose.transpose_tile`; the last tile of the rows
+    overlaps the one before), the output channels past the last full W by a scalar loop. With one
+    chunk (batch 1) this is a plain transpose of (Lp, Kp) into (K, L); it took 0.33 of the weight
+    gradient's 1.32 ms at 256 -> 256, 5 x 5, 14 x 14, batch 1, with a scalar transpose (2 threads,
+    Zen 4, float32, 2026-12-05).
+    """
+    n_batch, n_out = dy.shape[0], dy.shape[1]
+    channels = dw.shape[1]
+    taps = dw.shape[2] * dw.shape[3] * dw.shape[4]
+    chunks, kp = partial.shape[0], partial.shape[2]
+    lanes = vector_lanes(dw)
+    group = (lanes + taps - 1) // taps   # channels per task: at least W rows to transpose
+    n_groups = (channels + group - 1) // group
+    k_tiled = n_out // lanes * lanes
+    pflat = partial.reshape(partial.size)
+    dflat = dw.reshape(dw.size)
+    row_length = channels * taps
+    for task in prange(n_groups):
+        c0 = task * group
+        c1 = min(channels, c0 + group)
+        rows = (c1 - c0) * taps
+        total = np.empty(rows * kp, dtype=dw.dtype)
+        for c in range(c0, c1):
+            for tap in range(taps):
+                row = total[((c - c0) * taps + tap) * kp:]
+                first = pflat[(tap * channels + c) * kp:]
+                for k in range(kp):
+                    row[k] = first[k]
+                for chunk in range(1, chunks):   # same order as a running sum p0 + p1 + ... per element
+                    prow = pflat[((chunk * partial.shape[1]) + tap * channels + c) * kp:]
+                    for k in range(kp):
+                        row[k] += prow[k]
+        base = c0 * taps
+        k_first = 0
+        if rows >= lanes:
+            starts = np.empty(lanes, dtype=np.int64)
+            for k0 in range(0, k_tiled, lanes):
+                for r in range(0, rows, lanes):
+                    r0 = min(r, rows - lanes)
+                    for j in range(lanes):
+                        starts[j] = (k0 + j) * row_length + base + r0
+                    transpose_tile(total[r0 * kp + k0:], kp, dflat, starts)
+            k_first = k_tiled
+        for k in range(k_first, n_out):
+            dst = dflat[k * row_length + base:]
+            for r in range(rows):
+                dst[r] = total[r * kp + k]
+    spatial = dy.shape[2] * dy.shape[3] * dy.shape[4]
+    dyf = dy.reshape(n_batch, n_out, spatial)
+    for k in prange(n_out):
+        db[k] = _channel_sum(dyf, k)
