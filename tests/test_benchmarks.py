@@ -268,9 +268,12 @@ def test_run_measures_a_case_again_while_the_cores_are_shared(probes, attempts, 
 def test_degraded_is_judged_against_the_runs_best_probes():
     entry = {"parallel_efficiency": 0.85, "fork_join_us": 3.0}
     assert not bench_report.degraded(entry, {"efficiency": None, "fork_join_us": None})
-    assert not bench_report.degraded(entry, {"efficiency": 1.0, "fork_join_us": 2.0})
-    assert bench_report.degraded(entry, {"efficiency": 1.01, "fork_join_us": 2.0})
-    assert bench_report.degraded(entry, {"efficiency": 0.9, "fork_join_us": 1.9})
+    assert not bench_report.degraded(entry, {"efficiency": 1.0, "fork_join_us": 2.0})   # 0.85 = 0.85 x 1.0
+    assert bench_report.degraded(entry, {"efficiency": 1.0, "fork_join_us": 1.9})       # 3.0 > 1.5 x 1.9
+    assert bench_report.degraded({"parallel_efficiency": 0.8, "fork_join_us": 2.0},
+                                 {"efficiency": 0.95, "fork_join_us": 2.0})             # 0.8 < 0.85 x 0.95
+    # a best above 1 (noise in the one-thread timing) counts as 1
+    assert not bench_report.degraded(entry, {"efficiency": 1.16, "fork_join_us": 2.0})
     assert not bench_report.degraded({"parallel_efficiency": None, "fork_join_us": None},
                                      {"efficiency": 1.0, "fork_join_us": 1.0})
 
