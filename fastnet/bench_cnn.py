@@ -126,7 +126,7 @@ def array_op_fn(case, size, impl, inputs):
 
 def torch_op_fn(case, size, inputs):
     """fn() running ``case`` in PyTorch (the forward under no_grad, or forward and autograd)."""
-    from .benchmarks import _torch
+    from .benchmarks import _torch, _torch_fn
     torch = _torch()
     F = torch.nn.functional
     p = case.params(size)
@@ -165,17 +165,7 @@ def torch_op_fn(case, size, inputs):
                 y = forward(x)
                 return y.numpy(), (y != 0).to(y.dtype).numpy()
         return fn
-    if not case.backward:
-        def fn():
-            with torch.no_grad():
-                return forward(x).numpy()
-        return fn
-
-    def fn():
-        y = forward(x)
-        grads = torch.autograd.grad(y, leaves, dy)
-        return (y.detach().numpy(),) + tuple(g.numpy() for g in grads)
-    return fn
+    return _torch_fn(torch, forward, x, leaves, dy, case.backward)
 
 
 def cost(case, size, dtype):

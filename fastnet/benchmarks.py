@@ -402,8 +402,13 @@ def _torch_op_fn(case, size, inputs):
             return pool(x, p["kernel_size"], p["stride"], p["padding"])
     else:
         raise AssertionError(case.family)
+    return _torch_fn(torch, forward, x, leaves, dy, case.backward)
 
-    if not case.backward:
+
+def _torch_fn(torch, forward, x, leaves, dy, backward):
+    """fn() of a torch case: ``forward(x)`` under no_grad, or forward and the gradients of the
+    ``leaves`` for ``dy`` (as NumPy arrays: y first)."""
+    if not backward:
         def fn():
             with torch.no_grad():
                 return forward(x).numpy()
