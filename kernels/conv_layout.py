@@ -60,6 +60,8 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
     aliased = x.strides[1] % 1024 == 0
     lanes = vector_lanes(x)
     tiled = channels >= lanes and width >= lanes
+    by_channel = not tiled and width >= channels   # without tiles, rows longer than the channels
+    buffered = aliased and not by_channel   # the paths that read across channels
     c_tiles = (channels + lanes - 1) // lanes if tiled else 0
     w_tiles = (width + lanes - 1) // lanes if tiled else 0
     plane_size = height * width
@@ -83,7 +85,7 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
             tail = dst[(pw + width) * pitch:]
             for j in range(tail.shape[0]):
                 tail[j] = zero
-            if aliased and tiled:
+            if buffered:
                 # first the C input rows, one contiguous read each, into an L1-sized buffer:
                 # reading across channels element by element thrashes the caches when the channel
                 # stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
@@ -106,20 +108,22 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
                         source = xflat[((n * channels + c0) * depth + d) * plane_size + h * width + w0:]
                         stride = depth * plane_size
                     transpose_tile(source, stride, dst, starts)
-            if not tiled and width >= channels:
-                # without tiles, rows longer than the channels: channel by channel, a contiguous
-                # read and writes pitch apart
+            if by_channel:   # channel by channel: a contiguous read and writes pitch apart
                 body = dst[pw * pitch:]
                 for c in range(channels):
                     src = x[n, c, d, h]
                     for w in range(width):
                         body[w * pitch + c] = src[w]
-            elif not tiled:   # position by position: reads a channel stride apart, contiguous writes
+            elif not tiled:   # position by position: reads a channel apart, contiguous writes
                 src = x[n, :, d, h]
                 for w in range(width):
                     cell = dst[(w + pw) * pitch:]
-                    for c in range(channels):
-                        cell[c] = src[c, w]
+                    if buffered:
+                        for c in range(channels):
+                            cell[c] = rows[c, w]
+                    else:
+                        for c in range(channels):
+                            cell[c] = src[c, w]
             if pitch > channels:   # the zero columns
                 for w in range(width):
                     cell = dst[(w + pw) * pitch:]

@@ -458,6 +458,7 @@ def test_bad_dy(dy, error, message):
     ((2, 37, 3, 19, 21), (1, 2, 1), (1, 0, 2), 40),   # register tiles, the last ones overlapping
     ((3, 64, 1, 16, 16), (0, 1, 1), (0, 0, 0), 64),   # tiles of channels, rows buffered (1 KB)
     ((1, 20, 1, 3, 7), (0, 0, 0), (0, 0, 0), 32),     # rows shorter than a tile
+    ((1, 20, 4, 8, 8), (0, 1, 1), (0, 0, 0), 24),     # ... and than the channels, 1 KB apart: buffered
 ])
 def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     """The channels-last padded copy equals np.pad + transpose (zeros past the end, and in the
