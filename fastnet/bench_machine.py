@@ -24,8 +24,7 @@ FORK_JOINS = 100       # parallel regions per fork-join timing
 def probe_cores(threads=None):
     """Both probes of the cores at ``threads`` threads: ``{"efficiency": parallel_efficiency(),
     "fork_join_us": fork_join_seconds() * 1e6}``, or None with fewer than 2 threads. About 7 ms."""
-    import numba
-    threads = numba.get_num_threads() if threads is None else int(threads)
+    threads = _threads(threads)
     if threads < 2:
         return None
     return {"efficiency": parallel_efficiency(threads), "fork_join_us": fork_join_seconds(threads) * 1e6}
@@ -34,30 +33,20 @@ def probe_cores(threads=None):
 def fork_join_seconds(threads=None, calls=FORK_JOINS):
     """Seconds one parallel region that does nearly nothing takes at ``threads`` threads
     (:func:`fastnet.kernels.probe.touch`): the threads' fork and join, and Numba's dispatch; the
-    median of PROBE_REPEATS batches of ``calls``. The thread count of the calling thread is restored.
+    median of PROBE_REPEATS batches of ``calls``.
 
     Machine-dependent (1.4 us on the 2-core Zen 4 dev VM), so the runner compares it with the fastest
     seen in the same run: on that VM it doubled in the spells that slowed every short parallel
     kernel (:mod:`fastnet.kernels.probe`), sometimes while :func:`parallel_efficiency` stayed at 1.
     """
-    import numba
-
     from .kernels import probe
-    threads = numba.get_num_threads() if threads is None else int(threads)
-    a = np.zeros(max(threads, 1), dtype=np.float32)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        probe.touch(a)   # compiled (or loaded) on the first call; the threads started
-        batches = []
-        for _ in range(PROBE_REPEATS):
-            t = time.perf_counter()
-            for _ in range(calls):
-                probe.touch(a)
-            batches.append((time.perf_counter() - t) / calls)
-    finally:
-        numba.set_num_threads(previous)
-    return sorted(batches)[len(batches) // 2]
+    a = np.zeros(max(_threads(threads), 1), dtype=np.float32)
+
+    def batch():
+        for _ in range(calls):
+            probe.touch(a)
+    times = _timings(_threads(threads), lambda: probe.touch(a), batch)
+    return sorted(times)[len(times) // 2] / calls
 
 
 def parallel_efficiency(threads=None, calls=PROBE_CALLS):
@@ -69,38 +58,48 @@ def parallel_efficiency(threads=None, calls=PROBE_CALLS):
     :func:`fastnet.kernels.probe.fma_units` runs one unit on one thread, then one unit per thread
     on ``threads`` threads; the result is the best time alone / the best time together (best of
     PROBE_REPEATS each). Well below the run's best (EFFICIENCY_DROP) the threads were sharing
-    physical cores or another tenant's work (see :mod:`fastnet.kernels.probe` for what that did to the dev VM's timings). About
-    6 ms with the defaults; the thread count of the calling thread is restored.
+    physical cores or another tenant's work (see :mod:`fastnet.kernels.probe` for what that did
+    to the dev VM's timings). About 6 ms with the defaults.
     """
-    import numba
-
     from .kernels import probe
     from .kernels.microkernel import tile_shape
-    threads = numba.get_num_threads() if threads is None else int(threads)
+    threads = _threads(threads)
     if threads < 2:
         return None
     mr, nr = tile_shape(np.dtype(np.float32))
     a = np.ones(mr * probe.STEPS, dtype=np.float32)
     b = np.full(probe.STEPS * nr, 1e-3, dtype=np.float32)
     c = np.zeros((threads, mr * nr), dtype=np.float32)
-    previous = numba.get_num_threads()
 
     def best(units):
-        numba.set_num_threads(units)
-        probe.fma_units(a, b, c, units, 1)   # compiled (or loaded) on the first call; warm
+        return min(_timings(units, lambda: probe.fma_units(a, b, c, units, 1),
+                            lambda: probe.fma_units(a, b, c, units, calls)))
+    return best(1) / best(threads)
+
+
+def _threads(threads):
+    """``threads``, or the calling thread's Numba thread count where None."""
+    import numba
+    return numba.get_num_threads() if threads is None else int(threads)
+
+
+def _timings(threads, warm, fn):
+    """PROBE_REPEATS timings (seconds) of ``fn()`` at ``threads`` Numba threads, after one call of
+    ``warm()`` (which compiles or loads the kernel and starts the threads); the calling thread's
+    thread count is restored."""
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        warm()
         times = []
         for _ in range(PROBE_REPEATS):
             t = time.perf_counter()
-            probe.fma_units(a, b, c, units, calls)
+            fn()
             times.append(time.perf_counter() - t)
-        return min(times)
-
-    try:
-        alone = best(1)
-        together = best(threads)
+        return times
     finally:
         numba.set_num_threads(previous)
-    return alone / together
 
 
 def measure_limits(quick=False):
