@@ -41,19 +41,9 @@ def _stage_masks(width):
     return stages
 
 
-@intrinsic
-def transpose_tile(typingctx, src, src_stride, dst, dst_rows):
-    """``dst[dst_rows[c] + r] = src[r * src_stride + c]`` for r, c < W
-    (:func:`~fastnet.kernels.microkernel.vector_lanes`).
-
-    src, dst : 1-D C-contiguous arrays of one float dtype (views: pass ``x[offset:]`` to start
-        anywhere); src_stride : int, the distance between the W source rows; dst_rows : int64
-        (>= W,), where each of the W transposed rows (source columns) starts in ``dst``. Nothing is
-        bounds-checked: the caller guarantees that every index is in range.
-    """
-    sig = types.void(src, src_stride, dst, dst_rows)
-    dtype = as_dtype(src.dtype)
-
+def _transpose_codegen(dtype, partial):
+    """The code generator of :func:`transpose_tile` (``partial``: of :func:`transpose_rows`, whose
+    third argument is the number of source rows)."""
     def codegen(context, builder, signature, args):
         i32 = ir.IntType(32)
         i64 = ir.IntType(64)
@@ -62,12 +52,25 @@ def transpose_tile(typingctx, src, src_stride, dst, dst_rows):
         def data(position):
             return context.make_array(signature.args[position])(context, builder, args[position]).data
 
-        src_ptr, dst_ptr, rows_ptr = data(0), data(2), data(3)
-        stride = builder.sext(args[1], i64) if args[1].type != i64 else args[1]
-        vptr = ir.VectorType(src_ptr.type.pointee, width).as_pointer()
-        rows = [builder.load(builder.bitcast(builder.gep(src_ptr, [builder.mul(stride, ir.Constant(i64, r))]),
-                                             vptr), align=1)
-                for r in range(width)]
+        def as_i64(value):
+            return builder.sext(value, i64) if value.type != i64 else value
+
+        dst_at = 3 if partial else 2
+        src_ptr, dst_ptr, rows_ptr = data(0), data(dst_at), data(dst_at + 1)
+        stride = as_i64(args[1])
+        vty = ir.VectorType(src_ptr.type.pointee, width)
+        vptr = vty.as_pointer()
+        if partial:   # rows past the source's: load its last row again (in range), then zero it
+            count = as_i64(args[2])
+            last = builder.sub(count, ir.Constant(i64, 1))
+        rows = []
+        for r in range(width):
+            index = ir.Constant(i64, r)
+            if partial:
+                present = builder.icmp_signed("<", index, count)
+                index = builder.select(present, index, last)
+            row = builder.load(builder.bitcast(builder.gep(src_ptr, [builder.mul(stride, index)]), vptr), align=1)
+            rows.append(builder.select(present, row, ir.Constant(vty, None)) if partial else row)
         for h, low, high in _stage_masks(width):
             low_mask = ir.Constant(ir.VectorType(i32, width), low)
             high_mask = ir.Constant(ir.VectorType(i32, width), high)
@@ -81,4 +84,29 @@ def transpose_tile(typingctx, src, src_stride, dst, dst_rows):
             builder.store(rows[c], builder.bitcast(builder.gep(dst_ptr, [start]), vptr), align=1)
         return context.get_dummy_value()
 
-    return sig, codegen
+    return codegen
+
+
+@intrinsic
+def transpose_tile(typingctx, src, src_stride, dst, dst_rows):
+    """``dst[dst_rows[c] + r] = src[r * src_stride + c]`` for r, c < W
+    (:func:`~fastnet.kernels.microkernel.vector_lanes`).
+
+    src, dst : 1-D C-contiguous arrays of one float dtype (views: pass ``x[offset:]`` to start
+        anywhere); src_stride : int, the distance between the W source rows; dst_rows : int64
+        (>= W,), where each of the W transposed rows (source columns) starts in ``dst``. Nothing is
+        bounds-checked: the caller guarantees that every index is in range.
+    """
+    sig = types.void(src, src_stride, dst, dst_rows)
+    return sig, _transpose_codegen(as_dtype(src.dtype), False)
+
+
+@intrinsic
+def transpose_rows(typingctx, src, src_stride, n_rows, dst, dst_rows):
+    """:func:`transpose_tile` of ``n_rows`` (1 to W) source rows, the rows past them taken as zeros:
+    ``dst[dst_rows[c] + r] = src[r * src_stride + c]`` for r < n_rows, 0 for n_rows <= r < W;
+    each of the W stores still writes W values (interleaving a few channels: see
+    :func:`~fastnet.kernels.conv_layout._fill_channels_last`). Reads only the n_rows rows.
+    """
+    sig = types.void(src, src_stride, n_rows, dst, dst_rows)
+    return sig, _transpose_codegen(as_dtype(src.dtype), True)

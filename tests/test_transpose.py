@@ -11,7 +11,7 @@ from numba import njit
 
 from fastnet.kernels import _config
 from fastnet.kernels.microkernel import vector_lanes
-from fastnet.kernels.transpose import transpose_tile
+from fastnet.kernels.transpose import transpose_rows, transpose_tile
 from helpers import DTYPES, rng
 
 
@@ -40,6 +40,34 @@ def test_transpose_tile_matches_numpy(dtype, stride_extra):
         expected[rows[c]:rows[c] + width] = block[:, c]
     np.testing.assert_array_equal(dst, expected)   # every value moved, NaN included, nothing else
 
+
+
+@njit
+def _call_rows(src, stride, n_rows, dst, rows):
+    transpose_rows(src, stride, n_rows, dst, rows)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fraction", [0.0, 0.4, 1.0])
+def test_transpose_rows_matches_numpy(dtype, fraction):
+    """Fewer source rows than W: the rows past them come out as zeros (the source array ends
+    right after its last row)."""
+    width = vector_lanes(np.empty(0, dtype))
+    n_rows = max(1, min(width, round(fraction * width)))
+    stride = width + 3
+    g = rng(4)
+    src = g.standard_normal((n_rows - 1) * stride + width).astype(dtype)
+    src[2] = np.nan
+    rows = (g.permutation(width) * (width + 1)).astype(np.int64)
+    dst = np.full(width * (width + 1), 9.0, dtype)
+    _call_rows(src, stride, n_rows, dst, rows)
+    block = np.zeros((width, width), dtype)
+    for r in range(n_rows):
+        block[r] = src[r * stride:r * stride + width]
+    expected = np.full_like(dst, 9.0)
+    for c in range(width):
+        expected[rows[c]:rows[c] + width] = block[:, c]
+    np.testing.assert_array_equal(dst, expected)
 
 _PROBE = """
 import numpy as np
