@@ -300,23 +300,28 @@ def _pack_forward_weights(w, kp, nr):
     wtflat = np.empty(kp * rows, dtype=w.dtype)
     o_blocks = n_out // width
     groups = channels // width
-    for task in prange(groups * o_blocks):
-        g = task // o_blocks
-        o0 = (task - g * o_blocks) * width
-        panel = (o0 // nr) * rows * nr + o0 % nr   # the W columns o0.. within their panel
-        starts = np.empty(width, dtype=np.int64)   # where each transposed row goes in wt
-        for t in range(taps):
-            j0 = (g * taps + t) * width   # the tile's first (i, tap) column of w's row
-            for c in range(width):
-                i = (j0 + c) // taps
-                starts[c] = panel + ((j0 + c - i * taps) * channels + i) * nr
-            transpose_tile(wflat[o0 * row + j0:], row, wtflat, starts)
+    tiled = groups * o_blocks
     full = groups * taps * width   # the (i, tap) columns covered by the tiles
-    for j in prange(row):   # the rest, and the zero columns
-        i = j // taps
-        dst = wtflat[((j - i * taps) * channels + i) * nr:]
-        for o in range(o_blocks * width if j < full else 0, kp):
-            dst[(o // nr) * rows * nr + o % nr] = wflat[o * row + j] if o < n_out else 0
+    # one parallel region (a second cost 1-2 us, a tenth of a small layer's fixed cost): task t
+    # transposes tile task t, if any, and does the rest of the columns j = t, t + tasks, ...
+    tasks = max(tiled, min(row, 64))
+    for task in prange(tasks):
+        if task < tiled:
+            g = task // o_blocks
+            o0 = (task - g * o_blocks) * width
+            panel = (o0 // nr) * rows * nr + o0 % nr   # the W columns o0.. within their panel
+            starts = np.empty(width, dtype=np.int64)   # where each transposed row goes in wt
+            for t in range(taps):
+                j0 = (g * taps + t) * width   # the tile's first (i, tap) column of w's row
+                for c in range(width):
+                    i = (j0 + c) // taps
+                    starts[c] = panel + ((j0 + c - i * taps) * channels + i) * nr
+                transpose_tile(wflat[o0 * row + j0:], row, wtflat, starts)
+        for j in range(task, row, tasks):   # the rest of column j, and the zero columns
+            i = j // taps
+            dst = wtflat[((j - i * taps) * channels + i) * nr:]
+            for o in range(o_blocks * width if j < full else 0, kp):
+                dst[(o // nr) * rows * nr + o % nr] = wflat[o * row + j] if o < n_out else 0
     return wtflat.reshape((kp // nr, rows, nr))
 
 
