@@ -485,6 +485,31 @@ def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [
+    (2, 40, 1, 5, 7),     # two panels (float32, AVX-512), the second with channels past K: zeros
+    (3, 6, 2, 3, 3),      # fewer channels than a vector (narrow tile)
+    (2, 64, 1, 1, 1),     # planes of one position: value by value
+    (2, 128, 1, 14, 14),  # whole tiles, the last of each plane overlapping
+    (1, 70, 2, 3, 5),
+])
+def test_dy_panels_match_numpy(dtype, shape):
+    """The weight gradient's copy of dy, channels-last panel by panel (panel-major, then image),
+    equals the NumPy transpose, with zeros in the channels past K."""
+    from fastnet.kernels import conv_weight
+    from fastnet.kernels.microkernel import narrow_fits, tile_shape
+    nr = tile_shape(np.dtype(dtype), narrow_fits(shape[1], np.dtype(dtype)))[1]
+    kp = -(-shape[1] // nr) * nr
+    dy = rng(31).standard_normal(shape).astype(dtype)
+    conv_weight._dy_panels(np.full_like(dy, np.nan), kp, nr)   # reused memory holds NaN
+    got = conv_weight._dy_panels(dy, kp, nr)
+    n, k = shape[:2]
+    full = np.zeros((n, kp) + shape[2:], dtype)
+    full[:, :k] = dy
+    expected = full.reshape(n, kp // nr, nr, *shape[2:]).transpose(1, 0, 3, 4, 5, 2)
+    np.testing.assert_array_equal(got, expected.reshape(kp // nr * n, shape[2], shape[3], shape[4] * nr))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding", [
     ((1, 200, 3, 4, 5), (5, 200, 3, 3, 3), 1, 1),        # forward: filter rows of 600 values
