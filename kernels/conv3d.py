@@ -335,14 +335,6 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
                 q += run
 
 
-def _correlate(xin, channels, wt, bias, out, geom, valid, taps, narrow):
-    """Run :func:`_forward_tiles` with its position order and work split
-    (:func:`~fastnet.kernels.conv_plan.forward_plan`, kept per shape and thread count)."""
-    order, split = forward_plan(geom, valid, taps, xin.shape[0], wt.shape[0] * wt.shape[2], channels, wt.dtype,
-                                narrow, numba.get_num_threads())
-    _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps[0], taps[1], taps[2], narrow, *split)
-
-
 def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     """y[n, k, i, j, l] = b[k] + sum_{c,a,p,q} w[k, c, a, p, q] * xpad[n, c, i*sd + a, j*sh + p, l*sw + q].
 
@@ -417,21 +409,23 @@ def _backward_input_gather(dy, w, dx, sd, sh, sw, pd, ph, pw):
     narrow = narrow_fits(channels, dx.dtype)
     nr = tile_shape(dx.dtype, narrow)[1]
     cp = _round_up(channels, nr)
-    pads, valid, zero_bias, runs = _gather_plan(dy.shape[2:], w.shape, dx.shape[2:], (sd, sh, sw), (pd, ph, pw),
-                                                cp, np.dtype(dx.dtype).str)
+    pads, valid, zero_bias, runs = _gather_plan(dy.shape, w.shape, dx.shape[2:], (sd, sh, sw), (pd, ph, pw),
+                                                cp, np.dtype(dx.dtype).str, narrow, numba.get_num_threads())
     dyp = _pad_channels_last(dy, *pads, n_out)
     wt_all, _ = _pack_residue_weights(w, sd, sh, sw, cp, nr)
-    for taps, first, geom in runs:
+    for taps, first, geom, order, split in runs:
         wt = _class_matrix(wt_all, (taps, first), n_out, cp, nr)
-        _correlate(dyp, n_out, wt, zero_bias, dx, geom, valid, taps, narrow)
+        _forward_tiles(dyp, n_out, wt, zero_bias, dx, geom, valid, order, *taps, narrow, *split)
 
 
 @functools.lru_cache(maxsize=PLANS_KEPT)
-def _gather_plan(out_shape, w_shape, in_shape, strides, pads, cp, dtype):
-    """The shape arithmetic of :func:`_backward_input_gather`, kept per shape (an LRU cache: tens of
-    microseconds of Python a call for a small strided layer): (dy's padding and tail, six ints;
-    ``valid``; a zero bias; per residue class with outputs, (taps, first slot, geom)). The arrays
-    are shared between calls, read only."""
+def _gather_plan(dy_shape, w_shape, in_shape, strides, pads, cp, dtype, narrow, threads):
+    """The shape arithmetic of :func:`_backward_input_gather`, kept per shape and thread count (an
+    LRU cache: tens of microseconds of Python a call for a small strided layer): (dy's padding and
+    tail, six ints; ``valid``; a zero bias; per residue class with outputs, (taps, first slot,
+    geom, and the position order and work split of :func:`_forward_tiles`)). The arrays are shared
+    between calls, read only."""
+    out_shape = dy_shape[2:]
     do, ho, wo = out_shape
     fd, fh, fw = w_shape[2:]
     depth, height, width = in_shape
@@ -461,7 +455,9 @@ def _gather_plan(out_shape, w_shape, in_shape, strides, pads, cp, dtype):
             ok = ok and q1 >= q0
             geom[dim] = (1, m - taps[dim] + 1 if taps[dim] > 0 else 0, q0, q1 - q0 + 1, s, r - p)
         if ok:
-            runs.append((taps, first, geom))
+            order, split = forward_plan(geom, valid, taps, dy_shape[0], cp, w_shape[0], np.dtype(dtype), narrow,
+                                        threads)
+            runs.append((taps, first, geom, order, split))
     return (md, mh, mw, td, th, tw), valid, np.zeros(w_shape[1], dtype=dtype), tuple(runs)
 
 
