@@ -1,6 +1,6 @@
 """The machine a benchmark runs on: its measured limits (sgemm, copy), what the kernels are
 compiled for, NumPy's BLAS threads, and how whole its cores are right now (the probes that
-:func:`fastnet.benchmarks.run` takes around every implementation of a case: parallel efficiency
+:func:`fastnet.bench_runner.run` takes around every implementation of a case: parallel efficiency
 and fork-join time)."""
 
 import math

@@ -1,5 +1,5 @@
 """The benchmark report: the Markdown table of ``python -m fastnet bench`` (and its parser), the
-JSON file and the bar chart, from the results dict of :func:`fastnet.benchmarks.run`."""
+JSON file and the bar chart, from the results dict of :func:`fastnet.bench_runner.run`."""
 
 import json
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from fastnet import bench_cnn, bench_report, benchmarks
+from fastnet import bench_cnn, bench_machine, bench_report, bench_runner, benchmarks
 from fastnet.jobs import bench as bench_job
 from fastnet.reference import vectorized
 
@@ -195,7 +195,7 @@ def test_cost_model_of_a_case():
 @pytest.fixture(scope="module")
 def smoke_report():
     """Every registered case, every implementation, tiny shapes, one run each."""
-    return benchmarks.run(size="smoke", repeats=1, budget_s=0.0, precompile=False)
+    return bench_runner.run(size="smoke", repeats=1, budget_s=0.0, precompile=False)
 
 
 def test_every_case_runs_in_smoke_mode(smoke_report):
@@ -212,7 +212,6 @@ def test_every_case_runs_in_smoke_mode(smoke_report):
 def test_parallel_efficiency_probe():
     """The probe runs the micro-kernel (its tiles hold the exact sums) and gives a share of one
     thread's speed: None for one thread, a positive number near 1 or below for more."""
-    from fastnet import bench_machine
     from fastnet.kernels import probe
     from fastnet.kernels.microkernel import tile_shape
     assert bench_machine.parallel_efficiency(threads=1) is None
@@ -252,8 +251,8 @@ def test_run_measures_a_case_again_while_the_cores_are_shared(probes, attempts, 
     kept, and marked "shared" in the report where it still fails against the run's best."""
     values = iter(probes)
     case = benchmarks.get_case("relu-fwd-16M")
-    report = benchmarks.run([case], size="smoke", repeats=1, budget_s=0.0, precompile=False, retries=2,
-                            probe=lambda: next(values))
+    report = bench_runner.run([case], size="smoke", repeats=1, budget_s=0.0, precompile=False, retries=2,
+                             probe=lambda: next(values))
     entry = report["results"][0]
     assert entry["attempts"] == attempts
     assert next(values, "done") == "done"
@@ -368,15 +367,15 @@ def test_codegen_target_line(monkeypatch):
     monkeypatch.setattr(config, "CPU_FEATURES", None)
     from fastnet.kernels import _config
     monkeypatch.setattr(_config, "FULL_WIDTH_VECTORS", False)
-    assert benchmarks.codegen_target() == "Numba: the host CPU and its features; oneDNN ISA cap: none (the host's best)"
+    assert bench_machine.codegen_target() == "Numba: the host CPU and its features; oneDNN ISA cap: none (the host's best)"
     monkeypatch.setattr(_config, "FULL_WIDTH_VECTORS", True)
-    assert benchmarks.codegen_target().startswith("Numba: the host CPU and its features, 512-bit vectors preferred")
+    assert bench_machine.codegen_target().startswith("Numba: the host CPU and its features, 512-bit vectors preferred")
     monkeypatch.setattr(_config, "FULL_WIDTH_VECTORS", False)
     monkeypatch.setattr(config, "CPU_NAME", "znver3")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    assert "NUMBA_CPU_FEATURES is unset" in benchmarks.codegen_target()   # still the host's zmm code
+    assert "NUMBA_CPU_FEATURES is unset" in bench_machine.codegen_target()   # still the host's zmm code
     monkeypatch.setattr(config, "CPU_FEATURES", "")
-    line = benchmarks.codegen_target()
+    line = bench_machine.codegen_target()
     assert line == "Numba: CPU znver3, features the named CPU's own; oneDNN ISA cap: AVX2"
 
 

@@ -26,7 +26,7 @@ def argparse_suppress():
 
 
 def run(args):
-    from .. import bench_report, benchmarks
+    from .. import bench_report, bench_runner, benchmarks
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -44,8 +44,8 @@ def run(args):
         print(line, file=sys.stderr, flush=True)
 
     # a filtered run compiles only what its cases use; the whole registry compiles everything first
-    report = benchmarks.run(selected, size="smoke" if args.smoke else "full", quick=args.quick,
-                            threads=args.threads, progress=progress, precompile=args.filter is None)
+    report = bench_runner.run(selected, size="smoke" if args.smoke else "full", quick=args.quick,
+                             threads=args.threads, progress=progress, precompile=args.filter is None)
     print(bench_report.report_markdown(report))
     if args.json:
         bench_report.save_json(report, args.json)
