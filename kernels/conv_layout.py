@@ -14,9 +14,9 @@ import functools
 import numpy as np
 from numba import prange
 
-from ._config import parallel_kernel, serial_kernel
+from ._config import parallel_kernel
 from .microkernel import vector_lanes
-from .transpose import transpose_rows, transpose_tile
+from .transpose import transpose_tile
 
 LAYOUTS_KEPT = 64   # residue layouts kept (one per strided layer shape)
 
@@ -45,32 +45,26 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
     W x W blocks are transposed in vector registers (:func:`~fastnet.kernels.transpose.transpose_tile`),
     the last tile of a row and of the channels overlapping the one before; one Zen 4 core, float32,
     2026-12-05, values / tiles ms: (8, 64, 56, 56) 0.53 / 0.30, dy (8, 128, 28, 28) at pitch 128
-    0.34 / 0.15, rows buffered (below) (32, 64, 16, 16) 0.21 / 0.14. With 3 to W - 1 channels, W
-    positions at a time by :func:`_interleave` (a plane at once where its rows are contiguous at
-    both ends: no padding along W; LeNet C3's 6-channel input 32-50 -> 21-25 us on two cores,
-    C1's dy at pitch 16 290-430 -> 60-80 us); with 1 or 2, channel by channel: one contiguous
-    input row, stored pitch apart (read position by position, the C values of each, they took
-    3-5 cycles a value: AlexNet's 3-channel input 0.75 / 0.31 ms on two cores); more channels in
-    rows shorter than W position by position (16 channels at 10 x 10: 62 us, 85 channel by
-    channel). Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is a
-    multiple of 1 KB).
+    0.34 / 0.15, rows buffered (below) (32, 64, 16, 16) 0.21 / 0.14. Below W of either, rows of at
+    least C positions go channel by channel: one contiguous input row, stored pitch apart (read
+    position by position, the C values of each, they took 3-5 cycles a value: AlexNet's 3-channel
+    227 x 227 input, batch 8, 1.50 / 0.62 ms on one Zen 4 core, 0.75 / 0.31 on two, of a 9 ms
+    forward; LeNet C3's 6 channels 77 / 56 us; LeNet C1's one channel, padding 2, 141 / 55 us);
+    shorter rows position by position (16 channels at 10 x 10: 62 us, 85 channel by channel). Extra
+    memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple of 1 KB).
     """
     n_batch, channels, depth, height, width = x.shape
     dp, hp = xcl.shape[1], xcl.shape[2]
-    row_length = xcl.shape[3]
-    pitch = row_length // (width + 2 * pw + extra_w)
+    pitch = xcl.shape[3] // (width + 2 * pw + extra_w)
     zero = np.zeros(1, dtype=x.dtype)[0]
     aliased = x.strides[1] % 1024 == 0
     lanes = vector_lanes(x)
     tiled = channels >= lanes and width >= lanes
-    interleaved = 3 <= channels < lanes   # a few channels: W positions at a time
-    flat = interleaved and pw == 0 and extra_w == 0   # ... whose rows run on: a plane is one run
-    by_channel = channels < 3   # rows copied, pitch apart (as fast as the tiles with 2)
-    buffered = aliased and not by_channel and not interleaved   # the paths that read across channels
+    by_channel = not tiled and width >= channels   # without tiles, rows longer than the channels
+    buffered = aliased and not by_channel   # the paths that read across channels
     c_tiles = (channels + lanes - 1) // lanes if tiled else 0
     w_tiles = (width + lanes - 1) // lanes if tiled else 0
     plane_size = height * width
-    channel_stride = depth * plane_size
     xflat = x.reshape(x.size)
     for plane in prange(n_batch * dp):
         rows = np.empty((channels, width), dtype=x.dtype)
@@ -86,16 +80,11 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
                 for j in range(dst.shape[0]):
                     dst[j] = zero
                 continue
-            if flat:   # below, the whole plane at once
-                continue
-            first = ((n * channels) * depth + d) * plane_size + h * width   # x[n, 0, d, h, 0]
             for j in range(pw * pitch):
                 dst[j] = zero
             tail = dst[(pw + width) * pitch:]
             for j in range(tail.shape[0]):
                 tail[j] = zero
-            if interleaved:   # below, all rows at once
-                continue
             if buffered:
                 # first the C input rows, one contiguous read each, into an L1-sized buffer:
                 # reading across channels element by element thrashes the caches when the channel
@@ -116,8 +105,8 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
                         source = rows_flat[c0 * width + w0:]
                         stride = width
                     else:
-                        source = xflat[first + c0 * channel_stride + w0:]
-                        stride = channel_stride
+                        source = xflat[((n * channels + c0) * depth + d) * plane_size + h * width + w0:]
+                        stride = depth * plane_size
                     transpose_tile(source, stride, dst, starts)
             if by_channel:   # channel by channel: a contiguous read and writes pitch apart
                 body = dst[pw * pitch:]
@@ -140,57 +129,6 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
                     cell = dst[(w + pw) * pitch:]
                     for c in range(channels, pitch):
                         cell[c] = zero
-        if interleaved and 0 <= d < depth:   # the plane's rows: one run of H * W positions (flat), or H runs
-            body = xcl[n, dd].reshape(hp * row_length)[ph * row_length + pw * pitch:]
-            source = xflat[((n * channels) * depth + d) * plane_size:]
-            if flat:
-                _interleave(source, channel_stride, channels, plane_size, 1, 0, body, 0, pitch, starts, zero)
-            else:
-                _interleave(source, channel_stride, channels, width, height, width, body, row_length, pitch,
-                            starts, zero)
-
-
-@serial_kernel
-def _interleave(src, channel_stride, channels, count, runs, src_step, dst, dst_step, pitch, starts, zero):
-    """``dst[r * dst_step + p * pitch + c] = src[c * channel_stride + r * src_step + p]`` for runs
-    r < ``runs``, positions p < ``count``, channels c < ``channels``, and ``zero`` for channels <= c
-    < pitch: runs of positions with fewer channels than a vector (W lanes); the rows of a plane
-    (one run where they are contiguous at both ends). ``starts``: int64 (W,), scratch.
-
-    W positions at a time, the channels' rows are transposed in registers
-    (:func:`~fastnet.kernels.transpose.transpose_rows`; rows past C are zeros) and each position
-    stored as a whole vector: its C values and W - C more, which the next position's store
-    overwrites, in increasing order. So the tiles stop at the last position whose vector ends
-    within the run (the last tile overlapping the one before); the few positions after it are
-    copied channel by channel. One Zen 4 core, float32, (4, C, 112, 112), us before / after (a
-    plane as one run; rows padded along W): C = 3 85 / 75, 87 / 90; C = 6 162 / 86, 163 / 100;
-    C = 8 208 / 80, 209 / 95; with AVX2 code C = 6 129 / 63, 130 / 80. Before, these copies went
-    channel by channel (about 2.8 cycles a value, stores pitch apart), and position by position
-    before that (3-5 cycles a value).
-    """
-    lanes = starts.shape[0]
-    covered = 0   # positions [0, covered) of each run written by tiles
-    if count * pitch >= lanes:
-        last = (count * pitch - lanes) // pitch   # the last position whose vector fits the run
-        if last >= lanes - 1:
-            covered = last + 1
-    for r in range(runs):
-        run_src = src[r * src_step:]
-        run_dst = dst[r * dst_step:]
-        if covered > 0:
-            for t in range(0, covered, lanes):
-                p0 = min(t, covered - lanes)
-                for j in range(lanes):
-                    starts[j] = (p0 + j) * pitch
-                transpose_rows(run_src[p0:], channel_stride, channels, run_dst, starts)
-        for c in range(channels):
-            row = run_src[c * channel_stride:]
-            for p in range(covered, count):
-                run_dst[p * pitch + c] = row[p]
-        start = covered if pitch <= lanes else 0   # where the tiles did not write the zero columns
-        for p in range(start, count):
-            for c in range(channels, pitch):
-                run_dst[p * pitch + c] = zero
 
 
 def _residue_taps(f, s, r):

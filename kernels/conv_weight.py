@@ -8,7 +8,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._config import parallel_kernel
+from ._config import parallel_kernel, serial_kernel
 from .conv3d import _channel_sum, _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_rows, tile_shape, vector_lanes
@@ -71,10 +71,11 @@ def _dy_panels(dy, kp, nr):
     return out
 
 
-@parallel_kernel
+@serial_kernel
 def _fill_dy_panels(dy, out):
-    """Fill ``out`` (Kp / NR * N, Do, Ho, Wo * NR) as :func:`_dy_panels` says; parallel over its
-    (panel, image) pairs.
+    """Fill ``out`` (Kp / NR * N, Do, Ho, Wo * NR) as :func:`_dy_panels` says, (panel, image) pair
+    by pair. One thread: parallel, it took 0.04 instead of 0.07-0.08 ms for (64, 6, 28, 28) (LeNet
+    C1's dy) and (32, 64, 14, 14), but 1.4 s to compile instead of 0.7 (a cold start's time).
 
     A plane of dy is one contiguous run of S = Do * Ho * Wo positions per channel, and its panel
     in ``out`` one run of S positions NR values apart, so W x W tiles (W positions x W channels,
@@ -82,9 +83,9 @@ def _fill_dy_panels(dy, out):
     whole plane whatever its width, the last tile overlapping the one before; a group of W
     channels that ends past K transposes only the channels below K and stores zeros for the rest
     (:func:`~fastnet.kernels.transpose.transpose_rows`). Planes of fewer than W positions go value by
-    value. This replaced two passes (a zeroed copy of dy in panel order, then the channels-last
-    copy); two Zen 4 cores, float32, ms before / after: (32, 64, 14, 14) 0.20-0.22 / 0.035-0.041,
-    (8, 128, 28, 28) 0.27-0.30 / 0.057-0.066, (8, 256, 23, 23) 0.37-0.47 / 0.08-0.17.
+    value. This replaced two passes (a zeroed copy of dy in panel order, then the parallel
+    channels-last copy): Zen 4, float32, ms before (two cores) / after (one): (32, 64, 14, 14)
+    0.20-0.22 / 0.07, (64, 6, 28, 28) 0.29-0.43 / 0.08.
     """
     n_batch, n_out = dy.shape[0], dy.shape[1]
     spatial = dy.shape[2] * dy.shape[3] * dy.shape[4]
@@ -94,7 +95,7 @@ def _fill_dy_panels(dy, out):
     zero = np.zeros(1, dtype=dy.dtype)[0]
     dyflat = dy.reshape(dy.size)
     outflat = out.reshape(out.size)
-    for task in prange(panel_rows):
+    for task in range(panel_rows):
         p = task // n_batch
         n = task - p * n_batch
         dst = outflat[task * spatial * nr:]

@@ -105,8 +105,9 @@ def transpose_tile(typingctx, src, src_stride, dst, dst_rows):
 def transpose_rows(typingctx, src, src_stride, n_rows, dst, dst_rows):
     """:func:`transpose_tile` of ``n_rows`` (1 to W) source rows, the rows past them taken as zeros:
     ``dst[dst_rows[c] + r] = src[r * src_stride + c]`` for r < n_rows, 0 for n_rows <= r < W;
-    each of the W stores still writes W values (interleaving a few channels: see
-    :func:`~fastnet.kernels.conv_layout._fill_channels_last`). Reads only the n_rows rows.
+    each of the W stores still writes W values (a group of channels that ends past K in the
+    weight gradient's copy of dy: :func:`~fastnet.kernels.conv_weight._fill_dy_panels`). Reads only
+    the n_rows rows.
     """
     sig = types.void(src, src_stride, n_rows, dst, dst_rows)
     return sig, _transpose_codegen(as_dtype(src.dtype), True)

@@ -452,15 +452,15 @@ def test_bad_dy(dy, error, message):
     ((2, 3, 4, 5, 6), (1, 2, 0), (0, 0, 0), 3),
     ((1, 1, 1, 3, 3), (0, 0, 0), (0, 0, 0), 1),
     ((2, 4, 2, 3, 5), (0, 1, 2), (1, 2, 3), 4),
-    ((2, 3, 4, 8, 8), (1, 1, 1), (0, 1, 0), 3),   # a few channels, no padding along W: a plane is one run
+    ((2, 3, 4, 8, 8), (1, 1, 1), (0, 1, 0), 3),   # channel stride a multiple of 1 KB
     ((2, 3, 4, 8, 8), (0, 0, 0), (0, 0, 0), 16),  # ... with a pitch: zero columns past C
-    ((2, 6, 1, 14, 14), (0, 0, 0), (0, 0, 0), 6),   # LeNet C3's input: tiles, the last overlapping
-    ((1, 3, 1, 37, 41), (0, 0, 0), (0, 0, 0), 3),   # AlexNet conv1's: 3 channels, a long run
-    ((2, 7, 2, 5, 3), (1, 0, 0), (0, 1, 0), 9),     # short run, pitch past C
-    ((2, 3, 1, 9, 35), (0, 1, 2), (0, 0, 1), 3),    # padding along W: a run per row
+    ((2, 6, 1, 14, 14), (0, 0, 0), (0, 0, 0), 6),   # LeNet C3's input
+    ((1, 3, 1, 37, 41), (0, 0, 0), (0, 0, 0), 3),   # AlexNet conv1's: 3 channels, long rows
+    ((2, 7, 2, 5, 3), (1, 0, 0), (0, 1, 0), 9),     # rows shorter than the channels, pitch past C
+    ((2, 3, 1, 9, 35), (0, 1, 2), (0, 0, 1), 3),    # padding along W
     ((1, 15, 1, 4, 21), (0, 1, 1), (0, 0, 0), 15),  # C = W - 1 (float32 on AVX-512)
-    ((1, 4, 1, 3, 40), (0, 0, 3), (0, 0, 0), 5),    # a pitch of 5 > C = 4, tiles per row
-    ((2, 2, 1, 5, 20), (0, 1, 1), (0, 0, 0), 2),    # two channels: channel by channel
+    ((1, 4, 1, 3, 40), (0, 0, 3), (0, 0, 0), 5),    # a pitch of 5 > C = 4
+    ((2, 2, 1, 5, 20), (0, 1, 1), (0, 0, 0), 2),    # two channels
     ((1, 5, 2, 8, 16), (0, 2, 1), (0, 0, 0), 7),
     ((2, 37, 3, 19, 21), (1, 2, 1), (1, 0, 2), 40),   # register tiles, the last ones overlapping
     ((3, 64, 1, 16, 16), (0, 1, 1), (0, 0, 0), 64),   # tiles of channels, rows buffered (1 KB)
