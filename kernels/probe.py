@@ -8,7 +8,7 @@ them a fork-join took 2.5-3.0 us (1.4-1.5 in the others), in 8 of those two thre
 micro-kernel at 0.72-0.74 of one thread's speed alone (0.88-1.03 in the others), and in exactly
 those 9 the LeNet-5 training step took 3.45-3.84 ms (2.21-2.71; one thread 3.6) and the 256 -> 256
 5x5 forward scaled 1.6-1.8x on two threads (1.9-2.0x otherwise). The benchmark runner
-(:mod:`fastnet.benchmarks`) measures both before and after each implementation of a case, so that
+(:mod:`fastnet.bench_runner`) measures both before and after each implementation of a case, so that
 a report says which figures were taken in such a spell.
 """
 
