@@ -61,7 +61,7 @@ def maxpool3d_forward(x, out, kd, kh, kw, sd, sh, sw, pd, ph, pw):
                 for w in range(width):
                     colmax[w] = first[w]
                 for d in range(ds, de):
-                    for h in range(hs, he):
+                    for h in range(hs + 1 if d == ds else hs, he):   # the first row is in colmax
                         _row_max_into(colmax, vol[d, h])
                 _pool_columns(colmax, out_vol[od, oh], kw, sw, pw)
 
