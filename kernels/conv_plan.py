@@ -28,7 +28,13 @@ SLICE_BYTES = 64 * 1024
 # 2026-12-05), core time (n, d, h, w) order / grouped: 256 -> 256 at 14x14 b8: 5x5 1.10, 5x5
 # stride 2 1.18, 3x3 stride 2 1.08, b1 5x5 1.04; 64 channels 5x5 at 28x28 b32 (FW * C = 320) 1.00;
 # 16 channels 3x3 at 28x28 b32 (48) 0.88: short runs, where a tile's calls and its positions'
-# set-up cost more than the taps skipped.
+# set-up cost more than the taps skipped. Below 512 the order saves 2-7% of the multiplies (64
+# channels at 28x28 b32: 3x3 stride 2 3.5%, 5x5 4.7%; b8 5x5 stride 2 6.5%), not the time, even
+# with its runs of fewer than W positions stored by masked stores instead of value by value
+# (tried 2026-12-06, AVX-512, core ms (n, d, h, w) order / grouped, one thread: those three
+# 4.18 / 4.14, 43.8 / 44.3, 2.74 / 2.63; two threads, eight 64-channel and 3-D layers: grouped
+# 0.92-1.00 times as fast, one 1.05). Why is open: the edge classes' tiles take one position
+# from each of MR rows, and widening the copy's rows off a 4 KB multiple changed nothing.
 ORDER_MIN_SPAN = 512
 # a split whose slowest thread has at most this much more work than the best split's is as good:
 # the larger blocks and panel groups win (weights and inputs reused across more tiles)
