@@ -1,7 +1,9 @@
 """The convolution core's weight gradient, dw and db of :mod:`fastnet.kernels.conv3d`'s correlation
-(see that module's docstring: the same register tiles, the same padded channels-last copies):
-tiles of MR filter taps x NR output channels, reduced over the output positions in chunks of
-private partial sums, then summed in chunk order and transposed into dw.
+(see that module's docstring: the same register tiles): tiles of MR filter taps x NR output
+channels, reduced over the output positions in chunks of private partial sums, then summed in
+chunk order and transposed into dw. x is read in place, MR channel planes per tile, where each
+filter position's channels fill whole tiles, else from conv3d's padded channels-last copy
+(:func:`conv3d_backward_weight`); dy from a channels-last copy, panel by panel.
 """
 
 import numba
@@ -18,6 +20,10 @@ UNITS_PER_THREAD = 4    # backward-weight: chunks per thread where the memory al
 WEIGHT_CHUNKS = 16      # backward-weight: private partial sums (fixed: not the thread count)
 BLOCK_TARGET = 256      # backward-weight: output positions per block of rows within a chunk
 PARTIAL_BYTES = 4 * 2**20   # ... and at most this much memory for the chunks' private sums
+# x read in place (no padded channels-last copy) where each filter position's C channels,
+# rounded up to whole tiles of MR rows, are at most this much more work than C (see
+# conv3d_backward_weight): 64 channels on AVX2 (MR = 6) compute 66 rows a position.
+DIRECT_MAX_WASTE = 0.125
 
 
 def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
@@ -33,17 +39,46 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     split into chunks, by the shapes alone: at most WEIGHT_CHUNKS, and at most as many private
     matrices as fit in PARTIAL_BYTES. Where that leaves fewer chunks than UNITS_PER_THREAD per
     thread, the taps are split between threads too (which does not change any sum).
-    Extra memory: the padded channels-last input, dy channels-last panel by panel
-    (:func:`_dy_panels`: Kp values per position, K rounded up to NR), and the chunks' private
-    (Lp, Kp) matrices, Lp = C*FD*FH*FW rounded up to MR.
+
+    x in place or copied: a tile whose MR taps are channels of one filter position meets the
+    padding at the same output positions for all of them, which its reduction skips whole (see
+    :func:`_weight_tiles`), so it can read x itself, MR channel planes apart, instead of a padded
+    channels-last copy; each position's channels are rounded up to CP, a multiple of MR, where
+    that is at most DIRECT_MAX_WASTE more rows (rows c >= C computed, never read), else the copy.
+    Same sums either way, bitwise. Measured on the 2-core Zen 4 (2 threads, float32, 2026-12-06),
+    ms copy / in place, AVX-512 (MR = 8): 64 -> 64 at 28x28 b32, 3x3 stride 2 2.70 / 2.36, 5x5
+    23.5 / 22.6, 5x5 stride 2 7.30 / 6.17; 3x3 at 32x32 b32 (planes 4 KB apart) 13.3 / 11.3; ResNet
+    stride 2 (64 -> 128 at 56x56 b8) 5.31 / 4.54; the volumetric stride-2 layer (32 -> 64, 3x3x3,
+    16x32x32 b2) 2.67 / 2.34; 16 channels 3x3 stride 2 b32 0.278 / 0.210; AlexNet conv2 24.4 /
+    24.1; C3D 3x3x3 5.87 / 6.11, batch 1 256 channels 5x5 2.98 / 3.00 (within the VM's noise).
+    AVX2 code (MR = 6): 64 channels (66 rows a position) 3x3 stride 2 b32 3.55 / 2.64, 5x5 26.1 /
+    26.2, ResNet stride 2 6.35 / 5.45; 32 and 16 channels (36 and 18 rows, an eighth more) the
+    volumetric layer 2.91 / 2.71, 5x5 at 28x28 b8 0.452 / 0.468; batch 1 256 channels 5x5 4.10 /
+    3.50; AlexNet conv1's 3 channels as 6 rows 9.36 / 17.5 (hence the limit).
+    Extra memory: the padded channels-last input (the copy form only), dy channels-last panel by
+    panel (:func:`_dy_panels`: Kp values per position, K rounded up to NR), and the chunks'
+    private (Lp, Kp) matrices, Lp = CP*FD*FH*FW (in place) or C*FD*FH*FW rounded up to MR.
     """
     n_batch, n_out, do, ho, wo = dy.shape
     _, channels, fd, fh, fw = dw.shape
     narrow = narrow_fits(n_out, dw.dtype)
     mr, nr = tile_shape(dw.dtype, narrow)
     kp = _round_up(n_out, nr)
-    lp = _round_up(fd * fh * fw * channels, mr)
-    xp = _pad_channels_last(x, pd, ph, pw, 0, 0, 0, channels)
+    cp = _round_up(channels, mr)
+    depth, height, width = x.shape[2:]
+    if cp <= channels * (1 + DIRECT_MAX_WASTE):   # x in place: (N, C * D, H, W), strides in values
+        lp = fd * fh * fw * cp
+        xin = x.reshape(n_batch, channels * depth, height, width)
+        plane = depth * height * width
+        xstrides = np.array([channels * plane, height * width, width, 1, plane,
+                             -((pd * height + ph) * width + pw)], dtype=np.int64)
+    else:
+        cp = channels
+        lp = _round_up(fd * fh * fw * channels, mr)
+        xin = _pad_channels_last(x, pd, ph, pw, 0, 0, 0, channels)
+        row = xin.shape[3]
+        xstrides = np.array([xin.shape[1] * xin.shape[2] * row, xin.shape[2] * row, row, channels, 1, 0],
+                            dtype=np.int64)
     dycl = _dy_panels(dy, kp, nr)
     total_rows = n_batch * do * ho
     rows = max(1, min(total_rows, BLOCK_TARGET // wo))
@@ -53,9 +88,10 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     wanted = UNITS_PER_THREAD * numba.get_num_threads()
     tap_groups = min(lp // mr, max(1, -(-wanted // chunks)))
     partial = np.empty((chunks, lp, kp), dtype=dw.dtype)
-    valid = np.array([[pd, pd + x.shape[2]], [ph, ph + x.shape[3]], [pw, pw + x.shape[4]]], dtype=np.int64)
-    _weight_tiles(xp, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow, rows, tap_groups)
-    _reduce_weight_and_bias(partial, dy, dw, db)
+    valid = np.array([[pd, pd + depth], [ph, ph + height], [pw, pw + width]], dtype=np.int64)
+    _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow, rows,
+                  tap_groups)
+    _reduce_weight_and_bias(partial, cp, dy, dw, db)
 
 
 def _dy_panels(dy, kp, nr):
@@ -118,19 +154,24 @@ def _fill_dy_panels(dy, out):
 
 
 @parallel_kernel
-def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow, rows_per_block,
+def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow, rows_per_block,
                   tap_groups):
     """The parallel part of :func:`conv3d_backward_weight` (one parallel region): chunk ``i`` of
     the units (blocks of ``rows_per_block`` consecutive output rows, in (n, i, j) order, across
-    planes and images) writes its private
-    sums ``partial[i]`` (Lp, Kp): row ``((a * FH + b) * FW + e) * C + c`` = tap (c, a, b, e),
-    column k; each chunk's rows are split into ``tap_groups`` tasks. Rows past C*FD*FH*FW repeat
-    the last tap (never read).
+    planes and images) writes its private sums ``partial[i]`` (Lp, Kp): row ``((a * FH + b) * FW
+    + e) * cp + c`` = tap (c, a, b, e), column k; each chunk's rows are split into ``tap_groups``
+    tasks. Rows of channels c >= C (cp > C), and rows past the last tap, repeat a real tap (never
+    read).
 
-    xin : (N, Dp, Hp, Wp * C) padded input, channels-last (pitch C); dycl : (Kp / NR * N, Do, Ho,
-    Wo * NR) dy, panel by panel (:func:`_dy_panels`); valid : int64 (3, 2), the rows [lo, hi) of
-    xin along D and H, and its columns along W, that hold x; narrow : the tile shape (Lp a
-    multiple of its MR, Kp of its NR).
+    xin : the input x, read where ``xstrides`` says: int64 (6,), the strides of n, d, h, w and c
+    and an offset, so that the value at (n, c) and padded position (d, h, w) is ``xin.flat[n *
+    s_n + d * s_d + h * s_h + w * s_w + c * s_c + offset]`` wherever it holds data. Either x
+    itself, (N, C, D, H, W) (offset: minus the padding's; only for tiles of one filter position
+    each, cp a multiple of MR, which never read the padding), or its padded channels-last copy
+    (N, Dp, Hp, Wp * C) (strides Dp Hp Wp C, Hp Wp C, Wp C, C, 1, offset 0; cp = C). dycl :
+    (Kp / NR * N, Do, Ho, Wo * NR) dy, panel by panel (:func:`_dy_panels`); valid : int64 (3, 2),
+    the padded rows [lo, hi) along D and H, and columns along W, that hold x; narrow : the tile
+    shape (Lp a multiple of its MR, Kp of its NR).
 
     A tile's reduction skips the output rows, and the positions at the ends of each row, whose
     windows meet only padding at every tap of the tile (a product with a padding zero): runs of
@@ -138,28 +179,32 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
     """
     mr = tile_rows(xin, narrow)
     nr = tile_cols(xin, narrow)
-    dp, hp, wpc = xin.shape[1], xin.shape[2], xin.shape[3]
+    s_n, s_d, s_h, s_w, s_c, x_base = xstrides[0], xstrides[1], xstrides[2], xstrides[3], xstrides[4], xstrides[5]
     do, ho, wonr = dycl.shape[1], dycl.shape[2], dycl.shape[3]
     chunks, lp, kp = partial.shape
     wo = wonr // nr
     panel_size = dycl.size // (kp // nr)   # dy values per panel of NR channels
-    span = fw * channels
-    patch = fd * fh * span
-    # each tap's offset in a window of xin (the rows of the tiles)
+    positions = fd * fh * fw   # filter positions
+    # each row's offset in a window of xin (the rows of the tiles): its filter position (a, b, e)
+    # and channel c (rows past the last tap, and channels past C, repeat a real one)
     taps = np.empty(lp, dtype=np.int64)
+    row_tap = np.empty(lp, dtype=np.int64)
     for l in range(lp):
-        t = min(l, patch - 1)
-        ab = t // span
-        a = ab // fh
-        taps[l] = (a * hp + ab - a * fh) * wpc + t - ab * span
+        f = min(l // cp, positions - 1)
+        c = min(l - f * cp, channels - 1)
+        row_tap[l] = f
+        a = f // (fh * fw)
+        b = (f // fw) % fh
+        e = f % fw
+        taps[l] = a * s_d + b * s_h + e * s_w + c * s_c
     # per tile of MR taps: the output indices along D, H and W whose windows meet data at some
     # tap of the tile, [lo, hi) each (a tap t at output q reads padded index q * s + t)
     reach = np.empty((lp // mr, 6), dtype=np.int64)
     for tile in range(lp // mr):
         lo_a, lo_b, lo_e, hi_a, hi_b, hi_e = fd, fh, fw, -1, -1, -1
         for l in range(tile * mr, tile * mr + mr):
-            t = min(l, patch - 1)
-            a, b, e = t // (fh * span), (t // span) % fh, (t % span) // channels
+            f = row_tap[l]
+            a, b, e = f // (fh * fw), (f // fw) % fh, f % fw
             lo_a, lo_b, lo_e = min(lo_a, a), min(lo_b, b), min(lo_e, e)
             hi_a, hi_b, hi_e = max(hi_a, a), max(hi_b, b), max(hi_e, e)
         bounds = ((lo_a, hi_a, sd, do), (lo_b, hi_b, sh, ho), (lo_e, hi_e, sw, wo))
@@ -192,7 +237,7 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
                 n = plane // do
                 row_di[r] = plane - n * do
                 row_hj[r] = g - plane * ho
-                row_starts[r] = ((n * dp + row_di[r] * sd) * hp + row_hj[r] * sh) * wpc
+                row_starts[r] = n * s_n + row_di[r] * sd * s_d + row_hj[r] * sh * s_h + x_base
             for l0 in range(l_first, l_last, mr):
                 tile = l0 // mr
                 q_lo, q_hi = reach[tile, 4], reach[tile, 5]
@@ -207,8 +252,8 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
                     if r_end > r:
                         first = (g0 + r) * wonr + q_lo * nr   # output rows are consecutive in a panel
                         for k0 in range(0, kp, nr):
-                            shaped_tile_fma(xflat[q_lo * sw * channels:], taps[l0:], row_starts[r:],
-                                            sw * channels, dyflat[(k0 // nr) * panel_size + first:], wonr, nr,
+                            shaped_tile_fma(xflat[q_lo * sw * s_w:], taps[l0:], row_starts[r:],
+                                            sw * s_w, dyflat[(k0 // nr) * panel_size + first:], wonr, nr,
                                             r_end - r, q_hi - q_lo, mine[l0 * kp + k0:], kp, written[tile],
                                             narrow)
                         written[tile] = True
@@ -219,9 +264,10 @@ def _weight_tiles(xin, channels, dycl, partial, valid, fd, fh, fw, sd, sh, sw, n
 
 
 @parallel_kernel
-def _reduce_weight_and_bias(partial, dy, dw, db):
-    """dw[k, c, a, b, e] = sum over chunks, in chunk order, of partial[chunk, ((a*FH + b)*FW + e)*C
-    + c, k]; db[k] = sum of dy[:, k] in float64 (parallel over k).
+def _reduce_weight_and_bias(partial, cp, dy, dw, db):
+    """dw[k, c, a, b, e] = sum over chunks, in chunk order, of partial[chunk, ((a*FH + b)*FW + e)*cp
+    + c, k] (cp >= C: the rows of one filter position); db[k] = sum of dy[:, k] in float64
+    (parallel over k).
 
     dw: parallel over groups of G input channels (G * FD*FH*FW >= W values, W:
     :func:`~fastnet.kernels.microkernel.vector_lanes`), each writing contiguous runs of dw. A task
@@ -252,11 +298,11 @@ def _reduce_weight_and_bias(partial, dy, dw, db):
         for c in range(c0, c1):
             for tap in range(taps):
                 row = total[((c - c0) * taps + tap) * kp:]
-                first = pflat[(tap * channels + c) * kp:]
+                first = pflat[(tap * cp + c) * kp:]
                 for k in range(kp):
                     row[k] = first[k]
                 for chunk in range(1, chunks):   # same order as a running sum p0 + p1 + ... per element
-                    prow = pflat[((chunk * partial.shape[1]) + tap * channels + c) * kp:]
+                    prow = pflat[((chunk * partial.shape[1]) + tap * cp + c) * kp:]
                     for k in range(kp):
                         row[k] += prow[k]
         base = c0 * taps

@@ -140,8 +140,13 @@ def test_gather_backward_input_with_register_tiles(xs, ws, stride, padding, dtyp
     ((2, 4, 5, 11, 13), (6, 4, 3, 3, 3), 2, 1),                     # stride 2
     ((1, 3, 1, 27, 47), (7, 3, 1, 11, 11), (1, 4, 4), 0),            # AlexNet-like stride 4
 ])
-def test_backward_weight_matches_reference(xs, ws, stride, padding, dtype):
-    """The weight gradient on shapes with several blocks, chunks and tap tiles (and in float32)."""
+@pytest.mark.parametrize("x_read", ["copy", "in_place"])
+def test_backward_weight_matches_reference(xs, ws, stride, padding, dtype, x_read, monkeypatch):
+    """The weight gradient on shapes with several blocks, chunks and tap tiles (and in float32),
+    reading x from its padded channels-last copy or in place (each filter position's channels
+    rounded up to whole tiles, however many rows that adds)."""
+    from fastnet.kernels import conv_weight
+    monkeypatch.setattr(conv_weight, "DIRECT_MAX_WASTE", -1.0 if x_read == "copy" else 100.0)
     x, w, _ = conv_problem(xs, ws, dtype, seed=21)
     y = conv3d(x, w, None, stride, padding)
     dy = rng(22).standard_normal(y.shape).astype(dtype)
@@ -153,10 +158,36 @@ def test_backward_weight_matches_reference(xs, ws, stride, padding, dtype):
     assert_close(got_b, eb.astype(dtype), dtype, scale=long_sum)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((2, 16, 1, 9, 11), (24, 16, 1, 3, 3), (1, 2, 2), (0, 1, 1)),   # ResNet-like stride 2
+    ((1, 8, 4, 7, 9), (5, 8, 3, 3, 3), 2, 1),                       # 3-D, narrow tiles (K <= W)
+    ((2, 12, 1, 10, 10), (40, 12, 1, 5, 5), 1, 2),                  # channels not a multiple of MR
+    ((3, 6, 2, 5, 33), (9, 6, 2, 1, 4), (1, 1, 3), (1, 0, 2)),      # uneven filter, stride 3 along w
+], ids=str)
+def test_backward_weight_in_place_equals_copy_bitwise(xs, ws, stride, padding, dtype, monkeypatch):
+    """The weight gradient reading x in place (each filter position's channels rounded up to
+    whole tiles, the rows past C computed and dropped, the padding never read) gives the same bits
+    as reading the padded channels-last copy: each tile skips exactly the products with padding."""
+    from fastnet.kernels import conv_weight
+    x, w, _ = conv_problem(xs, ws, dtype, seed=29)
+    dy = rng(30).standard_normal(conv3d(x, w, None, stride, padding).shape).astype(dtype)
+    results = []
+    for waste in (-1.0, 100.0):   # never, always in place
+        monkeypatch.setattr(conv_weight, "DIRECT_MAX_WASTE", waste)
+        results.append(conv3d_backward(x, w, dy, stride, padding)[1:])
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
-def test_backward_weight_nonfinite_input_reaches_exactly_the_taps_that_see_it(bad):
+@pytest.mark.parametrize("x_read", ["copy", "in_place"])
+def test_backward_weight_nonfinite_input_reaches_exactly_the_taps_that_see_it(bad, x_read, monkeypatch):
     """x[..., 0] (the first column) is never read by tap e = 2 at stride 1, padding 1: an inf or
-    NaN there makes NaN of exactly the weights whose windows see it (the reference's pattern)."""
+    NaN there makes NaN of exactly the weights whose windows see it (the reference's pattern),
+    whether x is read from its padded copy or in place."""
+    from fastnet.kernels import conv_weight
+    monkeypatch.setattr(conv_weight, "DIRECT_MAX_WASTE", -1.0 if x_read == "copy" else 100.0)
     x, w, _ = conv_problem((1, 2, 3, 6, 8), (3, 2, 3, 3, 3), np.float64, seed=23)
     x[0, 0, 1, 2, 0] = bad
     dy = rng(24).standard_normal((1, 3, 3, 6, 8))
@@ -197,25 +228,28 @@ def test_pack_forward_weights_matches_numpy(k, c, taps, dtype):
                                                 (2, 5, 3, (1, 1, 1)), (1, 16, 16, (1, 1, 1)),
                                                 (4, 33, 7, (3, 3, 3)), (1, 3, 1, (1, 11, 11)),
                                                 (2, 70, 20, (1, 1, 2)), (1, 17, 1, (1, 3, 3))], ids=str)
-def test_reduce_weight_gradient_matches_numpy(chunks, k, c, taps, dtype):
-    """The weight gradient's last step: dw[k, c, tap] = partial[0, tap * C + c, k] + partial[1, ...]
+@pytest.mark.parametrize("extra_rows", [0, 3])
+def test_reduce_weight_gradient_matches_numpy(chunks, k, c, taps, extra_rows, dtype):
+    """The weight gradient's last step: dw[k, c, tap] = partial[0, tap * CP + c, k] + partial[1, ...]
     + ..., summed in chunk order (bit for bit), then transposed into dw: groups of channels with at
     least a vector of rows and whole vectors of output channels by the in-register tiles (the last
     row tile overlapping), the rest (k past the last full vector; fewer rows than a vector) by the
-    scalar loop. db is dy's channel sum."""
+    scalar loop. CP = C + extra_rows: the rows c >= C of each tap (x read in place) are skipped.
+    db is dy's channel sum."""
     from fastnet.kernels import conv_weight as kernels
     g = rng(47)
     n_taps = int(np.prod(taps))
+    cp = c + extra_rows
     kp = -(-k // 16) * 16 + 16
-    partial = g.standard_normal((chunks, n_taps * c + 8, kp)).astype(dtype)
+    partial = g.standard_normal((chunks, n_taps * cp + 8, kp)).astype(dtype)
     dy = g.standard_normal((2, k, 1, 2, 3)).astype(dtype)
     dw = np.full((k, c) + taps, np.nan, dtype)
     db = np.full(k, np.nan, dtype)
-    kernels._reduce_weight_and_bias(partial, dy, dw, db)
+    kernels._reduce_weight_and_bias(partial, cp, dy, dw, db)
     total = partial[0].copy()
     for chunk in range(1, chunks):
         total += partial[chunk]
-    expected = total[:n_taps * c, :k].reshape(n_taps, c, k).transpose(2, 1, 0).reshape(dw.shape)
+    expected = total[:n_taps * cp, :k].reshape(n_taps, cp, k)[:, :c].transpose(2, 1, 0).reshape(dw.shape)
     np.testing.assert_array_equal(dw, expected)
     np.testing.assert_allclose(db, dy.astype(np.float64).sum(axis=(0, 2, 3, 4)), rtol=1e-6)
 
@@ -298,12 +332,15 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     dy = rng(28).standard_normal(results[0].shape).astype(dtype)
     dycl = conv_weight._dy_panels(dy, kp, nr)
     lp = -(-7 * 27 // mr) * mr
+    # xp's strides of n, d, h, w, c (in values), no offset: the channels-last copy
+    strides = np.array([xp[0].size, xp[0, 0].size, xp.shape[3], 7, 1, 0], dtype=np.int64)
     sums = []
     everywhere = np.array([[-9, 99], [-9, 99], [-9, 99]], dtype=np.int64)   # no product skipped
     for groups in (1, 2, lp // mr):
         for rows_valid in (valid, everywhere):
             partial = np.full((1, lp, kp), np.nan, dtype=dtype)
-            conv_weight._weight_tiles(xp, 7, dycl, partial, rows_valid, 3, 3, 3, 1, 1, 1, narrow, 4, groups)
+            conv_weight._weight_tiles(xp, strides, 7, 7, dycl, partial, rows_valid, 3, 3, 3, 1, 1, 1, narrow, 4,
+                                      groups)
             sums.append(partial[:, :7 * 27])
     for partial in sums[1:]:
         assert np.array_equal(partial, sums[0])

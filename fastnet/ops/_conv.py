@@ -152,9 +152,12 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
     packed weights and, per image in flight (one per thread), a padded channels-last
     (H+2ph, (W+2pw)*C) gradient plus a (round8(Wo), round_NR(C*FH*FW)) row gradient; otherwise the
     gather form: dy padded by ceil(F/s) - 1 per side, channels-last, per residue class (sh*sw of
-    them) a packed weight matrix, and blocks as in :func:`conv2d`. dw: a padded channels-last copy
-    of x, dy channels-last (N*Ho*Wo, Kp), and up to 16 private (round8(C*FH*FW), Kp) partial sums
-    (at most 4 MB of them, or one set where a single one is larger). Winograd dx: as the Winograd
+    them) a packed weight matrix, and blocks as in :func:`conv2d`. dw: x read in place where its
+    channels fill whole tiles of the weight gradient (C a multiple of MR, 8 or 16 with float32 on
+    AVX-512, or within an eighth of one: 64 channels on AVX2, MR = 6), else a padded
+    channels-last copy of x; dy channels-last (N*Ho*Wo, Kp), and up to 16 private (Lp, Kp) partial
+    sums, Lp = FH*FW*C rounded up to MR per filter position or in all (at most 4 MB of them, or one
+    set where a single one is larger). Winograd dx: as the Winograd
     forward of :func:`conv2d`, with dy's padded copy in place of x's. Winograd dw
     (:mod:`fastnet.kernels.winograd_weight`): the padded channels-last copy of x, partial sums
     (16, K, C, each rounded up to the tile shape) per group of tiles, at most 4 MB in all unless
