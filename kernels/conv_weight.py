@@ -23,7 +23,7 @@ PARTIAL_BYTES = 4 * 2**20   # ... and at most this much memory for the chunks' p
 # x read in place (no padded channels-last copy) where each filter position's C channels,
 # rounded up to whole tiles of MR rows, are at most this much more work than C (see
 # conv3d_backward_weight): 64 channels on AVX2 (MR = 6) compute 66 rows a position.
-DIRECT_MAX_WASTE = 0.125
+IN_PLACE_MAX_WASTE = 0.125
 
 
 def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
@@ -44,7 +44,7 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     padding at the same output positions for all of them, which its reduction skips whole (see
     :func:`_weight_tiles`), so it can read x itself, MR channel planes apart, instead of a padded
     channels-last copy; each position's channels are rounded up to CP, a multiple of MR, where
-    that is at most DIRECT_MAX_WASTE more rows (rows c >= C computed, never read), else the copy.
+    that is at most IN_PLACE_MAX_WASTE more rows (rows c >= C computed, never read), else the copy.
     Same sums either way, bitwise. Measured on the 2-core Zen 4 (2 threads, float32, 2026-12-06),
     ms copy / in place, AVX-512 (MR = 8): 64 -> 64 at 28x28 b32, 3x3 stride 2 2.70 / 2.36, 5x5
     23.5 / 22.6, 5x5 stride 2 7.30 / 6.17; 3x3 at 32x32 b32 (planes 4 KB apart) 13.3 / 11.3; ResNet
@@ -66,7 +66,7 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     kp = _round_up(n_out, nr)
     cp = _round_up(channels, mr)
     depth, height, width = x.shape[2:]
-    if cp <= channels * (1 + DIRECT_MAX_WASTE):   # x in place: (N, C * D, H, W), strides in values
+    if cp <= channels * (1 + IN_PLACE_MAX_WASTE):   # x in place: (N, C * D, H, W), strides in values
         lp = fd * fh * fw * cp
         xin = x.reshape(n_batch, channels * depth, height, width)
         plane = depth * height * width
@@ -154,8 +154,8 @@ def _fill_dy_panels(dy, out):
 
 
 @parallel_kernel
-def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow, rows_per_block,
-                  tap_groups):
+def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow,
+                  rows_per_block, tap_groups):
     """The parallel part of :func:`conv3d_backward_weight` (one parallel region): chunk ``i`` of
     the units (blocks of ``rows_per_block`` consecutive output rows, in (n, i, j) order, across
     planes and images) writes its private sums ``partial[i]`` (Lp, Kp): row ``((a * FH + b) * FW
@@ -164,14 +164,14 @@ def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw,
     read).
 
     xin : the input x, read where ``xstrides`` says: int64 (6,), the strides of n, d, h, w and c
-    and an offset, so that the value at (n, c) and padded position (d, h, w) is ``xin.flat[n *
-    s_n + d * s_d + h * s_h + w * s_w + c * s_c + offset]`` wherever it holds data. Either x
-    itself, (N, C, D, H, W) (offset: minus the padding's; only for tiles of one filter position
-    each, cp a multiple of MR, which never read the padding), or its padded channels-last copy
-    (N, Dp, Hp, Wp * C) (strides Dp Hp Wp C, Hp Wp C, Wp C, C, 1, offset 0; cp = C). dycl :
-    (Kp / NR * N, Do, Ho, Wo * NR) dy, panel by panel (:func:`_dy_panels`); valid : int64 (3, 2),
-    the padded rows [lo, hi) along D and H, and columns along W, that hold x; narrow : the tile
-    shape (Lp a multiple of its MR, Kp of its NR).
+    and an offset, so that the value at (n, c) and padded position (d, h, w) is ``xin.flat[n * s_n
+    + d * s_d + h * s_h + w * s_w + c * s_c + offset]`` wherever it holds data. Either x itself,
+    viewed as (N, C * D, H, W) (offset: minus the padding's; only for tiles of one filter position
+    each, cp a multiple of MR, which never read the padding), or its padded channels-last copy (N,
+    Dp, Hp, Wp * C) (strides Dp Hp Wp C, Hp Wp C, Wp C, C, 1, offset 0; cp = C). dycl : (Kp / NR *
+    N, Do, Ho, Wo * NR) dy, panel by panel (:func:`_dy_panels`); valid : int64 (3, 2), the padded
+    rows [lo, hi) along D and H, and columns along W, that hold x; narrow : the tile shape (Lp a
+    multiple of its MR, Kp of its NR).
 
     A tile's reduction skips the output rows, and the positions at the ends of each row, whose
     windows meet only padding at every tap of the tile (a product with a padding zero): runs of
@@ -179,18 +179,19 @@ def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw,
     """
     mr = tile_rows(xin, narrow)
     nr = tile_cols(xin, narrow)
-    s_n, s_d, s_h, s_w, s_c, x_base = xstrides[0], xstrides[1], xstrides[2], xstrides[3], xstrides[4], xstrides[5]
+    s_n, s_d, s_h, s_w, s_c = xstrides[0], xstrides[1], xstrides[2], xstrides[3], xstrides[4]
+    x_base = xstrides[5]
     do, ho, wonr = dycl.shape[1], dycl.shape[2], dycl.shape[3]
     chunks, lp, kp = partial.shape
     wo = wonr // nr
     panel_size = dycl.size // (kp // nr)   # dy values per panel of NR channels
-    positions = fd * fh * fw   # filter positions
+    filter_size = fd * fh * fw
     # each row's offset in a window of xin (the rows of the tiles): its filter position (a, b, e)
     # and channel c (rows past the last tap, and channels past C, repeat a real one)
     taps = np.empty(lp, dtype=np.int64)
     row_tap = np.empty(lp, dtype=np.int64)
     for l in range(lp):
-        f = min(l // cp, positions - 1)
+        f = min(l // cp, filter_size - 1)
         c = min(l - f * cp, channels - 1)
         row_tap[l] = f
         a = f // (fh * fw)

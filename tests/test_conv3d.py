@@ -146,7 +146,7 @@ def test_backward_weight_matches_reference(xs, ws, stride, padding, dtype, x_rea
     reading x from its padded channels-last copy or in place (each filter position's channels
     rounded up to whole tiles, however many rows that adds)."""
     from fastnet.kernels import conv_weight
-    monkeypatch.setattr(conv_weight, "DIRECT_MAX_WASTE", -1.0 if x_read == "copy" else 100.0)
+    monkeypatch.setattr(conv_weight, "IN_PLACE_MAX_WASTE", -1.0 if x_read == "copy" else 100.0)
     x, w, _ = conv_problem(xs, ws, dtype, seed=21)
     y = conv3d(x, w, None, stride, padding)
     dy = rng(22).standard_normal(y.shape).astype(dtype)
@@ -174,7 +174,7 @@ def test_backward_weight_in_place_equals_copy_bitwise(xs, ws, stride, padding, d
     dy = rng(30).standard_normal(conv3d(x, w, None, stride, padding).shape).astype(dtype)
     results = []
     for waste in (-1.0, 100.0):   # never, always in place
-        monkeypatch.setattr(conv_weight, "DIRECT_MAX_WASTE", waste)
+        monkeypatch.setattr(conv_weight, "IN_PLACE_MAX_WASTE", waste)
         results.append(conv3d_backward(x, w, dy, stride, padding)[1:])
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
@@ -187,7 +187,7 @@ def test_backward_weight_nonfinite_input_reaches_exactly_the_taps_that_see_it(ba
     NaN there makes NaN of exactly the weights whose windows see it (the reference's pattern),
     whether x is read from its padded copy or in place."""
     from fastnet.kernels import conv_weight
-    monkeypatch.setattr(conv_weight, "DIRECT_MAX_WASTE", -1.0 if x_read == "copy" else 100.0)
+    monkeypatch.setattr(conv_weight, "IN_PLACE_MAX_WASTE", -1.0 if x_read == "copy" else 100.0)
     x, w, _ = conv_problem((1, 2, 3, 6, 8), (3, 2, 3, 3, 3), np.float64, seed=23)
     x[0, 0, 1, 2, 0] = bad
     dy = rng(24).standard_normal((1, 3, 3, 6, 8))
