@@ -66,7 +66,8 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     kp = _round_up(n_out, nr)
     cp = _round_up(channels, mr)
     depth, height, width = x.shape[2:]
-    if cp <= channels * (1 + IN_PLACE_MAX_WASTE):   # x in place: (N, C * D, H, W), strides in values
+    if cp <= channels * (1 + IN_PLACE_MAX_WASTE):
+        # x in place, viewed 4-D like the copy so that both forms share one compiled kernel
         lp = fd * fh * fw * cp
         xin = x.reshape(n_batch, channels * depth, height, width)
         plane = depth * height * width
