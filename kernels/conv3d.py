@@ -51,7 +51,8 @@ AVX-512, 6 x 16 on AVX2):
   the positions of a row; dy is copied once channels-last (with a pitch of Kp). The output rows
   are split into chunks by the shapes alone (at most WEIGHT_CHUNKS and PARTIAL_BYTES of private
   (Lp, Kp) sums), reduced at the end in chunk order; threads share a chunk's taps where chunks
-  are few. A tile skips the output rows and row ends whose windows
+  are few (with one chunk, x read in place, each task transposes its channels' sums into dw
+  itself, from a private buffer). A tile skips the output rows and row ends whose windows
   meet only padding at all its taps. No position is a dummy, so a NaN or infinity in x reaches
   exactly the weights whose windows see it.
 

@@ -24,6 +24,11 @@ PARTIAL_BYTES = 4 * 2**20   # ... and at most this much memory for the chunks' p
 # rounded up to whole tiles of MR rows, are at most this much more work than C (see
 # conv3d_backward_weight): 64 channels on AVX2 (MR = 6) compute 66 rows a position.
 IN_PLACE_MAX_WASTE = 0.125
+# With one chunk, x read in place: each task transposes its sums into dw itself (see
+# conv3d_backward_weight) where there are at least this many channel blocks (of MR) per thread,
+# from a private buffer of at most this many bytes (at least one channel block).
+FUSED_MIN_BLOCKS = 1
+FUSED_BUFFER_BYTES = 512 * 2**10
 
 
 def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
@@ -55,27 +60,45 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     26.2, ResNet stride 2 6.35 / 5.45; 32 and 16 channels (36 and 18 rows, an eighth more) the
     volumetric layer 2.91 / 2.71, 5x5 at 28x28 b8 0.452 / 0.468; batch 1 256 channels 5x5 4.10 /
     3.50; AlexNet conv1's 3 channels as 6 rows 9.36 / 17.5 (hence the limit).
+
+    Read in place, the tiles' sums are kept in dw's own (c, tap) order, channel block by channel
+    block (a tile's MR rows FD*FH*FW rows apart), so that with one chunk each task, a run of
+    whole channel blocks, can transpose its sums into dw itself as soon as they are done, from a
+    private buffer still in L2: no (Lp, Kp) matrix written to memory, read back and transposed
+    into dw (for a batch-1 layer of 256 channels, 5x5, 6.5 MB each way, which took 0.8-1.2 of
+    the weight gradient's 2.3-2.8 ms when run after the forward pass and dx). Taken with one chunk
+    and at least FUSED_MIN_BLOCKS channel blocks per thread. Measured on the 2-core Zen 4 (2
+    threads, float32, 2026-12-06), forward + backward as the bench times it, ms partial sums /
+    fused, alternating: batch 1, 256 channels at 14x14, 5x5 stride 2 4.52 / 3.99 (dw alone after
+    the forward and dx: 1.61 / 0.96), 5x5 10.16 / 9.58, 3x3 stride 2 1.42 / 1.35; batch 8, 5x5
+    stride 2 18.5 / 18.4; batch 1, 64 channels at 28x28, 5x5 stride 2 0.82 / 0.80. AVX2 code: 4.23
+    / 3.83, 12.4 / 12.1, 2.15 / 1.95, and 1.28 / 1.15.
+
     Extra memory: the padded channels-last input (the copy form only), dy channels-last panel by
     panel (:func:`_dy_panels`: Kp values per position, K rounded up to NR), and the chunks'
-    private (Lp, Kp) matrices, Lp = CP*FD*FH*FW (in place) or C*FD*FH*FW rounded up to MR.
+    private (Lp, Kp) matrices, Lp = CP*FD*FH*FW (in place) or C*FD*FH*FW rounded up to MR; with
+    one chunk in place, a (B * MR * FD*FH*FW, Kp) buffer per task in flight instead (B channel
+    blocks: at most FUSED_BUFFER_BYTES, at least one block).
     """
     n_batch, n_out, do, ho, wo = dy.shape
     _, channels, fd, fh, fw = dw.shape
+    filter_size = fd * fh * fw
     narrow = narrow_fits(n_out, dw.dtype)
     mr, nr = tile_shape(dw.dtype, narrow)
     kp = _round_up(n_out, nr)
     cp = _round_up(channels, mr)
     depth, height, width = x.shape[2:]
-    if cp <= channels * (1 + IN_PLACE_MAX_WASTE):
+    in_place = cp <= channels * (1 + IN_PLACE_MAX_WASTE)
+    if in_place:
         # x in place, viewed 4-D like the copy so that both forms share one compiled kernel
-        lp = fd * fh * fw * cp
+        lp = filter_size * cp
         xin = x.reshape(n_batch, channels * depth, height, width)
         plane = depth * height * width
         xstrides = np.array([channels * plane, height * width, width, 1, plane,
                              -((pd * height + ph) * width + pw)], dtype=np.int64)
     else:
         cp = channels
-        lp = _round_up(fd * fh * fw * channels, mr)
+        lp = _round_up(filter_size * channels, mr)
         xin = _pad_channels_last(x, pd, ph, pw, 0, 0, 0, channels)
         row = xin.shape[3]
         xstrides = np.array([xin.shape[1] * xin.shape[2] * row, xin.shape[2] * row, row, channels, 1, 0],
@@ -86,13 +109,23 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     units = (total_rows + rows - 1) // rows
     rows = (total_rows + units - 1) // units
     chunks = max(1, min(WEIGHT_CHUNKS, units, PARTIAL_BYTES // (lp * kp * dw.itemsize)))
-    wanted = UNITS_PER_THREAD * numba.get_num_threads()
-    tap_groups = min(lp // mr, max(1, -(-wanted // chunks)))
-    partial = np.empty((chunks, lp, kp), dtype=dw.dtype)
+    threads = numba.get_num_threads()
+    wanted = UNITS_PER_THREAD * threads
+    tiles = lp // mr
+    blocks = cp // mr   # channel blocks (in place)
+    if in_place and chunks == 1 and blocks >= FUSED_MIN_BLOCKS * threads:
+        block_bytes = mr * filter_size * kp * dw.itemsize
+        per_task = max(1, min(-(-blocks // wanted), FUSED_BUFFER_BYTES // block_bytes))
+        tiles_per_task = per_task * filter_size
+        partial = np.empty((0, lp, kp), dtype=dw.dtype)   # none: the tasks write dw
+    else:
+        tap_groups = min(tiles, max(1, -(-wanted // chunks)))
+        tiles_per_task = -(-tiles // tap_groups)
+        partial = np.empty((chunks, lp, kp), dtype=dw.dtype)
     valid = np.array([[pd, pd + depth], [ph, ph + height], [pw, pw + width]], dtype=np.int64)
-    _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow, rows,
-                  tap_groups)
-    _reduce_weight_and_bias(partial, cp, dy, dw, db)
+    _weight_tiles(xin, xstrides, channels, cp, in_place, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow,
+                  rows, tiles_per_task, dw)
+    _reduce_weight_and_bias(partial, cp, in_place, dy, dw, db)
 
 
 def _dy_panels(dy, kp, nr):
@@ -155,14 +188,24 @@ def _fill_dy_panels(dy, out):
 
 
 @parallel_kernel
-def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow,
-                  rows_per_block, tap_groups):
+def _weight_tiles(xin, xstrides, channels, cp, by_channel, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow,
+                  rows_per_block, tiles_per_task, dw):
     """The parallel part of :func:`conv3d_backward_weight` (one parallel region): chunk ``i`` of
     the units (blocks of ``rows_per_block`` consecutive output rows, in (n, i, j) order, across
-    planes and images) writes its private sums ``partial[i]`` (Lp, Kp): row ``((a * FH + b) * FW
-    + e) * cp + c`` = tap (c, a, b, e), column k; each chunk's rows are split into ``tap_groups``
-    tasks. Rows of channels c >= C (cp > C), and rows past the last tap, repeat a real tap (never
-    read).
+    planes and images) writes its private sums ``partial[i]`` (Lp, Kp), rows in one of two orders
+    (columns: the output channels k):
+
+    * ``by_channel`` (x read in place, cp a multiple of MR): row ``c * F + f`` = tap (c, f), F =
+      FD*FH*FW, f = (a * FH + b) * FW + e: dw's order. Tile t holds MR channels of one filter
+      position, (c // MR, f) = divmod(t, F): its rows are F apart.
+    * else (the copy): row ``f * cp + c``, tile t the rows t * MR .. t * MR + MR - 1 (it may span
+      two filter positions; rows past the last tap repeat a real one).
+
+    Either way rows of channels c >= C (cp > C) repeat a real tap and are never read. Each chunk's
+    tiles are split into tasks of ``tiles_per_task`` consecutive tiles. With no partial sums
+    (``partial.shape[0] == 0``: one chunk, by_channel, ``tiles_per_task`` a multiple of F), each
+    task sums its whole channel blocks into a private buffer and transposes it into ``dw``
+    (:func:`_transpose_into`); dw is not touched otherwise.
 
     xin : the input x, read where ``xstrides`` says: int64 (6,), the strides of n, d, h, w and c
     and an offset, so that the value at (n, c) and padded position (d, h, w) is ``xin.flat[n * s_n
@@ -172,7 +215,7 @@ def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw,
     Dp, Hp, Wp * C) (strides Dp Hp Wp C, Hp Wp C, Wp C, C, 1, offset 0; cp = C). dycl : (Kp / NR *
     N, Do, Ho, Wo * NR) dy, panel by panel (:func:`_dy_panels`); valid : int64 (3, 2), the padded
     rows [lo, hi) along D and H, and columns along W, that hold x; narrow : the tile shape (Lp a
-    multiple of its MR, Kp of its NR).
+    multiple of its MR, Kp of its NR); dw : (K, C, FD, FH, FW).
 
     A tile's reduction skips the output rows, and the positions at the ends of each row, whose
     windows meet only padding at every tap of the tile (a product with a padding zero): runs of
@@ -183,30 +226,38 @@ def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw,
     s_n, s_d, s_h, s_w, s_c = xstrides[0], xstrides[1], xstrides[2], xstrides[3], xstrides[4]
     x_base = xstrides[5]
     do, ho, wonr = dycl.shape[1], dycl.shape[2], dycl.shape[3]
-    chunks, lp, kp = partial.shape
+    lp, kp = partial.shape[1], partial.shape[2]
+    fused = partial.shape[0] == 0
+    chunks = max(1, partial.shape[0])
     wo = wonr // nr
     panel_size = dycl.size // (kp // nr)   # dy values per panel of NR channels
     filter_size = fd * fh * fw
-    # each row's offset in a window of xin (the rows of the tiles): its filter position (a, b, e)
-    # and channel c (rows past the last tap, and channels past C, repeat a real one)
+    n_tiles = lp // mr
+    # per tile: each row's offset in a window of xin, and the tile's first row in the sums (its
+    # rows ``pitch`` apart); a row's tap (c, f): channels past C, rows past the last tap, repeat a
+    # real one
+    pitch = filter_size if by_channel else 1
     taps = np.empty(lp, dtype=np.int64)
-    row_tap = np.empty(lp, dtype=np.int64)
-    for l in range(lp):
-        f = min(l // cp, filter_size - 1)
-        c = min(l - f * cp, channels - 1)
-        row_tap[l] = f
-        a = f // (fh * fw)
-        b = (f // fw) % fh
-        e = f % fw
-        taps[l] = a * s_d + b * s_h + e * s_w + c * s_c
+    first_row = np.empty(n_tiles, dtype=np.int64)
     # per tile of MR taps: the output indices along D, H and W whose windows meet data at some
     # tap of the tile, [lo, hi) each (a tap t at output q reads padded index q * s + t)
-    reach = np.empty((lp // mr, 6), dtype=np.int64)
-    for tile in range(lp // mr):
+    reach = np.empty((n_tiles, 6), dtype=np.int64)
+    for tile in range(n_tiles):
+        block = tile // filter_size
+        first_row[tile] = block * mr * filter_size + tile - block * filter_size if by_channel else tile * mr
         lo_a, lo_b, lo_e, hi_a, hi_b, hi_e = fd, fh, fw, -1, -1, -1
-        for l in range(tile * mr, tile * mr + mr):
-            f = row_tap[l]
-            a, b, e = f // (fh * fw), (f // fw) % fh, f % fw
+        for i in range(mr):
+            if by_channel:
+                f = tile - block * filter_size
+                c = min(block * mr + i, channels - 1)
+            else:
+                l = tile * mr + i
+                f = min(l // cp, filter_size - 1)
+                c = min(l - f * cp, channels - 1)
+            a = f // (fh * fw)
+            b = (f // fw) % fh
+            e = f % fw
+            taps[tile * mr + i] = a * s_d + b * s_h + e * s_w + c * s_c
             lo_a, lo_b, lo_e = min(lo_a, a), min(lo_b, b), min(lo_e, e)
             hi_a, hi_b, hi_e = max(hi_a, a), max(hi_b, b), max(hi_e, e)
         bounds = ((lo_a, hi_a, sd, do), (lo_b, hi_b, sh, ho), (lo_e, hi_e, sw, wo))
@@ -216,18 +267,24 @@ def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw,
             reach[tile, 2 * dim + 1] = min(n_q, max(0, (valid[dim, 1] - t0 + s - 1) // s))
     total_rows = dycl.shape[0] // (kp // nr) * do * ho
     units = (total_rows + rows_per_block - 1) // rows_per_block
-    tiles_per_group = (lp // mr + tap_groups - 1) // tap_groups
+    groups = (n_tiles + tiles_per_task - 1) // tiles_per_task
     xflat = xin.reshape(xin.size)
     dyflat = dycl.reshape(dycl.size)
-    for task in prange(chunks * tap_groups):
-        chunk = task // tap_groups
-        l_first = (task - chunk * tap_groups) * tiles_per_group * mr
-        l_last = min(lp, l_first + tiles_per_group * mr)
-        mine = partial[chunk].reshape(lp * kp)
+    dflat = dw.reshape(dw.size)
+    for task in prange(chunks * groups):
+        chunk = task // groups
+        t_first = (task - chunk * groups) * tiles_per_task
+        t_last = min(n_tiles, t_first + tiles_per_task)
+        if fused:   # a private buffer for the task's rows, which are consecutive
+            row0 = first_row[t_first]
+            mine = np.empty((t_last - t_first) * mr * kp, dtype=dw.dtype)
+        else:
+            row0 = 0
+            mine = partial[chunk].reshape(lp * kp)
         row_starts = np.empty(rows_per_block, dtype=np.int64)   # each output row's first window
         row_di = np.empty(rows_per_block, dtype=np.int64)   # ... and its output (i, j)
         row_hj = np.empty(rows_per_block, dtype=np.int64)
-        written = np.zeros(lp // mr, dtype=np.bool_)
+        written = np.zeros(n_tiles, dtype=np.bool_)
         start = chunk * units // chunks
         stop = (chunk + 1) * units // chunks
         for unit in range(start, stop):
@@ -240,11 +297,11 @@ def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw,
                 row_di[r] = plane - n * do
                 row_hj[r] = g - plane * ho
                 row_starts[r] = n * s_n + row_di[r] * sd * s_d + row_hj[r] * sh * s_h + x_base
-            for l0 in range(l_first, l_last, mr):
-                tile = l0 // mr
+            for tile in range(t_first, t_last):
                 q_lo, q_hi = reach[tile, 4], reach[tile, 5]
                 if q_lo >= q_hi:
                     continue
+                out = (first_row[tile] - row0) * kp
                 r = 0
                 while r < rows:   # runs [r, r_end) of rows that meet data; row r_end does not
                     r_end = r
@@ -254,32 +311,64 @@ def _weight_tiles(xin, xstrides, channels, cp, dycl, partial, valid, fd, fh, fw,
                     if r_end > r:
                         first = (g0 + r) * wonr + q_lo * nr   # output rows are consecutive in a panel
                         for k0 in range(0, kp, nr):
-                            shaped_tile_fma(xflat[q_lo * sw * s_w:], taps[l0:], row_starts[r:],
+                            shaped_tile_fma(xflat[q_lo * sw * s_w:], taps[tile * mr:], row_starts[r:],
                                             sw * s_w, dyflat[(k0 // nr) * panel_size + first:], wonr, nr,
-                                            r_end - r, q_hi - q_lo, mine[l0 * kp + k0:], kp, written[tile],
-                                            narrow)
+                                            r_end - r, q_hi - q_lo, mine[out + k0:], pitch * kp,
+                                            written[tile], narrow)
                         written[tile] = True
                     r = r_end + 1
-        for l0 in range(l_first, l_last, mr):   # a tile that met no data in the chunk: zeros
-            if not written[l0 // mr]:
-                mine[l0 * kp:(l0 + mr) * kp] = 0
+        for tile in range(t_first, t_last):   # a tile that met no data in the chunk: zeros
+            if not written[tile]:
+                for i in range(mr):
+                    out = (first_row[tile] - row0 + i * pitch) * kp
+                    mine[out:out + kp] = 0
+        if fused:   # the task's channels, all taps: rows (c - c0) * F + f of mine
+            c0 = (t_first // filter_size) * mr
+            c1 = min(channels, (t_last // filter_size) * mr)
+            if c1 > c0:
+                _transpose_into(mine, (c1 - c0) * filter_size, kp, dflat, c0 * filter_size,
+                                channels * filter_size, dw.shape[0])
+
+
+@serial_kernel
+def _transpose_into(total, rows, kp, dflat, base, row_length, n_out):
+    """``dflat[k * row_length + base + r] = total[r * kp + k]`` for r < rows, k < n_out: a (rows,
+    Kp) block of sums into dw (flat; row_length = C * FD*FH*FW), by W x W tiles in registers
+    (:func:`~fastnet.kernels.transpose.transpose_tile`; the last tile of the rows overlaps the one
+    before) where there are W rows, the output channels past the last full W by a scalar loop."""
+    lanes = vector_lanes(dflat)
+    k_first = 0
+    if rows >= lanes:
+        k_tiled = n_out // lanes * lanes
+        starts = np.empty(lanes, dtype=np.int64)
+        for k0 in range(0, k_tiled, lanes):
+            for r in range(0, rows, lanes):
+                r0 = min(r, rows - lanes)
+                for j in range(lanes):
+                    starts[j] = (k0 + j) * row_length + base + r0
+                transpose_tile(total[r0 * kp + k0:], kp, dflat, starts)
+        k_first = k_tiled
+    for k in range(k_first, n_out):
+        dst = dflat[k * row_length + base:]
+        for r in range(rows):
+            dst[r] = total[r * kp + k]
 
 
 @parallel_kernel
-def _reduce_weight_and_bias(partial, cp, dy, dw, db):
-    """dw[k, c, a, b, e] = sum over chunks, in chunk order, of partial[chunk, ((a*FH + b)*FW + e)*cp
-    + c, k] (cp >= C: the rows of one filter position); db[k] = sum of dy[:, k] in float64
-    (parallel over k).
+def _reduce_weight_and_bias(partial, cp, by_channel, dy, dw, db):
+    """dw[k, c, a, b, e] = sum over chunks, in chunk order, of the partial sums' row of tap (c, f),
+    f = (a*FH + b)*FW + e: ``partial[chunk, c * F + f, k]`` (``by_channel``, F = FD*FH*FW) or
+    ``partial[chunk, f * cp + c, k]`` (cp >= C: the rows of one filter position); db[k] = sum of
+    dy[:, k] in float64 (parallel over k). No partial sums (``partial.shape[0] == 0``: the tiles
+    wrote dw): db only.
 
     dw: parallel over groups of G input channels (G * FD*FH*FW >= W values, W:
     :func:`~fastnet.kernels.microkernel.vector_lanes`), each writing contiguous runs of dw. A task
     first sums its G * taps rows of the chunks into a (G * taps, Kp) buffer in dw's (c, tap) order
-    (contiguous rows, one vector add per chunk), then transposes the buffer into dw by W x W tiles
-    in registers (:func:`~fastnet.kernels.transpose.transpose_tile`; the last tile of the rows
-    overlaps the one before), the output channels past the last full W by a scalar loop. With one
-    chunk (batch 1) this is a plain transpose of (Lp, Kp) into (K, L); it took 0.33 of the weight
-    gradient's 1.32 ms at 256 -> 256, 5 x 5, 14 x 14, batch 1, with a scalar transpose (2 threads,
-    Zen 4, float32, 2026-12-05).
+    (contiguous rows, one vector add per chunk), then transposes the buffer into dw
+    (:func:`_transpose_into`). With one chunk (batch 1) this is a plain transpose of (Lp, Kp) into
+    (K, L); it took 0.33 of the weight gradient's 1.32 ms at 256 -> 256, 5 x 5, 14 x 14, batch 1,
+    with a scalar transpose (2 threads, Zen 4, float32, 2026-12-05).
     """
     n_batch, n_out = dy.shape[0], dy.shape[1]
     channels = dw.shape[1]
@@ -287,11 +376,10 @@ def _reduce_weight_and_bias(partial, cp, dy, dw, db):
     chunks, kp = partial.shape[0], partial.shape[2]
     lanes = vector_lanes(dw)
     group = (lanes + taps - 1) // taps   # channels per task: at least W rows to transpose
-    n_groups = (channels + group - 1) // group
-    k_tiled = n_out // lanes * lanes
+    n_groups = (channels + group - 1) // group if chunks > 0 else 0
     pflat = partial.reshape(partial.size)
     dflat = dw.reshape(dw.size)
-    row_length = channels * taps
+    step_c, step_tap = (taps, 1) if by_channel else (1, cp)   # a tap's row: c * step_c + f * step_tap
     for task in prange(n_groups):
         c0 = task * group
         c1 = min(channels, c0 + group)
@@ -300,28 +388,15 @@ def _reduce_weight_and_bias(partial, cp, dy, dw, db):
         for c in range(c0, c1):
             for tap in range(taps):
                 row = total[((c - c0) * taps + tap) * kp:]
-                first = pflat[(tap * cp + c) * kp:]
+                at = c * step_c + tap * step_tap
+                first = pflat[at * kp:]
                 for k in range(kp):
                     row[k] = first[k]
                 for chunk in range(1, chunks):   # same order as a running sum p0 + p1 + ... per element
-                    prow = pflat[((chunk * partial.shape[1]) + tap * cp + c) * kp:]
+                    prow = pflat[(chunk * partial.shape[1] + at) * kp:]
                     for k in range(kp):
                         row[k] += prow[k]
-        base = c0 * taps
-        k_first = 0
-        if rows >= lanes:
-            starts = np.empty(lanes, dtype=np.int64)
-            for k0 in range(0, k_tiled, lanes):
-                for r in range(0, rows, lanes):
-                    r0 = min(r, rows - lanes)
-                    for j in range(lanes):
-                        starts[j] = (k0 + j) * row_length + base + r0
-                    transpose_tile(total[r0 * kp + k0:], kp, dflat, starts)
-            k_first = k_tiled
-        for k in range(k_first, n_out):
-            dst = dflat[k * row_length + base:]
-            for r in range(rows):
-                dst[r] = total[r * kp + k]
+        _transpose_into(total, rows, kp, dflat, c0 * taps, channels * taps, n_out)
     spatial = dy.shape[2] * dy.shape[3] * dy.shape[4]
     dyf = dy.reshape(n_batch, n_out, spatial)
     for k in prange(n_out):

@@ -180,6 +180,48 @@ def test_backward_weight_in_place_equals_copy_bitwise(xs, ws, stride, padding, d
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding, partial_bytes", [
+    ((1, 32, 1, 7, 7), (40, 32, 1, 5, 5), 1, 2, None),                 # batch 1: one chunk
+    ((1, 60, 1, 6, 6), (20, 60, 1, 3, 3), (1, 2, 2), (0, 1, 1), None),  # C not a multiple of MR (AVX-512)
+    ((1, 16, 3, 4, 5), (9, 16, 3, 3, 3), 1, 1, None),                  # 3-D, narrow tiles
+    ((1, 16, 1, 1, 1), (24, 16, 1, 5, 5), 1, (0, 2, 2), None),          # taps that meet only padding
+    ((3, 24, 1, 12, 30), (33, 24, 1, 3, 3), 1, 1, 1),                  # several units, one chunk
+], ids=str)
+def test_backward_weight_fused_transpose_equals_partial_sums_bitwise(xs, ws, stride, padding, partial_bytes,
+                                                                      dtype, monkeypatch):
+    """With one chunk and x read in place, each task transposes its channel blocks' sums into dw
+    itself, from a private buffer: the same bits as the partial sums reduced apart, whatever the
+    buffer's size (one channel block per task, or all), and the reference's values."""
+    from fastnet.kernels import conv_weight
+    x, w, _ = conv_problem(xs, ws, dtype, seed=31)
+    dy = rng(32).standard_normal(conv3d(x, w, None, stride, padding).shape).astype(dtype)
+    monkeypatch.setattr(conv_weight, "IN_PLACE_MAX_WASTE", 0.125)
+    if partial_bytes is not None:
+        monkeypatch.setattr(conv_weight, "PARTIAL_BYTES", partial_bytes)
+    reduce = conv_weight._reduce_weight_and_bias
+    chunks = []
+
+    def spy(partial, *args):
+        chunks.append(partial.shape[0])
+        return reduce(partial, *args)
+    monkeypatch.setattr(conv_weight, "_reduce_weight_and_bias", spy)
+    results = []
+    for min_blocks, buffer_bytes in ((10**9, 0), (0, 1), (0, 2**30)):
+        monkeypatch.setattr(conv_weight, "FUSED_MIN_BLOCKS", min_blocks)
+        monkeypatch.setattr(conv_weight, "FUSED_BUFFER_BYTES", buffer_bytes)
+        results.append(conv3d_backward(x, w, dy, stride, padding)[1:])
+    assert chunks == [1, 0, 0]   # the partial sums, then the tasks' own transposes
+    for dw, db in results[1:]:
+        np.testing.assert_array_equal(dw, results[0][0])
+        np.testing.assert_array_equal(db, results[0][1])
+    _, ew, eb = naive_conv.conv3d_backward(x.astype(np.float64), w.astype(np.float64),
+                                           dy.astype(np.float64), stride, padding)
+    long_sum = float(np.sqrt(dy[:, 0].size)) + 1
+    assert_close(results[1][0], ew.astype(dtype), dtype, scale=long_sum)
+    assert_close(results[1][1], eb.astype(dtype), dtype, scale=long_sum)
+
+
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
 @pytest.mark.parametrize("x_read", ["copy", "in_place"])
 def test_backward_weight_nonfinite_input_reaches_exactly_the_taps_that_see_it(bad, x_read, monkeypatch):
@@ -229,13 +271,15 @@ def test_pack_forward_weights_matches_numpy(k, c, taps, dtype):
                                                 (4, 33, 7, (3, 3, 3)), (1, 3, 1, (1, 11, 11)),
                                                 (2, 70, 20, (1, 1, 2)), (1, 17, 1, (1, 3, 3))], ids=str)
 @pytest.mark.parametrize("extra_rows", [0, 3])
-def test_reduce_weight_gradient_matches_numpy(chunks, k, c, taps, extra_rows, dtype):
-    """The weight gradient's last step: dw[k, c, tap] = partial[0, tap * CP + c, k] + partial[1, ...]
-    + ..., summed in chunk order (bit for bit), then transposed into dw: groups of channels with at
+@pytest.mark.parametrize("by_channel", [False, True], ids=["tap_major", "by_channel"])
+def test_reduce_weight_gradient_matches_numpy(chunks, k, c, taps, extra_rows, by_channel, dtype):
+    """The weight gradient's last step: dw[k, c, tap] = partial[0, row, k] + partial[1, row, k] +
+    ..., summed in chunk order (bit for bit), then transposed into dw: groups of channels with at
     least a vector of rows and whole vectors of output channels by the in-register tiles (the last
     row tile overlapping), the rest (k past the last full vector; fewer rows than a vector) by the
-    scalar loop. CP = C + extra_rows: the rows c >= C of each tap (x read in place) are skipped.
-    db is dy's channel sum."""
+    scalar loop. The row of tap (c, tap): tap * CP + c, or c * taps + tap (``by_channel``, dw's
+    order); CP = C + extra_rows: the rows c >= C (x read in place) are skipped. db is dy's channel
+    sum; with no partial sums (the tiles wrote dw), dw is left alone."""
     from fastnet.kernels import conv_weight as kernels
     g = rng(47)
     n_taps = int(np.prod(taps))
@@ -245,11 +289,18 @@ def test_reduce_weight_gradient_matches_numpy(chunks, k, c, taps, extra_rows, dt
     dy = g.standard_normal((2, k, 1, 2, 3)).astype(dtype)
     dw = np.full((k, c) + taps, np.nan, dtype)
     db = np.full(k, np.nan, dtype)
-    kernels._reduce_weight_and_bias(partial, cp, dy, dw, db)
+    kernels._reduce_weight_and_bias(partial, cp, by_channel, dy, dw, db)
     total = partial[0].copy()
     for chunk in range(1, chunks):
         total += partial[chunk]
-    expected = total[:n_taps * cp, :k].reshape(n_taps, cp, k)[:, :c].transpose(2, 1, 0).reshape(dw.shape)
+    if by_channel:
+        expected = total[:cp * n_taps, :k].reshape(cp, n_taps, k)[:c].transpose(2, 0, 1).reshape(dw.shape)
+    else:
+        expected = total[:n_taps * cp, :k].reshape(n_taps, cp, k)[:, :c].transpose(2, 1, 0).reshape(dw.shape)
+    np.testing.assert_array_equal(dw, expected)
+    np.testing.assert_allclose(db, dy.astype(np.float64).sum(axis=(0, 2, 3, 4)), rtol=1e-6)
+    db[:] = np.nan
+    kernels._reduce_weight_and_bias(partial[:0], cp, by_channel, dy, dw, db)
     np.testing.assert_array_equal(dw, expected)
     np.testing.assert_allclose(db, dy.astype(np.float64).sum(axis=(0, 2, 3, 4)), rtol=1e-6)
 
@@ -339,8 +390,9 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
     for groups in (1, 2, lp // mr):
         for rows_valid in (valid, everywhere):
             partial = np.full((1, lp, kp), np.nan, dtype=dtype)
-            conv_weight._weight_tiles(xp, strides, 7, 7, dycl, partial, rows_valid, 3, 3, 3, 1, 1, 1, narrow, 4,
-                                      groups)
+            unused_dw = np.empty((w.shape[0], 7, 3, 3, 3), dtype)   # written only without partial sums
+            conv_weight._weight_tiles(xp, strides, 7, 7, False, dycl, partial, rows_valid, 3, 3, 3, 1, 1, 1,
+                                      narrow, 4, -(-(lp // mr) // groups), unused_dw)
             sums.append(partial[:, :7 * 27])
     for partial in sums[1:]:
         assert np.array_equal(partial, sums[0])
