@@ -72,7 +72,12 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     fused, alternating: batch 1, 256 channels at 14x14, 5x5 stride 2 4.52 / 3.99 (dw alone after
     the forward and dx: 1.61 / 0.96), 5x5 10.16 / 9.58, 3x3 stride 2 1.42 / 1.35; batch 8, 5x5
     stride 2 18.5 / 18.4; batch 1, 64 channels at 28x28, 5x5 stride 2 0.82 / 0.80. AVX2 code: 4.23
-    / 3.83, 12.4 / 12.1, 2.15 / 1.95, and 1.28 / 1.15.
+    / 3.83, 12.4 / 12.1, 2.15 / 1.95, and 1.28 / 1.15. Compile cost: a cold first weight gradient
+    call 6.9-7.5 s against 6.2-6.9 (three runs each, interleaved). Tried: the transpose as a
+    scalar loop (6.8-6.9 s to compile, but dw 1.5 ms instead of 0.87 at batch 1, 256 channels, 5x5
+    stride 2: it reads the buffer a column at a time), and the chunks' reduction and db moved into
+    this kernel so that the transposes compile once (8.0-8.3 s: one larger function compiles slower
+    than two).
 
     Extra memory: the padded channels-last input (the copy form only), dy channels-last panel by
     panel (:func:`_dy_panels`: Kp values per position, K rounded up to NR), and the chunks'
