@@ -72,8 +72,11 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     fused, alternating: batch 1, 256 channels at 14x14, 5x5 stride 2 4.52 / 3.99 (dw alone after
     the forward and dx: 1.61 / 0.96), 5x5 10.16 / 9.58, 3x3 stride 2 1.42 / 1.35; batch 8, 5x5
     stride 2 18.5 / 18.4; batch 1, 64 channels at 28x28, 5x5 stride 2 0.82 / 0.80. AVX2 code: 4.23
-    / 3.83, 12.4 / 12.1, 2.15 / 1.95, and 1.28 / 1.15. Compile cost: a cold first weight gradient
-    call 6.9-7.5 s against 6.2-6.9 (three runs each, interleaved). Tried: the transpose as a
+    / 3.83, 12.4 / 12.1, 2.15 / 1.95, and 1.28 / 1.15. Compile cost: the fused form is a second
+    specialization of :func:`_weight_tiles` (``dw`` an array, not None), compiled only when a layer
+    first takes it: 3.9 s of CPU on a cold cache; the other form's machine code is no larger than
+    before (177 K characters of assembly, 195 K before; with both forms in one function, as first
+    written, 219 K, and a cold first call 6.9-7.5 s against 6.2-6.9). Tried: the transpose as a
     scalar loop (6.8-6.9 s to compile, but dw 1.5 ms instead of 0.87 at batch 1, 256 channels, 5x5
     stride 2: it reads the buffer a column at a time), and the chunks' reduction and db moved into
     this kernel so that the transposes compile once (8.0-8.3 s: one larger function compiles slower
@@ -129,7 +132,7 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
         partial = np.empty((chunks, lp, kp), dtype=dw.dtype)
     valid = np.array([[pd, pd + depth], [ph, ph + height], [pw, pw + width]], dtype=np.int64)
     _weight_tiles(xin, xstrides, channels, cp, in_place, dycl, partial, valid, fd, fh, fw, sd, sh, sw, narrow,
-                  rows, tiles_per_task, dw)
+                  rows, tiles_per_task, dw if partial.shape[0] == 0 else None)
     _reduce_weight_and_bias(partial, cp, in_place, dy, dw, db)
 
 
@@ -207,10 +210,12 @@ def _weight_tiles(xin, xstrides, channels, cp, by_channel, dycl, partial, valid,
       two filter positions; rows past the last tap repeat a real one).
 
     Either way rows of channels c >= C (cp > C) repeat a real tap and are never read. Each chunk's
-    tiles are split into tasks of ``tiles_per_task`` consecutive tiles. With no partial sums
-    (``partial.shape[0] == 0``: one chunk, by_channel, ``tiles_per_task`` a multiple of F), each
-    task sums its whole channel blocks into a private buffer and transposes it into ``dw``
-    (:func:`_transpose_into`); dw is not touched otherwise.
+    tiles are split into tasks of ``tiles_per_task`` consecutive tiles. With ``dw`` given (then no
+    partial sums, ``partial.shape[0] == 0``: one chunk, by_channel, ``tiles_per_task`` a multiple
+    of F), each task sums its whole channel blocks into a private buffer and transposes it into
+    dw (:func:`_transpose_into`). ``dw`` is None or an array on purpose: Numba prunes the branches
+    on ``dw is None`` and compiles the two forms apart, each at its first use, so that a model
+    without such layers never compiles the transposes in here (0.5 s of a cold first call).
 
     xin : the input x, read where ``xstrides`` says: int64 (6,), the strides of n, d, h, w and c
     and an offset, so that the value at (n, c) and padded position (d, h, w) is ``xin.flat[n * s_n
@@ -220,7 +225,7 @@ def _weight_tiles(xin, xstrides, channels, cp, by_channel, dycl, partial, valid,
     Dp, Hp, Wp * C) (strides Dp Hp Wp C, Hp Wp C, Wp C, C, 1, offset 0; cp = C). dycl : (Kp / NR *
     N, Do, Ho, Wo * NR) dy, panel by panel (:func:`_dy_panels`); valid : int64 (3, 2), the padded
     rows [lo, hi) along D and H, and columns along W, that hold x; narrow : the tile shape (Lp a
-    multiple of its MR, Kp of its NR); dw : (K, C, FD, FH, FW).
+    multiple of its MR, Kp of its NR); dw : (K, C, FD, FH, FW), or None.
 
     A tile's reduction skips the output rows, and the positions at the ends of each row, whose
     windows meet only padding at every tap of the tile (a product with a padding zero): runs of
@@ -232,7 +237,6 @@ def _weight_tiles(xin, xstrides, channels, cp, by_channel, dycl, partial, valid,
     x_base = xstrides[5]
     do, ho, wonr = dycl.shape[1], dycl.shape[2], dycl.shape[3]
     lp, kp = partial.shape[1], partial.shape[2]
-    fused = partial.shape[0] == 0
     chunks = max(1, partial.shape[0])
     wo = wonr // nr
     panel_size = dycl.size // (kp // nr)   # dy values per panel of NR channels
@@ -275,17 +279,16 @@ def _weight_tiles(xin, xstrides, channels, cp, by_channel, dycl, partial, valid,
     groups = (n_tiles + tiles_per_task - 1) // tiles_per_task
     xflat = xin.reshape(xin.size)
     dyflat = dycl.reshape(dycl.size)
-    dflat = dw.reshape(dw.size)
     for task in prange(chunks * groups):
         chunk = task // groups
         t_first = (task - chunk * groups) * tiles_per_task
         t_last = min(n_tiles, t_first + tiles_per_task)
-        if fused:   # a private buffer for the task's rows, which are consecutive
-            row0 = first_row[t_first]
-            mine = np.empty((t_last - t_first) * mr * kp, dtype=dw.dtype)
-        else:
+        if dw is None:
             row0 = 0
             mine = partial[chunk].reshape(lp * kp)
+        else:   # a private buffer for the task's rows, which are consecutive
+            row0 = first_row[t_first]
+            mine = np.empty((t_last - t_first) * mr * kp, dtype=partial.dtype)
         row_starts = np.empty(rows_per_block, dtype=np.int64)   # each output row's first window
         row_di = np.empty(rows_per_block, dtype=np.int64)   # ... and its output (i, j)
         row_hj = np.empty(rows_per_block, dtype=np.int64)
@@ -327,11 +330,11 @@ def _weight_tiles(xin, xstrides, channels, cp, by_channel, dycl, partial, valid,
                 for i in range(mr):
                     out = (first_row[tile] - row0 + i * pitch) * kp
                     mine[out:out + kp] = 0
-        if fused:   # the task's channels, all taps: rows (c - c0) * F + f of mine
+        if dw is not None:   # the task's channels, all taps: rows (c - c0) * F + f of mine
             c0 = (t_first // filter_size) * mr
             c1 = min(channels, (t_last // filter_size) * mr)
             if c1 > c0:
-                _transpose_into(mine, (c1 - c0) * filter_size, kp, dflat, c0 * filter_size,
+                _transpose_into(mine, (c1 - c0) * filter_size, kp, dw.reshape(dw.size), c0 * filter_size,
                                 channels * filter_size, dw.shape[0])
 
 
