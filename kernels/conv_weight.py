@@ -31,7 +31,7 @@ FUSED_MIN_BLOCKS = 1
 FUSED_BUFFER_BYTES = 512 * 2**10
 
 
-def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
+def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw, fused=None):
     """dw, db = gradients of sum(y * dy) with respect to w and b.
 
     x : (N, C, D, H, W), dy : (N, K, Do, Ho, Wo), dw : (K, C, FD, FH, FW), db : (K,), both written
@@ -66,8 +66,9 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     whole channel blocks, can transpose its sums into dw itself as soon as they are done, from a
     private buffer still in L2: no (Lp, Kp) matrix written to memory, read back and transposed
     into dw (for a batch-1 layer of 256 channels, 5x5, 6.5 MB each way, which took 0.8-1.2 of
-    the weight gradient's 2.3-2.8 ms when run after the forward pass and dx). Taken with one chunk
-    and at least FUSED_MIN_BLOCKS channel blocks per thread. Measured on the 2-core Zen 4 (2
+    the weight gradient's 2.3-2.8 ms when run after the forward pass and dx). ``fused``: None takes
+    it with one chunk and at least FUSED_MIN_BLOCKS channel blocks per thread; True wherever it
+    applies (one chunk, x in place: tests and ``fastnet.compile``); False never. Measured on the 2-core Zen 4 (2
     threads, float32, 2026-12-06), forward + backward as the bench times it, ms partial sums /
     fused, alternating: batch 1, 256 channels at 14x14, 5x5 stride 2 4.52 / 3.99 (dw alone after
     the forward and dx: 1.61 / 0.96), 5x5 10.16 / 9.58, 3x3 stride 2 1.42 / 1.35; batch 8, 5x5
@@ -121,7 +122,9 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw):
     wanted = UNITS_PER_THREAD * threads
     tiles = lp // mr
     blocks = cp // mr   # channel blocks (in place)
-    if in_place and chunks == 1 and blocks >= FUSED_MIN_BLOCKS * threads:
+    if fused is None:
+        fused = blocks >= FUSED_MIN_BLOCKS * threads
+    if in_place and chunks == 1 and fused:
         block_bytes = mr * filter_size * kp * dw.itemsize
         per_task = max(1, min(-(-blocks // wanted), FUSED_BUFFER_BYTES // block_bytes))
         tiles_per_task = per_task * filter_size

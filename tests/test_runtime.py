@@ -92,6 +92,22 @@ def test_warmup_steps_reach_every_kernel_of_their_modules(steps, modules, dtype)
     assert out.stdout.split() == ["none"]
 
 
+def test_warmup_compiles_both_forms_of_the_weight_gradient_tiles():
+    """The weight gradient's tile kernel has two specializations (partial sums, or each task
+    transposing its sums into dw: ``dw`` None or an array), which a layer picks by shape; the
+    warm-up compiles both, on one thread as on more."""
+    probe = ("import sys, numpy as np\n"
+             "from fastnet.ops import _warmup\n"
+             "from fastnet.kernels import conv_weight\n"
+             "_warmup.run_all(np.dtype('float32'), only='conv3d_gather')\n"
+             "print(sorted(str(sig[-1]).split('(')[0] for sig in conv_weight._weight_tiles.signatures))\n")
+    for threads in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600,
+                             env=dict(os.environ, OMP_NUM_THREADS=threads, NUMBA_NUM_THREADS=threads))
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split("\n")[-2] == "['array', 'none']"
+
+
 def test_cli_info_runs():
     out = subprocess.run([sys.executable, "-m", "fastnet", "info"], capture_output=True, text=True,
                          check=True).stdout

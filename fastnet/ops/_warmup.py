@@ -51,6 +51,19 @@ def _conv3d_winograd(rand):
     conv3d_backward(x, w, np.ones_like(y), padding=1, algorithm="winograd")
 
 
+def _conv3d_gather(rand):
+    # C = 16 (a whole tile's width): dx by gather; dw reads x in place, and, forced here (by shape it
+    # needs a channel block per thread), the form that transposes its sums into dw itself
+    from . import conv3d, conv3d_backward
+    from ..kernels import conv_weight
+    x, w = rand(1, 16, 3, 3, 3), rand(2, 16, 3, 3, 3)
+    dy = np.ones_like(conv3d(x, w, rand(2), stride=1, padding=1))
+    conv3d_backward(x, w, dy, stride=1, padding=1)
+    for fused in (False, True):
+        conv_weight.conv3d_backward_weight(x, dy, np.empty_like(w), np.empty(2, x.dtype), 1, 1, 1, 1, 1, 1,
+                                           fused=fused)
+
+
 def _conv_steps():
     # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
     # conv2d at stride 1: the flat-plane path; at stride 2: the convolution core. conv3d, C = 2:
@@ -63,7 +76,7 @@ def _conv_steps():
         ("conv2d_winograd", _conv2d_winograd),
         ("conv3d", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 1, 1)),
         ("conv3d_strided", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 2, 0)),
-        ("conv3d_gather", _conv(conv3d, conv3d_backward, (1, 16, 3, 3, 3), (2, 16, 3, 3, 3), 1, 1)),
+        ("conv3d_gather", _conv3d_gather),
         ("conv3d_winograd", _conv3d_winograd),
     ]
 
