@@ -25,9 +25,10 @@ PARTIAL_BYTES = 4 * 2**20   # ... and at most this much memory for the chunks' p
 # conv3d_backward_weight): 64 channels on AVX2 (MR = 6) compute 66 rows a position.
 IN_PLACE_MAX_WASTE = 0.125
 # With one chunk, x read in place: each task transposes its sums into dw itself (see
-# conv3d_backward_weight) where there are at least this many channel blocks (of MR) per thread,
+# conv3d_backward_weight) where there are at least this many channel blocks (of MR; by shape, not
+# by thread count, so that fit's one-thread helper compiles the form the training process takes),
 # from a private buffer of at most this many bytes (at least one channel block).
-FUSED_MIN_BLOCKS = 1
+FUSED_MIN_BLOCKS = 4
 FUSED_BUFFER_BYTES = 512 * 2**10
 
 
@@ -67,7 +68,8 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw, fused=None):
     private buffer still in L2: no (Lp, Kp) matrix written to memory, read back and transposed
     into dw (for a batch-1 layer of 256 channels, 5x5, 6.5 MB each way, which took 0.8-1.2 of
     the weight gradient's 2.3-2.8 ms when run after the forward pass and dx). ``fused``: None takes
-    it with one chunk and at least FUSED_MIN_BLOCKS channel blocks per thread; True wherever it
+    it with one chunk and at least FUSED_MIN_BLOCKS channel blocks of MR (32 channels with AVX-512's
+    wide tiles; fewer give too few tasks for the threads); True wherever it
     applies (one chunk, x in place: tests and ``fastnet.compile``); False never. Measured on the 2-core Zen 4 (2
     threads, float32, 2026-12-06), forward + backward as the bench times it, ms partial sums /
     fused, alternating: batch 1, 256 channels at 14x14, 5x5 stride 2 4.52 / 3.99 (dw alone after
@@ -123,7 +125,7 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw, fused=None):
     tiles = lp // mr
     blocks = cp // mr   # channel blocks (in place)
     if fused is None:
-        fused = blocks >= FUSED_MIN_BLOCKS * threads
+        fused = blocks >= FUSED_MIN_BLOCKS
     if in_place and chunks == 1 and fused:
         block_bytes = mr * filter_size * kp * dw.itemsize
         per_task = max(1, min(-(-blocks // wanted), FUSED_BUFFER_BYTES // block_bytes))

@@ -53,7 +53,7 @@ def _conv3d_winograd(rand):
 
 def _conv3d_gather(rand):
     # C = 16 (a whole tile's width): dx by gather; dw reads x in place, and, forced here (by shape it
-    # needs a channel block per thread), the form that transposes its sums into dw itself
+    # needs 32 channels or more), the form that transposes its sums into dw itself
     from . import conv3d, conv3d_backward
     from ..kernels import conv_weight
     x, w = rand(1, 16, 3, 3, 3), rand(2, 16, 3, 3, 3)
