@@ -69,8 +69,8 @@ def conv3d_backward_weight(x, dy, dw, db, sd, sh, sw, pd, ph, pw, fused=None):
     into dw (for a batch-1 layer of 256 channels, 5x5, 6.5 MB each way, which took 0.8-1.2 of
     the weight gradient's 2.3-2.8 ms when run after the forward pass and dx). ``fused``: None takes
     it with one chunk and at least FUSED_MIN_BLOCKS channel blocks of MR (32 channels with AVX-512's
-    wide tiles; fewer give too few tasks for the threads); True wherever it
-    applies (one chunk, x in place: tests and ``fastnet.compile``); False never. Measured on the 2-core Zen 4 (2
+    wide tiles; fewer give too few tasks for the threads); True wherever it applies (one chunk, x
+    in place: tests and ``fastnet.compile``); False never. Measured on the 2-core Zen 4 (2
     threads, float32, 2026-12-06), forward + backward as the bench times it, ms partial sums /
     fused, alternating: batch 1, 256 channels at 14x14, 5x5 stride 2 4.52 / 3.99 (dw alone after
     the forward and dx: 1.61 / 0.96), 5x5 10.16 / 9.58, 3x3 stride 2 1.42 / 1.35; batch 8, 5x5
