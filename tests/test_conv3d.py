@@ -401,11 +401,14 @@ def test_work_splits_give_bitwise_identical_sums(dtype, narrow):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_deterministic_across_runs_and_thread_counts(stride):
-    """Backward-weights with several row blocks per plane and more units than chunks, and the
-    gather backward-input (residue classes for stride 2): bitwise equal on 1 and N threads."""
+@pytest.mark.parametrize("xs, ws", [((2, 4, 5, 40, 30), (6, 4, 3, 3, 3)), ((1, 64, 2, 6, 6), (40, 64, 3, 3, 3))],
+                         ids=["chunks", "one_chunk"])
+def test_deterministic_across_runs_and_thread_counts(stride, xs, ws):
+    """Backward-weights with several row blocks per plane and more units than chunks, or with one
+    chunk whose tasks transpose their sums into dw (8 channel blocks: 2 a task on 1 thread, 1 on 2),
+    and the gather backward-input (residue classes for stride 2): bitwise equal on 1 and N threads."""
     import numba
-    x, w, b = conv_problem((2, 4, 5, 40, 30), (6, 4, 3, 3, 3), np.float32, seed=25)
+    x, w, b = conv_problem(xs, ws, np.float32, seed=25)
     dy = rng(26).standard_normal(conv3d(x, w, b, stride, 1).shape).astype(np.float32)
     first = (conv3d(x, w, b, stride, 1),) + conv3d_backward(x, w, dy, stride, 1)
     again = (conv3d(x, w, b, stride, 1),) + conv3d_backward(x, w, dy, stride, 1)
