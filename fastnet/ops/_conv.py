@@ -157,9 +157,9 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
     AVX-512, or within an eighth of one: 64 channels on AVX2, MR = 6), else a padded
     channels-last copy of x; dy channels-last (N*Ho*Wo, Kp), and up to 16 private (Lp, Kp) partial
     sums, Lp = FH*FW*C rounded up to MR per filter position or in all (at most 4 MB of them, or one
-    set where a single one is larger; where x is read in place and one set is all, instead a
-    private (G * MR * FH*FW, Kp) buffer per thread, G channel blocks of MR, at most 512 KB unless
-    one block is more). Winograd dx: as the Winograd
+    set where a single one is larger; where x is read in place, one set is all and C holds at
+    least 4 blocks of MR channels, instead a private (G * MR * FH*FW, Kp) buffer per thread, G
+    such blocks, at most 512 KB unless one block is more). Winograd dx: as the Winograd
     forward of :func:`conv2d`, with dy's padded copy in place of x's. Winograd dw
     (:mod:`fastnet.kernels.winograd_weight`): the padded channels-last copy of x, partial sums
     (16, K, C, each rounded up to the tile shape) per group of tiles, at most 4 MB in all unless
