@@ -379,9 +379,9 @@ def _reduce_weight_and_bias(partial, cp, by_channel, dy, dw, db):
     :func:`~fastnet.kernels.microkernel.vector_lanes`), each writing contiguous runs of dw. A task
     first sums its G * taps rows of the chunks into a (G * taps, Kp) buffer in dw's (c, tap) order
     (contiguous rows, one vector add per chunk), then transposes the buffer into dw
-    (:func:`_transpose_into`). With one chunk (batch 1) this is a plain transpose of (Lp, Kp) into
-    (K, L); it took 0.33 of the weight gradient's 1.32 ms at 256 -> 256, 5 x 5, 14 x 14, batch 1,
-    with a scalar transpose (2 threads, Zen 4, float32, 2026-12-05).
+    (:func:`_transpose_into`). With one chunk (batch 1, where the tiles did not transpose their own
+    sums: x copied, or fewer than FUSED_MIN_BLOCKS channel blocks) this is a plain transpose of (Lp,
+    Kp) into (K, L).
     """
     n_batch, n_out = dy.shape[0], dy.shape[1]
     channels = dw.shape[1]

@@ -96,7 +96,7 @@ def test_warmup_compiles_both_forms_of_the_weight_gradient_tiles():
     """The weight gradient's tile kernel has two specializations (partial sums, or each task
     transposing its sums into dw: ``dw`` None or an array), which a layer picks by shape; the
     warm-up compiles both, on one thread as on more."""
-    probe = ("import sys, numpy as np\n"
+    probe = ("import numpy as np\n"
              "from fastnet.ops import _warmup\n"
              "from fastnet.kernels import conv_weight\n"
              "_warmup.run_all(np.dtype('float32'), only='conv3d_gather')\n"
