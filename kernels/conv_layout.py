@@ -33,47 +33,63 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
     n_batch, channels, depth, height, width = x.shape
     xcl = np.empty((n_batch, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
                     (width + 2 * pw + extra_w) * pitch), dtype=x.dtype)
-    _fill_channels_last(x, xcl, pd, ph, pw, extra_w)
+    band = max(1, FILL_BAND_BYTES // (xcl.shape[3] * x.itemsize))
+    _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band)
     return xcl
 
 
+# _fill_channels_last's register tiles: a band of output rows of about this size is filled a
+# group of W channels at a time (it stays in L2 meanwhile)
+FILL_BAND_BYTES = 256 * 1024
+
+
 @parallel_kernel
-def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
+def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
     """Fill ``xcl`` as :func:`_pad_channels_last` says. One parallel region, over the (n, d) planes.
 
     With at least W channels and W positions a row (W: :func:`~fastnet.kernels.microkernel.vector_lanes`),
     W x W blocks are transposed in vector registers (:func:`~fastnet.kernels.transpose.transpose_tile`),
     the last tile of a row and of the channels overlapping the one before; one Zen 4 core, float32,
     2026-12-05, values / tiles ms: (8, 64, 56, 56) 0.53 / 0.30, dy (8, 128, 28, 28) at pitch 128
-    0.34 / 0.15, rows buffered (below) (32, 64, 16, 16) 0.21 / 0.14. Below W of either, rows of at
-    least C positions go channel by channel: one contiguous input row, stored pitch apart (read
-    position by position, the C values of each, they took 3-5 cycles a value: AlexNet's 3-channel
-    227 x 227 input, batch 8, 1.50 / 0.62 ms on one Zen 4 core, 0.75 / 0.31 on two, of a 9 ms
-    forward; LeNet C3's 6 channels 77 / 56 us; LeNet C1's one channel, padding 2, 141 / 55 us);
-    shorter rows position by position (16 channels at 10 x 10: 62 us, 85 channel by channel). Extra
-    memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple of 1 KB).
+    0.34 / 0.15. The tiles go ``band`` rows at a time, and within a band W channels at a time over
+    all its rows: the reads are then W streams, each one channel's contiguous rows. Row by row,
+    each row read all C channels, C streams of one short row each, which the hardware prefetchers
+    did not follow: with x not in the caches (as in a network, and in the bench on the shared
+    VM), two Zen 4 cores, float32, 2026-12-06, row by row / by bands: ResNet stride 2's input
+    (8, 64, 56, 56), padding 1, 1.27-1.29 / 0.91-1.30 ms (1.05 / 0.41-0.64 with x in L3); the
+    volumetric (2, 32, 16, 32, 32), whose channels lie 64 KB apart and were buffered row by row,
+    0.92-0.95 / 0.51-0.53.
+    Below W of either, rows of at least C positions go channel by channel: one contiguous input
+    row, stored pitch apart (read position by position, the C values of each, they took 3-5
+    cycles a value: AlexNet's 3-channel 227 x 227 input, batch 8, 1.50 / 0.62 ms on one Zen 4
+    core, 0.75 / 0.31 on two, of a 9 ms forward; LeNet C3's 6 channels 77 / 56 us; LeNet C1's one
+    channel, padding 2, 141 / 55 us); shorter rows position by position (16 channels at 10 x 10:
+    62 us, 85 channel by channel). Extra memory per plane in flight: a (C, W) buffer (used when
+    the channel stride is a multiple of 1 KB and positions are copied one by one).
     """
     n_batch, channels, depth, height, width = x.shape
     dp, hp = xcl.shape[1], xcl.shape[2]
     pitch = xcl.shape[3] // (width + 2 * pw + extra_w)
     zero = np.zeros(1, dtype=x.dtype)[0]
-    aliased = x.strides[1] % 1024 == 0
     lanes = vector_lanes(x)
     tiled = channels >= lanes and width >= lanes
     by_channel = not tiled and width >= channels   # without tiles, rows longer than the channels
-    buffered = aliased and not by_channel   # the paths that read across channels
+    # position by position, reading across channels element by element thrashes the caches when
+    # the channel stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
+    # planes: 4x slower): the C input rows are read first, one contiguous read each, into an
+    # L1-sized buffer
+    buffered = x.strides[1] % 1024 == 0 and not tiled and not by_channel
     c_tiles = (channels + lanes - 1) // lanes if tiled else 0
     w_tiles = (width + lanes - 1) // lanes if tiled else 0
     plane_size = height * width
     xflat = x.reshape(x.size)
     for plane in prange(n_batch * dp):
         rows = np.empty((channels, width), dtype=x.dtype)
-        rows_flat = rows.reshape(rows.size)
         starts = np.empty(lanes, dtype=np.int64)
         n = plane // dp
         dd = plane - n * dp
         d = dd - pd
-        for hh in range(hp):
+        for hh in range(hp):   # the padding rows, and the padding of the rows that hold data
             dst = xcl[n, dd, hh]
             h = hh - ph
             if d < 0 or d >= depth or h < 0 or h >= height:
@@ -85,50 +101,48 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w):
             tail = dst[(pw + width) * pitch:]
             for j in range(tail.shape[0]):
                 tail[j] = zero
-            if buffered:
-                # first the C input rows, one contiguous read each, into an L1-sized buffer:
-                # reading across channels element by element thrashes the caches when the channel
-                # stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
-                # planes: 4x slower); otherwise the extra pass costs more than it saves
-                for c in range(channels):
-                    src = x[n, c, d, h]
-                    buf = rows[c]
-                    for w in range(width):
-                        buf[w] = src[w]
-            for ct in range(c_tiles):
-                c0 = min(ct * lanes, channels - lanes)
-                for wt in range(w_tiles):
-                    w0 = min(wt * lanes, width - lanes)
-                    for j in range(lanes):
-                        starts[j] = (w0 + j + pw) * pitch + c0
-                    if aliased:
-                        source = rows_flat[c0 * width + w0:]
-                        stride = width
-                    else:
-                        source = xflat[((n * channels + c0) * depth + d) * plane_size + h * width + w0:]
-                        stride = depth * plane_size
-                    transpose_tile(source, stride, dst, starts)
-            if by_channel:   # channel by channel: a contiguous read and writes pitch apart
-                body = dst[pw * pitch:]
-                for c in range(channels):
-                    src = x[n, c, d, h]
-                    for w in range(width):
-                        body[w * pitch + c] = src[w]
-            elif not tiled:   # position by position: reads a channel apart, contiguous writes
-                src = x[n, :, d, h]
-                for w in range(width):
-                    cell = dst[(w + pw) * pitch:]
-                    if buffered:
-                        for c in range(channels):
-                            cell[c] = rows[c, w]
-                    else:
-                        for c in range(channels):
-                            cell[c] = src[c, w]
             if pitch > channels:   # the zero columns
                 for w in range(width):
                     cell = dst[(w + pw) * pitch:]
                     for c in range(channels, pitch):
                         cell[c] = zero
+        if d < 0 or d >= depth:
+            continue
+        for h0 in range(0, height if tiled else 0, band):
+            h1 = min(height, h0 + band)
+            for ct in range(c_tiles):
+                c0 = min(ct * lanes, channels - lanes)
+                source = xflat[((n * channels + c0) * depth + d) * plane_size:]
+                for h in range(h0, h1):
+                    dst = xcl[n, dd, h + ph]
+                    for wt in range(w_tiles):
+                        w0 = min(wt * lanes, width - lanes)
+                        for j in range(lanes):
+                            starts[j] = (w0 + j + pw) * pitch + c0
+                        transpose_tile(source[h * width + w0:], depth * plane_size, dst, starts)
+        for h in range(0 if tiled else height):
+            body = xcl[n, dd, h + ph, pw * pitch:]
+            if by_channel:   # channel by channel: a contiguous read and writes pitch apart
+                for c in range(channels):
+                    src = x[n, c, d, h]
+                    for w in range(width):
+                        body[w * pitch + c] = src[w]
+                continue
+            # position by position: reads a channel apart, contiguous writes
+            if buffered:
+                for c in range(channels):
+                    src = x[n, c, d, h]
+                    buf = rows[c]
+                    for w in range(width):
+                        buf[w] = src[w]
+            for w in range(width):
+                cell = body[w * pitch:]
+                if buffered:
+                    for c in range(channels):
+                        cell[c] = rows[c, w]
+                else:
+                    for c in range(channels):
+                        cell[c] = x[n, c, d, h, w]
 
 
 def _residue_taps(f, s, r):

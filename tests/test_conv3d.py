@@ -576,6 +576,23 @@ def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("rows_per_band", [1, 2, 3])
+def test_pad_channels_last_in_bands_of_rows(monkeypatch, rows_per_band):
+    """The register tiles fill a band of rows a group of channels at a time: bands of 1, 2 and 3
+    rows (the last one short) give the same copy as one band of all rows."""
+    from fastnet.kernels import conv_layout as layout
+    x = np.random.default_rng(8).standard_normal((2, 37, 2, 7, 19)).astype(np.float32)
+    whole = layout._pad_channels_last(x, 1, 1, 2, 0, 1, 0, 40)
+    row_bytes = whole.shape[3] * x.itemsize
+    monkeypatch.setattr(layout, "FILL_BAND_BYTES", rows_per_band * row_bytes)
+    layout._pad_channels_last(np.full_like(x, np.nan), 1, 1, 2, 0, 1, 0, 40)
+    got = layout._pad_channels_last(x, 1, 1, 2, 0, 1, 0, 40)
+    padded = np.pad(x, ((0, 0), (0, 3), (1, 1), (1, 2), (2, 2)))
+    expected = padded.transpose(0, 2, 3, 4, 1).reshape(whole.shape)
+    np.testing.assert_array_equal(whole, expected)
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [
     (2, 40, 1, 5, 7),     # two panels (float32, AVX-512), the second with channels past K: zeros
