@@ -16,7 +16,7 @@ from numba import prange
 
 from ._config import parallel_kernel
 from .microkernel import vector_lanes
-from .transpose import transpose_tile
+from .transpose import transpose_rows, transpose_tile
 
 LAYOUTS_KEPT = 64   # residue layouts kept (one per strided layer shape)
 
@@ -59,13 +59,21 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
     (8, 64, 56, 56), padding 1, 1.27-1.29 / 0.91-1.30 ms (1.05 / 0.41-0.64 with x in L3); the
     volumetric (2, 32, 16, 32, 32), whose channels lie 64 KB apart and were buffered row by row,
     0.92-0.95 / 0.51-0.53.
-    Below W of either, rows of at least C positions go channel by channel: one contiguous input
-    row, stored pitch apart (read position by position, the C values of each, they took 3-5
-    cycles a value: AlexNet's 3-channel 227 x 227 input, batch 8, 1.50 / 0.62 ms on one Zen 4
-    core, 0.75 / 0.31 on two, of a 9 ms forward; LeNet C3's 6 channels 77 / 56 us; LeNet C1's one
-    channel, padding 2, 141 / 55 us); shorter rows position by position (16 channels at 10 x 10:
-    62 us, 85 channel by channel). Extra memory per plane in flight: a (C, W) buffer (used when
-    the channel stride is a multiple of 1 KB and positions are copied one by one).
+    With fewer channels than W, from W / 4 (and 2) up, where the rows of a plane are one
+    contiguous run (no padding along W, no pitch), the plane goes W positions at a time by
+    :func:`~fastnet.kernels.transpose.transpose_rows` into a buffer, then one contiguous copy:
+    2 threads, float32, 2026-12-06, (64, C, 28, 28) us, old / this, AVX-512: C = 4 70-105 /
+    47-80, 6 98-171 / 60-90; AVX2: C = 2 37-63 / 37-49, 3 49-81 / 37-55, 6 88-138 / 61 (LeNet
+    C3's input, (64, 6, 14, 14), AVX-512: 30-59 / 19-27); with 3 channels on AVX-512 it was not
+    faster (AlexNet's input 421-447 / 439-592).
+    Otherwise, below W of either, rows of at least C positions go channel by channel: one
+    contiguous input row, stored pitch apart (read position by position, the C values of each,
+    they took 3-5 cycles a value: AlexNet's 3-channel 227 x 227 input, batch 8, 1.50 / 0.62 ms
+    on one Zen 4 core, 0.75 / 0.31 on two, of a 9 ms forward; LeNet C3's 6 channels 77 / 56 us;
+    LeNet C1's one channel, padding 2, 141 / 55 us); shorter rows position by position (16
+    channels at 10 x 10: 62 us, 85 channel by channel). Extra memory per plane in flight: a
+    (C, W) buffer (used when the channel stride is a multiple of 1 KB and positions are copied
+    one by one), and (H * W + W) * C values where a plane is transposed whole.
     """
     n_batch, channels, depth, height, width = x.shape
     dp, hp = xcl.shape[1], xcl.shape[2]
@@ -73,12 +81,18 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
     zero = np.zeros(1, dtype=x.dtype)[0]
     lanes = vector_lanes(x)
     tiled = channels >= lanes and width >= lanes
-    by_channel = not tiled and width >= channels   # without tiles, rows longer than the channels
+    # fewer channels than W (but at least W / 4 and 2: a tile's shuffles cost the same whatever
+    # C), no padding along W and no pitch: a plane's rows are one contiguous (H * W, C) block,
+    # W positions at a time transposed in registers into a buffer
+    flat = (2 <= channels < lanes and 4 * channels >= lanes and pw == 0 and extra_w == 0
+            and pitch == channels and height * width >= lanes)
+    # without tiles, rows longer than the channels
+    by_channel = not tiled and not flat and width >= channels
     # position by position, reading across channels element by element thrashes the caches when
     # the channel stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
     # planes: 4x slower): the C input rows are read first, one contiguous read each, into an
     # L1-sized buffer
-    buffered = x.strides[1] % 1024 == 0 and not tiled and not by_channel
+    buffered = x.strides[1] % 1024 == 0 and not tiled and not flat and not by_channel
     c_tiles = (channels + lanes - 1) // lanes if tiled else 0
     w_tiles = (width + lanes - 1) // lanes if tiled else 0
     plane_size = height * width
@@ -120,7 +134,22 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
                         for j in range(lanes):
                             starts[j] = (w0 + j + pw) * pitch + c0
                         transpose_tile(source[h * width + w0:], depth * plane_size, dst, starts)
-        for h in range(0 if tiled else height):
+        if flat:
+            # position by position the stores were C values pitch apart, each transposed tile
+            # stores W values from each position's start: in increasing order each store's
+            # values past its position's C are rewritten by the next ones; the last tile's
+            # spill past the end lands in the buffer's slack
+            staged = np.empty((plane_size + lanes) * channels, dtype=x.dtype)
+            source = xflat[n * channels * depth * plane_size + d * plane_size:]
+            for t in range((plane_size + lanes - 1) // lanes):
+                p0 = min(t * lanes, plane_size - lanes)
+                for j in range(lanes):
+                    starts[j] = (p0 + j) * channels
+                transpose_rows(source[p0:], depth * plane_size, channels, staged, starts)
+            body = xcl[n, dd].reshape(hp * width * channels)[ph * width * channels:]
+            for j in range(plane_size * channels):
+                body[j] = staged[j]
+        for h in range(0 if tiled or flat else height):
             body = xcl[n, dd, h + ph, pw * pitch:]
             if by_channel:   # channel by channel: a contiguous read and writes pitch apart
                 for c in range(channels):

@@ -557,6 +557,10 @@ def test_bad_dy(dy, error, message):
     ((3, 64, 1, 16, 16), (0, 1, 1), (0, 0, 0), 64),   # tiles of channels, rows buffered (1 KB)
     ((1, 20, 1, 3, 7), (0, 0, 0), (0, 0, 0), 32),     # rows shorter than a tile
     ((1, 20, 4, 8, 8), (0, 1, 1), (0, 0, 0), 24),     # ... and than the channels, 1 KB apart: buffered
+    # fewer channels than W, no padding along W: the plane transposed W positions at a time
+    ((2, 5, 3, 7, 9), (1, 2, 0), (1, 1, 0), 5),       # (63 positions: the last tile overlapping)
+    ((1, 3, 2, 4, 4), (0, 0, 0), (0, 0, 0), 3),       # (AVX2 only: 3 < 16 / 4 on AVX-512)
+    ((2, 7, 1, 3, 3), (0, 0, 0), (0, 0, 0), 7),       # (AVX2 only: 9 positions)
 ])
 def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     """The channels-last padded copy equals np.pad + transpose (zeros past the end, and in the
