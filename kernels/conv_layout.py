@@ -46,41 +46,47 @@ FILL_BAND_BYTES = 256 * 1024
 @parallel_kernel
 def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
     """Fill ``xcl`` as :func:`_pad_channels_last` says. One parallel region, over the (n, d) planes.
+    W: :func:`~fastnet.kernels.microkernel.vector_lanes`. Times: float32, Zen 4, 2026-12-05/06.
 
-    With at least W channels and W positions a row (W: :func:`~fastnet.kernels.microkernel.vector_lanes`),
-    W x W blocks are transposed in vector registers (:func:`~fastnet.kernels.transpose.transpose_tile`),
-    the last tile of a row and of the channels overlapping the one before; one Zen 4 core, float32,
-    2026-12-05, values / tiles ms: (8, 64, 56, 56) 0.53 / 0.30, dy (8, 128, 28, 28) at pitch 128
-    0.34 / 0.15. The tiles go ``band`` rows at a time, and within a band W channels at a time over
-    all its rows: the reads are then W streams, each one channel's contiguous rows. Row by row,
-    each row read all C channels, C streams of one short row each, which the hardware prefetchers
-    did not follow: with x not in the caches (as in a network, and in the bench on the shared
-    VM), two Zen 4 cores, float32, 2026-12-06, row by row / by bands: ResNet stride 2's input
-    (8, 64, 56, 56), padding 1, 1.27-1.29 / 0.91-1.30 ms (1.05 / 0.41-0.64 with x in L3); the
-    volumetric (2, 32, 16, 32, 32), whose channels lie 64 KB apart and were buffered row by row,
-    0.92-0.95 / 0.51-0.53.
-    With fewer channels than W, from W / 4 (and 2) up, where the rows of a plane are one
-    contiguous run (no padding along W, no pitch), the plane goes W positions at a time by
-    :func:`~fastnet.kernels.transpose.transpose_rows` into a buffer, then one contiguous copy:
-    2 threads, float32, 2026-12-06, (64, C, 28, 28) us, old / this, AVX-512: C = 4 70-105 /
-    47-80, 6 98-171 / 60-90; AVX2: C = 2 37-63 / 37-49, 3 49-81 / 37-55, 6 88-138 / 61 (LeNet
-    C3's input, (64, 6, 14, 14), AVX-512: 30-59 / 19-27); with 3 channels on AVX-512 it was not
-    faster (AlexNet's input 421-447 / 439-592).
-    Otherwise, below W of either, rows of at least C positions go channel by channel: one
-    contiguous input row, stored pitch apart (read position by position, the C values of each,
-    they took 3-5 cycles a value: AlexNet's 3-channel 227 x 227 input, batch 8, 1.50 / 0.62 ms
-    on one Zen 4 core, 0.75 / 0.31 on two, of a 9 ms forward; LeNet C3's 6 channels 77 / 56 us;
-    LeNet C1's one channel, padding 2, 141 / 55 us); shorter rows position by position (16
-    channels at 10 x 10: 62 us, 85 channel by channel). Extra memory per plane in flight: a
-    (C, W) buffer (used when the channel stride is a multiple of 1 KB and positions are copied
-    one by one), and (H * W + W) * C values where a plane is transposed whole.
+    * **At least W channels and W positions a plane:** W x W blocks (W channels x W consecutive
+      positions of the plane, which may span rows) transposed in vector registers
+      (:func:`~fastnet.kernels.transpose.transpose_tile`), the last tile of a band and of the
+      channels overlapping the one before. One core, values / tiles ms: (8, 64, 56, 56) 0.53 /
+      0.30, dy (8, 128, 28, 28) at pitch 128 0.34 / 0.15. The tiles go ``band`` rows at a time,
+      and within a band W channels at a time over all its rows, so the reads are W streams, each
+      one channel's contiguous rows. Row by row, each row read all C channels: C streams of one
+      short row each, which the hardware prefetchers did not follow with x out of the caches (as
+      in a network, and in the bench on the shared VM). Two cores, row by row / by bands: ResNet
+      stride 2's input (8, 64, 56, 56), padding 1, 1.27-1.29 / 0.91-1.30 ms from memory (1.05 /
+      0.41-0.64 from L3); the volumetric (2, 32, 16, 32, 32), channels 64 KB apart and buffered
+      row by row, 0.92-0.95 / 0.51-0.53. Rows shorter than W went position by position, each
+      position's C values read a plane apart: (8, 256, 14, 14), padding 1, two cores, 90-107 /
+      69-84 us from L3, 237-291 / 234-270 from memory.
+    * **2 to W - 1 channels (and at least W / 4), no padding along W, no pitch:** a plane's rows
+      are one contiguous (H * W, C) run, so W positions at a time go through
+      :func:`~fastnet.kernels.transpose.transpose_rows` into a buffer, then one contiguous copy.
+      Two cores, (64, C, 28, 28), position by position / this, us: AVX-512 C = 4 70-105 / 47-80,
+      6 98-171 / 60-90; AVX2 C = 2 37-63 / 37-49, 3 49-81 / 37-55, 6 88-138 / 61; LeNet C3's
+      input (64, 6, 14, 14) on AVX-512 30-59 / 19-27. With 3 channels on AVX-512 it was not
+      faster (AlexNet's input, 421-447 / 439-592): a tile's shuffles cost the same whatever C.
+    * **Otherwise:** rows of at least C positions go channel by channel: one contiguous input
+      row, stored pitch apart (read position by position, the C values of each, they took 3-5
+      cycles a value: AlexNet's 3-channel 227 x 227 input, batch 8, 1.50 / 0.62 ms on one core,
+      0.75 / 0.31 on two, of a 9 ms forward; LeNet C3's 6 channels 77 / 56 us; LeNet C1's one
+      channel, padding 2, 141 / 55 us); shorter rows position by position (16 channels at
+      10 x 10: 62 us, 85 channel by channel).
+
+    Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple
+    of 1 KB and positions are copied one by one), and (H * W + W) * C values where a plane is
+    transposed whole.
     """
     n_batch, channels, depth, height, width = x.shape
     dp, hp = xcl.shape[1], xcl.shape[2]
     pitch = xcl.shape[3] // (width + 2 * pw + extra_w)
     zero = np.zeros(1, dtype=x.dtype)[0]
     lanes = vector_lanes(x)
-    tiled = channels >= lanes and width >= lanes
+    # W x W tiles of W channels x W positions of a plane, in (h, w) order: a tile may span rows
+    tiled = channels >= lanes and height * width >= lanes
     # fewer channels than W (but at least W / 4 and 2: a tile's shuffles cost the same whatever
     # C), no padding along W and no pitch: a plane's rows are one contiguous (H * W, C) block,
     # W positions at a time transposed in registers into a buffer
@@ -94,7 +100,7 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
     # L1-sized buffer
     buffered = x.strides[1] % 1024 == 0 and not tiled and not flat and not by_channel
     c_tiles = (channels + lanes - 1) // lanes if tiled else 0
-    w_tiles = (width + lanes - 1) // lanes if tiled else 0
+    row_length = xcl.shape[3]
     plane_size = height * width
     xflat = x.reshape(x.size)
     for plane in prange(n_batch * dp):
@@ -122,18 +128,25 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
                         cell[c] = zero
         if d < 0 or d >= depth:
             continue
+        plane_out = xcl[n, dd].reshape(hp * row_length)
         for h0 in range(0, height if tiled else 0, band):
-            h1 = min(height, h0 + band)
+            q_end = min(height, h0 + band) * width   # the band's positions, h0 * W .. q_end - 1
             for ct in range(c_tiles):
                 c0 = min(ct * lanes, channels - lanes)
                 source = xflat[((n * channels + c0) * depth + d) * plane_size:]
-                for h in range(h0, h1):
-                    dst = xcl[n, dd, h + ph]
-                    for wt in range(w_tiles):
-                        w0 = min(wt * lanes, width - lanes)
-                        for j in range(lanes):
-                            starts[j] = (w0 + j + pw) * pitch + c0
-                        transpose_tile(source[h * width + w0:], depth * plane_size, dst, starts)
+                for q in range(h0 * width, q_end, lanes):
+                    # the last tile of a band overlaps the one before (or the band before: the same
+                    # values again), and within the plane
+                    p0 = max(0, min(q, q_end - lanes))
+                    h = p0 // width
+                    w = p0 - h * width
+                    for j in range(lanes):
+                        starts[j] = (h + ph) * row_length + (w + pw) * pitch + c0
+                        w += 1
+                        if w == width:
+                            w = 0
+                            h += 1
+                    transpose_tile(source[p0:], depth * plane_size, plane_out, starts)
         if flat:
             # position by position the stores were C values pitch apart, each transposed tile
             # stores W values from each position's start: in increasing order each store's

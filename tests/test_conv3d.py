@@ -555,8 +555,10 @@ def test_bad_dy(dy, error, message):
     ((1, 5, 2, 8, 16), (0, 2, 1), (0, 0, 0), 7),
     ((2, 37, 3, 19, 21), (1, 2, 1), (1, 0, 2), 40),   # register tiles, the last ones overlapping
     ((3, 64, 1, 16, 16), (0, 1, 1), (0, 0, 0), 64),   # tiles of channels, rows buffered (1 KB)
-    ((1, 20, 1, 3, 7), (0, 0, 0), (0, 0, 0), 32),     # rows shorter than a tile
-    ((1, 20, 4, 8, 8), (0, 1, 1), (0, 0, 0), 24),     # ... and than the channels, 1 KB apart: buffered
+    ((1, 20, 1, 3, 7), (0, 0, 0), (0, 0, 0), 32),     # rows shorter than a tile: tiles span rows
+    ((2, 19, 1, 5, 7), (0, 1, 2), (0, 1, 1), 24),     # ... with padding and a pitch
+    ((1, 20, 4, 8, 8), (0, 1, 1), (0, 0, 0), 24),     # ... 1 KB apart
+    ((1, 20, 64, 2, 2), (1, 0, 1), (0, 0, 0), 20),    # planes shorter than a tile, 1 KB apart: buffered
     # fewer channels than W, no padding along W: the plane transposed W positions at a time
     ((2, 5, 3, 7, 9), (1, 2, 0), (1, 1, 0), 5),       # (63 positions: the last tile overlapping)
     ((1, 3, 2, 4, 4), (0, 0, 0), (0, 0, 0), 3),       # (AVX2 only: 3 < 16 / 4 on AVX-512)
@@ -581,17 +583,20 @@ def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
 
 
 @pytest.mark.parametrize("rows_per_band", [1, 2, 3])
-def test_pad_channels_last_in_bands_of_rows(monkeypatch, rows_per_band):
+@pytest.mark.parametrize("shape", [(2, 37, 2, 7, 19), (1, 40, 2, 9, 5)])
+def test_pad_channels_last_in_bands_of_rows(monkeypatch, rows_per_band, shape):
     """The register tiles fill a band of rows a group of channels at a time: bands of 1, 2 and 3
-    rows (the last one short) give the same copy as one band of all rows."""
+    rows (the last one short) give the same copy as one band of all rows, also where a band holds
+    fewer positions than a tile (rows of 5: a tile then reaches into the next band or the one
+    before)."""
     from fastnet.kernels import conv_layout as layout
-    x = np.random.default_rng(8).standard_normal((2, 37, 2, 7, 19)).astype(np.float32)
+    x = np.random.default_rng(8).standard_normal(shape).astype(np.float32)
     whole = layout._pad_channels_last(x, 1, 1, 2, 0, 1, 0, 40)
     row_bytes = whole.shape[3] * x.itemsize
     monkeypatch.setattr(layout, "FILL_BAND_BYTES", rows_per_band * row_bytes)
     layout._pad_channels_last(np.full_like(x, np.nan), 1, 1, 2, 0, 1, 0, 40)
     got = layout._pad_channels_last(x, 1, 1, 2, 0, 1, 0, 40)
-    padded = np.pad(x, ((0, 0), (0, 3), (1, 1), (1, 2), (2, 2)))
+    padded = np.pad(x, ((0, 0), (0, 40 - shape[1]), (1, 1), (1, 2), (2, 2)))
     expected = padded.transpose(0, 2, 3, 4, 1).reshape(whole.shape)
     np.testing.assert_array_equal(whole, expected)
     np.testing.assert_array_equal(got, expected)
