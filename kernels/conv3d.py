@@ -80,7 +80,8 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
-from .conv_layout import _class_matrix, _pack_residue_weights, _pack_weights, _pad_channels_last, residue_layout
+from .conv_layout import (_class_matrix, _pack_patch_weights, _pack_residue_weights, _pack_weights, _pad_channels_last,
+                          residue_layout)
 from .conv_plan import PLANS_KEPT, forward_plan
 from .microkernel import (narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape,
                           vector_lanes)
@@ -476,14 +477,10 @@ def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):
     (round_MR(R*Wo), Lp) block of patch gradients.
     """
     n_out, channels, fd, fh, fw = w.shape
-    patch = fd * fh * fw * channels
     nr = tile_shape(w.dtype)[1]
-    lp = _round_up(patch, nr)
-    wt = np.zeros((n_out, lp), dtype=w.dtype)
-    wt[:, :patch] = w.transpose(0, 2, 3, 4, 1).reshape(n_out, patch)   # taps outer, channels inner
     # panel by panel: the K x NR values a tile reduces over are contiguous (rows lp apart, they
     # were a page or more apart for every step)
-    panels = np.ascontiguousarray(wt.reshape(n_out, lp // nr, nr).transpose(1, 0, 2))
+    panels = _pack_patch_weights(w, _round_up(fd * fh * fw * channels, nr), nr)
     rows_per_group = max(1, min(dy.shape[3], SCATTER_POSITIONS // dy.shape[4]))
     _scatter_tiles(dy, panels, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw, rows_per_group)
 

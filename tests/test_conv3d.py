@@ -90,6 +90,26 @@ def test_both_backward_input_forms(n, c, k, size, taps, stride, padding, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("w_shape", [(256, 96, 1, 5, 5), (96, 3, 1, 11, 11), (16, 6, 1, 5, 5), (5, 7, 2, 3, 1)])
+def test_pack_patch_weights_matches_numpy(dtype, w_shape):
+    """The col2im form's weights: (K, Lp) with each row's patch in (tap, channel) order, zero
+    columns up to Lp, panel by panel (Lp / NR, K, NR): as a NumPy transpose builds them."""
+    from fastnet.kernels import conv_layout as layout
+    from fastnet.kernels.microkernel import tile_shape
+    w = rng(63).standard_normal(w_shape).astype(dtype)
+    n_out, channels = w_shape[:2]
+    patch = channels * int(np.prod(w_shape[2:]))
+    nr = tile_shape(np.dtype(dtype))[1]
+    lp = -(-patch // nr) * nr
+    matrix = np.zeros((n_out, lp), dtype=dtype)
+    matrix[:, :patch] = w.transpose(0, 2, 3, 4, 1).reshape(n_out, patch)
+    expected = matrix.reshape(n_out, lp // nr, nr).transpose(1, 0, 2)
+    got = layout._pack_patch_weights(w, lp, nr)
+    assert got.shape == expected.shape and got.dtype == np.dtype(dtype) and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_scatter_row_groups_give_identical_sums(dtype, monkeypatch):
     """The col2im form computes the patch gradients of several output rows per pass over the
     weights (tiles running across rows, the last one short); how many rows share a pass changes
