@@ -154,8 +154,8 @@ def conv2d_backward_input(dy, w, dx, sh, sw, ph, pw, plane=None, algorithm="auto
     padding with the flipped, transposed weights. Extra memory: that padded copy of dy,
     (K, N*(H+FH-1)*(W+FW-1)), the (C, K, FH, FW) weights and one accumulator row per (image,
     channel) in flight. Winograd (``algorithm``, see :func:`winograd_ok`; padding <= 2, else the
-    direct forms): the same correlation by :func:`conv2d_forward_winograd`, plus the flipped
-    weights (C, K, 3, 3).
+    direct forms): the same correlation by :func:`conv2d_forward_winograd`, which reads the
+    flipped, transposed weights in place.
     """
     n, k, ho, wo = dy.shape
     _, c, fh, fw = w.shape
@@ -163,8 +163,7 @@ def conv2d_backward_input(dy, w, dx, sh, sw, ph, pw, plane=None, algorithm="auto
     hp, wp = height + fh - 1, width + fw - 1
     if ph <= fh - 1 and pw <= fw - 1 and winograd_ok(k, c, _tiles(n, height, width), fh, fw, sh, sw,
                                                      algorithm):
-        w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        conv2d_forward_winograd(dy, w_t, np.zeros(c, dtype=dx.dtype), dx, fh - 1 - ph, fw - 1 - pw)
+        conv2d_forward_winograd(dy, w, np.zeros(c, dtype=dx.dtype), dx, fh - 1 - ph, fw - 1 - pw, flip=True)
         return
     if ph <= fh - 1 and pw <= fw - 1 and _plane_ok(c * fh * fw, hp * wp, height * width, sh, sw, plane,
                                                    dx_reduction=k * fh * fw):

@@ -69,7 +69,7 @@ def test_weight_transform_matches_the_formula(dtype):
     # K = 5 in panels of 4 (the second panel has 3 zero columns); C = 70: two channel blocks
     w = rng(3).standard_normal((5, 70, 3, 3)).astype(dtype)
     g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-    u = winograd.winograd_weights(w, 4)
+    u = winograd.winograd_weights(w, 4, False)
     assert u.shape == (16, 2, 70, 4) and u.dtype == dtype
     assert not u[:, 1, :, 1:].any()   # the padding is zero
     for k in range(5):
@@ -80,6 +80,17 @@ def test_weight_transform_matches_the_formula(dtype):
             else:   # computed in float64, rounded once: at most one float32 rounding step apart
                 np.testing.assert_allclose(u[:, k // 4, c, k % 4], exact.astype(np.float32),
                                            rtol=2.0 ** -23, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_transform_of_the_flipped_filters_reads_w_in_place(dtype):
+    """flip: the transform of w[:, :, ::-1, ::-1] transposed (the backward-input correlation's
+    filters, C x K), read in place, is bitwise that of the flipped copy."""
+    w = rng(4).standard_normal((70, 5, 3, 3)).astype(dtype)   # K = 70, C = 5
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    u = winograd.winograd_weights(w, 4, True)
+    assert u.shape == (16, 2, 70, 4)
+    np.testing.assert_array_equal(u, winograd.winograd_weights(flipped, 4, False))
 
 
 def test_work_split():
