@@ -174,8 +174,8 @@ class _BatchNorm(Layer):
             g = 1.0 if gamma is None else gamma.reshape(shape)
             dx = (dy * (g * invstd)).astype(x.dtype)
         if self.weight is not None:
-            self.weight.grad += dgamma
-            self.bias.grad += dbeta
+            self.weight.accumulate_grad(dgamma)
+            self.bias.accumulate_grad(dbeta)
         return dx if input_grad else None
 
     def output_shape(self, input_shape):

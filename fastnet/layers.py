@@ -269,11 +269,19 @@ class Dense(Layer):
     def backward(self, dy, input_grad=True):
         x = self._cached()
         dy = self._check_dy(dy, (x.shape[0], self.out_features), x.dtype)
-        # one fused kernel computes dx with dw (dy @ w: a small share of the work)
-        dx, dw, db = ops.dense_backward(x, self.weight.value, dy)
-        self.weight.grad += dw
+        # one fused kernel computes dx with dw (dy @ w: a small share of the work); dw goes
+        # straight into the weight's gradient where that is zero since zero_grad()
+        target = self.weight.grad_target()
+        try:
+            dx, dw, db = ops.dense_backward(x, self.weight.value, dy, dw=target)
+        except BaseException:
+            if target is not None:
+                self.weight.zero_grad()   # not written: still owed its zeros
+            raise
+        if target is None:
+            self.weight.accumulate_grad(dw)
         if self.bias is not None:
-            self.bias.grad += db
+            self.bias.accumulate_grad(db)
         return dx if input_grad else None
 
     def output_shape(self, input_shape):
@@ -340,9 +348,9 @@ class _ConvNd(Layer):
         stride, padding = self._op_args()
         dx, dw, db = type(self)._backward_op(x, self.weight.value, dy, stride=stride, padding=padding,
                                              input_grad=bool(input_grad), **self._op_kwargs())
-        self.weight.grad += dw
+        self.weight.accumulate_grad(dw)
         if self.bias is not None:
-            self.bias.grad += db
+            self.bias.accumulate_grad(db)
         return dx
 
     def output_shape(self, input_shape):

@@ -257,6 +257,91 @@ def test_parameter_basics():
         Parameter([1.0, 2.0])
 
 
+def test_parameter_zero_grad_is_deferred_but_always_reads_zero():
+    """zero_grad() only marks the gradient: reading grad fills the zeros; accumulate_grad copies
+    where grad is zero and adds otherwise; grad_target hands out the array once after zero_grad;
+    grad is always the same array, and assigning to it copies (same shape required)."""
+    p = Parameter(np.ones((2, 3), np.float32))
+    g = p.grad
+    g[...] = 5
+    p.zero_grad()
+    assert g[0, 0] == 5                        # not filled yet: deferred
+    assert p.grad is g and not g.any()         # filled on reading
+    p.zero_grad()
+    p.accumulate_grad(np.full((2, 3), 2, np.float32))
+    p.accumulate_grad(np.full((2, 3), 3, np.float32))
+    np.testing.assert_array_equal(p.grad, np.full((2, 3), 5, np.float32))
+    assert p.grad_target() is None             # not zero: a backward must add
+    p.zero_grad()
+    target = p.grad_target()
+    assert target is g and p.grad_target() is None   # once: whoever gets it writes the gradient
+    target[...] = 7
+    np.testing.assert_array_equal(p.grad, np.full((2, 3), 7, np.float32))
+    p.grad = np.arange(6.0).reshape(2, 3)
+    assert p.grad is g and g.dtype == np.float32 and g[1, 2] == 5
+    with pytest.raises(ValueError, match="grad: expected shape"):
+        p.grad = np.zeros(6)
+
+
+@pytest.mark.parametrize("name,factory,shape", GRAD_CASES[:7], ids=[c[0] for c in GRAD_CASES[:7]])
+def test_backward_after_zero_grad_replaces_the_old_gradient(name, factory, shape):
+    """After zero_grad() a backward leaves exactly its own gradient (written straight into the
+    Dense weight's array, copied for the others), whatever grad held before, and the same
+    gradient as a backward into freshly zeroed arrays."""
+    layer = factory()
+    x = rng(1).standard_normal(shape)
+    dy = rng(2).standard_normal(layer.forward(x).shape)
+    layer.backward(dy)
+    expected = [p.grad.copy() for p in layer.parameters()]
+    arrays = [p.grad for p in layer.parameters()]
+    for p in layer.parameters():
+        p.grad[...] = np.nan                   # stale values a missed element would show
+    layer.zero_grad()
+    layer.forward(x)
+    layer.backward(dy)
+    for p, a, e in zip(layer.parameters(), arrays, expected):
+        assert p.grad is a
+        np.testing.assert_array_equal(p.grad, e)
+
+
+def test_dense_backward_with_a_failing_dw_keeps_the_gradient_owed(monkeypatch):
+    """Where the write into the weight's gradient fails, that gradient still reads zero after."""
+    from fastnet import ops
+    layer = Dense(5, 3, dtype=np.float64, seed=1)
+    x = rng(3).standard_normal((4, 5))
+    layer.forward(x)
+    layer.weight.grad[...] = 9
+    layer.zero_grad()
+
+    def failing(*args, **kwargs):
+        raise MemoryError("no room")
+    monkeypatch.setattr(ops, "dense_backward", failing)
+    with pytest.raises(MemoryError):
+        layer.backward(np.ones((4, 3)))
+    assert not layer.weight.grad.any()
+
+
+def test_dense_backward_writes_dw_into_a_given_array():
+    from fastnet import ops
+    x = rng(4).standard_normal((4, 5)).astype(np.float32)
+    w = rng(5).standard_normal((3, 5)).astype(np.float32)
+    dy = rng(6).standard_normal((4, 3)).astype(np.float32)
+    out = np.full((3, 5), np.nan, np.float32)
+    dx, dw, db = ops.dense_backward(x, w, dy, dw=out)
+    assert dw is out
+    np.testing.assert_array_equal(out, ops.dense_backward(x, w, dy)[1])
+    with pytest.raises(TypeError, match="dw: expected dtype float32"):
+        ops.dense_backward(x, w, dy, dw=np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"dw: expected shape \(3, 5\)"):
+        ops.dense_backward(x, w, dy, dw=np.zeros((5, 3), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ops.dense_backward(x, w, dy, dw=np.zeros((5, 3), np.float32).T)
+    with pytest.raises(ValueError, match="share memory"):
+        ops.dense_backward(x, w, dy, dw=w)
+    with pytest.raises(TypeError, match="dw: expected a numpy.ndarray"):
+        ops.dense_backward(x, w, dy, dw=[[0.0] * 5] * 3)
+
+
 def test_layer_registry_lists_every_layer():
     assert set(layers.REGISTRY) == {"Dense", "Conv2d", "Conv3d", "MaxPool2d", "MaxPool3d", "Flatten",
                                     "Sigmoid", "Tanh", "ReLU",

@@ -18,6 +18,21 @@ def _check_weight(x, w):
                          f"in_features={x.shape[1]}, got {w.shape}")
 
 
+def _check_output(out, name, shape, dtype, inputs):
+    """Raise unless ``out`` is a writeable C-contiguous ndarray of ``shape`` and ``dtype`` that
+    shares no memory with ``inputs``."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray to write into, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype} (the inputs'), got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name}: expected a writeable C-contiguous array")
+    if any(np.may_share_memory(out, a) for a in inputs):
+        raise ValueError(f"{name}: must not share memory with the inputs")
+
+
 @traced("dense")
 def dense(x, w, b=None):
     """Affine map ``y = x @ w.T + b`` (PyTorch's ``linear``).
@@ -54,7 +69,7 @@ def dense(x, w, b=None):
 
 
 @traced("dense_backward")
-def dense_backward(x, w, dy):
+def dense_backward(x, w, dy, dw=None):
     """Gradients of ``y = x @ w.T + b``.
 
     Parameters
@@ -62,11 +77,15 @@ def dense_backward(x, w, dy):
     x : ndarray of shape (N, in_features), float32 or float64. The forward input.
     w : ndarray of shape (out_features, in_features), same dtype.
     dy : ndarray of shape (N, out_features), same dtype. Upstream gradient.
+    dw : ndarray of shape (out_features, in_features), same dtype, C-contiguous, optional
+        Where to write dw (every element; it must not overlap x, w or dy): a layer writes a
+        parameter's gradient this way without a temporary and a pass to add it
+        (:meth:`fastnet.parameter.Parameter.grad_target`). Default: a new array.
 
     Returns
     -------
     dx : ndarray of shape (N, in_features), ``dy @ w``
-    dw : ndarray of shape (out_features, in_features), ``dy.T @ x``
+    dw : ndarray of shape (out_features, in_features), ``dy.T @ x`` (the given ``dw``, if any)
     db : ndarray of shape (out_features,), ``dy.sum(0)`` (returned even when the forward had no
         bias).
     """
@@ -79,7 +98,10 @@ def dense_backward(x, w, dy):
     _check_weight(x, w)
     _validate.shape_equals(dy, (x.shape[0], w.shape[0]), "dy")
     dx = np.empty_like(x)
-    dw = np.empty_like(w)
+    if dw is None:
+        dw = np.empty_like(w)
+    else:
+        _check_output(dw, "dw", w.shape, x.dtype, (x, w, dy))
     db = np.empty(w.shape[0], dtype=x.dtype)
     _kernels.dense_backward(x, w, dy, dx, dw, db)
     return dx, dw, db

@@ -182,9 +182,9 @@ class Optimizer:
         self.defaults["lr"] = _number(value, "lr", minimum=0.0)
 
     def zero_grad(self):
-        """Set every parameter's gradient to zero."""
+        """Set every parameter's gradient to zero (:meth:`fastnet.parameter.Parameter.zero_grad`)."""
         for p in self.params:
-            p.grad.fill(0)
+            p.zero_grad()
 
     def step(self):
         """Update every parameter from its current ``.grad``."""
