@@ -14,7 +14,7 @@ import functools
 import numpy as np
 from numba import prange
 
-from ._config import parallel_kernel
+from ._config import parallel_kernel, vector_bytes
 from .microkernel import vector_lanes
 from .transpose import transpose_rows, transpose_tile
 
@@ -28,13 +28,18 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
 
     Channels-last makes a filter row's taps one contiguous run of ``taps_w * C`` values (pitch C),
     and a position's channels one contiguous run (pitch Kp: dy for the weight gradient). x must
-    be C-contiguous. The copy is :func:`_fill_channels_last`.
+    be C-contiguous. The copy is :func:`_fill_few_channels` where its conditions hold, else
+    :func:`_fill_channels_last`.
     """
     n_batch, channels, depth, height, width = x.shape
     xcl = np.empty((n_batch, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
                     (width + 2 * pw + extra_w) * pitch), dtype=x.dtype)
-    band = max(1, FILL_BAND_BYTES // (xcl.shape[3] * x.itemsize))
-    _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band)
+    lanes = vector_bytes() // x.itemsize
+    if (2 <= channels < lanes and 4 * channels >= lanes and pw == 0 and extra_w == 0 and pitch == channels
+            and height * width >= lanes):
+        _fill_few_channels(x, xcl, pd, ph)
+    else:
+        _fill_channels_last(x, xcl, pd, ph, pw, extra_w, max(1, FILL_BAND_BYTES // (xcl.shape[3] * x.itemsize)))
     return xcl
 
 
@@ -62,13 +67,6 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
       row by row, 0.92-0.95 / 0.51-0.53. Rows shorter than W went position by position, each
       position's C values read a plane apart: (8, 256, 14, 14), padding 1, two cores, 90-107 /
       69-84 us from L3, 237-291 / 234-270 from memory.
-    * **2 to W - 1 channels (and at least W / 4), no padding along W, no pitch:** a plane's rows
-      are one contiguous (H * W, C) run, so W positions at a time go through
-      :func:`~fastnet.kernels.transpose.transpose_rows` into a buffer, then one contiguous copy.
-      Two cores, (64, C, 28, 28), position by position / this, us: AVX-512 C = 4 70-105 / 47-80,
-      6 98-171 / 60-90; AVX2 C = 2 37-63 / 37-49, 3 49-81 / 37-55, 6 88-138 / 61; LeNet C3's
-      input (64, 6, 14, 14) on AVX-512 30-59 / 19-27. With 3 channels on AVX-512 it was not
-      faster (AlexNet's input, 421-447 / 439-592): a tile's shuffles cost the same whatever C.
     * **Otherwise:** rows of at least C positions go channel by channel: one contiguous input
       row, stored pitch apart (read position by position, the C values of each, they took 3-5
       cycles a value: AlexNet's 3-channel 227 x 227 input, batch 8, 1.50 / 0.62 ms on one core,
@@ -77,8 +75,7 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
       10 x 10: 62 us, 85 channel by channel).
 
     Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple
-    of 1 KB and positions are copied one by one), and (H * W + W) * C values where a plane is
-    transposed whole.
+    of 1 KB and positions are copied one by one).
     """
     n_batch, channels, depth, height, width = x.shape
     dp, hp = xcl.shape[1], xcl.shape[2]
@@ -87,18 +84,13 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
     lanes = vector_lanes(x)
     # W x W tiles of W channels x W positions of a plane, in (h, w) order: a tile may span rows
     tiled = channels >= lanes and height * width >= lanes
-    # fewer channels than W (but at least W / 4 and 2: a tile's shuffles cost the same whatever
-    # C), no padding along W and no pitch: a plane's rows are one contiguous (H * W, C) block,
-    # W positions at a time transposed in registers into a buffer
-    flat = (2 <= channels < lanes and 4 * channels >= lanes and pw == 0 and extra_w == 0
-            and pitch == channels and height * width >= lanes)
     # without tiles, rows longer than the channels
-    by_channel = not tiled and not flat and width >= channels
+    by_channel = not tiled and width >= channels
     # position by position, reading across channels element by element thrashes the caches when
     # the channel stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
     # planes: 4x slower): the C input rows are read first, one contiguous read each, into an
     # L1-sized buffer
-    buffered = x.strides[1] % 1024 == 0 and not tiled and not flat and not by_channel
+    buffered = x.strides[1] % 1024 == 0 and not tiled and not by_channel
     c_tiles = (channels + lanes - 1) // lanes if tiled else 0
     row_length = xcl.shape[3]
     plane_size = height * width
@@ -147,22 +139,7 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
                             w = 0
                             h += 1
                     transpose_tile(source[p0:], depth * plane_size, plane_out, starts)
-        if flat:
-            # position by position the stores were C values pitch apart, each transposed tile
-            # stores W values from each position's start: in increasing order each store's
-            # values past its position's C are rewritten by the next ones; the last tile's
-            # spill past the end lands in the buffer's slack
-            staged = np.empty((plane_size + lanes) * channels, dtype=x.dtype)
-            source = xflat[n * channels * depth * plane_size + d * plane_size:]
-            for t in range((plane_size + lanes - 1) // lanes):
-                p0 = min(t * lanes, plane_size - lanes)
-                for j in range(lanes):
-                    starts[j] = (p0 + j) * channels
-                transpose_rows(source[p0:], depth * plane_size, channels, staged, starts)
-            body = xcl[n, dd].reshape(hp * width * channels)[ph * width * channels:]
-            for j in range(plane_size * channels):
-                body[j] = staged[j]
-        for h in range(0 if tiled or flat else height):
+        for h in range(0 if tiled else height):
             body = xcl[n, dd, h + ph, pw * pitch:]
             if by_channel:   # channel by channel: a contiguous read and writes pitch apart
                 for c in range(channels):
@@ -185,6 +162,57 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
                 else:
                     for c in range(channels):
                         cell[c] = x[n, c, d, h, w]
+
+
+@parallel_kernel
+def _fill_few_channels(x, xcl, pd, ph):
+    """Fill ``xcl`` as :func:`_pad_channels_last` says, for inputs of 2 to W - 1 channels (at least
+    W / 4: a tile's shuffles cost the same whatever C) with no padding along W and no pitch, W:
+    :func:`~fastnet.kernels.microkernel.vector_lanes`. One parallel region, over the (n, d) planes.
+
+    A plane's rows are then one contiguous (H * W, C) run, so W positions at a time go through
+    :func:`~fastnet.kernels.transpose.transpose_rows` into a buffer, then one contiguous copy.
+    Two cores, float32, 2026-12-06, (64, C, 28, 28), position by position / this, us: AVX-512
+    C = 4 70-105 / 47-80, 6 98-171 / 60-90; AVX2 C = 2 37-63 / 37-49, 3 49-81 / 37-55, 6 88-138 /
+    61; LeNet C3's input (64, 6, 14, 14) on AVX-512 30-59 / 19-27. With 3 channels on AVX-512 it
+    was not faster (AlexNet's input, 421-447 / 439-592). A kernel of its own: inside
+    :func:`_fill_channels_last`, which every model compiles, its transposes took 0.7-1.0 s more
+    to compile (a session before this one dropped it for that).
+    Extra memory per plane in flight: (H * W + W) * C values.
+    """
+    n_batch, channels, depth, height, width = x.shape
+    dp, hp = xcl.shape[1], xcl.shape[2]
+    plane_size = height * width
+    lanes = vector_lanes(x)
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    xflat = x.reshape(x.size)
+    for plane in prange(n_batch * dp):
+        n = plane // dp
+        dd = plane - n * dp
+        d = dd - pd
+        out = xcl[n, dd].reshape(hp * width * channels)
+        if d < 0 or d >= depth:
+            for j in range(out.shape[0]):
+                out[j] = zero
+            continue
+        for j in range(ph * width * channels):
+            out[j] = zero
+        for j in range((ph + height) * width * channels, out.shape[0]):
+            out[j] = zero
+        # each transposed tile stores W values from each position's start: in increasing order
+        # each store's values past its position's C are rewritten by the next ones; the last
+        # tile's spill past the end lands in the buffer's slack
+        starts = np.empty(lanes, dtype=np.int64)
+        staged = np.empty((plane_size + lanes) * channels, dtype=x.dtype)
+        source = xflat[(n * channels * depth + d) * plane_size:]
+        for t in range((plane_size + lanes - 1) // lanes):
+            p0 = min(t * lanes, plane_size - lanes)
+            for j in range(lanes):
+                starts[j] = (p0 + j) * channels
+            transpose_rows(source[p0:], depth * plane_size, channels, staged, starts)
+        body = out[ph * width * channels:]
+        for j in range(plane_size * channels):
+            body[j] = staged[j]
 
 
 def _residue_taps(f, s, r):

@@ -64,6 +64,14 @@ def _conv3d_gather(rand):
                                            fused=fused)
 
 
+def _conv_few_channels(rand):
+    # the channels-last copy of inputs with 2 to W - 1 channels (a kernel of its own, which the ops
+    # take by shape and vector width: e.g. LeNet C3's 6 channels with AVX-512, no padding), directly
+    from ..kernels import conv_layout
+    x = rand(1, 2, 1, 4, 4)
+    conv_layout._fill_few_channels(x, np.empty((1, 1, 4, 8), dtype=x.dtype), 0, 0)
+
+
 def _conv_steps():
     # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
     # conv2d at stride 1: the flat-plane path; at stride 2: the convolution core. conv3d, C = 2:
@@ -78,6 +86,7 @@ def _conv_steps():
         ("conv3d_strided", _conv(conv3d, conv3d_backward, (1, 2, 4, 4, 4), (3, 2, 3, 3, 3), 2, 0)),
         ("conv3d_gather", _conv3d_gather),
         ("conv3d_winograd", _conv3d_winograd),
+        ("conv_few_channels", _conv_few_channels),
     ]
 
 
