@@ -490,8 +490,9 @@ def conv2d_forward_winograd(x, w, b, y, ph, pw, flip=False):
     x : (N, C, H, W), w : (K, C, 3, 3), b : (K,), y : (N, K, Ho, Wo) with Ho = H + 2 ph - 2,
     Wo = W + 2 pw - 2, written in full; all C-contiguous, one dtype (float32 or float64); shapes
     validated by the caller. Any padding ph, pw >= 0. ``flip``: correlate with the flipped,
-    transposed filters ``w[:, :, ::-1, ::-1]`` (w (C, K, 3, 3) for x of K channels and y of C:
-    the backward-input correlation of dy), read in place. Extra memory: see the module docstring.
+    transposed filters ``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``, read in place: the
+    backward-input correlation, w a forward's (K, C, 3, 3), x its dy (K channels), y its dx (C).
+    Extra memory: see the module docstring.
     """
     n_batch, channels, h, wd = x.shape
     k = y.shape[1]
