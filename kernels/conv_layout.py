@@ -96,7 +96,7 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
     plane_size = height * width
     xflat = x.reshape(x.size)
     for plane in prange(n_batch * dp):
-        rows = np.empty((channels, width), dtype=x.dtype)
+        rows = np.empty((channels if buffered else 0, width), dtype=x.dtype)   # the position path's buffer
         starts = np.empty(lanes, dtype=np.int64)
         n = plane // dp
         dd = plane - n * dp
