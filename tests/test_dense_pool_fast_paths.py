@@ -46,15 +46,18 @@ def test_dense_blocked_matches_reference(shape, dtype, threads):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", DENSE_SHAPES, ids=str)
 def test_dense_kernels_any_block_count_match_reference(shape, dtype):
-    """Row blocks as on any thread count (uneven, more blocks than threads)."""
+    """Blocks of rows or of columns (forward) as on any thread count (uneven, more blocks than
+    threads), with and without a bias."""
     x, w, b, dy = _data(*shape, dtype)
     n, _, m = shape
     want = naive.dense(x, w, b)
     rdx, rdw, rdb = naive.dense_backward(x, w, dy)
     for blocks in (1, 2, 3, 5):
-        y = np.empty((n, m), dtype)
-        dense_kernels._dense_forward(x, w, b, y, min(blocks, n))
-        assert_close(y, want, dtype, scale=4)
+        for by_columns in (False, True):
+            for bias, reference in ((b, want), (np.zeros(0, dtype), naive.dense(x, w))):
+                y = np.full((n, m), np.nan, dtype)
+                dense_kernels._dense_forward(x, w, bias, y, min(blocks, m if by_columns else n), by_columns)
+                assert_close(y, reference, dtype, scale=4)
         dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(m, dtype)
         dense_kernels._dense_backward(x, w, dy, dx, dw, db, min(blocks, n), min(blocks, m))
         assert_close(dx, rdx, dtype, scale=4)
@@ -115,6 +118,26 @@ def test_dense_ops_take_the_skinny_kernels_for_few_rows(monkeypatch):
     x, w, b, dy = _data(16, 6, 5, np.float64)
     assert_close(ops.dense(x, w, b), naive.dense(x, w, b), np.float64)
     ops.dense_backward(x, w, dy)
+
+
+@pytest.mark.parametrize("shape, by_columns", [((64, 8, 64), True), ((32, 8, 200), True),
+                                               ((65, 8, 64), False), ((200, 8, 32), False)], ids=str)
+def test_dense_forward_splits_the_larger_of_rows_and_features(shape, by_columns, monkeypatch):
+    """On 2+ threads the forward's sgemm blocks split out_features where it is at least N (an
+    sgemm of 256 x 256 ran faster than one of 128 x 512), else the rows."""
+    if fastnet.get_num_threads() < 2:
+        pytest.skip("needs 2 threads")
+    calls = []
+    kernel = dense_kernels._dense_forward
+
+    def spy(*args):
+        calls.append(args[-2:])
+        return kernel(*args)
+
+    monkeypatch.setattr(dense_kernels, "_dense_forward", spy)
+    x, w, b, _ = _data(*shape, np.float32)
+    assert_close(ops.dense(x, w, b), naive.dense(x, w, b), np.float32, scale=4)
+    assert len(calls) == 1 and calls[0][0] > 1 and calls[0][1] == by_columns, calls
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
