@@ -52,11 +52,14 @@ def _conv3d_winograd(rand):
 
 
 def _conv3d_gather(rand):
-    # C = 16 (a whole tile's width): dx by gather; dw reads x in place, and, forced here (by shape it
-    # needs 32 channels or more), the form that transposes its sums into dw itself
+    # C = 48: dx by gather (C fills whole tiles of output channels); dw's narrow tiles (12 rows with
+    # AVX2, 16 with AVX-512) cover C exactly, so dw reads x in place, and takes, forced here, both of
+    # its forms: partial sums, and (by shape it needs 32 channels or more) the one that transposes
+    # its sums into dw itself. (With C = 16, AVX2's tiles rounded it up to 24: the copy, not in place,
+    # and the second form was never compiled.)
     from . import conv3d, conv3d_backward
     from ..kernels import conv_weight
-    x, w = rand(1, 16, 3, 3, 3), rand(2, 16, 3, 3, 3)
+    x, w = rand(1, 48, 3, 3, 3), rand(2, 48, 3, 3, 3)
     dy = np.ones_like(conv3d(x, w, rand(2), stride=1, padding=1))
     conv3d_backward(x, w, dy, stride=1, padding=1)
     for fused in (False, True):
@@ -75,8 +78,8 @@ def _conv_few_channels(rand):
 def _conv_steps():
     # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
     # conv2d at stride 1: the flat-plane path; at stride 2: the convolution core. conv3d, C = 2:
-    # backward-data by scatter (C rounded up to a tile's width would be mostly waste); C = 16 (a
-    # whole tile's width): by gather, the forward pass's kernels plus its own weight packing.
+    # backward-data by scatter (C rounded up to a tile's width would be mostly waste); C = 48 (whole
+    # tiles): by gather, the forward pass's kernels plus its own weight packing.
     from . import conv2d, conv2d_backward, conv3d, conv3d_backward
     return [
         ("conv2d", _conv(conv2d, conv2d_backward, (1, 2, 5, 5), (3, 2, 3, 3), 1, 1)),
