@@ -65,19 +65,20 @@ SKINNY_BLOCKS = 16    # blocks of output features (at most; fixed by the shapes,
 @parallel_kernel
 def _dense_forward(x, w, b, out, n_blocks, by_columns):
     """out = x @ w.T (+ b when b.shape[0] > 0), in n_blocks blocks, one per iteration: blocks of
-    rows of out, or (``by_columns``) of its columns, each computed into a private (N, block)
-    array (``out[:, block]`` is not contiguous, which BLAS needs) and copied into place with the
-    bias."""
+    rows of out, computed in place, or (``by_columns``) of its columns, each computed into a
+    private (N, block) array (``out[:, block]`` is not contiguous, which BLAS needs) and copied
+    into place with the bias."""
     n_rows = x.shape[0]
     n_out = w.shape[0]
     n_items = n_out if by_columns else n_rows
     for blk in prange(n_blocks):
         start = blk * n_items // n_blocks
         stop = (blk + 1) * n_items // n_blocks
-        r0, r1, c0, c1 = (0, n_rows, start, stop) if by_columns else (start, stop, 0, n_out)
         if by_columns:
+            r0, r1, c0, c1 = 0, n_rows, start, stop
             block = np.empty((n_rows, stop - start), dtype=out.dtype)
         else:
+            r0, r1, c0, c1 = start, stop, 0, n_out
             block = out[start:stop]
         np.dot(x[r0:r1], w[c0:c1].T, block)   # w's rows c0..c1: an F-contiguous view, no copy
         if b.shape[0] > 0 or by_columns:
@@ -297,7 +298,7 @@ def dense_forward(x, w, b, out):
         return
     by_columns = w.shape[0] >= x.shape[0]
     blocks = _n_blocks(w.shape[0] if by_columns else x.shape[0], numba.get_num_threads())
-    with _SerialBlas(funcs):
+    with _SerialBlas(funcs):   # one block: the whole of out, written in place (no private copy)
         _dense_forward(x, w, b, out, blocks, by_columns and blocks > 1)
 
 
