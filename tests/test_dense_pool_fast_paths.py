@@ -253,7 +253,10 @@ POOL3_SHAPES = [(2, 3, 7, 9), (1, 2, 8, 10), (1, 1, 3, 3), (2, 2, 4, 3), (1, 1, 
 
 def _pool3_case(shape, dtype, seed, ties):
     g = rng(seed)
-    if ties:   # few distinct values: first-max-wins, windows sharing their winner
+    if ties == "nan":   # windows with several NaNs (the first wins) and infinities
+        x = g.choice(np.array([np.nan, np.inf, -np.inf, 1.0, -1.0, 0.0]), size=shape,
+                     p=[0.25, 0.1, 0.1, 0.2, 0.15, 0.2]).astype(dtype)
+    elif ties:   # few distinct values: first-max-wins, windows sharing their winner
         x = g.integers(0, 3, shape).astype(dtype)
         x.reshape(-1)[::11] = np.nan
     else:
@@ -265,7 +268,7 @@ def _pool3_case(shape, dtype, seed, ties):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("ties", [False, True, "nan"])
 @pytest.mark.parametrize("shape", POOL3_SHAPES, ids=str)
 def test_maxpool2d_3x3s2_fast_paths(shape, ties, dtype):
     from fastnet.kernels import pooling
@@ -281,6 +284,9 @@ def test_maxpool2d_3x3s2_fast_paths(shape, ties, dtype):
     generic = np.full_like(x, 7.0)
     pooling.maxpool2d_backward(x, dy, generic, 3, 3, 2, 2, 0, 0, False)
     assert dx.tobytes() == generic.tobytes()   # bitwise, signs of zeros included
+    fast = np.full_like(x, 7.0)   # the fast path writes every cell (none left from before)
+    pooling.maxpool2d_backward(x, dy, fast, 3, 3, 2, 2, 0, 0)
+    assert fast.tobytes() == generic.tobytes()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
