@@ -85,6 +85,8 @@ def info(as_dict=False):
         "malloc": _malloc.state,
     }
     from .kernels import _cache
+    from .kernels import dense as _dense
+    report["dense_blas"] = _dense.blas_description()
     cache = _cache.describe()
     report.update(cache_dir=cache["cache_dir"], cache_key=cache["cache_key"], cache_state=cache["cache_state"],
                   cache_entries=cache["cache_entries"])

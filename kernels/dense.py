@@ -1,18 +1,22 @@
 """Dense (fully connected) layer kernels: ``y = x @ w.T + b`` and its gradients.
 
-The matrix products go to BLAS through Numba's ``np.dot`` (scipy's sgemm/dgemm), which is how a
-Numba kernel reaches near-sgemm speed; a batch of a few rows, where the product is memory-bound,
-takes the skinny kernels instead (w read once, one dot or axpy per w row and batch row). ``w.T`` of a C-contiguous ``w`` is an F-contiguous view,
-which Numba hands to BLAS as a transposed operand (no copy).
+The matrix products go to BLAS: NumPy's bundled OpenBLAS, called by address through its CBLAS
+gemm (:mod:`fastnet.kernels.cblas`), which takes blocks of row-major matrices in place (pointer
+and leading dimension) and ran these products faster than the OpenBLAS SciPy bundles; where
+it is not found, Numba's ``np.dot`` (SciPy's sgemm/dgemm; ``w.T`` of a C-contiguous ``w`` is an
+F-contiguous view, handed to BLAS as a transposed operand, no copy), in the ``*_dot`` kernels. A
+batch of a few rows, where the product is memory-bound, takes the skinny kernels instead (w read
+once, one dot or axpy per w row and batch row).
 
 Threads: one pool, fastnet's. BLAS is called single-threaded from inside ``prange``, each
 iteration computing a block of the output; the bias add (forward) and ``db`` (backward) are done
 in the same iteration while its block is in cache. The forward's blocks split whichever of N and
 out_features is larger (columns where out_features >= N): OpenBLAS's single-threaded sgemm ran a
 half of the 256x784 -> 512 layer at 79.5 GFLOP/s as 128 rows x 512 columns and at 86.5 as 256 x
-256 (Zen 3, AVX2, float32, 2026-12-06). A block of columns is computed into a private (N, block)
-array and copied into place with the bias (a pass the row blocks make anyway, for the bias).
-Forward ms, 2 threads, the same machine, row blocks / column blocks / PyTorch 2.13:
+256 (SciPy's, Zen 3, AVX2, float32, 2026-12-06). With ``np.dot`` a block of columns is computed
+into a private (N, block) array and copied into place with the bias (a pass the row blocks make
+anyway, for the bias); the CBLAS call writes it in place. Forward ms with ``np.dot``, 2 threads,
+the same machine, row blocks / column blocks / PyTorch 2.13:
 256x784 -> 512 1.316 / 1.214 / 1.203; 128x784 -> 256 0.403 / 0.342 / 0.324; 64x400 -> 120
 0.075 / 0.059 / 0.050; 32x4096 -> 4096 20.1 / 11.7 / 13.5 (16 rows a block); 512x784 -> 512
 2.42 / 2.36 / 2.32; but 2048x256 -> 256 1.55 / 1.69 / 1.47, and 1024 cubed the same both ways
@@ -20,12 +24,12 @@ Forward ms, 2 threads, the same machine, row blocks / column blocks / PyTorch 2.
 Numba's does not work on a small machine: both pools spin-wait after a parallel region, and on 2
 cores the dense forward of a 256x784 -> 512 layer measured 36 GFLOP/s with OpenBLAS on 2 threads
 against 180 GFLOP/s with two single-threaded sgemm calls on Numba's threads. So the Python
-wrappers :func:`dense_forward` / :func:`dense_backward` set scipy's bundled OpenBLAS to one thread
-for the duration of the call (found among the loaded shared objects and driven through its
-``*_set_num_threads`` symbol, then restored), so ``fastnet.set_num_threads(n)`` means n threads
-in all. If that library cannot be found (another BLAS), the
-kernels run with a single block: one BLAS call per product with the BLAS's own threading, as
-before.
+wrappers :func:`dense_forward` / :func:`dense_backward` set the OpenBLAS they call to one thread
+for the duration of the call (NumPy's through the symbols :mod:`.cblas` finds; SciPy's found
+among the loaded shared objects and driven through its ``*_set_num_threads`` symbol; then
+restored), so ``fastnet.set_num_threads(n)`` means n threads in all. If neither can be found
+(another BLAS), the kernels run with a single block: one BLAS call per product with the BLAS's
+own threading, as before.
 
 Determinism: the blocks depend only on the shapes and fastnet's thread count, and each output
 element is written by one iteration, so results are bitwise reproducible for a given thread
@@ -45,7 +49,8 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._config import parallel_kernel
+from ._config import parallel_kernel, serial_kernel
+from .cblas import gemm, numpy_openblas
 
 _MIN_BLOCK = 16      # fewer rows (or columns) per sgemm call than this costs more in packing than it gains
 _TILE = 16            # rows per tile of the transposed copy in dense_backward
@@ -63,11 +68,33 @@ SKINNY_BLOCKS = 16    # blocks of output features (at most; fixed by the shapes,
 
 
 @parallel_kernel
-def _dense_forward(x, w, b, out, n_blocks, by_columns):
+def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
     """out = x @ w.T (+ b when b.shape[0] > 0), in n_blocks blocks, one per iteration: blocks of
-    rows of out, computed in place, or (``by_columns``) of its columns, each computed into a
-    private (N, block) array (``out[:, block]`` is not contiguous, which BLAS needs) and copied
-    into place with the bias."""
+    rows of out, or (``by_columns``) of its columns, each written in place by NumPy's OpenBLAS
+    gemm at ``address`` (:mod:`fastnet.kernels.cblas`), then the bias added while in cache."""
+    n_rows = x.shape[0]
+    n_out = w.shape[0]
+    n_items = n_out if by_columns else n_rows
+    for blk in prange(n_blocks):
+        start = blk * n_items // n_blocks
+        stop = (blk + 1) * n_items // n_blocks
+        if by_columns:
+            r0, r1, c0, c1 = 0, n_rows, start, stop
+        else:
+            r0, r1, c0, c1 = start, stop, 0, n_out
+        gemm(address, x[r0:r1], False, w[c0:c1], True, out[r0:r1, c0:c1])
+        if b.shape[0] > 0:
+            for i in range(r0, r1):
+                row = out[i]
+                for j in range(c0, c1):
+                    row[j] += b[j]
+
+
+@parallel_kernel
+def _dense_forward_dot(x, w, b, out, n_blocks, by_columns):
+    """:func:`_dense_forward` by Numba's ``np.dot`` (SciPy's BLAS), where NumPy's OpenBLAS is not
+    found: a block of columns (``out[:, block]`` is not contiguous, which ``np.dot`` needs) is
+    computed into a private (N, block) array and copied into place with the bias."""
     n_rows = x.shape[0]
     n_out = w.shape[0]
     n_items = n_out if by_columns else n_rows
@@ -89,15 +116,43 @@ def _dense_forward(x, w, b, out, n_blocks, by_columns):
                     dst[c0 + j] = src[j] + b[c0 + j] if b.shape[0] > 0 else src[j]
 
 
+@serial_kernel
+def _column_sums(dy, start, stop, db):
+    """db[:] = dy[:, start:stop].sum(0), rows added in order (row 0 first) whatever the blocks."""
+    db[:] = 0
+    for i in range(dy.shape[0]):
+        row = dy[i, start:stop]
+        for j in range(stop - start):
+            db[j] += row[j]
+
+
 @parallel_kernel
-def _dense_backward(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w):
+def _dense_backward(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w, address):
     """dx = dy @ w (N, in), dw = dy.T @ x (out, in), db = dy.sum(0) (out,), all preallocated.
 
     Iterations [0, n_blocks_x) each compute a block of rows of dx; the next n_blocks_w each
-    compute a block of rows of dw (= a block of columns of dy, copied transposed so that BLAS
-    gets a contiguous operand; a single block uses the transposed view, no copy) and the matching
-    entries of db, summed over rows in order.
+    compute a block of rows of dw (= a block of columns of dy, which NumPy's OpenBLAS gemm at
+    ``address`` reads in place, transposed) and the matching entries of db, summed over rows in
+    order.
     """
+    n_rows, n_cols = dy.shape
+    for task in prange(n_blocks_x + n_blocks_w):
+        if task < n_blocks_x:
+            start = task * n_rows // n_blocks_x
+            stop = (task + 1) * n_rows // n_blocks_x
+            gemm(address, dy[start:stop], False, w, False, dx[start:stop])
+        else:
+            k = task - n_blocks_x
+            start = k * n_cols // n_blocks_w
+            stop = (k + 1) * n_cols // n_blocks_w
+            _column_sums(dy, start, stop, db[start:stop])
+            gemm(address, dy[:, start:stop], True, x, False, dw[start:stop])
+
+
+@parallel_kernel
+def _dense_backward_dot(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w):
+    """:func:`_dense_backward` by Numba's ``np.dot``, where NumPy's OpenBLAS is not found: a block
+    of columns of dy is copied transposed for it (a single block uses the transposed view)."""
     n_rows, n_cols = dy.shape
     for task in prange(n_blocks_x + n_blocks_w):
         if task < n_blocks_x:
@@ -109,12 +164,7 @@ def _dense_backward(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w):
             start = k * n_cols // n_blocks_w
             stop = (k + 1) * n_cols // n_blocks_w
             width = stop - start
-            acc = db[start:stop]
-            acc[:] = 0
-            for i in range(n_rows):
-                row = dy[i, start:stop]
-                for j in range(width):
-                    acc[j] += row[j]
+            _column_sums(dy, start, stop, db[start:stop])
             if n_blocks_w == 1:
                 np.dot(dy.T, x, dw)   # the F-contiguous view: BLAS transposes, no copy
             else:
@@ -260,7 +310,8 @@ def _blas_funcs_once():
 
 
 class _SerialBlas:
-    """Context manager: scipy's OpenBLAS on one thread inside, its previous setting restored."""
+    """Context manager: an OpenBLAS (``funcs``: its set/get_num_threads) on one thread inside,
+    its previous setting restored."""
 
     def __init__(self, funcs):
         self.funcs = funcs
@@ -283,23 +334,46 @@ def _n_blocks(n_items, n_threads):
     return max(1, min(n_threads, n_items // _MIN_BLOCK))
 
 
+def _blas(dtype):
+    """(gemm address, thread funcs): NumPy's OpenBLAS (:mod:`.cblas`) where found, else (0,
+    the thread funcs of SciPy's OpenBLAS, which Numba's ``np.dot`` calls, or ())."""
+    found = numpy_openblas()
+    if found is not None:
+        return (found.sgemm if dtype == np.float32 else found.dgemm), found.thread_funcs
+    return 0, _blas_funcs_once()
+
+
+def blas_description():
+    """A line for ``fastnet.info()``: which BLAS the dense kernels call."""
+    found = numpy_openblas()
+    if found is not None:
+        return f"NumPy's OpenBLAS, CBLAS by address ({os.path.basename(found.path)})"
+    if _blas_funcs_once():
+        return "SciPy's OpenBLAS through Numba's np.dot"
+    return "SciPy's BLAS through Numba's np.dot, on its own threads (one call per product)"
+
+
 def dense_forward(x, w, b, out):
     """out = x @ w.T (+ b when b.shape[0] > 0). out: (N, out_features), preallocated. Fewer than
     SKINNY_ROWS rows: :func:`_dense_forward_skinny` (no BLAS). Otherwise one single-threaded
-    sgemm per thread, on blocks of whichever of N and out_features is larger (columns where
-    out_features >= N; see the module docstring). Extra memory: with column blocks, the private
-    blocks, N x out_features values in all."""
+    gemm per thread, on blocks of whichever of N and out_features is larger (columns where
+    out_features >= N; see the module docstring). Extra memory: none with NumPy's OpenBLAS; with
+    ``np.dot`` and column blocks, the private blocks, N x out_features values in all."""
     if x.shape[0] < SKINNY_ROWS:
         _dense_forward_skinny(x, w, b, out, _skinny_blocks(w.shape[0]))
         return
-    funcs = _blas_funcs_once()
-    if not funcs:
-        _dense_forward(x, w, b, out, 1, False)
+    address, funcs = _blas(x.dtype)
+    if not funcs:   # a BLAS that cannot be made single-threaded: one call, on its own threads
+        _dense_forward_dot(x, w, b, out, 1, False)
         return
     by_columns = w.shape[0] >= x.shape[0]
     blocks = _n_blocks(w.shape[0] if by_columns else x.shape[0], numba.get_num_threads())
-    with _SerialBlas(funcs):   # one block: the whole of out, written in place (no private copy)
-        _dense_forward(x, w, b, out, blocks, by_columns and blocks > 1)
+    by_columns = by_columns and blocks > 1   # one block: the whole of out, in place
+    with _SerialBlas(funcs):
+        if address:
+            _dense_forward(x, w, b, out, blocks, by_columns, address)
+        else:
+            _dense_forward_dot(x, w, b, out, blocks, by_columns)
 
 
 def dense_backward(x, w, dy, dx, dw, db):
@@ -312,10 +386,14 @@ def dense_backward(x, w, dy, dx, dw, db):
     if x.shape[0] <= SKINNY_BACKWARD_ROWS and w.nbytes >= SKINNY_BACKWARD_BYTES:
         _dense_backward_skinny(x, w, dy, dx, dw, db, _skinny_blocks(w.shape[0]))
         return
-    funcs = _blas_funcs_once()
-    if not funcs:
-        _dense_backward(x, w, dy, dx, dw, db, 1, 1)
+    address, funcs = _blas(x.dtype)
+    if not funcs:   # a BLAS that cannot be made single-threaded: one call per product
+        _dense_backward_dot(x, w, dy, dx, dw, db, 1, 1)
         return
     half = (numba.get_num_threads() + 1) // 2
+    blocks_x, blocks_w = _n_blocks(dy.shape[0], half), _n_blocks(dy.shape[1], half)
     with _SerialBlas(funcs):
-        _dense_backward(x, w, dy, dx, dw, db, _n_blocks(dy.shape[0], half), _n_blocks(dy.shape[1], half))
+        if address:
+            _dense_backward(x, w, dy, dx, dw, db, blocks_x, blocks_w, address)
+        else:
+            _dense_backward_dot(x, w, dy, dx, dw, db, blocks_x, blocks_w)

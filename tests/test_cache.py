@@ -212,10 +212,13 @@ def test_four_processes_on_an_empty_cache(tmp_path):
         assert proc.returncode == 0, stderr
         outs.append(json.loads(stdout.strip().splitlines()[-1]))
     assert outs[0]["digest"] == outs[2]["digest"] and outs[1]["digest"] == outs[3]["digest"]
-    # the lock serialises compile-and-store: per dtype, the second process loaded what the first stored
+    # the lock serialises compile-and-store: per dtype, the second process loaded what the first
+    # stored (a helper kernel, such as dense's gemm, is compiled with its caller and not used by
+    # a process that loaded the caller: it is listed by the process that compiled it only)
     for a, b in ((outs[0], outs[2]), (outs[1], outs[3])):
-        for name in a["stats"]:
-            assert a["stats"][name][1] + b["stats"][name][1] == 1, (name, a["stats"], b["stats"])
+        for name in set(a["stats"]) | set(b["stats"]):
+            compiled = a["stats"].get(name, [0, 0])[1] + b["stats"].get(name, [0, 0])[1]
+            assert compiled == 1, (name, a["stats"], b["stats"])
     for dtype, expected in (("float32", outs[0]), ("float64", outs[1])):
         warm, _ = run(tmp_path, folder, dtype)
         assert warm["digest"] == expected["digest"] and loaded_everything(warm["stats"])

@@ -7,6 +7,7 @@ import pytest
 
 import fastnet
 from fastnet import ops
+from fastnet.kernels import cblas
 from fastnet.kernels import dense as dense_kernels
 from fastnet.reference import naive
 from helpers import DTYPES, assert_close, rng
@@ -52,18 +53,31 @@ def test_dense_kernels_any_block_count_match_reference(shape, dtype):
     n, _, m = shape
     want = naive.dense(x, w, b)
     rdx, rdw, rdb = naive.dense_backward(x, w, dy)
-    for blocks in (1, 2, 3, 5):
-        for by_columns in (False, True):
-            for bias, reference in ((b, want), (np.zeros(0, dtype), naive.dense(x, w))):
-                y = np.full((n, m), np.nan, dtype)
-                dense_kernels._dense_forward(x, w, bias, y, min(blocks, m if by_columns else n), by_columns)
-                assert_close(y, reference, dtype, scale=4)
-        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(m, dtype)
-        dense_kernels._dense_backward(x, w, dy, dx, dw, db, min(blocks, n), min(blocks, m))
-        assert_close(dx, rdx, dtype, scale=4)
-        assert_close(dw, rdw, dtype, scale=4)
-        np.testing.assert_array_equal(db, ops.dense_backward(x, w, dy)[2])   # order-fixed sum
-        assert_close(db, rdb, dtype, scale=4)
+    for kind, forward, backward in _blas_kernels(dtype):
+        for blocks in (1, 2, 3, 5):
+            for by_columns in (False, True):
+                for bias, reference in ((b, want), (np.zeros(0, dtype), naive.dense(x, w))):
+                    y = np.full((n, m), np.nan, dtype)
+                    forward(x, w, bias, y, min(blocks, m if by_columns else n), by_columns)
+                    assert_close(y, reference, dtype, scale=4)
+            dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full(m, np.nan, dtype)
+            backward(x, w, dy, dx, dw, db, min(blocks, n), min(blocks, m))
+            assert_close(dx, rdx, dtype, scale=4)
+            assert_close(dw, rdw, dtype, scale=4)
+            np.testing.assert_array_equal(db, ops.dense_backward(x, w, dy)[2])   # order-fixed sum
+            assert_close(db, rdb, dtype, scale=4)
+
+
+def _blas_kernels(dtype):
+    """(name, forward, backward) of the BLAS kernels: Numba's np.dot, and NumPy's OpenBLAS by
+    address where it is found, with the address bound."""
+    kernels = [("np.dot", dense_kernels._dense_forward_dot, dense_kernels._dense_backward_dot)]
+    found = cblas.numpy_openblas()
+    if found is not None:
+        address = found.sgemm if dtype == np.float32 else found.dgemm
+        kernels.append(("cblas", lambda *a: dense_kernels._dense_forward(*a, address),
+                        lambda *a: dense_kernels._dense_backward(*a, address)))
+    return kernels
 
 
 # (N, in, out) of a few rows: the skinny kernels (blocks of output features)
@@ -106,9 +120,11 @@ def test_dense_ops_take_the_skinny_kernels_for_few_rows(monkeypatch):
     def fail(*args):
         raise AssertionError("wrong path")
 
-    monkeypatch.setattr(dense_kernels, "_dense_forward", fail)
+    for name in ("_dense_forward", "_dense_forward_dot"):
+        monkeypatch.setattr(dense_kernels, name, fail)
     assert_close(ops.dense(x, w, b), naive.dense(x, w, b), np.float64)
-    monkeypatch.setattr(dense_kernels, "_dense_backward", fail)
+    for name in ("_dense_backward", "_dense_backward_dot"):
+        monkeypatch.setattr(dense_kernels, name, fail)
     monkeypatch.setattr(dense_kernels, "SKINNY_BACKWARD_BYTES", 0)
     for got, want in zip(ops.dense_backward(x, w, dy), naive.dense_backward(x, w, dy)):
         assert_close(got, want, np.float64)
@@ -128,13 +144,12 @@ def test_dense_forward_splits_the_larger_of_rows_and_features(shape, by_columns,
     if fastnet.get_num_threads() < 2:
         pytest.skip("needs 2 threads")
     calls = []
-    kernel = dense_kernels._dense_forward
+    for name in ("_dense_forward", "_dense_forward_dot"):
+        def spy(*args, kernel=getattr(dense_kernels, name)):
+            calls.append(args[4:6])   # n_blocks, by_columns
+            return kernel(*args)
 
-    def spy(*args):
-        calls.append(args[-2:])
-        return kernel(*args)
-
-    monkeypatch.setattr(dense_kernels, "_dense_forward", spy)
+        monkeypatch.setattr(dense_kernels, name, spy)
     x, w, b, _ = _data(*shape, np.float32)
     assert_close(ops.dense(x, w, b), naive.dense(x, w, b), np.float32, scale=4)
     assert len(calls) == 1 and calls[0][0] > 1 and calls[0][1] == by_columns, calls
@@ -143,16 +158,36 @@ def test_dense_forward_splits_the_larger_of_rows_and_features(shape, by_columns,
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", DENSE_SHAPES[:3], ids=str)
 def test_dense_fallback_without_blas_control_matches_reference(shape, dtype, monkeypatch):
+    """Neither NumPy's OpenBLAS nor a controllable SciPy OpenBLAS: one np.dot call per product."""
+    monkeypatch.setattr(dense_kernels, "numpy_openblas", lambda: None)
     monkeypatch.setattr(dense_kernels, "_blas_funcs", ())
     _check_dense(shape, dtype)
 
 
-def test_dense_restores_blas_threads_and_finds_scipy_openblas():
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", DENSE_SHAPES[:3], ids=str)
+def test_dense_without_numpy_openblas_takes_np_dot_blocks(shape, dtype, monkeypatch):
+    """A NumPy built against another BLAS: the np.dot kernels, on blocks, SciPy's OpenBLAS
+    single-threaded inside them."""
+    monkeypatch.setattr(dense_kernels, "numpy_openblas", lambda: None)
+    for name in ("_dense_forward", "_dense_backward"):
+        monkeypatch.setattr(dense_kernels, name, None)   # the CBLAS kernels are not called
+    _check_dense(shape, dtype)
+
+
+@pytest.mark.parametrize("which", ["numpy", "scipy"])
+def test_dense_restores_blas_threads(which, monkeypatch):
+    """The OpenBLAS a call drives runs single-threaded inside it and has its setting back after."""
     x, w, b, dy = _data(64, 8, 40, np.float32)
-    ops.dense(x, w, b)
-    funcs = dense_kernels._blas_funcs
+    if which == "scipy":
+        monkeypatch.setattr(dense_kernels, "numpy_openblas", lambda: None)
+        ops.dense(x, w, b)
+        funcs = dense_kernels._blas_funcs
+    else:
+        found = cblas.numpy_openblas()
+        funcs = found.thread_funcs if found is not None else ()
     if not funcs:
-        pytest.skip("scipy is not linked to a controllable OpenBLAS")
+        pytest.skip(f"no controllable OpenBLAS bundled with {which}")
     setter, getter = funcs
     before = getter()
     try:

@@ -47,6 +47,9 @@ def test_info_reports_versions_threads_and_layer():
     assert report["threading_layer"] in ("tbb", "omp", "workqueue")
     text = fastnet.info()
     assert "threading_layer" in text and numba.__version__ in text
+    from fastnet.kernels import cblas
+    # the dense kernels' BLAS: NumPy's OpenBLAS by address where found, else np.dot's
+    assert ("NumPy's OpenBLAS" in report["dense_blas"]) == (cblas.numpy_openblas() is not None)
 
 
 def test_compile_warms_every_kernel_and_second_call_compiles_nothing():
