@@ -42,9 +42,10 @@ NumpyOpenBlas.__doc__ = """NumPy's OpenBLAS: the addresses (int) of its cblas_sg
 library's path."""
 
 
-def _candidate_paths():
-    """Paths of OpenBLAS libraries bundled with NumPy: those already loaded first (Linux), then
-    those in the wheel's ``numpy.libs`` (or ``numpy/.dylibs``) folder."""
+def openblas_paths(package):
+    """Paths of the OpenBLAS libraries this process has loaded (Linux: /proc/self/maps), then of
+    those a wheel of ``package`` (the numpy or scipy module) bundles in ``<name>.libs`` or
+    ``<name>/.dylibs``, without repeats. Callers keep the ones they want."""
     paths = []
     try:
         with open("/proc/self/maps") as maps:
@@ -54,18 +55,23 @@ def _candidate_paths():
                     paths.append(path)
     except OSError:
         pass
-    numpy_dir = os.path.dirname(np.__file__)
-    for pattern in (os.path.join(numpy_dir, os.pardir, "numpy.libs", "*openblas*"),
-                    os.path.join(numpy_dir, ".dylibs", "*openblas*")):
+    package_dir = os.path.dirname(package.__file__)
+    for pattern in (os.path.join(package_dir, os.pardir, package.__name__ + ".libs", "*openblas*"),
+                    os.path.join(package_dir, ".dylibs", "*openblas*")):
         paths.extend(os.path.normpath(p) for p in glob.glob(pattern))
-    return [p for p in dict.fromkeys(paths) if "numpy.libs" in p or os.path.join("numpy", ".dylibs") in p]
+    return list(dict.fromkeys(paths))
+
+
+def bundled_with_numpy(path):
+    """Whether a library path is in a NumPy wheel's own library folder."""
+    return "numpy.libs" in path or os.path.join("numpy", ".dylibs") in path
 
 
 @functools.cache
 def numpy_openblas():
     """The :class:`NumpyOpenBlas` of the OpenBLAS bundled with NumPy, or None when there is none
     with the 64-bit-integer CBLAS symbols this module calls (``scipy_cblas_sgemm64_``, ...)."""
-    for path in _candidate_paths():
+    for path in filter(bundled_with_numpy, openblas_paths(np)):
         try:
             lib = ctypes.CDLL(path)   # already loaded by NumPy: the same instance
         except OSError:

@@ -41,7 +41,6 @@ bias", y/dy (N, out_features). All C-contiguous, one dtype (float32 or float64).
 """
 
 import ctypes
-import glob
 import os
 import threading
 
@@ -50,7 +49,7 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
-from .cblas import gemm, numpy_openblas
+from .cblas import bundled_with_numpy, gemm, numpy_openblas, openblas_paths
 
 _MIN_BLOCK = 16      # fewer rows (or columns) per sgemm call than this costs more in packing than it gains
 _TILE = 16            # rows per tile of the transposed copy in dense_backward
@@ -67,21 +66,25 @@ SKINNY_BACKWARD_BYTES = 8 * 2**20   # ... and w at least this large
 SKINNY_BLOCKS = 16    # blocks of output features (at most; fixed by the shapes, not the threads)
 
 
+@serial_kernel
+def _block_bounds(blk, n_blocks, n_rows, n_out, by_columns):
+    """(r0, r1, c0, c1): the rows and columns of out in block ``blk`` of ``n_blocks`` near-equal
+    blocks of its columns (``by_columns``) or of its rows."""
+    n_items = n_out if by_columns else n_rows
+    start = blk * n_items // n_blocks
+    stop = (blk + 1) * n_items // n_blocks
+    if by_columns:
+        return 0, n_rows, start, stop
+    return start, stop, 0, n_out
+
+
 @parallel_kernel
 def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
     """out = x @ w.T (+ b when b.shape[0] > 0), in n_blocks blocks, one per iteration: blocks of
     rows of out, or (``by_columns``) of its columns, each written in place by NumPy's OpenBLAS
     gemm at ``address`` (:mod:`fastnet.kernels.cblas`), then the bias added while in cache."""
-    n_rows = x.shape[0]
-    n_out = w.shape[0]
-    n_items = n_out if by_columns else n_rows
     for blk in prange(n_blocks):
-        start = blk * n_items // n_blocks
-        stop = (blk + 1) * n_items // n_blocks
-        if by_columns:
-            r0, r1, c0, c1 = 0, n_rows, start, stop
-        else:
-            r0, r1, c0, c1 = start, stop, 0, n_out
+        r0, r1, c0, c1 = _block_bounds(blk, n_blocks, x.shape[0], w.shape[0], by_columns)
         gemm(address, x[r0:r1], False, w[c0:c1], True, out[r0:r1, c0:c1])
         if b.shape[0] > 0:
             for i in range(r0, r1):
@@ -95,18 +98,12 @@ def _dense_forward_dot(x, w, b, out, n_blocks, by_columns):
     """:func:`_dense_forward` by Numba's ``np.dot`` (SciPy's BLAS), where NumPy's OpenBLAS is not
     found: a block of columns (``out[:, block]`` is not contiguous, which ``np.dot`` needs) is
     computed into a private (N, block) array and copied into place with the bias."""
-    n_rows = x.shape[0]
-    n_out = w.shape[0]
-    n_items = n_out if by_columns else n_rows
     for blk in prange(n_blocks):
-        start = blk * n_items // n_blocks
-        stop = (blk + 1) * n_items // n_blocks
+        r0, r1, c0, c1 = _block_bounds(blk, n_blocks, x.shape[0], w.shape[0], by_columns)
         if by_columns:
-            r0, r1, c0, c1 = 0, n_rows, start, stop
-            block = np.empty((n_rows, stop - start), dtype=out.dtype)
+            block = np.empty((r1 - r0, c1 - c0), dtype=out.dtype)
         else:
-            r0, r1, c0, c1 = start, stop, 0, n_out
-            block = out[start:stop]
+            block = out[r0:r1]
         np.dot(x[r0:r1], w[c0:c1].T, block)   # w's rows c0..c1: an F-contiguous view, no copy
         if b.shape[0] > 0 or by_columns:
             for i in range(r1 - r0):
@@ -269,21 +266,8 @@ def _find_scipy_openblas():
         import scipy.linalg.cython_blas  # noqa: F401  (loads the library if not yet loaded)
     except ImportError:
         return ()
-    paths = []
-    try:
-        with open("/proc/self/maps") as maps:  # Linux: the loaded shared objects
-            for line in maps:
-                path = line.split(None, 5)[-1].strip()
-                if path.startswith("/") and "openblas" in os.path.basename(path).lower():
-                    paths.append(path)
-    except OSError:
-        pass
-    scipy_dir = os.path.dirname(scipy.__file__)
-    for pattern in (os.path.join(scipy_dir, os.pardir, "scipy.libs", "*openblas*"),
-                    os.path.join(scipy_dir, ".dylibs", "*openblas*")):
-        paths.extend(glob.glob(pattern))
-    # numpy bundles its own OpenBLAS (ILP64, "64_" symbols), which Numba does not use
-    paths = [p for p in dict.fromkeys(paths) if "numpy.libs" not in p and "numpy/.dylibs" not in p]
+    # numpy bundles its own OpenBLAS (ILP64, "64_" symbols), which Numba's np.dot does not use
+    paths = [p for p in openblas_paths(scipy) if not bundled_with_numpy(p)]
     paths.sort(key=lambda p: "scipy" not in p)  # scipy's bundled copy first
     for path in paths:
         try:
