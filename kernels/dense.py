@@ -84,7 +84,7 @@ def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
     rows of out, or (``by_columns``) of its columns, each written in place by NumPy's OpenBLAS
     gemm at ``address`` (:mod:`fastnet.kernels.cblas`), then the bias added while in cache."""
     for blk in prange(n_blocks):
-        r0, r1, c0, c1 = _block_bounds(blk, n_blocks, x.shape[0], w.shape[0], by_columns)
+        r0, r1, c0, c1 = _block_bounds(np.int64(blk), n_blocks, x.shape[0], w.shape[0], by_columns)
         gemm(address, x[r0:r1], False, w[c0:c1], True, out[r0:r1, c0:c1])
         if b.shape[0] > 0:
             for i in range(r0, r1):
@@ -99,7 +99,7 @@ def _dense_forward_dot(x, w, b, out, n_blocks, by_columns):
     found: a block of columns (``out[:, block]`` is not contiguous, which ``np.dot`` needs) is
     computed into a private (N, block) array and copied into place with the bias."""
     for blk in prange(n_blocks):
-        r0, r1, c0, c1 = _block_bounds(blk, n_blocks, x.shape[0], w.shape[0], by_columns)
+        r0, r1, c0, c1 = _block_bounds(np.int64(blk), n_blocks, x.shape[0], w.shape[0], by_columns)
         if by_columns:
             block = np.empty((r1 - r0, c1 - c0), dtype=out.dtype)
         else:
