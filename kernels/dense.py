@@ -68,8 +68,9 @@ SKINNY_BLOCKS = 16    # blocks of output features (at most; fixed by the shapes,
 
 @serial_kernel
 def _block_bounds(blk, n_blocks, n_rows, n_out, by_columns):
-    """(r0, r1, c0, c1): the rows and columns of out in block ``blk`` of ``n_blocks`` near-equal
-    blocks of its columns (``by_columns``) or of its rows."""
+    """(r0, r1, c0, c1): the rows and columns of an (n_rows, n_out) matrix in block ``blk`` (int64:
+    a prange index is uint64 in the gufunc, a second signature) of ``n_blocks`` near-equal blocks
+    of its columns (``by_columns``) or of its rows."""
     n_items = n_out if by_columns else n_rows
     start = blk * n_items // n_blocks
     stop = (blk + 1) * n_items // n_blocks
@@ -114,6 +115,19 @@ def _dense_forward_dot(x, w, b, out, n_blocks, by_columns):
 
 
 @serial_kernel
+def _backward_task(task, n_blocks_x, n_blocks_w, shape):
+    """(r0, r1, c0, c1, of_dw) of backward task ``task`` (int64) over dy of ``shape``: tasks
+    [0, n_blocks_x) are blocks of rows of dy (of dx), the next n_blocks_w blocks of its columns
+    (of dw and db, ``of_dw``)."""
+    of_dw = task >= n_blocks_x
+    if of_dw:
+        r0, r1, c0, c1 = _block_bounds(task - n_blocks_x, n_blocks_w, shape[0], shape[1], of_dw)
+    else:
+        r0, r1, c0, c1 = _block_bounds(task, n_blocks_x, shape[0], shape[1], of_dw)
+    return r0, r1, c0, c1, of_dw
+
+
+@serial_kernel
 def _column_sums(dy, start, stop, db):
     """db[:] = dy[:, start:stop].sum(0), rows added in order (row 0 first) whatever the blocks."""
     db[:] = 0
@@ -132,34 +146,25 @@ def _dense_backward(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w, address):
     ``address`` reads in place, transposed) and the matching entries of db, summed over rows in
     order.
     """
-    n_rows, n_cols = dy.shape
     for task in prange(n_blocks_x + n_blocks_w):
-        if task < n_blocks_x:
-            start = task * n_rows // n_blocks_x
-            stop = (task + 1) * n_rows // n_blocks_x
-            gemm(address, dy[start:stop], False, w, False, dx[start:stop])
+        r0, r1, c0, c1, of_dw = _backward_task(np.int64(task), n_blocks_x, n_blocks_w, dy.shape)
+        if not of_dw:
+            gemm(address, dy[r0:r1], False, w, False, dx[r0:r1])
         else:
-            k = task - n_blocks_x
-            start = k * n_cols // n_blocks_w
-            stop = (k + 1) * n_cols // n_blocks_w
-            _column_sums(dy, start, stop, db[start:stop])
-            gemm(address, dy[:, start:stop], True, x, False, dw[start:stop])
+            _column_sums(dy, c0, c1, db[c0:c1])
+            gemm(address, dy[:, c0:c1], True, x, False, dw[c0:c1])
 
 
 @parallel_kernel
 def _dense_backward_dot(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w):
     """:func:`_dense_backward` by Numba's ``np.dot``, where NumPy's OpenBLAS is not found: a block
     of columns of dy is copied transposed for it (a single block uses the transposed view)."""
-    n_rows, n_cols = dy.shape
+    n_rows = dy.shape[0]
     for task in prange(n_blocks_x + n_blocks_w):
-        if task < n_blocks_x:
-            start = task * n_rows // n_blocks_x
-            stop = (task + 1) * n_rows // n_blocks_x
-            np.dot(dy[start:stop], w, dx[start:stop])
+        r0, r1, start, stop, of_dw = _backward_task(np.int64(task), n_blocks_x, n_blocks_w, dy.shape)
+        if not of_dw:
+            np.dot(dy[r0:r1], w, dx[r0:r1])
         else:
-            k = task - n_blocks_x
-            start = k * n_cols // n_blocks_w
-            stop = (k + 1) * n_cols // n_blocks_w
             width = stop - start
             _column_sums(dy, start, stop, db[start:stop])
             if n_blocks_w == 1:

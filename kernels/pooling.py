@@ -414,7 +414,6 @@ def _route3_pairs(out, win, dl, n, width):
     wc, dc = win[width:], dl[width:]                      # t - 1
     wd, dd = win[width + 1:], dl[width + 1:]              # t
     wg, dg = win[width + 1 - h:], dl[width + 1 - h:]      # t - h
-    wf, df = win[width - h:], dl[width - h:]              # t - h - 1
     if odd_width:
         for t in range(n):
             e0, e1 = _even_row_pair(wa[t], da[t], wb[t], db[t], wc[t], dc[t], wd[t], dd[t], zero)
@@ -425,6 +424,7 @@ def _route3_pairs(out, win, dl, n, width):
             out[2 * t] = _ordered_add(e0, g if i == 4 else zero)
             out[2 * t + 1] = _ordered_add(e1, odd1)
     else:
+        wf, df = win[width - h:], dl[width - h:]          # t - h - 1
         for t in range(n):
             e0, e1 = _even_row_pair(wa[t], da[t], wb[t], db[t], wc[t], dc[t], wd[t], dd[t], zero)
             g = dg[t]
