@@ -571,7 +571,10 @@ def test_bad_dy(dy, error, message):
     ((2, 3, 1, 9, 35), (0, 1, 2), (0, 0, 1), 3),    # padding along W
     ((1, 15, 1, 4, 21), (0, 1, 1), (0, 0, 0), 15),  # C = W - 1 (float32 on AVX-512)
     ((1, 4, 1, 3, 40), (0, 0, 3), (0, 0, 0), 5),    # a pitch of 5 > C = 4
+    # 2 to 4 channels at pitch C, any padding: the rows interleaved (and in the cases above)
     ((2, 2, 1, 5, 20), (0, 1, 1), (0, 0, 0), 2),    # two channels
+    ((1, 3, 1, 2, 3), (0, 0, 0), (0, 0, 0), 3),     # rows shorter than a vector
+    ((2, 4, 3, 6, 19), (1, 1, 2), (1, 1, 2), 4),    # four channels, everything padded
     ((1, 5, 2, 8, 16), (0, 2, 1), (0, 0, 0), 7),
     ((2, 37, 3, 19, 21), (1, 2, 1), (1, 0, 2), 40),   # register tiles, the last ones overlapping
     ((3, 64, 1, 16, 16), (0, 1, 1), (0, 0, 0), 64),   # tiles of channels, rows buffered (1 KB)
@@ -579,10 +582,9 @@ def test_bad_dy(dy, error, message):
     ((2, 19, 1, 5, 7), (0, 1, 2), (0, 1, 1), 24),     # ... with padding and a pitch
     ((1, 20, 4, 8, 8), (0, 1, 1), (0, 0, 0), 24),     # ... 1 KB apart
     ((1, 20, 64, 2, 2), (1, 0, 1), (0, 0, 0), 20),    # planes shorter than a tile, 1 KB apart: buffered
-    # fewer channels than W, no padding along W: the plane transposed W positions at a time
+    # 5 to W - 1 channels, no padding along W: the plane transposed W positions at a time
     ((2, 5, 3, 7, 9), (1, 2, 0), (1, 1, 0), 5),       # (63 positions: the last tile overlapping)
-    ((1, 3, 2, 4, 4), (0, 0, 0), (0, 0, 0), 3),       # (AVX2 only: 3 < 16 / 4 on AVX-512)
-    ((2, 7, 1, 3, 3), (0, 0, 0), (0, 0, 0), 7),       # (AVX2 only: 9 positions)
+    ((2, 7, 1, 3, 3), (0, 0, 0), (0, 0, 0), 7),       # (W = 8 only: 9 positions)
 ])
 def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     """The channels-last padded copy equals np.pad + transpose (zeros past the end, and in the
