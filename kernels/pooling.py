@@ -57,7 +57,8 @@ def _interior_outputs(stride, pad, kernel, size, n_out):
 
 @serial_kernel
 def _chunk_bounds(chunk, n_chunks, n_items):
-    """Items [start, stop) of chunk ``chunk`` of ``n_chunks`` near-equal runs of ``n_items``."""
+    """Items [start, stop) of chunk ``chunk`` (int64: a prange index is uint64 in the gufunc, a
+    second signature) of ``n_chunks`` near-equal runs of ``n_items``."""
     return chunk * n_items // n_chunks, (chunk + 1) * n_items // n_chunks
 
 
@@ -209,7 +210,7 @@ def _maxpool2d_forward_3x3s2(x, out, n_chunks):
         even = np.empty(n_lanes + 1, dtype=x.dtype)
         odd = np.empty(n_lanes, dtype=x.dtype)
         lanes = np.empty(n_lanes, dtype=x.dtype)
-        start, stop = _chunk_bounds(chunk, n_chunks, n_planes)
+        start, stop = _chunk_bounds(np.int64(chunk), n_chunks, n_planes)
         for p in range(start, stop):
             n = p // n_chan
             c = p - n * n_chan
@@ -520,7 +521,7 @@ def _maxpool2d_backward_2x2s2(x, dy, dx, n_chunks):
     # LLVM's runtime alias checks exceed its limit and the loop stays scalar (6 ms, not 0.6)
     for chunk in prange(n_chunks):
         win = np.empty(out_w, dtype=np.int32)   # each window's winner, 0..3 row-major
-        start, stop = _chunk_bounds(chunk, n_chunks, n_planes)
+        start, stop = _chunk_bounds(np.int64(chunk), n_chunks, n_planes)
         for p in range(start, stop):
             n = p // n_chan
             c = p - n * n_chan
@@ -573,7 +574,7 @@ def _maxpool2d_backward_2x2s2_planes(x, dy, dx, n_chunks):
         win = np.empty(n_lanes, dtype=np.int32)
         dl = np.zeros(n_lanes, dtype=x.dtype)   # dy on the lanes (the others are never stored)
         odd_rows = np.empty(2 * n_lanes, dtype=x.dtype)
-        start, stop = _chunk_bounds(chunk, n_chunks, n_planes)
+        start, stop = _chunk_bounds(np.int64(chunk), n_chunks, n_planes)
         for p in range(start, stop):
             n = p // n_chan
             c = p - n * n_chan
@@ -625,7 +626,7 @@ def _maxpool2d_backward_3x3s2(x, dy, dx, n_chunks):
         # the indices of win/dl off the window lanes keep dl = 0 for every plane
         win = np.zeros(front + n_pairs + width + 2, dtype=np.int32)
         dl = np.zeros(front + n_pairs + width + 2, dtype=x.dtype)   # dy on the lanes, no -0.0
-        start, stop = _chunk_bounds(chunk, n_chunks, n_planes)
+        start, stop = _chunk_bounds(np.int64(chunk), n_chunks, n_planes)
         for p in range(start, stop):
             n = p // n_chan
             c = p - n * n_chan

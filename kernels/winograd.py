@@ -421,8 +421,8 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
     # float32), so that the 16 rows of one tile do not share cache sets (blocks exactly 16 KB apart
     # made the input transform of VGG 64 -> 64 7x slower); M has `lanes` spare tile rows (read,
     # never stored)
-    ves = _round_up(tp * channels, 1024) + 64
-    mes = _round_up((tp + lanes) * block, 1024) + 64
+    ves = _round_up(tp * channels, np.int64(1024)) + 64   # (an int64: a literal 1024 is a second signature)
+    mes = _round_up((tp + lanes) * block, np.int64(1024)) + 64
     for unit in prange(chunks * blocks):
         chunk = unit // blocks
         p0 = (unit - chunk * blocks) * block_panels
