@@ -74,9 +74,9 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
     * **Otherwise:** rows of at least C positions go channel by channel: one contiguous input
       row, stored pitch apart (read position by position, the C values of each, they took 3-5
       cycles a value: AlexNet's 3-channel 227 x 227 input, batch 8, 1.50 / 0.62 ms on one core,
-      0.75 / 0.31 on two, of a 9 ms forward, now :func:`_fill_interleaved`'s; LeNet C3's 6 channels 77 / 56 us; LeNet C1's one
-      channel, padding 2, 141 / 55 us); shorter rows position by position (16 channels at
-      10 x 10: 62 us, 85 channel by channel).
+      0.75 / 0.31 on two, of a 9 ms forward, now :func:`_fill_interleaved`'s; LeNet C3's 6
+      channels 77 / 56 us; LeNet C1's one channel, padding 2, 141 / 55 us); shorter rows
+      position by position (16 channels at 10 x 10: 62 us, 85 channel by channel).
 
     Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple
     of 1 KB and positions are copied one by one).

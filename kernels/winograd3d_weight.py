@@ -455,7 +455,7 @@ def _winograd3d_weight_reduce(partial, dy, dw, db):
     spatial = dy.shape[2] * dy.shape[3] * dy.shape[4]
     dyf = dy.reshape(n_batch, n_out, spatial)
     for k in prange(n_out):
-        db[k] = _channel_sum(dyf, k)
+        db[k] = _channel_sum(dyf, np.int64(k))   # (prange's index is uint64 in the gufunc: a second signature)
 
 
 def conv3d_backward_weight_winograd(x, dy, dw, db, pd, ph, pw):
