@@ -14,7 +14,7 @@ import functools
 import numpy as np
 from numba import prange
 
-from ._config import parallel_kernel, vector_bytes
+from ._config import parallel_kernel, serial_kernel, vector_bytes
 from .microkernel import vector_lanes
 from .transpose import transpose_rows, transpose_tile
 
@@ -175,7 +175,7 @@ def _fill_interleaved(x, xcl, pd, ph, pw):
     rows of ``xcl``.
 
     A row's data is its C input rows interleaved, ``row[w * C + c] = x[n, c, d, h, w]``, written
-    by one loop per channel count with the count a constant, which LLVM vectorises: C vector
+    by :func:`_interleave_row` with the count a constant, which LLVM vectorises: C vector
     loads, shuffles, C vector stores per W positions (W: the vector lanes). With the count a
     variable (:func:`_fill_channels_last`'s channel by channel path) every value is a scalar store,
     and W x W register transposes of C < W rows (:func:`_fill_few_channels`) shuffle and store a
@@ -206,24 +206,22 @@ def _fill_interleaved(x, xcl, pd, ph, pw):
         for j in range((pw + width) * channels, row_length):
             dst[j] = zero
         body = dst[pw * channels:]
-        if channels == 2:
-            r0, r1 = x[n, 0, d, h], x[n, 1, d, h]
-            for w in range(width):
-                body[2 * w] = r0[w]
-                body[2 * w + 1] = r1[w]
+        if channels == 2:   # a constant count per call: a compiled specialisation each
+            _interleave_row(x, n, d, h, body, 2)
         elif channels == 3:
-            r0, r1, r2 = x[n, 0, d, h], x[n, 1, d, h], x[n, 2, d, h]
-            for w in range(width):
-                body[3 * w] = r0[w]
-                body[3 * w + 1] = r1[w]
-                body[3 * w + 2] = r2[w]
+            _interleave_row(x, n, d, h, body, 3)
         else:
-            r0, r1, r2, r3 = x[n, 0, d, h], x[n, 1, d, h], x[n, 2, d, h], x[n, 3, d, h]
-            for w in range(width):
-                body[4 * w] = r0[w]
-                body[4 * w + 1] = r1[w]
-                body[4 * w + 2] = r2[w]
-                body[4 * w + 3] = r3[w]
+            _interleave_row(x, n, d, h, body, 4)
+
+
+@serial_kernel
+def _interleave_row(x, n, d, h, body, channels):
+    """body[w * C + c] = x[n, c, d, h, w] for every w and c < C = ``channels``: called with a
+    constant count, it is compiled for that count, and LLVM vectorises the loop (see
+    :func:`_fill_interleaved`)."""
+    for w in range(x.shape[4]):
+        for c in range(channels):
+            body[w * channels + c] = x[n, c, d, h, w]
 
 
 @parallel_kernel
