@@ -77,7 +77,7 @@ missing = [name for name, kernel in kernels if kernel.targetoptions.get("paralle
 print(" ".join(missing) or "none")
 # a kernel compiled twice for the same arrays, once per integer type (a prange index is uint64 in the
 # gufunc): compile time spent for nothing. (A constant argument, Literal[int], is a specialisation
-# some helpers are called for on purpose: their loops compiled for constant strides.)
+# some helpers are called for on purpose: their loops compiled for constant strides or counts.)
 def shape(signature):
     return tuple("int" if isinstance(t, types.Integer) and not isinstance(t, types.Literal) else str(t)
                  for t in signature)
