@@ -42,8 +42,18 @@ def speedup(entry, other):
     return o["median_s"] / f["median_s"]
 
 
+def interleaved_speedup(entry):
+    """PyTorch's fastest round / fastnet's fastest round of the alternating rounds
+    (``bench_runner.run(rounds=...)``), or None where there were none."""
+    rounds = entry.get("interleaved")
+    if not rounds or not rounds["fastnet_s"] or not min(rounds["fastnet_s"]):
+        return None
+    return min(rounds["torch_s"]) / min(rounds["fastnet_s"])
+
+
 TABLE_COLUMNS = ("case", "fastnet ms", "numpy ms", "numpy_loops ms", "torch ms", "fastnet throughput",
                  "% of limit", "speedup vs numpy", "speedup vs torch", "cores")
+ROUNDS_COLUMN = "vs torch, rounds"   # the column after "speedup vs torch" in a run with rounds
 
 
 def report_markdown(report):
@@ -73,10 +83,14 @@ def report_markdown(report):
         "- speedup = other implementation's median time / fastnet's median time (> 1: fastnet is faster);"
         " % of limit = fastnet's throughput / sgemm GFLOP/s (compute-bound cases) or / copy GB/s (the others)",
         *_probe_lines(meta, report["results"]),
+        *([f"- {ROUNDS_COLUMN} = PyTorch's time / fastnet's, each the median of its fastest of "
+           f"{meta['rounds']} rounds in which the two took turns ({meta['round_s']} s a turn)"]
+          if meta.get("rounds") else []),
         "",
-        "| " + " | ".join(TABLE_COLUMNS) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(TABLE_COLUMNS))) + "|",
     ]
+    columns = table_columns(meta)
+    lines += ["| " + " | ".join(columns) + " |",
+              "|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|"]
     for entry in report["results"]:
         cells = [case_label(entry)]
         for impl in TIME_COLUMNS:
@@ -91,12 +105,24 @@ def report_markdown(report):
         for other in ("numpy", "torch"):
             s = speedup(entry, other)
             cells.append("-" if s is None else f"{s:.2f}x")
+        if meta.get("rounds"):
+            s = interleaved_speedup(entry)
+            cells.append("-" if s is None else f"{s:.2f}x")
         cells.append(_cores_cell(entry, (meta.get("probe") or {}).get("best") or {}))
         lines.append("| " + " | ".join(cells) + " |")
     skipped = sorted({r["skipped"] for e in report["results"] for r in e["impls"].values() if "skipped" in r})
     if skipped:
         lines += ["", "Skipped (\"-\"):"] + [f"- {reason}" for reason in skipped]
     return "\n".join(lines)
+
+
+def table_columns(meta):
+    """The table's columns: TABLE_COLUMNS, with ROUNDS_COLUMN after "speedup vs torch" where the
+    run had alternating rounds."""
+    if not meta.get("rounds"):
+        return TABLE_COLUMNS
+    at = TABLE_COLUMNS.index("speedup vs torch") + 1
+    return TABLE_COLUMNS[:at] + (ROUNDS_COLUMN,) + TABLE_COLUMNS[at:]
 
 
 def _cores_cell(entry, best):

@@ -1,7 +1,7 @@
 """How ``python -m fastnet bench`` times the registry's cases (:mod:`fastnet.benchmarks`): every
-implementation of a case in turn, the cores probed around fastnet and PyTorch, and a case measured
-again while they were shared (:mod:`fastnet.bench_machine`); the results dict goes to
-:mod:`fastnet.bench_report`."""
+implementation of a case in turn, the cores probed around fastnet and PyTorch, a case measured
+again while they were shared (:mod:`fastnet.bench_machine`), and on request fastnet and PyTorch
+timed in alternating rounds; the results dict goes to :mod:`fastnet.bench_report`."""
 
 import datetime
 import statistics
@@ -15,6 +15,7 @@ from .benchmarks import CASES, IMPLEMENTATIONS, Skip, prepare
 
 COOLDOWN_S = 0.15  # pause before preparing each implementation of a case (see run())
 RETRIES = 2         # times a case is measured again while the cores are shared (see run())
+ROUND_S = 0.4       # time budget of each implementation's turn in a round (see run(rounds=...))
 
 
 def time_fn(fn, repeats, budget_s, min_repeats=1):
@@ -32,7 +33,8 @@ def time_fn(fn, repeats, budget_s, min_repeats=1):
 
 
 def run(selected=None, size="full", quick=False, loops=None, threads=None, progress=None,
-        dtype=np.float32, repeats=None, budget_s=None, precompile=True, retries=RETRIES, probe=None):
+        dtype=np.float32, repeats=None, budget_s=None, precompile=True, retries=RETRIES, probe=None,
+        rounds=0, round_s=ROUND_S):
     """Run ``selected`` cases (default: all) with every implementation; return the results dict.
 
     quick : bool
@@ -58,6 +60,13 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
     probe : callable() -> dict or None, optional
         The probe (default: :func:`~fastnet.bench_machine.probe_cores` at ``threads``): a dict with
         ``"efficiency"`` and ``"fork_join_us"``.
+    rounds : int, default 0
+        Also time fastnet and PyTorch in turn, ``rounds`` rounds of ``round_s`` seconds each (at
+        least 3 calls a turn), after a case's measurement: the entry's ``"interleaved"``, with
+        each turn's median (None where PyTorch is skipped). On a shared machine the two sides of
+        a round meet the same load, so the ratio of their fastest rounds
+        (:func:`fastnet.bench_report.interleaved_speedup`) moves less than the ratio of medians
+        taken one implementation after the other.
 
     The dict has ``"meta"`` (date, machine info, limits, threads, settings) and ``"results"``:
     one entry per case with ``id, group, family, op, name, mode, flops, bytes, unit`` and
@@ -97,6 +106,8 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
                 if not degraded(entry, best):
                     break
             entry["attempts"] = attempts
+            if rounds > 0:
+                entry["interleaved"] = _interleaved(case, size, dtype, quick, rounds, round_s)
             results.append(entry)
             if progress is not None:
                 progress(_progress_line(entry))
@@ -106,7 +117,7 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
         "blas_threads": limiter.description, "limits": limits, "compile_s": compile_s,
         "jit_s": _cache.compile_seconds() - jit_start, "kernel_cache": info.get("cache_state"),
         "dtype": np.dtype(dtype).name, "size": size, "quick": bool(quick), "repeats": repeats,
-        "budget_s": budget_s, "codegen": codegen_target(),
+        "budget_s": budget_s, "codegen": codegen_target(), "rounds": rounds, "round_s": round_s,
         "probe": {"efficiency_drop": EFFICIENCY_DROP, "fork_join_slow": FORK_JOIN_SLOW,
                   "retries": max(0, retries), "on": probe is not None, "best": best},
     }
@@ -155,6 +166,25 @@ def _measure_case(case, size, dtype, quick, loops, repeats, budget_s, probe, bes
         if best["fork_join_us"] is None or p["fork_join_us"] < best["fork_join_us"]:
             best["fork_join_us"] = p["fork_join_us"]
     return entry
+
+
+def _interleaved(case, size, dtype, quick, rounds, round_s):
+    """fastnet and PyTorch timed in turn, ``rounds`` rounds: {"rounds", "round_s", "fastnet_s",
+    "torch_s"} with each turn's median time (lists of ``rounds``), or None where PyTorch (or
+    fastnet) is skipped. Each turn's last result is checked against the reference."""
+    try:
+        prepared = {impl: prepare(case, impl, size, dtype, quick=quick) for impl in ("fastnet", "torch")}
+    except Skip:
+        return None
+    medians = {impl: [] for impl in prepared}
+    for _ in range(rounds):
+        for impl, p in prepared.items():
+            if size != "smoke":
+                time.sleep(COOLDOWN_S)   # the other side's idle threads stop spinning (see _measure_case)
+            times, result = time_fn(p.fn, 10**9, round_s, min_repeats=3)
+            p.check(result)
+            medians[impl].append(statistics.median(times))
+    return {"rounds": rounds, "round_s": round_s, "fastnet_s": medians["fastnet"], "torch_s": medians["torch"]}
 
 
 def _better(attempt, entry):

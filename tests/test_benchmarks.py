@@ -1,6 +1,7 @@
 """fastnet.benchmarks (the registry behind bench/ and `python -m fastnet bench`) and the vectorized baselines."""
 
 import argparse
+import importlib.util
 import json
 import warnings
 
@@ -264,6 +265,36 @@ def test_run_measures_a_case_again_while_the_cores_are_shared(probes, attempts, 
     assert f"up to 2 times ({int(attempts > 1)} of 1 cases)" in text
 
 
+def test_rounds_time_fastnet_and_torch_in_turn():
+    """run(rounds=n) times fastnet and PyTorch alternately, n turns each (at least 3 calls a turn),
+    and the report gives PyTorch's fastest turn / fastnet's in a column of its own; "-" where
+    PyTorch is not installed (its turns are skipped)."""
+    case = benchmarks.get_case("relu-fwd-16M")
+    report = bench_runner.run([case], size="smoke", repeats=1, budget_s=0.0, precompile=False, rounds=2,
+                             round_s=0.0)
+    entry = report["results"][0]
+    text = bench_report.report_markdown(report)
+    header, rows = bench_report.parse_markdown_table(text)
+    assert tuple(header) == bench_report.table_columns(report["meta"])
+    assert header.index("vs torch, rounds") == header.index("speedup vs torch") + 1
+    assert "median of its fastest of 2 rounds" in text
+    if importlib.util.find_spec("torch") is None:
+        assert entry["interleaved"] is None and rows[0]["vs torch, rounds"] == "-"
+        return
+    rounds = entry["interleaved"]
+    assert len(rounds["fastnet_s"]) == len(rounds["torch_s"]) == 2
+    assert all(t > 0 for t in rounds["fastnet_s"] + rounds["torch_s"])
+    expected = min(rounds["torch_s"]) / min(rounds["fastnet_s"])
+    assert bench_report.interleaved_speedup(entry) == expected
+    assert float(rows[0]["vs torch, rounds"][:-1]) == pytest.approx(expected, rel=0.01, abs=0.01)
+
+
+def test_no_rounds_no_column(smoke_report):
+    assert bench_report.table_columns(smoke_report["meta"]) == bench_report.TABLE_COLUMNS
+    assert all("interleaved" not in e for e in smoke_report["results"])
+    assert all(bench_report.interleaved_speedup(e) is None for e in smoke_report["results"])
+
+
 def test_degraded_is_judged_against_the_runs_best_probes():
     entry = {"parallel_efficiency": 0.85, "fork_join_us": 3.0}
     assert not bench_report.degraded(entry, {"efficiency": None, "fork_join_us": None})
@@ -317,7 +348,7 @@ def test_bench_help(capsys):
         _parse(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--quick", "--json", "--plot", "--threads", "--filter"):
+    for option in ("--quick", "--json", "--plot", "--threads", "--filter", "--rounds"):
         assert option in out
 
 
@@ -341,6 +372,11 @@ def test_bench_job_filter_and_json(capsys, tmp_path):
     header, rows = bench_report.parse_markdown_table(out)
     assert [r["case"] for r in rows] == ["sigmoid fwd / 16M", "sigmoid fwd+bwd / 16M"]
     assert [e["id"] for e in bench_report.load_json(path)["results"]] == ["sigmoid-fwd-16M", "sigmoid-fwdbwd-16M"]
+
+
+def test_bench_job_rejects_negative_rounds(capsys):
+    assert bench_job.run(_parse(["--smoke", "--filter", "sigmoid", "--rounds", "-1"])) == 2
+    assert "--rounds must be 0 or more, got -1" in capsys.readouterr().err
 
 
 def test_bench_job_unknown_filter(capsys):

@@ -17,6 +17,9 @@ def add_arguments(parser):
                         help="threads for fastnet, PyTorch and NumPy's BLAS (default: fastnet's current)")
     parser.add_argument("--filter", metavar="SUBSTR", default=None,
                         help="only the cases whose id or group contains SUBSTR (e.g. conv2d, vgg, fwd+bwd)")
+    parser.add_argument("--rounds", type=int, default=0, metavar="N",
+                        help="also time fastnet and PyTorch in turn, N rounds of 0.4 s each per case, and "
+                             "report PyTorch's fastest round / fastnet's (steadier on a shared machine)")
     parser.add_argument("--smoke", action="store_true", help=argparse_suppress())
 
 
@@ -34,6 +37,9 @@ def run(args):
             print("fastnet bench: --plot needs matplotlib, which is not installed; "
                   "pip install matplotlib (or pip install 'fastnet[plot]')", file=sys.stderr)
             return 2
+    if args.rounds < 0:
+        print(f"fastnet bench: --rounds must be 0 or more, got {args.rounds}", file=sys.stderr)
+        return 2
     selected = benchmarks.cases(filter=args.filter)
     if not selected:
         print(f"fastnet bench: no case matches --filter {args.filter!r}; cases are:\n  "
@@ -45,7 +51,8 @@ def run(args):
 
     # a filtered run compiles only what its cases use; the whole registry compiles everything first
     report = bench_runner.run(selected, size="smoke" if args.smoke else "full", quick=args.quick,
-                             threads=args.threads, progress=progress, precompile=args.filter is None)
+                             threads=args.threads, progress=progress, precompile=args.filter is None,
+                             rounds=args.rounds)
     print(bench_report.report_markdown(report))
     if args.json:
         bench_report.save_json(report, args.json)
