@@ -63,10 +63,10 @@ def run(selected=None, size="full", quick=False, loops=None, threads=None, progr
     rounds : int, default 0
         Also time fastnet and PyTorch in turn, ``rounds`` rounds of ``round_s`` seconds each (at
         least 3 calls a turn), after a case's measurement: the entry's ``"interleaved"``, with
-        each turn's median (None where PyTorch is skipped). On a shared machine the two sides of
-        a round meet the same load, so the ratio of their fastest rounds
-        (:func:`fastnet.bench_report.interleaved_speedup`) moves less than the ratio of medians
-        taken one implementation after the other.
+        each turn's median (None where PyTorch is skipped). On a shared machine the two sides
+        then meet the same spells of load, and the ratio of their fastest rounds
+        (:func:`fastnet.bench_report.interleaved_speedup`) moved less on the 2-core dev VM than
+        the ratio of medians taken one implementation after the other (README, Performance).
 
     The dict has ``"meta"`` (date, machine info, limits, threads, settings) and ``"results"``:
     one entry per case with ``id, group, family, op, name, mode, flops, bytes, unit`` and
@@ -181,7 +181,7 @@ def _interleaved(case, size, dtype, quick, rounds, round_s):
         for impl, p in prepared.items():
             if size != "smoke":
                 time.sleep(COOLDOWN_S)   # the other side's idle threads stop spinning (see _measure_case)
-            times, result = time_fn(p.fn, 10**9, round_s, min_repeats=3)
+            times, result = time_fn(p.fn, 10**9, round_s, min_repeats=3)   # the budget ends a turn
             p.check(result)
             medians[impl].append(statistics.median(times))
     return {"rounds": rounds, "round_s": round_s, "fastnet_s": medians["fastnet"], "torch_s": medians["torch"]}
