@@ -82,6 +82,7 @@ from numba import prange
 from ._config import parallel_kernel, serial_kernel
 from .conv_layout import (_class_matrix, _pack_patch_weights, _pack_residue_weights, _pack_weights, _pad_channels_last,
                           residue_layout)
+from .conv_lanes import conv_lanes_forward, lanes_fit
 from .conv_plan import PLANS_KEPT, forward_plan
 from .microkernel import (narrow_fits, shaped_tile_fma, tile_cols, tile_fma, tile_rows, tile_shape,
                           vector_lanes)
@@ -337,16 +338,23 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
                 q += run
 
 
-def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
+def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw, lanes=None):
     """y[n, k, i, j, l] = b[k] + sum_{c,a,p,q} w[k, c, a, p, q] * xpad[n, c, i*sd + a, j*sh + p, l*sw + q].
 
     x : (N, C, D, H, W), w : (K, C, FD, FH, FW), b : (K,), y : (N, K, Do, Ho, Wo) written in full.
     All C-contiguous, one dtype; shapes already validated by the wrapper.
-    Extra memory: the padded channels-last input, the FD*FH*FW*C x Kp packed weights
+    Strided layers of few input channels (an image network's first layer) take the form with
+    output positions in vector lanes (:mod:`fastnet.kernels.conv_lanes`) where
+    :func:`~fastnet.kernels.conv_lanes.lanes_fit` says so; ``lanes`` True / False forces that
+    form / the core (tests, measurements; True needs Wo >= the vector lanes).
+    Extra memory (the core): the padded channels-last input, the FD*FH*FW*C x Kp packed weights
     (Kp = K rounded up to NR) and, per work unit in flight, a block of at most
     (:data:`~fastnet.kernels.conv_plan.POSITIONS_TARGET`, Kp) values.
     """
     n_out, channels, fd, fh, fw = w.shape
+    if lanes if lanes is not None else lanes_fit(channels, fd * fh * fw, sw, y.shape[4], w.dtype):
+        conv_lanes_forward(x, w, b, y, sd, sh, sw, pd, ph, pw)
+        return
     narrow = narrow_fits(n_out, w.dtype)
     nr = tile_shape(w.dtype, narrow)[1]
     kp = _round_up(n_out, nr)

@@ -88,8 +88,8 @@ print(" ".join(twice) or "none")
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("steps, modules", [
-    ("conv", ["conv3d", "conv_weight", "conv_layout", "conv2d_plane", "winograd", "winograd3d", "winograd3d_weight",
-              "winograd_weight"]),
+    ("conv", ["conv3d", "conv_lanes", "conv_weight", "conv_layout", "conv2d_plane", "winograd", "winograd3d",
+              "winograd3d_weight", "winograd_weight"]),
     ("maxpool", ["pooling", "pooling3d"]),
 ], ids=["convolution", "pooling"])
 def test_warmup_steps_reach_every_kernel_of_their_modules(steps, modules, dtype):

@@ -1,0 +1,353 @@
+"""Strided convolutions of images with few channels (a network's first layer): output positions in vector lanes.
+
+Why a second form of the forward pass. The convolution core (:mod:`fastnet.kernels.conv3d`) keeps
+NR output channels in each vector and broadcasts input values; with 3 input channels its
+reduction is short (147 steps for ResNet's 7x7 stem), so a tile's fixed costs weigh, and every
+block of results is transposed into NCDHW rows, 8 x 8 values at a time, then stored: for
+ResNet's stem (8, 3, 224, 224) -> 64 channels, 7x7 stride 2, the work outside the tiles took
+4.1 of 25.2 ms on one Zen 3 core (the transposes and their stores 3.1 of it; timed with the
+tiles' calls skipped, then with the transposes' stores sent to a small scratch). Here the roles
+are swapped: a tile is NV vectors of W consecutive output positions along a row (W: the vector
+lanes) x KB output channels; each step of its reduction loads NV vectors of input and
+broadcasts KB weights, and its results are whole runs of an output row, stored straight into y
+(no transpose, no block buffer, no per-block set-up).
+
+Layout. Consecutive output positions read inputs ``s`` apart (stride s along W). The input is
+copied once into phases (:func:`_fill_phases`): ``xq[n, d, h, c, r, u] = xpad[n, c, d, h, u*s + r]``
+(xpad: x zero-padded, zeros also past its end), so that tap ``e`` of positions ``l .. l + W - 1``
+is the contiguous run ``xq[n, d, h, c, e % s, l + e // s : + W]``. A step's offset in xq is the
+same for every tile (:func:`_step_offsets`, one table per shape); a tile adds its vectors'
+starts. The weights are packed (:func:`_pack_lanes_weights`) as ``wpk[g, step, k] =
+w[g*KB + k, c, a, b, e]``, zero past K: KB consecutive values per step.
+
+Tiles: the W-position vectors of every output row, ``ceil(Wo / W)`` a row, the last one starting
+at ``Wo - W`` (it recomputes a few positions of the one before: the same sums, written again),
+taken NV at a time in (n, d, h, vector) order, the last tile repeating the last vector. Threads
+take contiguous chunks of CHUNK_TILES tiles; a chunk's vector starts are computed once, then
+each group of KB channels passes over its tiles (the group's packed weights, 147 x KB values
+for the stem, stay in L1; chunks of 1, 2, 4 and 16 tiles measured within 5%).
+
+Sum order: each output is ``b + sum over the steps (a, b, e, c)`` in that order (filter rows in
+order, then a row's taps and channels), the core's order, so results are bitwise the core's
+wherever it multiplies the same taps. The core skips products with the padding zeros where a
+whole tile's windows meet it; here the padding zeros are multiplied (a +0 added: the same sum
+for finite values; an infinite weight times a padding zero makes NaN, as in the reference's
+padded product).
+
+When (:func:`lanes_fit`): at most LANES_MAX_CHANNELS input channels, at most LANES_MAX_STEPS
+steps of reduction (FD*FH*FW*C), stride along W of 2 or more, and output rows of at least W
+positions of which the rounded-up vectors waste at most LANES_MAX_WASTE. Tiles of 4 channels x 3
+vectors (AVX2; 8 x 3 on AVX-512) rather than 6 x 2: one load fewer per 12 FMAs, and K = 32, 64,
+96 without padding channels (6 x 2: 3x3 stride 2 -> 32 channels 3.8 ms, 4 x 3: 2.9).
+Measured on Zen 3 (AVX2, 2 cores), float32, 2026-12-06, ``ops.conv2d`` with this form and with the
+core alternating with PyTorch 2.13 in one process (turns of 0.4 s, the fastest of 5), torch time /
+fastnet time, core -> this form, one thread | two threads:
+
+* ResNet's stem (8, 3, 224, 224) 7x7/2 pad 3 -> 64: 0.90 -> 1.04 | 0.96 -> 1.04;
+* a 3x3/2 pad 1 stem -> 32 (MobileNet's): 0.62 -> 1.04 | 0.77 -> 1.18;
+* (32, 3, 64, 64) 5x5/2 pad 2 -> 32: 0.83 -> 1.01 | 0.81 -> 1.03;
+* ZFNet conv1 (8, 3, 224, 224) 7x7/2 pad 1 -> 96: 2.03 -> 2.33 | 2.26 -> 2.46;
+* not AlexNet conv1 (8, 3, 227, 227) 11x11/4 -> 96 (363 steps): this form measured 0.98-1.04 times
+  the core's time, within noise, so it keeps the core (0.95 | 0.95).
+
+Not measured on AVX-512 (the dev machine had none): there its tiles are 8 channels x 3 vectors
+of 16 positions, and LANES_MAX_WASTE keeps rows such as AlexNet's 55 (4 vectors of 16) on the core.
+
+Extra memory: the phase copy of x, ``N * Dp * Hp * C * s * Wq`` values (Wq = Wo + (FW - 1) // s:
+about the padded input), the packed weights (K rounded up to KB), per chunk in flight
+2 * CHUNK_TILES * NV int64 starts, and per block of rows in flight of the copy a padded row
+(Wq * s values).
+"""
+
+import functools
+
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+from numba.np.numpy_support import as_dtype
+
+from ._config import parallel_kernel, serial_kernel, vector_bytes
+from .microkernel import _loop_not_unrolled, vector_lanes
+
+LANES_MAX_CHANNELS = 4    # input channels at most (RGB, RGBA, grey images)
+LANES_MAX_WASTE = 1.15    # lanes computed per output position along a row at most (ceil(Wo / W) * W / Wo)
+LANES_MAX_STEPS = 256     # reductions FD*FH*FW*C at most (longer ones: the core's fixed costs weigh less)
+CHUNK_TILES = 16          # tiles per chunk: a thread's unit of work
+OFFSETS_KEPT = 64         # step offset tables kept (one per layer shape)
+
+# (KB, NV) per vector width in bytes: KB * NV accumulators plus NV input vectors and a broadcast
+# within the register file (16 on AVX2, 32 on AVX-512)
+_SHAPES = {64: (8, 3), 32: (4, 3), 16: (4, 3)}
+
+
+def lanes_shape(dtype):
+    """(KB, NV, W): output channels and vectors of W output positions per tile, for arrays of
+    ``dtype`` on the target Numba compiles for."""
+    vb = vector_bytes()
+    kb, nv = _SHAPES[vb]
+    return kb, nv, vb // np.dtype(dtype).itemsize
+
+
+def tile_vectors(a):
+    """NV of :func:`lanes_shape` inside kernels (a compile-time constant)."""
+    return _SHAPES[vector_bytes()][1]
+
+
+@overload(tile_vectors)
+def _tile_vectors_overload(a):
+    nv = _SHAPES[vector_bytes()][1]
+    return lambda a: nv
+
+
+def lanes_fit(channels, taps, sw, wo, dtype):
+    """Whether :func:`conv_lanes_forward` takes a forward pass of ``channels`` input channels,
+    ``taps`` filter taps (FD*FH*FW), stride ``sw`` along W and output rows of ``wo`` positions
+    (see the module docstring)."""
+    lanes = lanes_shape(dtype)[2]
+    return (channels <= LANES_MAX_CHANNELS and taps * channels <= LANES_MAX_STEPS and sw >= 2 and wo >= lanes
+            and -(-wo // lanes) * lanes <= LANES_MAX_WASTE * wo)
+
+
+def _emit_lanes_tile(context, builder, dtype, values):
+    """The LLVM IR of one tile (see :func:`lanes_tile`)."""
+    kb, nv = _SHAPES[vector_bytes()]
+    width = vector_bytes() // dtype.itemsize
+    x_ptr, xbase_ptr, xoff_ptr, w_ptr, nsteps, out_ptr, obase_ptr, ostride, bias_ptr, kcount = values
+    i64, i32 = ir.IntType(64), ir.IntType(32)
+    vty = ir.VectorType(x_ptr.type.pointee, width)
+    vptr = vty.as_pointer()
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vty, [vty] * 3),
+        "llvm.fma.v%d%s" % (width, "f32" if dtype.itemsize == 4 else "f64"))
+
+    def const(n):
+        return ir.Constant(i64, n)
+
+    undef = ir.Constant(vty, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(i32, width), [0] * width)
+
+    def broadcast(value):
+        return builder.shuffle_vector(builder.insert_element(undef, value, ir.Constant(i32, 0)), undef, splat)
+
+    # the accumulators: allocas that LLVM's mem2reg turns into vector registers
+    accs = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(kb)]
+    for k in range(kb):
+        for v in range(nv):
+            builder.store(ir.Constant(vty, None), accs[k][v])
+    bases = [builder.load(builder.gep(xbase_ptr, [const(v)])) for v in range(nv)]
+    with _loop_not_unrolled(builder, nsteps) as step:
+        offset = builder.load(builder.gep(xoff_ptr, [step]))
+        xvecs = [builder.load(builder.bitcast(builder.gep(x_ptr, [builder.add(bases[v], offset)]), vptr), align=1)
+                 for v in range(nv)]
+        weights = builder.mul(step, const(kb))
+        for k in range(kb):
+            wk = broadcast(builder.load(builder.gep(w_ptr, [builder.add(weights, const(k))])))
+            for v in range(nv):
+                builder.store(builder.call(fma, [wk, xvecs[v], builder.load(accs[k][v])]), accs[k][v])
+    obases = [builder.load(builder.gep(obase_ptr, [const(v)])) for v in range(nv)]
+    for k in range(kb):
+        with builder.if_then(builder.icmp_signed("<", const(k), kcount)):
+            bias = broadcast(builder.load(builder.gep(bias_ptr, [const(k)])))
+            for v in range(nv):
+                at = builder.add(obases[v], builder.mul(const(k), ostride))
+                builder.store(builder.fadd(builder.load(accs[k][v]), bias),
+                              builder.bitcast(builder.gep(out_ptr, [at]), vptr), align=1)
+
+
+@intrinsic
+def lanes_tile(typingctx, x, xbase, xoff, w, nsteps, out, obase, ostride, bias, kcount):
+    """One tile: ``out[obase[v] + k*ostride + l] = bias[k] + sum_{s < nsteps} w[s*KB + k] *
+    x[xbase[v] + xoff[s] + l]`` for channels k < kcount (<= KB), vectors v < NV and lanes l < W
+    (:func:`lanes_shape`), the sum over s in order, in registers.
+
+    x, w, out, bias : 1-D C-contiguous arrays of one float dtype (views: pass ``a[offset:]`` to
+        start anywhere); xbase, obase : int64 (>= NV,); xoff : int64 (>= nsteps,); nsteps,
+        ostride, kcount : ints. Nothing is bounds-checked: the caller guarantees every index.
+    """
+    sig = types.void(x, xbase, xoff, w, nsteps, out, obase, ostride, bias, kcount)
+    dtype = as_dtype(x.dtype)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+
+        def as_i64(value):
+            return builder.sext(value, i64) if value.type != i64 else value
+
+        def data(position):
+            return context.make_array(signature.args[position])(context, builder, args[position]).data
+
+        _emit_lanes_tile(context, builder, dtype, [data(0), data(1), data(2), data(3), as_i64(args[4]), data(5),
+                                                   data(6), as_i64(args[7]), data(8), as_i64(args[9])])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+ROWS_PER_FILL = 16   # rows of xq per parallel iteration of _fill_phases (one padded-row buffer each)
+
+
+@parallel_kernel
+def _fill_phases(x, xq, pd, ph, pw):
+    """``xq[n, d + pd, h + ph, c, r, u] = x[n, c, d, h, u*s + r - pw]`` where that is in x, else 0.
+
+    x : (N, C, D, H, W); xq : (N, Dp, Hp, C, s, Wq), s the stride along W. One parallel region,
+    over blocks of ROWS_PER_FILL rows (n, d, h) of xq. Each input row is copied into a zero-padded
+    buffer of Wq * s values (its padding zeroed once per block, so that no edge needs a test),
+    which :func:`_split_row` splits into the s phase rows: called with s a constant for s = 2,
+    where LLVM vectorises the strided reads (loads and shuffles), else with s a variable (value
+    by value). Zen 3, float32, one thread, ResNet's stem input (8, 3, 224, 224): 0.36 ms (the
+    channels-last copy of the core 0.24, ``np.copyto`` of x 0.17); per (row, channel) with the
+    edges tested in the loop it was 0.58, and 1.1 before LLVM vectorised it. Stride 4, by value:
+    1.0 ms for AlexNet's input; a constant-4 specialisation (0.6-0.8 ms) cost 0.7 s more to
+    compile, and of the layers measured only AlexNet conv1 has that stride (it takes the core).
+    """
+    n_batch, channels, depth, height, width = x.shape
+    dq, hq, s, wq = xq.shape[1], xq.shape[2], xq.shape[4], xq.shape[5]
+    rows = n_batch * dq * hq
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    used = min(width, wq * s - pw)   # the columns of a row that land in xq
+    for block in prange((rows + ROWS_PER_FILL - 1) // ROWS_PER_FILL):
+        padded = np.zeros(wq * s, dtype=x.dtype)
+        body = padded[pw:]
+        for row in range(block * ROWS_PER_FILL, min(rows, (block + 1) * ROWS_PER_FILL)):
+            n = row // (dq * hq)
+            dd = row // hq - n * dq
+            hh = row - (n * dq + dd) * hq
+            d = dd - pd
+            h = hh - ph
+            dst_row = xq[n, dd, hh]
+            if d < 0 or d >= depth or h < 0 or h >= height:
+                flat = dst_row.reshape(dst_row.size)
+                for j in range(flat.shape[0]):
+                    flat[j] = zero
+                continue
+            for c in range(channels):
+                src = x[n, c, d, h]
+                for j in range(used):
+                    body[j] = src[j]
+                dst = dst_row[c]
+                if s == 2:   # a constant stride: a compiled specialisation
+                    _split_row(padded, dst, 2)
+                else:
+                    _split_row(padded, dst, s)
+
+
+@serial_kernel
+def _split_row(padded, dst, s):
+    """``dst[r, u] = padded[u*s + r]``; padded (Wq * s,), dst (s, Wq)."""
+    wq = dst.shape[1]
+    if s == 2:   # one destination row each: LLVM vectorises the strided reads
+        _deinterleave2(padded, dst[0], dst[1], wq)
+    else:
+        for u in range(wq):
+            for r in range(s):
+                dst[r, u] = padded[u * s + r]
+
+
+@serial_kernel
+def _deinterleave2(src, d0, d1, count):
+    """d0[j], d1[j] = src[2j], src[2j + 1] for j < count."""
+    for j in range(count):
+        d0[j] = src[2 * j]
+        d1[j] = src[2 * j + 1]
+
+
+@serial_kernel
+def _pack_lanes_weights(w, wpk):
+    """``wpk[g, step, k] = w[g*KB + k, c, a, b, e]`` with steps in (a, b, e, c) order, 0 where
+    g*KB + k >= K. w : (K, C, FD, FH, FW); wpk : (ceil(K / KB), FD*FH*FW*C, KB)."""
+    n_out, channels, fd, fh, fw = w.shape
+    groups, steps, kb = wpk.shape
+    zero = np.zeros(1, dtype=w.dtype)[0]
+    for g in range(groups):
+        for k in range(kb):
+            o = g * kb + k
+            if o >= n_out:
+                for step in range(steps):
+                    wpk[g, step, k] = zero
+                continue
+            step = 0
+            for a in range(fd):
+                for b in range(fh):
+                    for e in range(fw):
+                        for c in range(channels):
+                            wpk[g, step, k] = w[o, c, a, b, e]
+                            step += 1
+
+
+@functools.lru_cache(maxsize=OFFSETS_KEPT)
+def _step_offsets(taps, channels, s, hq, wq):
+    """int64 (FD*FH*FW*C,): each step's (a, b, e, c) offset in the phase layout, from a window's
+    first row; kept per shape (shared, read only)."""
+    fd, fh, fw = taps
+    a, b, e, c = np.meshgrid(np.arange(fd), np.arange(fh), np.arange(fw), np.arange(channels), indexing="ij")
+    offsets = ((((a * hq + b) * channels + c) * s + e % s) * wq + e // s).ravel().astype(np.int64)
+    offsets.flags.writeable = False
+    return offsets
+
+
+@parallel_kernel
+def _lanes_forward(xq, wpk, bias, out, xoff, sd, sh, chunk):
+    """out = bias + the correlation of the phase layout ``xq`` with the packed weights ``wpk``.
+
+    xq : (N, Dp, Hp, C, s, Wq) (:func:`_fill_phases`); wpk : (groups, steps, KB)
+    (:func:`_pack_lanes_weights`); bias : (K,); out : (N, K, Do, Ho, Wo), Wo >= W, written in
+    full; xoff : int64 (steps,) (:func:`_step_offsets`); sd, sh : the strides along D and H;
+    chunk : tiles per parallel iteration. See the module docstring.
+    """
+    n_batch, dq, hq, channels, s, wq = xq.shape
+    groups, nsteps, kb = wpk.shape
+    n_out, do, ho, wo = out.shape[1], out.shape[2], out.shape[3], out.shape[4]
+    nv = tile_vectors(xq)
+    lanes = vector_lanes(xq)
+    per_row = (wo + lanes - 1) // lanes
+    plane = do * ho * wo
+    total = n_batch * do * ho * per_row   # vectors
+    tiles = (total + nv - 1) // nv
+    xflat = xq.reshape(xq.size)
+    oflat = out.reshape(out.size)
+    wflat = wpk.reshape(wpk.size)
+    for part in prange((tiles + chunk - 1) // chunk):
+        t0 = part * chunk
+        t1 = min(tiles, t0 + chunk)
+        xbase = np.empty(chunk * nv, dtype=np.int64)   # each vector's window in xq ...
+        obase = np.empty(chunk * nv, dtype=np.int64)   # ... and its outputs in out (channel 0)
+        for i in range((t1 - t0) * nv):
+            vector = min(t0 * nv + i, total - 1)   # the last tile may repeat the last vector
+            row = vector // per_row
+            l0 = min((vector - row * per_row) * lanes, wo - lanes)
+            n = row // (do * ho)
+            spatial = row - n * (do * ho)
+            i_d = spatial // ho
+            i_h = spatial - i_d * ho
+            xbase[i] = ((n * dq + i_d * sd) * hq + i_h * sh) * channels * s * wq + l0
+            obase[i] = n * n_out * plane + spatial * wo + l0
+        for g in range(groups):
+            k0 = g * kb
+            weights = wflat[g * nsteps * kb:]
+            out_k = oflat[k0 * plane:]
+            kcount = min(kb, n_out - k0)
+            for t in range(t1 - t0):
+                lanes_tile(xflat, xbase[t * nv:], xoff, weights, nsteps, out_k, obase[t * nv:], plane,
+                           bias[k0:], kcount)
+
+
+def conv_lanes_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
+    """y = conv3d(x, w, b) as :func:`fastnet.kernels.conv3d.conv3d_forward` says, by output
+    positions in vector lanes (for shapes :func:`lanes_fit` takes; y.shape[4] >= W).
+
+    x : (N, C, D, H, W), w : (K, C, FD, FH, FW), b : (K,), y : (N, K, Do, Ho, Wo) written in full;
+    all C-contiguous, one dtype, shapes validated by the caller.
+    """
+    n_batch, channels, depth, height, width = x.shape
+    n_out, _, fd, fh, fw = w.shape
+    kb = lanes_shape(w.dtype)[0]
+    wq = y.shape[4] + (fw - 1) // sw
+    xq = np.empty((n_batch, depth + 2 * pd, height + 2 * ph, channels, sw, wq), dtype=x.dtype)
+    _fill_phases(x, xq, pd, ph, pw)
+    wpk = np.empty((-(-n_out // kb), fd * fh * fw * channels, kb), dtype=w.dtype)
+    _pack_lanes_weights(w, wpk)
+    xoff = _step_offsets((fd, fh, fw), channels, sw, xq.shape[2], wq)
+    _lanes_forward(xq, wpk, b, y, xoff, sd, sh, CHUNK_TILES)
