@@ -132,6 +132,10 @@ def _build_registry():
                      dict(x=(2, 2, 7, 7), w=(3, 2, 5, 5), stride=1, padding=0), "LeNet C3")
     cases += _conv2d("alexnet_conv1", 8, 3, 227, 96, 11, 4, 0,
                      dict(x=(1, 2, 19, 19), w=(2, 2, 11, 11), stride=4, padding=0), "AlexNet conv1")
+    cases += _conv2d("resnet_stem", 8, 3, 224, 64, 7, 2, 3,
+                     dict(x=(1, 3, 9, 64), w=(4, 3, 7, 7), stride=2, padding=3),
+                     "ResNet's stem: an RGB image's first layer, 3 -> 64 channels, 7x7 stride 2, padding 3, "
+                     "224x224, batch 8")
     cases += _conv2d("vgg_3x3", 8, 64, 56, 64, 3, 1, 1,
                      dict(x=(2, 3, 6, 6), w=(4, 3, 3, 3), stride=1, padding=1), "VGG 3x3")
     cases += _conv2d("resnet_stride2", 8, 64, 56, 128, 3, 2, 1,

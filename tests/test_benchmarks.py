@@ -30,7 +30,8 @@ def test_registry_ids_groups_and_required_cases():
                      ("maxpool3d", "2x2x2s2"), ("dense", "mlp_256x784_512"), ("dense", "1024cubed"),
                      ("sigmoid", "16M"), ("lenet5_step", "digits8x8_b64"), ("mlp_step", "digits64_b64"),
                      ("lenet5_step", "mnist28_b64"), ("alexnet_step", "lectures227_b4"),
-                     ("vgg2stage_step", "56x56_b8"), ("conv2d", "vgg_256x14"), ("conv2d", "alexnet_conv2")]:
+                     ("vgg2stage_step", "56x56_b8"), ("conv2d", "vgg_256x14"), ("conv2d", "alexnet_conv2"),
+                     ("conv2d", "resnet_stem")]:
         assert required in names
     for c in OP_CASES:  # every op case exists forward-only and forward+backward (the sweep: fwd+bwd only)
         if c.family == "sweep":
@@ -48,6 +49,8 @@ def test_new_conv_cases_have_the_issue_shapes():
     assert conv2 == dict(x=(8, 96, 27, 27), w=(256, 96, 5, 5), stride=1, padding=0)
     deep = benchmarks.get_case("conv2d-fwdbwd-vgg_256x14").full
     assert deep == dict(x=(8, 256, 14, 14), w=(256, 256, 3, 3), stride=1, padding=1)
+    stem = benchmarks.get_case("conv2d-fwd-resnet_stem").full
+    assert stem == dict(x=(8, 3, 224, 224), w=(64, 3, 7, 7), stride=2, padding=3)
 
 
 def test_shape_sweep_grid():
