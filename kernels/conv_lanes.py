@@ -69,7 +69,7 @@ from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
 
 from ._config import parallel_kernel, serial_kernel, vector_bytes
-from .microkernel import _loop_not_unrolled, vector_lanes
+from .microkernel import loop_not_unrolled, lowered_operands, vector_ir, vector_lanes
 
 LANES_MAX_CHANNELS = 4    # input channels at most (RGB, RGBA, grey images)
 LANES_MAX_WASTE = 1.15    # lanes computed per output position along a row at most (ceil(Wo / W) * W / Wo)
@@ -113,23 +113,11 @@ def lanes_fit(channels, taps, sw, wo, dtype):
 def _emit_lanes_tile(context, builder, dtype, values):
     """The LLVM IR of one tile (see :func:`lanes_tile`)."""
     kb, nv = _SHAPES[vector_bytes()]
-    width = vector_bytes() // dtype.itemsize
     x_ptr, xbase_ptr, xoff_ptr, w_ptr, nsteps, out_ptr, obase_ptr, ostride, bias_ptr, kcount = values
-    i64, i32 = ir.IntType(64), ir.IntType(32)
-    vty = ir.VectorType(x_ptr.type.pointee, width)
-    vptr = vty.as_pointer()
-    fma = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(vty, [vty] * 3),
-        "llvm.fma.v%d%s" % (width, "f32" if dtype.itemsize == 4 else "f64"))
+    vty, vptr, fma, broadcast = vector_ir(builder, dtype, x_ptr.type.pointee)
 
     def const(n):
-        return ir.Constant(i64, n)
-
-    undef = ir.Constant(vty, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(i32, width), [0] * width)
-
-    def broadcast(value):
-        return builder.shuffle_vector(builder.insert_element(undef, value, ir.Constant(i32, 0)), undef, splat)
+        return ir.Constant(ir.IntType(64), n)
 
     # the accumulators: allocas that LLVM's mem2reg turns into vector registers
     accs = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(kb)]
@@ -137,7 +125,7 @@ def _emit_lanes_tile(context, builder, dtype, values):
         for v in range(nv):
             builder.store(ir.Constant(vty, None), accs[k][v])
     bases = [builder.load(builder.gep(xbase_ptr, [const(v)])) for v in range(nv)]
-    with _loop_not_unrolled(builder, nsteps) as step:
+    with loop_not_unrolled(builder, nsteps) as step:
         offset = builder.load(builder.gep(xoff_ptr, [step]))
         xvecs = [builder.load(builder.bitcast(builder.gep(x_ptr, [builder.add(bases[v], offset)]), vptr), align=1)
                  for v in range(nv)]
@@ -170,16 +158,7 @@ def lanes_tile(typingctx, x, xbase, xoff, w, nsteps, out, obase, ostride, bias, 
     dtype = as_dtype(x.dtype)
 
     def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-
-        def as_i64(value):
-            return builder.sext(value, i64) if value.type != i64 else value
-
-        def data(position):
-            return context.make_array(signature.args[position])(context, builder, args[position]).data
-
-        _emit_lanes_tile(context, builder, dtype, [data(0), data(1), data(2), data(3), as_i64(args[4]), data(5),
-                                                   data(6), as_i64(args[7]), data(8), as_i64(args[9])])
+        _emit_lanes_tile(context, builder, dtype, lowered_operands(context, builder, signature, args))
         return context.get_dummy_value()
 
     return sig, codegen

@@ -100,7 +100,7 @@ def _tile_cols_overload(a, narrow=False):
 
 
 @contextmanager
-def _loop_not_unrolled(builder, count):
+def loop_not_unrolled(builder, count):
     """``for j in range(count)`` (yields j, an i64) whose back edge tells LLVM not to unroll it.
 
     LLVM unrolled the inner loop twice and kept a pointer per tile row for each copy: with a
@@ -138,18 +138,32 @@ def _loop_not_unrolled(builder, count):
     builder.position_at_end(end)
 
 
+def vector_ir(builder, dtype, element):
+    """(vty, vptr, fma, broadcast): the LLVM vector type of W ``element`` values (W: the target's
+    vector lanes for ``dtype``), its pointer type, ``llvm.fma`` of it, and a function building
+    the vector of one scalar repeated (insertelement + shufflevector: a broadcast)."""
+    width = vector_bytes() // dtype.itemsize
+    vty = ir.VectorType(element, width)
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vty, [vty] * 3),
+        "llvm.fma.v%d%s" % (width, "f32" if dtype.itemsize == 4 else "f64"))
+    i32 = ir.IntType(32)
+    undef = ir.Constant(vty, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(i32, width), [0] * width)
+
+    def broadcast(value):
+        return builder.shuffle_vector(builder.insert_element(undef, value, ir.Constant(i32, 0)), undef, splat)
+
+    return vty, vty.as_pointer(), fma, broadcast
+
+
 def _emit_tile(context, builder, dtype, shape, values):
     """The LLVM IR of one tile of ``shape`` (MR, NV) (see :func:`tile_fma`)."""
     mr, nv = shape
     width = vector_bytes() // dtype.itemsize
     a_ptr, abase_ptr, aroff_ptr, aj, b_ptr, br, bj, nr, nj, c_ptr, ci, accumulate = values
     i64 = ir.IntType(64)
-    i32 = ir.IntType(32)
-    vty = ir.VectorType(a_ptr.type.pointee, width)
-    vptr = vty.as_pointer()
-    fma = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(vty, [vty] * 3),
-        "llvm.fma.v%d%s" % (width, "f32" if dtype.itemsize == 4 else "f64"))
+    vty, vptr, fma, broadcast = vector_ir(builder, dtype, a_ptr.type.pointee)
 
     def const(n):
         return ir.Constant(i64, n)
@@ -169,43 +183,45 @@ def _emit_tile(context, builder, dtype, shape, values):
                 for v in range(nv):
                     builder.store(ir.Constant(vty, None), accs[i][v])
     rows = [builder.load(builder.gep(abase_ptr, [const(i)])) for i in range(mr)]
-    undef = ir.Constant(vty, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(i32, width), [0] * width)
     with cgutils.for_range(builder, nr) as outer:
         r = outer.index
         a_r = builder.load(builder.gep(aroff_ptr, [r]))
         b_r = builder.mul(r, br)
-        with _loop_not_unrolled(builder, nj) as j:
+        with loop_not_unrolled(builder, nj) as j:
             a_rj = builder.add(a_r, builder.mul(j, aj))
             b_rj = builder.add(b_r, builder.mul(j, bj))
             bvecs = [builder.load(builder.bitcast(builder.gep(b_ptr, [builder.add(b_rj, const(v * width))]), vptr),
                                   align=1)
                      for v in range(nv)]
             for i in range(mr):
-                value = builder.load(builder.gep(a_ptr, [builder.add(rows[i], a_rj)]))
-                broadcast = builder.shuffle_vector(builder.insert_element(undef, value, ir.Constant(i32, 0)),
-                                                   undef, splat)
+                value = broadcast(builder.load(builder.gep(a_ptr, [builder.add(rows[i], a_rj)])))
                 for v in range(nv):
-                    builder.store(builder.call(fma, [broadcast, bvecs[v], builder.load(accs[i][v])]), accs[i][v])
+                    builder.store(builder.call(fma, [value, bvecs[v], builder.load(accs[i][v])]), accs[i][v])
     for i in range(mr):
         for v in range(nv):
             builder.store(builder.load(accs[i][v]), cptrs[i][v], align=1)
+
+
+def lowered_operands(context, builder, signature, args):
+    """An intrinsic's arguments as LLVM values: an array's data pointer, an integer as an i64,
+    anything else (a bool) as it is."""
+    i64 = ir.IntType(64)
+    values = []
+    for ty, value in zip(signature.args, args):
+        if isinstance(ty, types.Array):
+            values.append(context.make_array(ty)(context, builder, value).data)
+        elif isinstance(ty, types.Integer):
+            values.append(builder.sext(value, i64) if value.type != i64 else value)
+        else:
+            values.append(value)
+    return values
 
 
 def _codegen(dtype, shaped):
     """The intrinsics' code generator: the wide tile, or (``shaped``) the wide or narrow one by the
     last argument, a runtime bool."""
     def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-
-        def as_i64(value):
-            return builder.sext(value, i64) if value.type != i64 else value
-
-        def data(position):
-            return context.make_array(signature.args[position])(context, builder, args[position]).data
-
-        values = [data(0), data(1), data(2), as_i64(args[3]), data(4), as_i64(args[5]), as_i64(args[6]),
-                  as_i64(args[7]), as_i64(args[8]), data(9), as_i64(args[10]), args[11]]
+        values = lowered_operands(context, builder, signature, args)[:12]
         if not shaped:
             _emit_tile(context, builder, dtype, _WIDE[vector_bytes()], values)
             return context.get_dummy_value()
