@@ -174,9 +174,8 @@ def _fill_phases(x, xq, pd, ph, pw):
     x : (N, C, D, H, W); xq : (N, Dp, Hp, C, s, Wq), s the stride along W. One parallel region,
     over blocks of ROWS_PER_FILL rows (n, d, h) of xq. Each input row is copied into a zero-padded
     buffer of Wq * s values (its padding zeroed once per block, so that no edge needs a test),
-    which :func:`_split_row` splits into the s phase rows: called with s a constant for s = 2,
-    where LLVM vectorises the strided reads (loads and shuffles), else with s a variable (value
-    by value). Zen 3, float32, one thread, ResNet's stem input (8, 3, 224, 224): 0.36 ms (the
+    which :func:`_split_row` splits into the s phase rows: for s = 2 by :func:`_deinterleave2`,
+    whose strided reads LLVM vectorises (loads and shuffles), else value by value. Zen 3, float32, one thread, ResNet's stem input (8, 3, 224, 224): 0.36 ms (the
     channels-last copy of the core 0.24, ``np.copyto`` of x 0.17); per (row, channel) with the
     edges tested in the loop it was 0.58, and 1.1 before LLVM vectorised it. Stride 4, by value:
     1.0 ms for AlexNet's input; a constant-4 specialisation (0.6-0.8 ms) cost 0.7 s more to
@@ -206,18 +205,14 @@ def _fill_phases(x, xq, pd, ph, pw):
                 src = x[n, c, d, h]
                 for j in range(used):
                     body[j] = src[j]
-                dst = dst_row[c]
-                if s == 2:   # a constant stride: a compiled specialisation
-                    _split_row(padded, dst, 2)
-                else:
-                    _split_row(padded, dst, s)
+                _split_row(padded, dst_row[c], s)
 
 
 @serial_kernel
 def _split_row(padded, dst, s):
     """``dst[r, u] = padded[u*s + r]``; padded (Wq * s,), dst (s, Wq)."""
     wq = dst.shape[1]
-    if s == 2:   # one destination row each: LLVM vectorises the strided reads
+    if s == 2:   # a loop with one destination row each and the stride a constant: vectorised
         _deinterleave2(padded, dst[0], dst[1], wq)
     else:
         for u in range(wq):
@@ -322,7 +317,9 @@ def conv_lanes_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     """
     n_batch, channels, depth, height, width = x.shape
     n_out, _, fd, fh, fw = w.shape
-    kb = lanes_shape(w.dtype)[0]
+    kb, _, lanes = lanes_shape(w.dtype)
+    if y.shape[4] < lanes:   # a tile's vectors would start before their rows
+        raise ValueError(f"y: output rows of {y.shape[4]} positions, fewer than the {lanes} lanes of a vector")
     wq = y.shape[4] + (fw - 1) // sw
     xq = np.empty((n_batch, depth + 2 * pd, height + 2 * ph, channels, sw, wq), dtype=x.dtype)
     _fill_phases(x, xq, pd, ph, pw)

@@ -142,3 +142,10 @@ def test_matches_torch(dtype):
     y = conv2d(x, w, b, stride=2, padding=3)
     expected = torch.nn.functional.conv2d(*(torch.from_numpy(a) for a in (x, w, b)), stride=2, padding=3)
     assert_close(y, expected.numpy(), dtype, scale=conv_scale(w.shape))
+
+
+def test_rows_shorter_than_a_vector_are_refused_not_written_out_of_place():
+    lanes = conv_lanes.lanes_shape(np.float32)[2]
+    x, w, b = conv_problem((1, 3, 1, 3, 2 * lanes - 2), (2, 3, 1, 1, 1), np.float32)   # rows of W - 1 outputs
+    with pytest.raises(ValueError, match="^y: output rows of"):
+        _forward(x, w, b, (1, 1, 2), 0, lanes=True)
