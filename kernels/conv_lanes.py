@@ -47,6 +47,8 @@ fastnet time, core -> this form, one thread | two threads:
 * a 3x3/2 pad 1 stem -> 32 (MobileNet's): 0.62 -> 1.04 | 0.77 -> 1.18;
 * (32, 3, 64, 64) 5x5/2 pad 2 -> 32: 0.83 -> 1.01 | 0.81 -> 1.03;
 * ZFNet conv1 (8, 3, 224, 224) 7x7/2 pad 1 -> 96: 2.03 -> 2.33 | 2.26 -> 2.46;
+* ConvNeXt's stem (8, 3, 224, 224) 4x4/4 -> 96: 0.82 -> 0.99 | 0.88 -> 1.05 (0.83 with stride 4
+  split value by value);
 * not AlexNet conv1 (8, 3, 227, 227) 11x11/4 -> 96 (363 steps): this form measured 0.98-1.04 times
   the core's time, within noise, so it keeps the core (0.95 | 0.95).
 
@@ -56,7 +58,7 @@ of 16 positions, and LANES_MAX_WASTE keeps rows such as AlexNet's 55 (4 vectors 
 Extra memory: the phase copy of x, ``N * Dp * Hp * C * s * Wq`` values (Wq = Wo + (FW - 1) // s:
 about the padded input), the packed weights (K rounded up to KB), per chunk in flight
 2 * CHUNK_TILES * NV int64 starts, and per block of rows in flight of the copy a padded row
-(Wq * s values).
+and its two halves (2 * Wq * s values).
 """
 
 import functools
@@ -175,11 +177,12 @@ def _fill_phases(x, xq, pd, ph, pw):
     over blocks of ROWS_PER_FILL rows (n, d, h) of xq. Each input row is copied into a zero-padded
     buffer of Wq * s values (its padding zeroed once per block, so that no edge needs a test),
     which :func:`_split_row` splits into the s phase rows: for s = 2 by :func:`_deinterleave2`,
-    whose strided reads LLVM vectorises (loads and shuffles), else value by value. Zen 3, float32, one thread, ResNet's stem input (8, 3, 224, 224): 0.36 ms (the
-    channels-last copy of the core 0.24, ``np.copyto`` of x 0.17); per (row, channel) with the
-    edges tested in the loop it was 0.58, and 1.1 before LLVM vectorised it. Stride 4, by value:
-    1.0 ms for AlexNet's input; a constant-4 specialisation (0.6-0.8 ms) cost 0.7 s more to
-    compile, and of the layers measured only AlexNet conv1 has that stride (it takes the core).
+    whose strided reads LLVM vectorises (loads and shuffles), for s = 4 by three such splits
+    (even and odd columns, then each again), else value by value. Zen 3, float32, one thread,
+    ms, against the core's channels-last copy and ``np.copyto`` of x: ResNet's stem input
+    (8, 3, 224, 224) 0.36 / 0.24 / 0.17 (per (row, channel) with the edges tested in the loop it
+    was 0.58, and 1.1 before LLVM vectorised it); AlexNet's (8, 3, 227, 227), s = 4, 0.53 (1.0
+    value by value; a loop with four destination rows, 0.6-0.8, cost 0.7 s more to compile).
     """
     n_batch, channels, depth, height, width = x.shape
     dq, hq, s, wq = xq.shape[1], xq.shape[2], xq.shape[4], xq.shape[5]
@@ -188,6 +191,7 @@ def _fill_phases(x, xq, pd, ph, pw):
     used = min(width, wq * s - pw)   # the columns of a row that land in xq
     for block in prange((rows + ROWS_PER_FILL - 1) // ROWS_PER_FILL):
         padded = np.zeros(wq * s, dtype=x.dtype)
+        halves = np.empty((2, wq * s // 2), dtype=x.dtype)   # stride 4: the even and the odd columns
         body = padded[pw:]
         for row in range(block * ROWS_PER_FILL, min(rows, (block + 1) * ROWS_PER_FILL)):
             n = row // (dq * hq)
@@ -205,15 +209,20 @@ def _fill_phases(x, xq, pd, ph, pw):
                 src = x[n, c, d, h]
                 for j in range(used):
                     body[j] = src[j]
-                _split_row(padded, dst_row[c], s)
+                _split_row(padded, dst_row[c], s, halves)
 
 
 @serial_kernel
-def _split_row(padded, dst, s):
-    """``dst[r, u] = padded[u*s + r]``; padded (Wq * s,), dst (s, Wq)."""
+def _split_row(padded, dst, s, halves):
+    """``dst[r, u] = padded[u*s + r]``; padded (Wq * s,), dst (s, Wq), halves (2, >= Wq * 2): a
+    scratch for s = 4."""
     wq = dst.shape[1]
     if s == 2:   # a loop with one destination row each and the stride a constant: vectorised
         _deinterleave2(padded, dst[0], dst[1], wq)
+    elif s == 4:   # the even and the odd columns, then each split again: residues 0, 2 and 1, 3
+        _deinterleave2(padded, halves[0], halves[1], 2 * wq)
+        _deinterleave2(halves[0], dst[0], dst[2], wq)
+        _deinterleave2(halves[1], dst[1], dst[3], wq)
     else:
         for u in range(wq):
             for r in range(s):
