@@ -1,4 +1,4 @@
-"""Strided convolutions of images with few channels (a network's first layer): output positions in vector lanes.
+"""Convolutions of images with few channels (a network's first layer): output positions in vector lanes.
 
 Why a second form of the forward pass. The convolution core (:mod:`fastnet.kernels.conv3d`) keeps
 NR output channels in each vector and broadcasts input values; with 3 input channels its
@@ -35,8 +35,10 @@ for finite values; an infinite weight times a padding zero makes NaN, as in the 
 padded product).
 
 When (:func:`lanes_fit`): at most LANES_MAX_CHANNELS input channels, at most LANES_MAX_STEPS
-steps of reduction (FD*FH*FW*C), stride along W of 2 or more, and output rows of at least W
-positions of which the rounded-up vectors waste at most LANES_MAX_WASTE. Tiles of 4 channels x 3
+steps of reduction (FD*FH*FW*C), and output rows of at least W positions of which the rounded-up
+vectors waste at most LANES_MAX_WASTE; any stride (at stride 1 the phase copy is a padded copy,
+and the form is taken before :mod:`fastnet.kernels.conv2d_plane`'s flat planes, which its forward
+beat: below). Tiles of 4 channels x 3
 vectors (AVX2; 8 x 3 on AVX-512) rather than 6 x 2: one load fewer per 12 FMAs, and K = 32, 64,
 96 without padding channels (6 x 2: 3x3 stride 2 -> 32 channels 3.8 ms, 4 x 3: 2.9).
 Measured on Zen 3 (AVX2, 2 cores), float32, 2026-12-06, ``ops.conv2d`` with this form and with the
@@ -50,7 +52,11 @@ fastnet time, core -> this form, one thread | two threads:
 * ConvNeXt's stem (8, 3, 224, 224) 4x4/4 -> 96: 0.82 -> 0.99 | 0.88 -> 1.05 (0.83 with stride 4
   split value by value);
 * not AlexNet conv1 (8, 3, 227, 227) 11x11/4 -> 96 (363 steps): this form measured 0.98-1.04 times
-  the core's time, within noise, so it keeps the core (0.95 | 0.95).
+  the core's time, within noise, so it keeps the core (0.95 | 0.95);
+* stride 1, against the flat planes that took these before: VGG's first layer (8, 3, 224, 224)
+  3x3 pad 1 -> 64 3.87 -> 5.66 | 4.81 -> 6.32; (32, 3, 64, 64) 5x5 pad 2 -> 32 0.70 -> 1.17 |
+  0.66 -> 1.11; LeNet's C1 (64, 1, 28, 28) 5x5 pad 2 -> 6 1.60 -> 1.54 | 1.14 -> 1.61 (3% slower
+  on one thread, 1.4x as fast on two).
 
 Not measured on AVX-512 (the dev machine had none): there its tiles are 8 channels x 3 vectors
 of 16 positions, and LANES_MAX_WASTE keeps rows such as AlexNet's 55 (4 vectors of 16) on the core.
@@ -108,7 +114,7 @@ def lanes_fit(channels, taps, sw, wo, dtype):
     ``taps`` filter taps (FD*FH*FW), stride ``sw`` along W and output rows of ``wo`` positions
     (see the module docstring)."""
     lanes = lanes_shape(dtype)[2]
-    return (channels <= LANES_MAX_CHANNELS and taps * channels <= LANES_MAX_STEPS and sw >= 2 and wo >= lanes
+    return (channels <= LANES_MAX_CHANNELS and taps * channels <= LANES_MAX_STEPS and wo >= lanes
             and -(-wo // lanes) * lanes <= LANES_MAX_WASTE * wo)
 
 
@@ -217,7 +223,11 @@ def _split_row(padded, dst, s, halves):
     """``dst[r, u] = padded[u*s + r]``; padded (Wq * s,), dst (s, Wq), halves (2, >= Wq * 2): a
     scratch for s = 4."""
     wq = dst.shape[1]
-    if s == 2:   # a loop with one destination row each and the stride a constant: vectorised
+    if s == 1:
+        row = dst[0]
+        for u in range(wq):
+            row[u] = padded[u]
+    elif s == 2:   # a loop with one destination row each and the stride a constant: vectorised
         _deinterleave2(padded, dst[0], dst[1], wq)
     elif s == 4:   # the even and the odd columns, then each split again: residues 0, 2 and 1, 3
         _deinterleave2(padded, halves[0], halves[1], 2 * wq)

@@ -5,6 +5,7 @@ import numba
 import numpy as np
 import pytest
 
+from fastnet.kernels import conv2d as conv2d_kernels
 from fastnet.kernels import conv3d as conv3d_kernels
 from fastnet.kernels import conv_lanes
 from fastnet.ops import conv2d, conv2d_backward, conv3d
@@ -22,6 +23,8 @@ CASES = [
     pytest.param((1, 3, 1, 3, 64), (9, 3, 1, 3, 3), 2, (0, 1, 1), id="rows-of-whole-vectors"),
     pytest.param((1, 2, 5, 6, 36), (3, 2, 3, 3, 3), (2, 1, 2), 1, id="3d"),
     pytest.param((3, 3, 1, 2, 33), (17, 3, 1, 2, 2), (1, 2, 2), 0, id="K17-batch3"),
+    pytest.param((2, 3, 1, 6, 40), (4, 3, 1, 3, 3), 1, (0, 1, 1), id="s1-3x3"),
+    pytest.param((3, 1, 1, 12, 28), (6, 1, 1, 5, 5), 1, (0, 2, 2), id="s1-LeNet-C1"),
 ]
 
 
@@ -77,7 +80,8 @@ def test_lanes_fit_by_shape():
     assert fit(3, 7 * 7, 2, 112, np.float32)           # ResNet's stem
     assert fit(3, 3 * 3, 2, 112, np.float32)           # a 3x3 stride-2 stem
     assert not fit(3, 11 * 11, 4, 55, np.float32)      # AlexNet conv1: 363 steps, the core
-    assert not fit(3, 3 * 3, 1, 224, np.float32)       # stride 1: the flat planes or the core
+    assert fit(3, 3 * 3, 1, 224, np.float32)           # VGG's first layer, stride 1
+    assert fit(1, 5 * 5, 1, 32, np.float32)            # LeNet's C1 on 32 x 32 (rows of whole vectors)
     assert not fit(5, 3 * 3, 2, 112, np.float32)       # more channels
     assert not fit(3, 3 * 3, 2, lanes - 1, np.float32)   # rows shorter than a vector
     assert not fit(3, 3 * 3, 2, lanes + 1, np.float32)   # two vectors for W + 1 positions: waste
@@ -93,9 +97,18 @@ def test_ops_take_it_by_shape(monkeypatch):
     assert calls == [(1, 3, 1, 8, 64)]
     assert_close(y, naive_conv.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 2, 1)
                  .astype(np.float32), np.float32, scale=conv_scale(w.shape))
-    conv2d(x, w, b, stride=1, padding=1)                     # stride 1: not this form
     conv3d(x[:, :, None], w[:, :, None], b, stride=(1, 2, 2), padding=(0, 1, 1))
     assert calls == [(1, 3, 1, 8, 64)] * 2
+    # stride 1: before the flat planes, unless the caller forces those or the core
+    y1 = conv2d(x, w, b, stride=1, padding=1)
+    assert calls == [(1, 3, 1, 8, 64)] * 3
+    for plane in (True, False):
+        forced = np.empty_like(y1)
+        conv2d_kernels.conv2d_forward(x, w, b, forced, 1, 1, 1, 1, plane=plane)
+        assert calls == [(1, 3, 1, 8, 64)] * 3
+        assert_close(forced, y1, np.float32, scale=conv_scale(w.shape))
+    conv2d(x[:, :1], w[:, :1], b, stride=1, padding=1)   # and one channel
+    assert calls == [(1, 3, 1, 8, 64)] * 3 + [(1, 1, 1, 8, 64)]
 
 
 def test_central_differences_float64():
