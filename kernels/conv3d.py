@@ -343,7 +343,7 @@ def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw, lanes=None):
 
     x : (N, C, D, H, W), w : (K, C, FD, FH, FW), b : (K,), y : (N, K, Do, Ho, Wo) written in full.
     All C-contiguous, one dtype; shapes already validated by the wrapper.
-    Strided layers of few input channels (an image network's first layer) take the form with
+    Layers of few input channels (an image network's first layer) take the form with
     output positions in vector lanes (:mod:`fastnet.kernels.conv_lanes`) where
     :func:`~fastnet.kernels.conv_lanes.lanes_fit` says so; ``lanes`` True / False forces that
     form / the core (tests, measurements; True needs Wo >= the vector lanes).

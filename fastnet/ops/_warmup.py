@@ -79,9 +79,10 @@ def _conv_few_channels(rand):
 
 def _conv_steps():
     # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
-    # conv2d at stride 1: the flat-plane path; at stride 2: the convolution core, or for few
-    # channels and rows of whole vectors the form with positions in lanes (the same kernels for
-    # conv2d and conv3d; every stride's row split compiled in). conv3d, C = 2:
+    # conv2d at stride 1: the flat-plane path (rows shorter than a vector); at stride 2: the
+    # convolution core; images of few channels with rows of whole vectors, at any stride: the form
+    # with positions in lanes (the same kernels for conv2d and conv3d, every stride's row split
+    # compiled in). conv3d, C = 2:
     # backward-data by scatter (C rounded up to a tile's width would be mostly waste); C = 48 (whole
     # tiles): by gather, the forward pass's kernels plus its own weight packing.
     from . import conv2d, conv2d_backward, conv3d, conv3d_backward
