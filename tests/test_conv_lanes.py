@@ -48,8 +48,8 @@ def test_matches_reference_and_the_core_bit_for_bit(xs, ws, stride, padding, dty
     assert np.array_equal(y, _forward(x, w, b, stride, padding, lanes=False))
 
 
-@pytest.mark.parametrize("s, pw, width", [(1, 2, 28), (2, 3, 224), (2, 0, 7), (3, 1, 20), (4, 0, 227), (4, 5, 9), (5, 2, 31),
-                                          (2, 4, 3)])
+@pytest.mark.parametrize("s, pw, width", [(1, 2, 28), (2, 3, 224), (2, 0, 7), (3, 1, 20), (4, 0, 227), (4, 5, 9),
+                                          (5, 2, 31), (2, 4, 3)])
 def test_fill_phases_matches_numpy(s, pw, width):
     n, c, d, h, pd, ph = 2, 3, 2, 3, 1, 2
     wq = (width + 2 * pw) // s + 2   # a few columns past the padded input: zeros too
