@@ -18,7 +18,7 @@ copied once into phases (:func:`_fill_phases`): ``xq[n, d, h, c, r, u] = xpad[n,
 is the contiguous run ``xq[n, d, h, c, e % s, l + e // s : + W]``. A step's offset in xq is the
 same for every tile (:func:`_step_offsets`, one table per shape); a tile adds its vectors'
 starts. The weights are packed (:func:`_pack_lanes_weights`) as ``wpk[g, step, k] =
-w[g*KB + k, c, a, b, e]``, zero past K: KB consecutive values per step.
+w[g*KB + k, c, a, b, e]`` for the step's (a, b, c, e), zero past K: KB consecutive values per step.
 
 Tiles: the W-position vectors of every output row, ``ceil(Wo / W)`` a row, the last one starting
 at ``Wo - W`` (it recomputes a few positions of the one before: the same sums, written again),
@@ -27,36 +27,42 @@ take contiguous chunks of CHUNK_TILES tiles; a chunk's vector starts are compute
 each group of KB channels passes over its tiles (the group's packed weights, 147 x KB values
 for the stem, stay in L1; chunks of 1, 2, 4 and 16 tiles measured within 5%).
 
-Sum order: each output is ``b + sum over the steps (a, b, e, c)`` in that order (filter rows in
-order, then a row's taps and channels), the core's order, so results are bitwise the core's
-wherever it multiplies the same taps. The core skips products with the padding zeros where a
-whole tile's windows meet it; here the padding zeros are multiplied (a +0 added: the same sum
-for finite values; an infinite weight times a padding zero makes NaN, as in the reference's
-padded product).
+Sum order: each output is ``b + sum over the steps`` in :func:`_step_order`: filter rows in
+order; in a row each channel, and in a channel the taps by phase (``e % s``, then ``e // s``), so
+that consecutive steps read one phase row one value apart (lines already in L1) rather than
+jumping between phase rows and channels: AlexNet conv1 (11x11 stride 4) 1-6% faster than in the
+core's (a, b, e, c) order (one and two threads, three runs alternating in one process). Results
+therefore agree with the core's to rounding, not bitwise. The
+padding zeros are multiplied (a +0 added: the same sum for finite values; an infinite weight
+times a padding zero makes NaN, as in the reference's padded product).
 
 When (:func:`lanes_fit`): at most LANES_MAX_CHANNELS input channels, at most LANES_MAX_STEPS
 steps of reduction (FD*FH*FW*C), and output rows of at least W positions of which the rounded-up
 vectors waste at most LANES_MAX_WASTE; any stride (at stride 1 the phase copy is a padded copy,
 and the form is taken before :mod:`fastnet.kernels.conv2d_plane`'s flat planes, which its forward
-beat: below). Tiles of 4 channels x 3
-vectors (AVX2; 8 x 3 on AVX-512) rather than 6 x 2: one load fewer per 12 FMAs, and K = 32, 64,
-96 without padding channels (6 x 2: 3x3 stride 2 -> 32 channels 3.8 ms, 4 x 3: 2.9).
-Measured on Zen 3 (AVX2, 2 cores), float32, 2026-12-06, ``ops.conv2d`` with this form and with the
-core alternating with PyTorch 2.13 in one process (turns of 0.4 s, the fastest of 5), torch time /
-fastnet time, core -> this form, one thread | two threads:
+beat: below). Tiles of 4 channels x 3 vectors (AVX2; 8 x 3 on AVX-512) rather than 6 x 2: one
+load fewer per 12 FMAs, and K = 32, 64, 96 without padding channels (6 x 2: 3x3 stride 2 -> 32
+channels 3.8 ms, 4 x 3: 2.9).
 
-* ResNet's stem (8, 3, 224, 224) 7x7/2 pad 3 -> 64: 0.90 -> 1.04 | 0.96 -> 1.04;
-* a 3x3/2 pad 1 stem -> 32 (MobileNet's): 0.62 -> 1.04 | 0.77 -> 1.18;
-* (32, 3, 64, 64) 5x5/2 pad 2 -> 32: 0.83 -> 1.01 | 0.81 -> 1.03;
-* ZFNet conv1 (8, 3, 224, 224) 7x7/2 pad 1 -> 96: 2.03 -> 2.33 | 2.26 -> 2.46;
-* ConvNeXt's stem (8, 3, 224, 224) 4x4/4 -> 96: 0.82 -> 0.99 | 0.88 -> 1.05 (0.83 with stride 4
-  split value by value);
-* not AlexNet conv1 (8, 3, 227, 227) 11x11/4 -> 96 (363 steps): this form measured 0.98-1.04 times
-  the core's time, within noise, so it keeps the core (0.95 | 0.95);
+Measured on Zen 3 (AVX2, 2 cores), float32, 2026-12-06 16:51, ``ops.conv2d`` with this form and
+with the core (``LANES_MAX_CHANNELS = 0``) alternating with PyTorch 2.13 in one process (turns of
+0.4 s, the fastest of 5), torch time / fastnet time, core -> this form, one thread | two threads:
+
+* ResNet's stem (8, 3, 224, 224) 7x7/2 pad 3 -> 64: 0.91 -> 1.04 | 0.95 -> 1.10;
+* a 3x3/2 pad 1 stem -> 32 (MobileNet's): 0.65 -> 1.05 | 0.74 -> 1.20;
+* (32, 3, 64, 64) 5x5/2 pad 2 -> 32: 0.79 -> 1.00 | 0.83 -> 1.00;
+* ZFNet conv1 (8, 3, 224, 224) 7x7/2 pad 1 -> 96: 2.14 -> 2.34 | 2.39 -> 2.63;
+* ConvNeXt's stem (8, 3, 224, 224) 4x4/4 -> 96: 0.82 -> 1.07 | 0.84 -> 1.08;
+* AlexNet conv1 (8, 3, 227, 227) 11x11/4 -> 96 (363 steps): 0.95 -> 0.99 | 0.96 -> 1.00 (in the
+  core's step order this form had measured no faster than the core);
 * stride 1, against the flat planes that took these before: VGG's first layer (8, 3, 224, 224)
-  3x3 pad 1 -> 64 3.87 -> 5.66 | 4.81 -> 6.32; (32, 3, 64, 64) 5x5 pad 2 -> 32 0.70 -> 1.17 |
-  0.66 -> 1.11; LeNet's C1 (64, 1, 28, 28) 5x5 pad 2 -> 6 1.60 -> 1.54 | 1.14 -> 1.61 (3% slower
-  on one thread, 1.4x as fast on two).
+  3x3 pad 1 -> 64 4.26 -> 5.75 | 4.69 -> 6.37; (32, 3, 64, 64) 5x5 pad 2 -> 32 0.64 -> 1.15 |
+  0.74 -> 1.21; LeNet's C1 (64, 1, 28, 28) 5x5 pad 2 -> 6 1.45 -> 1.54 | 1.41 -> 1.69.
+
+Longer reductions, ``conv3d_forward`` with ``lanes`` forced, two threads, ms, core / this form
+(PyTorch): (8, 4, 227, 227) 11x11/4 -> 96 (484 steps) 18.7 / 17.6 (15.8); a 3-D 5x5x5 stride-2
+stem (2, 3, 16, 112, 112) -> 64 (375 steps) 16.6 / 15.7 (14.3); a 7x7x7 one (1029 steps) 38.4 /
+39.2 (42.5): hence LANES_MAX_STEPS = 512.
 
 Not measured on AVX-512 (the dev machine had none): there its tiles are 8 channels x 3 vectors
 of 16 positions, and LANES_MAX_WASTE keeps rows such as AlexNet's 55 (4 vectors of 16) on the core.
@@ -64,7 +70,7 @@ of 16 positions, and LANES_MAX_WASTE keeps rows such as AlexNet's 55 (4 vectors 
 Extra memory: the phase copy of x, ``N * Dp * Hp * C * s * Wq`` values (Wq = Wo + (FW - 1) // s:
 about the padded input), the packed weights (K rounded up to KB), per chunk in flight
 2 * CHUNK_TILES * NV int64 starts, and per block of rows in flight of the copy a padded row
-and its two halves (2 * Wq * s values).
+(Wq * s values).
 """
 
 import functools
@@ -81,7 +87,7 @@ from .microkernel import loop_not_unrolled, lowered_operands, vector_ir, vector_
 
 LANES_MAX_CHANNELS = 4    # input channels at most (RGB, RGBA, grey images)
 LANES_MAX_WASTE = 1.15    # lanes computed per output position along a row at most (ceil(Wo / W) * W / Wo)
-LANES_MAX_STEPS = 256     # reductions FD*FH*FW*C at most (longer ones: the core's fixed costs weigh less)
+LANES_MAX_STEPS = 512     # reductions FD*FH*FW*C at most (longer ones: the core measured as fast or faster)
 CHUNK_TILES = 16          # tiles per chunk: a thread's unit of work
 OFFSETS_KEPT = 64         # step offset tables kept (one per layer shape)
 
@@ -172,7 +178,63 @@ def lanes_tile(typingctx, x, xbase, xoff, w, nsteps, out, obase, ostride, bias, 
     return sig, codegen
 
 
-ROWS_PER_FILL = 16   # rows of xq per parallel iteration of _fill_phases (one padded-row buffer each)
+def _emit_split_phases(builder, dtype, values):
+    """The LLVM IR of :func:`split_phases`: one loop for s = 2, one for s = 4 (s checked at run
+    time), each over the vectors of W phase values."""
+    src_ptr, dst_ptr, s, wq = values
+    vty, vptr, _, _ = vector_ir(builder, dtype, src_ptr.type.pointee)
+    lanes = vty.count
+    i64 = ir.IntType(64)
+
+    def const(n):
+        return ir.Constant(i64, n)
+
+    masks = [ir.Constant(ir.VectorType(ir.IntType(32), lanes), [2 * i + odd for i in range(lanes)]) for odd in (0, 1)]
+
+    def halves(a, b):   # the even and the odd values of a ++ b
+        return builder.shuffle_vector(a, b, masks[0]), builder.shuffle_vector(a, b, masks[1])
+
+    vectors = builder.sdiv(builder.add(wq, const(lanes - 1)), const(lanes))
+    last = builder.sub(wq, const(lanes))
+    for stride in (2, 4):
+        with builder.if_then(builder.icmp_signed("==", s, const(stride))):
+            with loop_not_unrolled(builder, vectors) as k:
+                u0 = builder.mul(k, const(lanes))
+                u0 = builder.select(builder.icmp_signed("<", u0, last), u0, last)   # the last overlaps
+                start = builder.mul(u0, const(stride))
+                v = [builder.load(builder.bitcast(builder.gep(src_ptr, [builder.add(start, const(i * lanes))]), vptr),
+                                  align=1) for i in range(stride)]
+                if stride == 2:
+                    rows = list(halves(v[0], v[1]))
+                else:   # the even and the odd values, then those of each: phases 0, 2 and 1, 3
+                    a, b = halves(v[0], v[1])
+                    c, d = halves(v[2], v[3])
+                    r0, r2 = halves(a, c)
+                    r1, r3 = halves(b, d)
+                    rows = [r0, r1, r2, r3]
+                for r, row in enumerate(rows):
+                    at = builder.add(builder.mul(const(r), wq), u0)
+                    builder.store(row, builder.bitcast(builder.gep(dst_ptr, [at]), vptr), align=1)
+
+
+@intrinsic
+def split_phases(typingctx, src, dst, s, wq):
+    """``dst[r*wq + u] = src[u*s + r]`` for r < s and u < wq, for s = 2 or 4 and wq >= W (the
+    vector lanes); other s do nothing. src, dst : 1-D C-contiguous arrays of one float dtype, src
+    at least s * wq values, dst s * wq; s, wq : ints. Nothing is bounds-checked. Whole vectors of
+    W phase values from s vector loads and shuffles (s - 1 rounds of even/odd splits), no
+    remainder loop: the last vector overlaps the one before."""
+    sig = types.void(src, dst, s, wq)
+    dtype = as_dtype(src.dtype)
+
+    def codegen(context, builder, signature, args):
+        _emit_split_phases(builder, dtype, lowered_operands(context, builder, signature, args))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+ROWS_PER_FILL = 16   # rows of xq per parallel iteration of _fill_phases
 
 
 @parallel_kernel
@@ -182,13 +244,13 @@ def _fill_phases(x, xq, pd, ph, pw):
     x : (N, C, D, H, W); xq : (N, Dp, Hp, C, s, Wq), s the stride along W. One parallel region,
     over blocks of ROWS_PER_FILL rows (n, d, h) of xq. Each input row is copied into a zero-padded
     buffer of Wq * s values (its padding zeroed once per block, so that no edge needs a test),
-    which :func:`_split_row` splits into the s phase rows: for s = 2 by :func:`_deinterleave2`,
-    whose strided reads LLVM vectorises (loads and shuffles), for s = 4 by three such splits
-    (even and odd columns, then each again), else value by value. Zen 3, float32, one thread,
-    ms, against the core's channels-last copy and ``np.copyto`` of x: ResNet's stem input
-    (8, 3, 224, 224) 0.36 / 0.24 / 0.17 (per (row, channel) with the edges tested in the loop it
-    was 0.58, and 1.1 before LLVM vectorised it); AlexNet's (8, 3, 227, 227), s = 4, 0.53 (1.0
-    value by value; a loop with four destination rows, 0.6-0.8, cost 0.7 s more to compile).
+    which :func:`_split_row` splits into the s phase rows. Zen 3, float32, ms, one thread | two,
+    old and new code in alternating processes (``np.copyto`` of x: 0.15-0.20): AlexNet's input
+    (8, 3, 227, 227), s = 4: 0.54-0.57 | 0.26-0.27 with three even/odd splits that LLVM
+    vectorised (each call with its alias checks and remainder loops), 0.42-0.47 | 0.21 by
+    :func:`split_phases`; ResNet's stem input (8, 3, 224, 224), s = 2: 0.35-0.42 | 0.18-0.20
+    either way. Splitting straight from x's rows, without the padded row, was slower for the stem
+    (0.41-0.44 | 0.21-0.22), and no faster at s = 4 than through it.
     """
     n_batch, channels, depth, height, width = x.shape
     dq, hq, s, wq = xq.shape[1], xq.shape[2], xq.shape[4], xq.shape[5]
@@ -197,7 +259,6 @@ def _fill_phases(x, xq, pd, ph, pw):
     used = min(width, wq * s - pw)   # the columns of a row that land in xq
     for block in prange((rows + ROWS_PER_FILL - 1) // ROWS_PER_FILL):
         padded = np.zeros(wq * s, dtype=x.dtype)
-        halves = np.empty((2, wq * s // 2), dtype=x.dtype)   # stride 4: the even and the odd columns
         body = padded[pw:]
         for row in range(block * ROWS_PER_FILL, min(rows, (block + 1) * ROWS_PER_FILL)):
             n = row // (dq * hq)
@@ -215,24 +276,20 @@ def _fill_phases(x, xq, pd, ph, pw):
                 src = x[n, c, d, h]
                 for j in range(used):
                     body[j] = src[j]
-                _split_row(padded, dst_row[c], s, halves)
+                _split_row(padded, dst_row[c])
 
 
 @serial_kernel
-def _split_row(padded, dst, s, halves):
-    """``dst[r, u] = padded[u*s + r]``; padded (Wq * s,), dst (s, Wq), halves (2, >= Wq * 2): a
-    scratch for s = 4."""
-    wq = dst.shape[1]
-    if s == 1:
+def _split_row(padded, dst):
+    """``dst[r, u] = padded[u*s + r]``; padded (>= s * Wq,), dst (s, Wq): by :func:`split_phases`
+    for s = 2 and 4 where Wq is at least a vector, a copy for s = 1, else value by value."""
+    s, wq = dst.shape
+    if (s == 2 or s == 4) and wq >= vector_lanes(padded):
+        split_phases(padded, dst.reshape(dst.size), s, wq)
+    elif s == 1:
         row = dst[0]
         for u in range(wq):
             row[u] = padded[u]
-    elif s == 2:   # a loop with one destination row each and the stride a constant: vectorised
-        _deinterleave2(padded, dst[0], dst[1], wq)
-    elif s == 4:   # the even and the odd columns, then each split again: residues 0, 2 and 1, 3
-        _deinterleave2(padded, halves[0], halves[1], 2 * wq)
-        _deinterleave2(halves[0], dst[0], dst[2], wq)
-        _deinterleave2(halves[1], dst[1], dst[3], wq)
     else:
         for u in range(wq):
             for r in range(s):
@@ -240,17 +297,10 @@ def _split_row(padded, dst, s, halves):
 
 
 @serial_kernel
-def _deinterleave2(src, d0, d1, count):
-    """d0[j], d1[j] = src[2j], src[2j + 1] for j < count."""
-    for j in range(count):
-        d0[j] = src[2 * j]
-        d1[j] = src[2 * j + 1]
-
-
-@serial_kernel
-def _pack_lanes_weights(w, wpk):
-    """``wpk[g, step, k] = w[g*KB + k, c, a, b, e]`` with steps in (a, b, e, c) order, 0 where
-    g*KB + k >= K. w : (K, C, FD, FH, FW); wpk : (ceil(K / KB), FD*FH*FW*C, KB)."""
+def _pack_lanes_weights(w, wpk, s):
+    """``wpk[g, step, k] = w[g*KB + k, c, a, b, e]`` with steps in :func:`_step_offsets`' order
+    (a, b, c, e % s, e // s), 0 where g*KB + k >= K. w : (K, C, FD, FH, FW); wpk : (ceil(K / KB),
+    FD*FH*FW*C, KB); s : the stride along W."""
     n_out, channels, fd, fh, fw = w.shape
     groups, steps, kb = wpk.shape
     zero = np.zeros(1, dtype=w.dtype)[0]
@@ -264,19 +314,29 @@ def _pack_lanes_weights(w, wpk):
             step = 0
             for a in range(fd):
                 for b in range(fh):
-                    for e in range(fw):
-                        for c in range(channels):
-                            wpk[g, step, k] = w[o, c, a, b, e]
-                            step += 1
+                    for c in range(channels):
+                        for r in range(min(s, fw)):
+                            for e in range(r, fw, s):
+                                wpk[g, step, k] = w[o, c, a, b, e]
+                                step += 1
+
+
+def _step_order(taps, channels, s):
+    """(a, b, c, e) of each step, int64 (FD*FH*FW*C, 4): filter rows in order; in a row, the
+    channels, and in a channel the taps by phase e % s, then e // s (so that consecutive steps
+    read the same phase row one value apart)."""
+    fd, fh, fw = taps
+    e = np.array(sorted(range(fw), key=lambda t: (t % s, t // s)))
+    a, b, c, e = np.meshgrid(np.arange(fd), np.arange(fh), np.arange(channels), e, indexing="ij")
+    return np.stack([a.ravel(), b.ravel(), c.ravel(), e.ravel()], axis=1).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=OFFSETS_KEPT)
 def _step_offsets(taps, channels, s, hq, wq):
-    """int64 (FD*FH*FW*C,): each step's (a, b, e, c) offset in the phase layout, from a window's
-    first row; kept per shape (shared, read only)."""
-    fd, fh, fw = taps
-    a, b, e, c = np.meshgrid(np.arange(fd), np.arange(fh), np.arange(fw), np.arange(channels), indexing="ij")
-    offsets = ((((a * hq + b) * channels + c) * s + e % s) * wq + e // s).ravel().astype(np.int64)
+    """int64 (FD*FH*FW*C,): each step's offset in the phase layout, from a window's first row, in
+    :func:`_step_order`; kept per shape (shared, read only)."""
+    a, b, c, e = _step_order(taps, channels, s).T
+    offsets = ((((a * hq + b) * channels + c) * s + e % s) * wq + e // s).astype(np.int64)
     offsets.flags.writeable = False
     return offsets
 
@@ -343,6 +403,6 @@ def conv_lanes_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     xq = np.empty((n_batch, depth + 2 * pd, height + 2 * ph, channels, sw, wq), dtype=x.dtype)
     _fill_phases(x, xq, pd, ph, pw)
     wpk = np.empty((-(-n_out // kb), fd * fh * fw * channels, kb), dtype=w.dtype)
-    _pack_lanes_weights(w, wpk)
+    _pack_lanes_weights(w, wpk, sw)
     xoff = _step_offsets((fd, fh, fw), channels, sw, xq.shape[2], wq)
     _lanes_forward(xq, wpk, b, y, xoff, sd, sh, CHUNK_TILES)
