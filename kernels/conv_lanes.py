@@ -32,9 +32,9 @@ order; in a row each channel, and in a channel the taps by phase (``e % s``, the
 that consecutive steps read one phase row one value apart (lines already in L1) rather than
 jumping between phase rows and channels: AlexNet conv1 (11x11 stride 4) 1-6% faster than in the
 core's (a, b, e, c) order (one and two threads, three runs alternating in one process). Results
-therefore agree with the core's to rounding, not bitwise. The
-padding zeros are multiplied (a +0 added: the same sum for finite values; an infinite weight
-times a padding zero makes NaN, as in the reference's padded product).
+therefore agree with the core's to rounding, not bitwise. The padding zeros are multiplied (a +0
+added: the same sum for finite values; an infinite weight times a padding zero makes NaN, as in
+the reference's padded product).
 
 When (:func:`lanes_fit`): at most LANES_MAX_CHANNELS input channels, at most LANES_MAX_STEPS
 steps of reduction (FD*FH*FW*C), and output rows of at least W positions of which the rounded-up
@@ -298,7 +298,7 @@ def _split_row(padded, dst):
 
 @serial_kernel
 def _pack_lanes_weights(w, wpk, s):
-    """``wpk[g, step, k] = w[g*KB + k, c, a, b, e]`` with steps in :func:`_step_offsets`' order
+    """``wpk[g, step, k] = w[g*KB + k, c, a, b, e]`` with steps in :func:`_step_order`'s order
     (a, b, c, e % s, e // s), 0 where g*KB + k >= K. w : (K, C, FD, FH, FW); wpk : (ceil(K / KB),
     FD*FH*FW*C, KB); s : the stride along W."""
     n_out, channels, fd, fh, fw = w.shape
