@@ -22,10 +22,14 @@ w[g*KB + k, c, a, b, e]`` for the step's (a, b, c, e), zero past K: KB consecuti
 
 Tiles: the W-position vectors of every output row, ``ceil(Wo / W)`` a row, the last one starting
 at ``Wo - W`` (it recomputes a few positions of the one before: the same sums, written again),
-taken NV at a time in (n, d, h, vector) order, the last tile repeating the last vector. Threads
-take contiguous chunks of CHUNK_TILES tiles; a chunk's vector starts are computed once, then
-each group of KB channels passes over its tiles (the group's packed weights, 147 x KB values
-for the stem, stay in L1; chunks of 1, 2, 4 and 16 tiles measured within 5%).
+taken NV at a time in (n, d, h, vector) order, the last tile repeating the last vector. The
+tiles are shared out in contiguous parts of at most CHUNK_TILES, as many parts for every thread
+(:func:`_tile_parts`); a part's vector starts are computed once, then each group of KB channels
+passes over its tiles (the group's packed weights, 147 x KB values for the stem, stay in L1;
+parts of 1, 2, 4 and 16 tiles measured within 5%). Numba hands each thread an equal contiguous
+run of a prange's iterations, so parts of exactly CHUNK_TILES tiles, the last one short, left the
+threads unequal work: AlexNet conv1's 1027 tiles went 528 / 499 to two threads, batch 1's 129
+went 80 / 49.
 
 Sum order: each output is ``b + sum over the steps`` in :func:`_step_order`: filter rows in
 order; in a row each channel, and in a channel the taps by phase (``e % s``, then ``e // s``), so
@@ -68,13 +72,14 @@ Not measured on AVX-512 (the dev machine had none): there its tiles are 8 channe
 of 16 positions, and LANES_MAX_WASTE keeps rows such as AlexNet's 55 (4 vectors of 16) on the core.
 
 Extra memory: the phase copy of x, ``N * Dp * Hp * C * s * Wq`` values (Wq = Wo + (FW - 1) // s:
-about the padded input), the packed weights (K rounded up to KB), per chunk in flight
-2 * CHUNK_TILES * NV int64 starts, and per block of rows in flight of the copy a padded row
+about the padded input), the packed weights (K rounded up to KB), per part in flight
+2 * CHUNK_TILES * NV int64 starts at most, and per block of rows in flight of the copy a padded row
 (Wq * s values).
 """
 
 import functools
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import prange, types
@@ -88,7 +93,7 @@ from .microkernel import loop_not_unrolled, lowered_operands, vector_ir, vector_
 LANES_MAX_CHANNELS = 4    # input channels at most (RGB, RGBA, grey images)
 LANES_MAX_WASTE = 1.15    # lanes computed per output position along a row at most (ceil(Wo / W) * W / Wo)
 LANES_MAX_STEPS = 512     # reductions FD*FH*FW*C at most (longer ones: the core measured as fast or faster)
-CHUNK_TILES = 16          # tiles per chunk: a thread's unit of work
+CHUNK_TILES = 16          # tiles per part (a parallel iteration) at most
 OFFSETS_KEPT = 64         # step offset tables kept (one per layer shape)
 
 # (KB, NV) per vector width in bytes: KB * NV accumulators plus NV input vectors and a broadcast
@@ -342,13 +347,14 @@ def _step_offsets(taps, channels, s, hq, wq):
 
 
 @parallel_kernel
-def _lanes_forward(xq, wpk, bias, out, xoff, sd, sh, chunk):
+def _lanes_forward(xq, wpk, bias, out, xoff, sd, sh, parts):
     """out = bias + the correlation of the phase layout ``xq`` with the packed weights ``wpk``.
 
     xq : (N, Dp, Hp, C, s, Wq) (:func:`_fill_phases`); wpk : (groups, steps, KB)
     (:func:`_pack_lanes_weights`); bias : (K,); out : (N, K, Do, Ho, Wo), Wo >= W, written in
     full; xoff : int64 (steps,) (:func:`_step_offsets`); sd, sh : the strides along D and H;
-    chunk : tiles per parallel iteration. See the module docstring.
+    parts : parallel iterations, each ``tiles * p // parts`` up to the next part's first tile
+    (:func:`_tile_parts`). See the module docstring.
     """
     n_batch, dq, hq, channels, s, wq = xq.shape
     groups, nsteps, kb = wpk.shape
@@ -359,14 +365,15 @@ def _lanes_forward(xq, wpk, bias, out, xoff, sd, sh, chunk):
     plane = do * ho * wo
     total = n_batch * do * ho * per_row   # vectors
     tiles = (total + nv - 1) // nv
+    most = (tiles + parts - 1) // parts   # tiles in a part at most
     xflat = xq.reshape(xq.size)
     oflat = out.reshape(out.size)
     wflat = wpk.reshape(wpk.size)
-    for part in prange((tiles + chunk - 1) // chunk):
-        t0 = part * chunk
-        t1 = min(tiles, t0 + chunk)
-        xbase = np.empty(chunk * nv, dtype=np.int64)   # each vector's window in xq ...
-        obase = np.empty(chunk * nv, dtype=np.int64)   # ... and its outputs in out (channel 0)
+    for part in prange(parts):
+        t0 = part * tiles // parts
+        t1 = (part + 1) * tiles // parts
+        xbase = np.empty(most * nv, dtype=np.int64)   # each vector's window in xq ...
+        obase = np.empty(most * nv, dtype=np.int64)   # ... and its outputs in out (channel 0)
         for i in range((t1 - t0) * nv):
             vector = min(t0 * nv + i, total - 1)   # the last tile may repeat the last vector
             row = vector // per_row
@@ -405,4 +412,14 @@ def conv_lanes_forward(x, w, b, y, sd, sh, sw, pd, ph, pw):
     wpk = np.empty((-(-n_out // kb), fd * fh * fw * channels, kb), dtype=w.dtype)
     _pack_lanes_weights(w, wpk, sw)
     xoff = _step_offsets((fd, fh, fw), channels, sw, xq.shape[2], wq)
-    _lanes_forward(xq, wpk, b, y, xoff, sd, sh, CHUNK_TILES)
+    _lanes_forward(xq, wpk, b, y, xoff, sd, sh, _tile_parts(y.shape, w.dtype, numba.get_num_threads()))
+
+
+def _tile_parts(y_shape, dtype, threads):
+    """The parallel iterations of :func:`_lanes_forward` for an output of ``y_shape``: parts of
+    at most CHUNK_TILES tiles, as many for every thread (a multiple of ``threads``, the tiles
+    shared out to within one a part)."""
+    n_batch, _, do, ho, wo = y_shape
+    _, nv, lanes = lanes_shape(dtype)
+    tiles = -(-n_batch * do * ho * -(-wo // lanes) // nv)
+    return max(1, min(tiles, threads * -(-tiles // (threads * CHUNK_TILES))))

@@ -169,6 +169,31 @@ def test_deterministic_across_thread_counts():
     assert np.array_equal(first, _forward(x, w, b, 2, 2, lanes=True))
 
 
+@pytest.mark.parametrize("y_shape, threads", [((8, 96, 1, 55, 55), 2), ((1, 96, 1, 55, 55), 2), ((1, 5, 1, 2, 9), 4),
+                                              ((3, 64, 1, 112, 112), 16), ((2, 8, 3, 20, 40), 3)])
+def test_tile_parts_share_the_tiles_evenly(y_shape, threads):
+    _, nv, lanes = conv_lanes.lanes_shape(np.float32)
+    n, _, do, ho, wo = y_shape
+    tiles = -(-n * do * ho * -(-wo // lanes) // nv)
+    parts = conv_lanes._tile_parts(y_shape, np.float32, threads)
+    assert parts % threads == 0 or parts == tiles   # as many for every thread, unless too few tiles
+    sizes = [(p + 1) * tiles // parts - p * tiles // parts for p in range(parts)]
+    assert sum(sizes) == tiles and min(sizes) >= 1
+    assert max(sizes) <= conv_lanes.CHUNK_TILES and max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize("parts", [1, 2, 7, 1000])
+def test_any_split_of_the_tiles_gives_the_same_result(parts, monkeypatch):
+    # 30 tiles of 3 vectors (18 on AVX-512): in one part, in uneven ones, one part a tile, and
+    # more parts than tiles (some empty)
+    x, w, b = conv_problem((3, 3, 1, 11, 70), (10, 3, 1, 5, 5), np.float32, seed=12)
+    expected = naive_conv.conv3d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 2, 2)
+    first = _forward(x, w, b, 2, 2, lanes=True)
+    assert_close(first, expected.astype(np.float32), np.float32, scale=conv_scale(w.shape))
+    monkeypatch.setattr(conv_lanes, "_tile_parts", lambda y_shape, dtype, threads: parts)
+    assert np.array_equal(_forward(x, w, b, 2, 2, lanes=True), first)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matches_torch(dtype):
     torch = pytest.importorskip("torch")
