@@ -71,7 +71,7 @@ def test_pack_lanes_weights_matches_numpy(s):
     kb = conv_lanes.lanes_shape(w.dtype)[0]
     groups = -(-7 // kb)
     wpk = np.full((groups, 2 * 3 * 4 * 3, kb), np.nan)
-    conv_lanes._pack_lanes_weights(w, wpk, s)
+    conv_lanes._pack_lanes_weights(w, wpk, conv_lanes._weight_offsets((2, 3, 4), 3, s))
     padded = np.zeros((groups * kb,) + w.shape[1:])
     padded[:7] = w
     a, b, c, e = conv_lanes._step_order((2, 3, 4), 3, s).T
