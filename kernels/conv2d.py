@@ -10,8 +10,9 @@ Two implementations, picked per call by shape (both tested directly):
   where the core's short reductions make it slow; see :func:`_plane_ok`. Their forward gives way
   to the form with output positions in vector lanes (:mod:`fastnet.kernels.conv_lanes`, run by
   the core's :func:`~fastnet.kernels.conv3d.conv3d_forward`) wherever that one fits
-  (:func:`~fastnet.kernels.conv_lanes.lanes_fit`: images of up to 4 channels, rows of whole
-  vectors): VGG's first layer (8, 3, 224, 224) -> 64 3x3 ran 1.3-2.0x as fast, LeNet's C1
+  (:func:`~fastnet.kernels.conv_lanes.lanes_fit`: images of up to 4 channels, reductions of up
+  to 512 steps, output rows of at least a vector with at most 15% of their lanes wasted): VGG's
+  first layer (8, 3, 224, 224) -> 64 3x3 ran 1.3-2.0x as fast, LeNet's C1
   1.0x on one thread and 1.15-1.4x on two (Zen 3); dx and dw keep the planes.
 * Winograd F(2x2, 3x3) in :mod:`fastnet.kernels.winograd`, for 3x3 stride-1 layers (forward, and
   backward-input as a forward correlation of dy), when asked for (``algorithm="winograd"``) or
