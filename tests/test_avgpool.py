@@ -34,6 +34,36 @@ def test_avgpool2d_matches_reference(case, dtype):
                  naive.avgpool2d_backward(x, dy, kernel, stride, padding), dtype)
 
 
+# every window path of the kernels (2/2, 3/2, stride 1, other strides; clamped border windows)
+# on rows of several vectors and an odd remainder (W = 37), in both directions
+WINDOWS = [(k, s, p) for k in (1, 2, 3, 4, 5) for s in (1, 2, 3) for p in range(k // 2 + 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("window", WINDOWS, ids=lambda w: "k{}-s{}-p{}".format(*w))
+def test_avgpool2d_window_paths_match_reference(window, dtype):
+    kernel, stride, padding = window
+    x = rng(8).standard_normal((2, 3, 11, 37)).astype(dtype)
+    y = ops.avgpool2d(x, kernel, stride, padding)
+    assert_close(y, naive.avgpool2d(x, kernel, stride, padding), dtype)
+    dy = rng(9).standard_normal(y.shape).astype(dtype)
+    assert_close(ops.avgpool2d_backward(x, dy, kernel, stride, padding),
+                 naive.avgpool2d_backward(x, dy, kernel, stride, padding), dtype)
+
+
+@pytest.mark.parametrize("window", [(3, 2, 1), (2, 3, 0), (3, 1, 1)], ids=str)
+def test_avgpool2d_backward_writes_every_cell(window):
+    # the wrapper hands the kernel an uninitialised dx: every cell must be written, 0 where no
+    # window reaches (stride 3 > window 2 skips columns and rows)
+    from fastnet.kernels import avgpool as kernels
+    kernel, stride, padding = window
+    x = rng(10).standard_normal((2, 2, 10, 19)).astype(np.float32)
+    dy = rng(11).standard_normal(ops.avgpool2d(x, kernel, stride, padding).shape).astype(np.float32)
+    dx = np.full_like(x, np.nan)
+    kernels.avgpool2d_backward(dy, dx, kernel, kernel, stride, stride, padding, padding)
+    assert_close(dx, naive.avgpool2d_backward(x, dy, kernel, stride, padding), np.float32)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES[:5], ids=_id)
 def test_avgpool2d_matches_torch(case, dtype):

@@ -60,7 +60,7 @@ def avgpool2d_backward(x, dy, kernel_size, stride=None, padding=0):
     _validate.same_dtype(x=x, dy=dy)
     (kh, kw), (sh, sw), (ph, pw), out_hw = _pool_geometry(x, kernel_size, stride, padding, 2)
     _validate.shape_equals(dy, x.shape[:2] + out_hw, "dy")
-    dx = np.zeros_like(x)  # the kernel zeroes each plane again before accumulating
+    dx = np.empty_like(x)  # the kernel writes every element
     if dy.size:
         _kernels.avgpool2d_backward(dy, dx, kh, kw, sh, sw, ph, pw)
     return dx
