@@ -120,21 +120,25 @@ def _call_gemm(typingctx, address, trans_a, trans_b, m, n, k, alpha, a, lda, b, 
 
 
 @serial_kernel
-def gemm(address, a, trans_a, b, trans_b, c):
-    """c = op(a) @ op(b) by the gemm at ``address`` (sgemm for float32, dgemm for float64), where
-    op transposes when trans_* is True. a, b, c: 2-D row-major blocks (unit stride along the last
-    axis, any row stride: a block of columns of a C-contiguous matrix is fine), one dtype; c has
-    shape (m, n), op(a) (m, k) and op(b) (k, n). Nothing is called when c is empty."""
+def gemm(address, a, trans_a, b, trans_b, c, accumulate):
+    """c = op(a) @ op(b), or with ``accumulate`` c += op(a) @ op(b) (gemm's beta = 1), by the gemm
+    at ``address`` (sgemm for float32, dgemm for float64), where op transposes when trans_* is
+    True. a, b, c: 2-D row-major blocks (unit stride along the last axis, any row stride: a block
+    of columns of a C-contiguous matrix is fine), one dtype; c has shape (m, n), op(a) (m, k) and
+    op(b) (k, n). Nothing is called when c is empty.
+
+    ``accumulate`` also saves a pass: with beta = 0 OpenBLAS first zeroes c, so a bias is better
+    written into c first and accumulated onto than added after."""
     m, n = c.shape
     if m == 0 or n == 0:
         return
     k = a.shape[0] if trans_a else a.shape[1]
     size = c.itemsize
     one = c.dtype.type(1)
-    zero = c.dtype.type(0)
+    beta = c.dtype.type(1 if accumulate else 0)
     # a leading dimension must be >= 1 and >= the row length, also for a block of one row
     lda = max(a.strides[0] // size, a.shape[1], 1)
     ldb = max(b.strides[0] // size, b.shape[1], 1)
     ldc = max(c.strides[0] // size, n, 1)
     _call_gemm(address, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k, one,
-               a.ctypes.data, lda, b.ctypes.data, ldb, zero, c.ctypes.data, ldc)
+               a.ctypes.data, lda, b.ctypes.data, ldb, beta, c.ctypes.data, ldc)

@@ -9,8 +9,9 @@ batch of a few rows, where the product is memory-bound, takes the skinny kernels
 once, one dot or axpy per w row and batch row).
 
 Threads: one pool, fastnet's. BLAS is called single-threaded from inside ``prange``, each
-iteration computing a block of the output; the bias add (forward) and ``db`` (backward) are done
-in the same iteration while its block is in cache. The forward's blocks split whichever of N and
+iteration computing a block of the output; the forward's bias is written into its block for
+the gemm to accumulate onto (beta = 1), and ``db`` (backward) summed in the iteration that
+computes the matching rows of dw. The forward's blocks split whichever of N and
 out_features is larger (columns where out_features >= N): OpenBLAS's single-threaded sgemm ran a
 half of the 256x784 -> 512 layer at 79.5 GFLOP/s as 128 rows x 512 columns and at 86.5 as 256 x
 256 (SciPy's, Zen 3, AVX2, float32, 2026-12-06). With ``np.dot`` a block of columns is computed
@@ -83,15 +84,19 @@ def _block_bounds(blk, n_blocks, n_rows, n_out, by_columns):
 def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
     """out = x @ w.T (+ b when b.shape[0] > 0), in n_blocks blocks, one per iteration: blocks of
     rows of out, or (``by_columns``) of its columns, each written in place by NumPy's OpenBLAS
-    gemm at ``address`` (:mod:`fastnet.kernels.cblas`), then the bias added while in cache."""
+    gemm at ``address`` (:mod:`fastnet.kernels.cblas`). A bias is written into the block first
+    and the product accumulated onto it (gemm's beta = 1, as PyTorch's addmm): OpenBLAS then
+    skips its pass zeroing the block, and no pass adds the bias after. 2-3% faster on the bench's
+    256x784 -> 512 and 1024-cubed layers (2 threads, Zen 3, float32, 2026-12-06)."""
     for blk in prange(n_blocks):
         r0, r1, c0, c1 = _block_bounds(np.int64(blk), n_blocks, x.shape[0], w.shape[0], by_columns)
-        gemm(address, x[r0:r1], False, w[c0:c1], True, out[r0:r1, c0:c1])
-        if b.shape[0] > 0:
+        has_bias = b.shape[0] > 0
+        if has_bias:
             for i in range(r0, r1):
                 row = out[i]
                 for j in range(c0, c1):
-                    row[j] += b[j]
+                    row[j] = b[j]
+        gemm(address, x[r0:r1], False, w[c0:c1], True, out[r0:r1, c0:c1], has_bias)
 
 
 @parallel_kernel
@@ -149,10 +154,10 @@ def _dense_backward(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w, address):
     for task in prange(n_blocks_x + n_blocks_w):
         r0, r1, c0, c1, of_dw = _backward_task(np.int64(task), n_blocks_x, n_blocks_w, dy.shape)
         if not of_dw:
-            gemm(address, dy[r0:r1], False, w, False, dx[r0:r1])
+            gemm(address, dy[r0:r1], False, w, False, dx[r0:r1], False)
         else:
             _column_sums(dy, c0, c1, db[c0:c1])
-            gemm(address, dy[:, c0:c1], True, x, False, dw[c0:c1])
+            gemm(address, dy[:, c0:c1], True, x, False, dw[c0:c1], False)
 
 
 @parallel_kernel
