@@ -45,12 +45,13 @@ def _sum_rows(plane, hs, he, acc):
 
 
 @serial_kernel
-def _pool_columns(colsum, out_row, kw, sw, pw, scale):
+def _pool_columns(colsum, out_row, kw, sw, pw, scale, even, pair):
     """out_row[o] = scale * the sum of colsum over the clamped window [o*sw - pw, o*sw - pw + kw).
+    ``even`` and ``pair``: scratch of out_row's length + 1 (used for 3 / 2).
 
-    The windows clamped by padding take a scalar loop; the others one loop with a constant stride
-    for 2 / 2 and 3 / 2 (LLVM vectorises the interleaved loads), kw contiguous passes for stride 1,
-    and a strided loop otherwise."""
+    The windows clamped by padding take a scalar loop; the others loops with constant strides
+    for 2 / 2 and 3 / 2 (LLVM vectorises the stride-2 pairs with shuffles), kw contiguous passes
+    for stride 1, and a strided loop otherwise (gathers on AVX-512)."""
     width = colsum.shape[0]
     out_w = out_row.shape[0]
     lo, hi = _interior_outputs(sw, pw, kw, width, out_w)
@@ -67,8 +68,16 @@ def _pool_columns(colsum, out_row, kw, sw, pw, scale):
         for k in range(n_inner):
             dst[k] = (src[2 * k] + src[2 * k + 1]) * scale
     elif kw == 3 and sw == 2:
+        # window k: the pair (2k, 2k + 1) plus column 2k + 2, the even column of window k + 1; in
+        # one loop LLVM reads that third column by gathers on AVX-512, so the even columns and the
+        # pairs are first split apart by full stride-2 pairs (shuffles), then added contiguously
         for k in range(n_inner):
-            dst[k] = (src[2 * k] + src[2 * k + 1] + src[2 * k + 2]) * scale
+            a = src[2 * k]
+            pair[k] = a + src[2 * k + 1]
+            even[k] = a
+        even[n_inner] = src[2 * n_inner]
+        for k in range(n_inner):
+            dst[k] = (pair[k] + even[k + 1]) * scale
     elif sw == 1:
         for k in range(n_inner):
             dst[k] = src[k]
@@ -175,6 +184,8 @@ def _avgpool2d_forward(x, out, kh, kw, sh, sw, ph, pw, n_chunks):
     n_planes = n_batch * n_chan
     for chunk in prange(n_chunks):
         colsum = np.empty(width, dtype=x.dtype)
+        even = np.empty(out.shape[3] + 1, dtype=x.dtype)
+        pair = np.empty(out.shape[3] + 1, dtype=x.dtype)
         start, stop = _chunk_bounds(np.int64(chunk), n_chunks, n_planes)
         for p in range(start, stop):
             n = p // n_chan
@@ -183,7 +194,7 @@ def _avgpool2d_forward(x, out, kh, kw, sh, sw, ph, pw, n_chunks):
             for oh in range(out_h):
                 hs, he = _clamped_range(oh, sh, ph, kh, height)
                 _sum_rows(plane, hs, he, colsum)
-                _pool_columns(colsum, out[n, c, oh], kw, sw, pw, scale)
+                _pool_columns(colsum, out[n, c, oh], kw, sw, pw, scale, even, pair)
 
 
 def avgpool2d_backward(dy, dx, kh, kw, sh, sw, ph, pw):
