@@ -146,6 +146,13 @@ def probe_kernel(fn):
     return _cache.attach(njit(parallel=True, **_COMMON)(fn), dtype_free=True)
 
 
+def ieee_parallel_kernel(fn):
+    """Decorate a parallel element-wise kernel whose square roots and divisions must be IEEE's
+    (an optimizer's update): fast-math only to fuse multiply-adds, so LLVM neither approximates
+    them (``afn``, ``arcp``: reciprocal estimates) nor reorders the arithmetic."""
+    return _cache.attach(njit(parallel=True, **dict(_COMMON, fastmath={"contract"}))(fn))
+
+
 def strict_kernel(fn):
     """Decorate a tiny helper that must keep IEEE evaluation order (no fast-math at all): e.g. an
     addition whose chains LLVM would otherwise regroup under ``reassoc``. Inlined by LLVM into

@@ -359,3 +359,67 @@ def test_sgd_update_fused_kernel_and_fallback_match_the_rule(dtype, momentum, da
         assert_close(param, want.astype(dtype), dtype)
         if momentum != 0:
             assert_close(buf, want_buf.astype(dtype), dtype)
+
+
+# every rule's fused kernel against its NumPy code: (rule, state arrays it keeps, hyperparameters)
+FUSED_RULES = [
+    (optim.adagrad_update, ["state_sum"], dict(lr=0.1, lr_decay=0.05, weight_decay=0.0, eps=1e-10)),
+    (optim.adagrad_update, ["state_sum"], dict(lr=0.1, lr_decay=0.0, weight_decay=0.01, eps=1e-10)),
+    (optim.rmsprop_update, ["square_avg", "grad_avg", "momentum_buffer"],
+     dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False)),
+    (optim.rmsprop_update, ["square_avg", "grad_avg", "momentum_buffer"],
+     dict(lr=0.01, alpha=0.9, eps=1e-8, weight_decay=0.01, momentum=0.9, centered=True)),
+    (optim.adadelta_update, ["square_avg", "acc_delta"], dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0)),
+    (optim.adadelta_update, ["square_avg", "acc_delta"], dict(lr=0.5, rho=0.8, eps=1e-6, weight_decay=0.01)),
+    (optim.adam_update, ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+     dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False)),
+    (optim.adam_update, ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+     dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-8, weight_decay=0.01, amsgrad=True)),
+    (optim.adamw_update, ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+     dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1, amsgrad=True)),
+    (optim.adamw_update, ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],   # lr * weight_decay = 1: param *= 0
+     dict(lr=1.0, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1.0, amsgrad=False)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rule,states,hyper", FUSED_RULES,
+                         ids=[f"{r.__name__}-{i}" for i, (r, _, _) in enumerate(FUSED_RULES)])
+def test_fused_kernels_match_the_numpy_rules(rule, states, hyper, dtype):
+    """Each rule on C-contiguous arrays (its fused parallel kernel, over several chunks, the last
+    one short) and on strided views (its NumPy code), three steps with a NaN gradient element in
+    the last, against the NumPy code in float64; the state arrays too."""
+    g = np.random.default_rng(4)
+    n = 70_001
+    start = g.standard_normal(n)
+    grads = [g.standard_normal(n) for _ in range(3)]
+    grads[2][5] = np.nan   # a NaN gradient reaches the parameter and the state, as in NumPy
+    initial = 0.1 if rule is optim.adagrad_update else 0.0
+
+    def arrays(dt, strided):
+        def new(values):
+            if not strided:
+                return values.astype(dt)
+            big = np.empty(2 * n, dt)
+            big[::2] = values
+            return big[::2]
+        return new(start), {s: new(np.full(n, initial)) for s in states}
+
+    runs = {"float64 numpy": arrays(np.float64, True), "fused": arrays(dtype, False), "numpy": arrays(dtype, True)}
+    for step in range(3):
+        for name, (param, state) in runs.items():
+            dt = np.float64 if name == "float64 numpy" else dtype
+            grad = grads[step].astype(dt)
+            if name != "fused":
+                grad = np.repeat(grad, 2)[::2]   # a strided view: every array of that run strided
+            extra = {"step": step + 1} if rule is not optim.rmsprop_update and rule is not optim.adadelta_update else {}
+            rule(param, grad, *state.values(), **hyper, **extra)
+    want_param, want_state = runs["float64 numpy"]
+    for name in ("fused", "numpy"):
+        param, state = runs[name]
+        assert param.dtype == dtype
+        assert np.isnan(param[5]) and np.isfinite(np.delete(param, 5)).all()
+        assert_close(param, want_param.astype(dtype), dtype, scale=10)
+        for s in states:
+            assert_close(state[s], want_state[s].astype(dtype), dtype, scale=10)
+    assert not np.allclose(runs["fused"][0], start.astype(dtype))   # the parameters moved

@@ -91,10 +91,12 @@ print(" ".join(twice) or "none")
     ("conv", ["conv3d", "conv_lanes", "conv_weight", "conv_layout", "conv2d_plane", "winograd", "winograd3d",
               "winograd3d_weight", "winograd_weight"]),
     ("maxpool", ["pooling", "pooling3d"]),
-], ids=["convolution", "pooling"])
+    ("avgpool", ["avgpool"]),
+    ("optimizers", ["optimizers"]),
+], ids=["convolution", "pooling", "avgpool", "optimizers"])
 def test_warmup_steps_reach_every_kernel_of_their_modules(steps, modules, dtype):
-    """fastnet.compile's conv (maxpool) steps compile every parallel kernel of the convolution
-    (pooling) modules (each form of each pass, e.g. both 2x2 / 2 backward forms: short and long
+    """fastnet.compile's conv (maxpool, avgpool, optimizers) steps compile every parallel kernel of
+    the convolution (pooling, ...) modules (each form of each pass, e.g. both 2x2 / 2 backward forms: short and long
     output rows; the serial helpers are compiled into them), in a fresh process, so that a warmed
     cache holds all of them; and none of their kernels twice for signatures that differ only in
     integer types."""

@@ -170,11 +170,17 @@ def _softmax(rand):
 
 
 def _optimizers(rand):
-    # SGD's fused step (fastnet.optim.sgd_update; the other rules are NumPy)
-    from ..optim import sgd_update
+    # every rule's fused step (fastnet.kernels.optimizers); their flags are run-time arguments,
+    # so one call each compiles every variant
+    from ..optim import adadelta_update, adagrad_update, adam_update, rmsprop_update, sgd_update
     p, g = rand(5), rand(5)
-    sgd_update(p, g, np.zeros_like(p), lr=0.1, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0,
+    state = [np.zeros_like(p) for _ in range(3)]
+    sgd_update(p, g, state[0], lr=0.1, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0,
                first_step=True)
+    adagrad_update(p, g, state[0], lr=0.1, lr_decay=0.0, weight_decay=0.0, eps=1e-10, step=1)
+    rmsprop_update(p, g, *state, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False)
+    adadelta_update(p, g, state[0], state[1], lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0)
+    adam_update(p, g, *state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, step=1)
 
 
 def _steps():

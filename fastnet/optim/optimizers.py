@@ -22,13 +22,26 @@ from ..parameter import Parameter
 # the update rules (in place, one parameter at a time)
 
 
+def _fusable(param, *arrays):
+    """Whether a rule's fused kernel (:mod:`fastnet.kernels.optimizers`) takes the update: ``param``
+    and every array given (None: a state the rule does not use) C-contiguous float32 or float64,
+    of param's dtype and shape. Anything else takes the rule's NumPy code."""
+    return param.dtype in (np.float32, np.float64) and all(
+        a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous
+        for a in (param,) + arrays if a is not None)
+
+
+def _flat(a, param):
+    """``a`` as the 1-D view a fused kernel takes; ``param``'s for an unused (None) state."""
+    return (param if a is None else a).reshape(-1)
+
+
 def sgd_update(param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov, weight_decay, first_step):
     """One SGD step on ``param`` (in place). ``momentum_buffer`` is updated in place (unused if
     ``momentum == 0``). C-contiguous float32/float64 arrays of one dtype and shape take one fused,
-    parallel pass (:func:`fastnet.kernels.optimizers.sgd_step`), anything else NumPy."""
-    arrays = (param, grad) if momentum == 0 else (param, grad, momentum_buffer)
-    if (param.dtype in (np.float32, np.float64) and all(
-            a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous for a in arrays)):
+    parallel pass (:func:`fastnet.kernels.optimizers.sgd_step`), anything else NumPy; so do the
+    other rules, each with its kernel."""
+    if _fusable(param, grad, momentum_buffer if momentum != 0 else None):
         scalars = np.array([lr, momentum, 1 - dampening, weight_decay], dtype=param.dtype)
         buffer = momentum_buffer if momentum != 0 else param
         _optimizer_kernels.sgd_step(param.reshape(-1), grad.reshape(-1), buffer.reshape(-1), scalars,
@@ -51,9 +64,14 @@ def sgd_update(param, grad, momentum_buffer, *, lr, momentum, dampening, nestero
 
 def adagrad_update(param, grad, state_sum, *, lr, lr_decay, weight_decay, eps, step):
     """One Adagrad step on ``param`` (in place); ``state_sum`` updated in place."""
+    clr = lr / (1 + (step - 1) * lr_decay)
+    if _fusable(param, grad, state_sum):
+        scalars = np.array([weight_decay, clr, eps], dtype=param.dtype)
+        _optimizer_kernels.adagrad_step(param.reshape(-1), grad.reshape(-1), state_sum.reshape(-1), scalars,
+                                        weight_decay != 0)
+        return
     if weight_decay != 0:
         grad = grad + weight_decay * param
-    clr = lr / (1 + (step - 1) * lr_decay)
     state_sum += grad * grad
     param -= clr * (grad / (np.sqrt(state_sum) + eps))
 
@@ -62,6 +80,14 @@ def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, al
                    momentum, centered):
     """One RMSprop step on ``param`` (in place); the state arrays are updated in place
     (``grad_avg`` only if ``centered``, ``momentum_buffer`` only if ``momentum > 0``)."""
+    grad_avg = grad_avg if centered else None
+    momentum_buffer = momentum_buffer if momentum > 0 else None
+    if _fusable(param, grad, square_avg, grad_avg, momentum_buffer):
+        scalars = np.array([weight_decay, alpha, 1 - alpha, eps, momentum, lr], dtype=param.dtype)
+        _optimizer_kernels.rmsprop_step(param.reshape(-1), grad.reshape(-1), square_avg.reshape(-1),
+                                        _flat(grad_avg, param), _flat(momentum_buffer, param), scalars,
+                                        weight_decay != 0, bool(centered), momentum > 0)
+        return
     if weight_decay != 0:
         grad = grad + weight_decay * param
     square_avg *= alpha
@@ -82,6 +108,11 @@ def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, al
 
 def adadelta_update(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay):
     """One Adadelta step on ``param`` (in place); ``square_avg`` and ``acc_delta`` updated in place."""
+    if _fusable(param, grad, square_avg, acc_delta):
+        scalars = np.array([weight_decay, rho, 1 - rho, eps, lr], dtype=param.dtype)
+        _optimizer_kernels.adadelta_step(param.reshape(-1), grad.reshape(-1), square_avg.reshape(-1),
+                                         acc_delta.reshape(-1), scalars, weight_decay != 0)
+        return
     if weight_decay != 0:
         grad = grad + weight_decay * param
     square_avg *= rho
@@ -97,6 +128,10 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, 
                 amsgrad, step):
     """One Adam step on ``param`` (in place); the moment arrays are updated in place
     (``max_exp_avg_sq`` only if ``amsgrad``)."""
+    if _fusable(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None):
+        _adam_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None, weight_decay,
+                    weight_decay != 0, False, lr, beta1, beta2, eps, step)
+        return
     if weight_decay != 0:
         grad = grad + weight_decay * param
     exp_avg *= beta1
@@ -118,10 +153,26 @@ def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1,
                  amsgrad, step):
     """One AdamW step on ``param`` (in place): the decoupled decay ``param *= 1 - lr * weight_decay``,
     then an Adam step without L2 penalty. The moment arrays are updated in place."""
+    if _fusable(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None):
+        _adam_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None,
+                    1 - lr * weight_decay, weight_decay != 0, True, lr, beta1, beta2, eps, step)
+        return
     if weight_decay != 0:
         param *= 1 - lr * weight_decay
     adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                 weight_decay=0.0, amsgrad=amsgrad, step=step)
+
+
+def _adam_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, decay, decay_on, decoupled, lr, beta1, beta2,
+                eps, step):
+    """Adam's or AdamW's step by :func:`fastnet.kernels.optimizers.adam_step`; ``decay`` is Adam's
+    weight_decay or AdamW's factor 1 - lr * weight_decay (applied where ``decay_on``),
+    ``max_exp_avg_sq`` None without amsgrad."""
+    scalars = np.array([decay, beta1, 1 - beta1, beta2, 1 - beta2, math.sqrt(1 - beta2 ** step), eps,
+                        lr / (1 - beta1 ** step)], dtype=param.dtype)
+    _optimizer_kernels.adam_step(param.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
+                                 _flat(max_exp_avg_sq, param), scalars, decay_on, decoupled,
+                                 max_exp_avg_sq is not None)
 
 
 # ----------------------------------------------------------------------------------------------
