@@ -92,10 +92,11 @@ def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
         r0, r1, c0, c1 = _block_bounds(np.int64(blk), n_blocks, x.shape[0], w.shape[0], by_columns)
         has_bias = b.shape[0] > 0
         if has_bias:
+            bias = b[c0:c1]
             for i in range(r0, r1):
-                row = out[i]
-                for j in range(c0, c1):
-                    row[j] = b[j]
+                row = out[i, c0:c1]   # a slice, indexed from 0: Numba adds no wraparound test, so
+                for j in range(c1 - c0):   # LLVM vectorises the copy
+                    row[j] = bias[j]
         gemm(address, x[r0:r1], False, w[c0:c1], True, out[r0:r1, c0:c1], has_bias)
 
 
