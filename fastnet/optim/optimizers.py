@@ -22,11 +22,15 @@ from ..parameter import Parameter
 # the update rules (in place, one parameter at a time)
 
 
+#: False: every rule runs its NumPy code (the benchmarks' baseline, bench/bench_optim.py)
+FUSED = True
+
+
 def _fusable(param, *arrays):
     """Whether a rule's fused kernel (:mod:`fastnet.kernels.optimizers`) takes the update: ``param``
     and every array given (None: a state the rule does not use) C-contiguous float32 or float64,
     of param's dtype and shape. Anything else takes the rule's NumPy code."""
-    return param.dtype in (np.float32, np.float64) and all(
+    return FUSED and param.dtype in (np.float32, np.float64) and all(
         a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous
         for a in (param,) + arrays if a is not None)
 
