@@ -168,7 +168,8 @@ def avgpool2d_forward(x, out, kh, kw, sh, sw, ph, pw):
     """out[n, c, i, j] = sum of x[n, c] over the window at (i*sh - ph, j*sw - pw) / (kh*kw).
 
     x : (N, C, H, W); out : (N, C, Ho, Wo), same dtype; ints kh, kw >= 1, sh, sw >= 1,
-    0 <= ph <= kh // 2, 0 <= pw <= kw // 2. Extra memory: one row of W values per thread.
+    0 <= ph <= kh // 2, 0 <= pw <= kw // 2. Extra memory per thread: a row of W values and two of
+    Wo + 1.
     """
     _avgpool2d_forward(x, out, kh, kw, sh, sw, ph, pw, _n_chunks(x.shape[0] * x.shape[1]))
 
