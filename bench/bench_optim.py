@@ -7,6 +7,8 @@ Run the real sizes with ``pytest bench/bench_optim.py --benchmark-enable --bench
 against the NumPy rule in float64.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -54,29 +56,34 @@ def _torch_step(name, values, grads):
     return getattr(torch.optim, cls)(params, **hyper).step, [p.detach().numpy() for p in params]
 
 
-@pytest.fixture
-def numpy_rules():
-    """The rules' NumPy code for the duration of a test."""
+@contextlib.contextmanager
+def _numpy_rules():
+    """The rules' NumPy code inside the block (the baseline)."""
     rules.FUSED = False
-    yield
-    rules.FUSED = True
+    try:
+        yield
+    finally:
+        rules.FUSED = True
 
 
 @pytest.mark.parametrize("impl", ["fastnet", "numpy", "torch"])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_optimizer_step(benchmark, name, impl, bench_size, request):
+def test_optimizer_step(benchmark, name, impl, bench_size):
     values, grads = _problem(bench_size, np.float32)
-    if impl == "numpy":
-        request.getfixturevalue("numpy_rules")
     step, arrays = (_torch_step if impl == "torch" else _fastnet_step)(name, values, grads)
+    if impl == "numpy":
+        optimizer_step = step
+
+        def step():
+            with _numpy_rules():
+                optimizer_step()
     benchmark.group = f"optim|{name}"
     benchmark.extra_info.update(parameters=int(sum(v.size for v in values)), threads=fastnet.get_num_threads())
     if bench_size == "smoke":   # disabled benchmark: one call, checked
         benchmark(step)
-        rules.FUSED = False
-        want_step, want = _fastnet_step(name, *_problem("smoke", np.float64))
-        want_step()
-        rules.FUSED = impl != "numpy"
+        with _numpy_rules():
+            want_step, want = _fastnet_step(name, *_problem("smoke", np.float64))
+            want_step()
         for got, expected in zip(arrays, want):
             np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
         assert not np.allclose(arrays[0], values[0])   # the step moved the parameters

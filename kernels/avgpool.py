@@ -24,12 +24,11 @@ The global average works on (N*C, H*W) rows: one row, one iteration, summed in f
 order.
 """
 
-import numba
 import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
-from .pooling import _chunk_bounds, _clamped_range, _interior_outputs
+from .pooling import _chunk_bounds, _clamped_range, _interior_outputs, _n_chunks
 
 
 @serial_kernel
@@ -157,11 +156,6 @@ def _scatter_window(v, row, o, kw, sw, pw):
     ws, we = _clamped_range(o, sw, pw, kw, row.shape[0])
     for w in range(ws, we):
         row[w] += v
-
-
-def _n_chunks(n_planes):
-    """Runs of consecutive planes, one per thread (each allocates its row scratch once)."""
-    return max(1, min(n_planes, numba.get_num_threads()))
 
 
 def avgpool2d_forward(x, out, kh, kw, sh, sw, ph, pw):

@@ -132,9 +132,10 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, 
                 amsgrad, step):
     """One Adam step on ``param`` (in place); the moment arrays are updated in place
     (``max_exp_avg_sq`` only if ``amsgrad``)."""
-    if _fusable(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None):
-        _adam_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None, weight_decay,
-                    weight_decay != 0, False, lr, beta1, beta2, eps, step)
+    top = max_exp_avg_sq if amsgrad else None
+    if _fusable(param, grad, exp_avg, exp_avg_sq, top):
+        _adam_fused(param, grad, exp_avg, exp_avg_sq, top, weight_decay, weight_decay != 0, False, lr, beta1, beta2,
+                    eps, step)
         return
     if weight_decay != 0:
         grad = grad + weight_decay * param
@@ -157,9 +158,10 @@ def adamw_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1,
                  amsgrad, step):
     """One AdamW step on ``param`` (in place): the decoupled decay ``param *= 1 - lr * weight_decay``,
     then an Adam step without L2 penalty. The moment arrays are updated in place."""
-    if _fusable(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None):
-        _adam_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None,
-                    1 - lr * weight_decay, weight_decay != 0, True, lr, beta1, beta2, eps, step)
+    top = max_exp_avg_sq if amsgrad else None
+    if _fusable(param, grad, exp_avg, exp_avg_sq, top):
+        _adam_fused(param, grad, exp_avg, exp_avg_sq, top, 1 - lr * weight_decay, weight_decay != 0, True, lr, beta1,
+                    beta2, eps, step)
         return
     if weight_decay != 0:
         param *= 1 - lr * weight_decay
