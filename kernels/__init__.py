@@ -27,7 +27,8 @@ avgpool2d, global_avgpool2d   :mod:`fastnet.kernels.avgpool`
 batch_norm             :mod:`fastnet.kernels.normalization` (``batch_norm_stats`` too)
 dropout                :mod:`fastnet.kernels.dropout`
 softmax, log_softmax   :mod:`fastnet.kernels.softmax` (one kernel pair, a ``log`` flag)
-SGD's step             :mod:`fastnet.kernels.optimizers` (``sgd_step``, behind ``fastnet.optim.sgd_update``)
+optimizer steps        :mod:`fastnet.kernels.optimizers` (``sgd_step``, ``adagrad_step``, ``rmsprop_step``,
+                       ``adadelta_step``, ``adam_step``: behind ``fastnet.optim.*_update``)
 =====================  ==========================================================
 
 Not an op: :mod:`fastnet.kernels.probe` (``fma_units``) measures the machine for the benchmark
