@@ -96,10 +96,10 @@ print(" ".join(twice) or "none")
 ], ids=["convolution", "pooling", "avgpool", "optimizers"])
 def test_warmup_steps_reach_every_kernel_of_their_modules(steps, modules, dtype):
     """fastnet.compile's conv (maxpool, avgpool, optimizers) steps compile every parallel kernel of
-    the convolution (pooling, ...) modules (each form of each pass, e.g. both 2x2 / 2 backward forms: short and long
-    output rows; the serial helpers are compiled into them), in a fresh process, so that a warmed
-    cache holds all of them; and none of their kernels twice for signatures that differ only in
-    integer types."""
+    the convolution (pooling, ...) modules (each form of each pass, e.g. both 2x2 / 2 backward
+    forms: short and long output rows; the serial helpers are compiled into them), in a fresh
+    process, so that a warmed cache holds all of them; and none of their kernels twice for
+    signatures that differ only in integer types."""
     out = subprocess.run([sys.executable, "-c", _KERNELS_PROBE, dtype, steps, *modules], capture_output=True,
                          text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1"))
     assert out.returncode == 0, out.stderr
