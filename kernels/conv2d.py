@@ -13,7 +13,8 @@ Two implementations, picked per call by shape (both tested directly):
   (:func:`~fastnet.kernels.conv_lanes.lanes_fit`: images of up to 4 channels, reductions of up
   to 512 steps, output rows of at least a vector with at most 15% of their lanes wasted): VGG's
   first layer (8, 3, 224, 224) -> 64 3x3 ran 1.3-2.0x as fast, LeNet's C1
-  1.0x on one thread and 1.15-1.4x on two (Zen 3); dx and dw keep the planes.
+  1.0x on one thread and 1.15-1.4x on two (Zen 3); dx keeps the planes, and dw does on
+  AVX-512 only (:func:`_plane_weight_ok`).
 * Winograd F(2x2, 3x3) in :mod:`fastnet.kernels.winograd`, for 3x3 stride-1 layers (forward, and
   backward-input as a forward correlation of dy), when asked for (``algorithm="winograd"``) or
   when ``"auto"`` picks it by shape (:func:`winograd_ok`); and Winograd F(3x3, 2x2) for their
@@ -26,6 +27,7 @@ microsecond per call.
 
 import numpy as np
 
+from ._config import vector_bytes
 from .conv2d_plane import flat_planes, plane_correlate, plane_weight_grad
 from .conv3d import conv3d_backward_input, conv3d_forward
 from .conv_lanes import lanes_fit
@@ -37,6 +39,9 @@ PLANE_MAX_REDUCTION = 80    # flat-plane kernels up to this reduction length C*F
 PLANE_MAX_REDUCTION_DX = 160   # ... and, for dx, K*FH*FW up to this
 PLANE_MAX_WASTE = 2.0       # ... and up to this many grid positions per output (plane / outputs)
 PLANE_MAX_WASTE_WEIGHT = 2.25   # ... for the weight gradient, where the planes stay faster (see _plane_ok)
+# ... and the weight gradient only where the target's vectors are at least this wide (AVX-512):
+# with AVX2 the core's was faster on most of the planes' shapes (see _plane_weight_ok)
+PLANE_WEIGHT_MIN_VECTOR_BYTES = 64
 # algorithm="auto" takes Winograd for 3x3 stride 1 while WINOGRAD_AUTO is True, with at least
 # WINOGRAD_MIN_CHANNELS input and output channels and WINOGRAD_MIN_TILES 2x2 output tiles
 # (N * ceil(Ho/2) * ceil(Wo/2)). Measured on the Zen 4 dev box (AVX-512), float32, 2026-12-05,
@@ -117,8 +122,8 @@ def _plane_ok(reduction, grid, outputs, sh, sw, force, max_waste=None, dx_reduct
     1.82 / 1.55 | 2.52 / 1.56 | 1.58 / 1.76. So: the planes up to C*FH*FW = PLANE_MAX_REDUCTION,
     dx only where K*FH*FW is at most PLANE_MAX_REDUCTION_DX as well (3 -> 64: the core's dx), and
     only while the grid is not mostly padding (PLANE_MAX_WASTE; the weight gradient up to
-    PLANE_MAX_WASTE_WEIGHT, ``max_waste``, where the planes measured faster on the old core and
-    which spares ``fastnet train`` the core's weight kernel on a cold start).
+    PLANE_MAX_WASTE_WEIGHT, ``max_waste``, where the planes measured faster on the old core; and
+    only on AVX-512, see :func:`_plane_weight_ok`).
     """
     if sh != 1 or sw != 1:
         return False
@@ -127,6 +132,29 @@ def _plane_ok(reduction, grid, outputs, sh, sw, force, max_waste=None, dx_reduct
     waste = PLANE_MAX_WASTE if max_waste is None else max_waste
     return (reduction <= PLANE_MAX_REDUCTION and dx_reduction <= PLANE_MAX_REDUCTION_DX
             and grid <= waste * outputs)
+
+
+def _plane_weight_ok(reduction, grid, outputs, sh, sw, force):
+    """Whether the weight gradient runs on the flat planes: :func:`_plane_ok` with
+    PLANE_MAX_WASTE_WEIGHT, and by shape (``force`` None) only where the target's vectors are at
+    least PLANE_WEIGHT_MIN_VECTOR_BYTES wide (AVX-512, where the planes were measured faster).
+
+    With AVX2 the core's weight gradient was the faster one on most of the planes' shapes. Zen 3,
+    float32, 2026-12-06, plane / core, 40 shapes drawn at random from the planes' domain (batch
+    1-64, 1-8 input and 6-64 output channels, 8x8 to 56x56, 3x3 and 5x5, padding 0 or F // 2),
+    one thread: the core faster on 31, geometric mean of core / plane time 0.70, from 0.36
+    (2 -> 64 5x5 at 14x14, batch 64: 3.58 / 1.28 ms) to 1.48 (a 19 us layer); the planes ahead
+    by 1-29 us, on layers of 6 output channels or of 8x8 maps at batch 8 or less. Two
+    threads, 39 other shapes: the core faster on 30. LeNet-5's C1 (64, 1 -> 6, 28x28, 5x5,
+    padding 2) 451 / 349 us; ``fastnet train``'s first convolution (32, 1 -> 16, 8x8, 3x3) 62 /
+    53 us, and its cold start no longer compiles the planes' kernels (5.5 of the 42 s a single
+    process spent compiling it: its second convolution compiles the core's weight gradient
+    anyway). With AVX-512 the planes were faster for LeNet's C1 (above); not measured again
+    since the core's weight gradient changed (no AVX-512 machine since).
+    """
+    if force is None and vector_bytes() < PLANE_WEIGHT_MIN_VECTOR_BYTES:
+        return False
+    return _plane_ok(reduction, grid, outputs, sh, sw, force, PLANE_MAX_WASTE_WEIGHT)
 
 
 def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
@@ -187,7 +215,8 @@ def conv2d_backward_input(dy, w, dx, sh, sw, ph, pw, plane=None, algorithm="auto
 def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None, algorithm="auto"):
     """dw (K, C, FH, FW) and db (K,) = gradients of sum(y * dy); see :func:`conv3d_backward_weight`.
 
-    Flat plane form (stride 1, finite x): dy placed on the padded input's grid and one long dot
+    Flat plane form (stride 1, finite x, AVX-512 unless ``plane`` forces it: see
+    :func:`_plane_weight_ok`): dy placed on the padded input's grid and one long dot
     per (k, c, p) over all images (db summed in float64 by NumPy). Extra memory: the padded copy
     of x as in :func:`conv2d_forward` plus dy on that grid, (K, N*(H+2ph)*(W+2pw)).
     ``algorithm``: "auto", "direct" or "winograd" (3x3 stride 1 only, any padding: see
@@ -202,7 +231,7 @@ def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None, algorithm=
     if winograd_weight_ok(c, k, n * ho * wo, fh, fw, sh, sw, algorithm):
         conv2d_backward_weight_winograd(x, dy, dw, db, ph, pw)
         return
-    use_plane = _plane_ok(c * fh * fw, hp * wp, ho * wo, sh, sw, plane, PLANE_MAX_WASTE_WEIGHT)
+    use_plane = _plane_weight_ok(c * fh * fw, hp * wp, ho * wo, sh, sw, plane)
     if use_plane and plane is None and not np.isfinite(x).all():
         use_plane = False   # an inf or NaN outside every window would meet a zero of the grid
     if use_plane:

@@ -279,11 +279,34 @@ def test_shape_rule_picks_the_flat_planes_for_short_reductions_and_the_core_for_
     assert not ok(1 * 25, 32 * 32, 28 * 28, 2, 1, True)      # never at stride > 1, even forced
 
 
+@pytest.mark.parametrize("vector_bytes, planes", [(64, True), (32, False), (16, False)],
+                         ids=["avx512", "avx2", "sse"])
+def test_weight_gradient_takes_the_flat_planes_on_avx512_only(vector_bytes, planes, monkeypatch):
+    monkeypatch.setattr(conv2d_kernels, "vector_bytes", lambda: vector_bytes)
+    ok = conv2d_kernels._plane_weight_ok
+    assert ok(1 * 25, 32 * 32, 28 * 28, 1, 1, None) is planes       # LeNet C1
+    assert ok(1 * 9, 10 * 10, 8 * 8, 1, 1, None) is planes          # fastnet train's first conv
+    assert not ok(8 * 9, 4 * 4, 2 * 2, 1, 1, None)                  # mostly padding, any ISA
+    assert ok(1 * 25, 32 * 32, 28 * 28, 1, 1, True) and not ok(1 * 25, 32 * 32, 28 * 28, 1, 1, False)
+    # the dispatch follows the rule: count the flat-plane weight gradient's runs
+    calls = []
+    real = conv2d_kernels.plane_weight_grad
+    monkeypatch.setattr(conv2d_kernels, "plane_weight_grad", lambda *a: calls.append(1) or real(*a))
+    x, w, _ = conv_problem((2, 1, 8, 8), (4, 1, 3, 3), np.float64, seed=17)
+    dy = rng(18).standard_normal((2, 4, 8, 8))
+    _, dw, db = conv2d_backward(x, w, dy, 1, 1)
+    _, ew, eb = naive_conv.conv2d_backward(x, w, dy, 1, 1)
+    assert len(calls) == (1 if planes else 0)
+    assert_close(dw, ew, np.float64)
+    assert_close(db, eb, np.float64)
+
+
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
-def test_weight_gradient_with_nonfinite_input_matches_reference(bad):
+def test_weight_gradient_with_nonfinite_input_matches_reference(bad, monkeypatch):
     # x[.., 0, 8] is read only by taps q >= 2 (no padding, Wo = 7): on the flat grid it also meets
     # zeros of dy, which must not turn the other taps' sums into NaN
-    assert conv2d_kernels._plane_ok(2 * 3 * 3, 8 * 9, 6 * 7, 1, 1, None)   # a flat-plane shape
+    monkeypatch.setattr(conv2d_kernels, "vector_bytes", lambda: 64)   # the planes' rule on any CPU
+    assert conv2d_kernels._plane_weight_ok(2 * 3 * 3, 8 * 9, 6 * 7, 1, 1, None)   # a flat-plane shape
     x, w, _ = conv_problem((2, 2, 8, 9), (3, 2, 3, 3), np.float64, seed=12)
     x[1, 0, 0, 8] = bad
     dy = rng(13).standard_normal((2, 3, 6, 7))

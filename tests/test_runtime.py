@@ -99,12 +99,18 @@ def test_warmup_steps_reach_every_kernel_of_their_modules(steps, modules, dtype)
     the convolution (pooling, ...) modules (each form of each pass, e.g. both 2x2 / 2 backward
     forms: short and long output rows; the serial helpers are compiled into them), in a fresh
     process, so that a warmed cache holds all of them; and none of their kernels twice for
-    signatures that differ only in integer types."""
+    signatures that differ only in integer types. Except what no op reaches on this CPU: the
+    flat planes' weight gradient below AVX-512 (``kernels.conv2d._plane_weight_ok``)."""
+    from fastnet.kernels import conv2d as conv2d_kernels
+    from fastnet.kernels._config import vector_bytes
+    unreached = set()
+    if steps == "conv" and vector_bytes() < conv2d_kernels.PLANE_WEIGHT_MIN_VECTOR_BYTES:
+        unreached = {"fastnet.kernels.conv2d_plane.plane_weight_grad"}
     out = subprocess.run([sys.executable, "-c", _KERNELS_PROBE, dtype, steps, *modules], capture_output=True,
                          text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1"))
     assert out.returncode == 0, out.stderr
     missing, twice = out.stdout.splitlines()
-    assert missing == "none"
+    assert set(missing.split()) - {"none"} == unreached
     assert twice == "none"
 
 

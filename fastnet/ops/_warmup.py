@@ -79,7 +79,8 @@ def _conv_few_channels(rand):
 
 def _conv_steps():
     # Each op picks a form per call (kernels/conv2d.py, kernels/conv3d.py): these shapes reach each.
-    # conv2d at stride 1: the flat-plane path (rows shorter than a vector); at stride 2: the
+    # conv2d at stride 1: the flat-plane path (rows shorter than a vector; its weight gradient on
+    # AVX-512 only, kernels/conv2d.py's _plane_weight_ok); at stride 2: the
     # convolution core; images of few channels with rows of whole vectors, at any stride: the form
     # with positions in lanes (the same kernels for conv2d and conv3d, every stride's row split
     # compiled in). conv3d, C = 2:
