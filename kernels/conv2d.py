@@ -7,14 +7,16 @@ Two implementations, picked per call by shape (both tested directly):
   kernel with depth stride 1 and depth padding 0.
 * The flat-plane kernels in :mod:`fastnet.kernels.conv2d_plane`, for small layers at stride 1
   (reductions C*FH*FW up to PLANE_MAX_REDUCTION: LeNet's C1, 3x3 convolutions of RGB images),
-  where the core's short reductions make it slow; see :func:`_plane_ok`. Their forward gives way
-  to the form with output positions in vector lanes (:mod:`fastnet.kernels.conv_lanes`, run by
-  the core's :func:`~fastnet.kernels.conv3d.conv3d_forward`) wherever that one fits
-  (:func:`~fastnet.kernels.conv_lanes.lanes_fit`: images of up to 4 channels, reductions of up
-  to 512 steps, output rows of at least a vector with at most 15% of their lanes wasted): VGG's
-  first layer (8, 3, 224, 224) -> 64 3x3 ran 1.3-2.0x as fast, LeNet's C1
-  1.0x on one thread and 1.15-1.4x on two (Zen 3); dx keeps the planes, and dw does on
-  AVX-512 only (:func:`_plane_weight_ok`).
+  where the core's short reductions make it slow; see :func:`_plane_ok` (with AVX2, the forward
+  only below AVX2_PLANE_MAX_MACS multiply-adds per output: :func:`_plane_forward_ok`). Their
+  forward gives way to the form with output positions in vector lanes
+  (:mod:`fastnet.kernels.conv_lanes`, run by the core's
+  :func:`~fastnet.kernels.conv3d.conv3d_forward`) wherever that one fits
+  (:func:`~fastnet.kernels.conv_lanes.lanes_fit`: images of up to 4 channels, reductions of up to
+  512 steps, output rows of at least a vector with at most 15% of their lanes wasted): VGG's first
+  layer (8, 3, 224, 224) -> 64 3x3 ran 1.3-2.0x as fast, LeNet's C1 1.0x on one thread and
+  1.15-1.4x on two (Zen 3); dx keeps the planes, and dw does on AVX-512 only
+  (:func:`_plane_weight_ok`).
 * Winograd F(2x2, 3x3) in :mod:`fastnet.kernels.winograd`, for 3x3 stride-1 layers (forward, and
   backward-input as a forward correlation of dy), when asked for (``algorithm="winograd"``) or
   when ``"auto"`` picks it by shape (:func:`winograd_ok`); and Winograd F(3x3, 2x2) for their
@@ -39,9 +41,12 @@ PLANE_MAX_REDUCTION = 80    # flat-plane kernels up to this reduction length C*F
 PLANE_MAX_REDUCTION_DX = 160   # ... and, for dx, K*FH*FW up to this
 PLANE_MAX_WASTE = 2.0       # ... and up to this many grid positions per output (plane / outputs)
 PLANE_MAX_WASTE_WEIGHT = 2.25   # ... for the weight gradient, where the planes stay faster (see _plane_ok)
-# ... and the weight gradient only where the target's vectors are at least this wide (AVX-512):
-# with AVX2 the core's was faster on most of the planes' shapes (see _plane_weight_ok)
-PLANE_WEIGHT_MIN_VECTOR_BYTES = 64
+# ... where the target's vectors are this wide (AVX-512, where these limits were measured); with
+# narrower vectors (AVX2) the core was faster on more shapes: there the forward takes the planes
+# only below AVX2_PLANE_MAX_MACS multiply-adds per output position (C*FH*FW*K; see
+# _plane_forward_ok) and the weight gradient never (see _plane_weight_ok)
+AVX512_VECTOR_BYTES = 64
+AVX2_PLANE_MAX_MACS = 1024
 # algorithm="auto" takes Winograd for 3x3 stride 1 while WINOGRAD_AUTO is True, with at least
 # WINOGRAD_MIN_CHANNELS input and output channels and WINOGRAD_MIN_TILES 2x2 output tiles
 # (N * ceil(Ho/2) * ceil(Wo/2)). Measured on the Zen 4 dev box (AVX-512), float32, 2026-12-05,
@@ -137,7 +142,7 @@ def _plane_ok(reduction, grid, outputs, sh, sw, force, max_waste=None, dx_reduct
 def _plane_weight_ok(reduction, grid, outputs, sh, sw, force):
     """Whether the weight gradient runs on the flat planes: :func:`_plane_ok` with
     PLANE_MAX_WASTE_WEIGHT, and by shape (``force`` None) only where the target's vectors are at
-    least PLANE_WEIGHT_MIN_VECTOR_BYTES wide (AVX-512, where the planes were measured faster).
+    least AVX512_VECTOR_BYTES wide (AVX-512, where the planes were measured faster).
 
     With AVX2 the core's weight gradient was the faster one on most of the planes' shapes. Zen 3,
     float32, 2026-12-06, plane / core, 40 shapes drawn at random from the planes' domain (batch
@@ -152,9 +157,32 @@ def _plane_weight_ok(reduction, grid, outputs, sh, sw, force):
     anyway). With AVX-512 the planes were faster for LeNet's C1 (above); not measured again
     since the core's weight gradient changed (no AVX-512 machine since).
     """
-    if force is None and vector_bytes() < PLANE_WEIGHT_MIN_VECTOR_BYTES:
+    if force is None and vector_bytes() < AVX512_VECTOR_BYTES:
         return False
     return _plane_ok(reduction, grid, outputs, sh, sw, force, PLANE_MAX_WASTE_WEIGHT)
+
+
+def _plane_forward_ok(reduction, channels_out, grid, outputs, sh, sw, force):
+    """Whether the forward pass runs on the flat planes (where the lanes form does not fit):
+    :func:`_plane_ok`, and by shape (``force`` None) with vectors narrower than
+    AVX512_VECTOR_BYTES (AVX2) only below AVX2_PLANE_MAX_MACS multiply-adds per output position
+    (``reduction * channels_out``): above it the core's register tiles, which reuse each input
+    value for a vector of output channels, were the faster.
+
+    Zen 3, float32, 2026-12-06, plane / core, shapes drawn at random from the planes' forward
+    domain (batch 1-64, 1-8 input and 6-64 output channels, 8x8 to 56x56, 3x3 and 5x5, padding 0
+    or F // 2; the lanes form's shapes left out), geometric mean of core / plane time. One
+    thread, 40 shapes: from 1024 multiply-adds on, the core faster on 13 of 15, 0.76 (0.46 to
+    1.14; 0.46: 8 -> 64 channels at 8x8, batch 64, 765 / 350 us; the planes ahead on two batch-1
+    layers); below, the planes faster on 20 of 25, 1.47 (0.68 to 2.76). Two threads: 25 shapes
+    from 1024 on, the core faster on 19, 0.81 (0.44 to 1.43; the planes ahead only on layers of
+    26-44 us: batch 1, or 8x8 maps at batch 8); 25 below, the planes faster on 22, 1.67 (0.81 to
+    3.74). Not measured on AVX-512, where the planes' limits were set (:func:`_plane_ok`).
+    """
+    if (force is None and vector_bytes() < AVX512_VECTOR_BYTES
+            and reduction * channels_out >= AVX2_PLANE_MAX_MACS):
+        return False
+    return _plane_ok(reduction, grid, outputs, sh, sw, force)
 
 
 def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
@@ -176,7 +204,7 @@ def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
         conv2d_forward_winograd(x, w, b, y, ph, pw)
         return
     lanes = lanes_fit(c, fh * fw, sw, y.shape[3], x.dtype) if plane is None else False
-    if not lanes and _plane_ok(c * fh * fw, hp * wp, y.shape[2] * y.shape[3], sh, sw, plane):
+    if not lanes and _plane_forward_ok(c * fh * fw, k, hp * wp, y.shape[2] * y.shape[3], sh, sw, plane):
         xf = flat_planes(x, ph, pw, hp, wp, fw)
         plane_correlate(xf, hp * wp, wp, w, b, y)
         return

@@ -281,6 +281,29 @@ def test_shape_rule_picks_the_flat_planes_for_short_reductions_and_the_core_for_
 
 @pytest.mark.parametrize("vector_bytes, planes", [(64, True), (32, False), (16, False)],
                          ids=["avx512", "avx2", "sse"])
+def test_forward_takes_the_flat_planes_for_many_multiply_adds_on_avx512_only(vector_bytes, planes, monkeypatch):
+    monkeypatch.setattr(conv2d_kernels, "vector_bytes", lambda: vector_bytes)
+    ok = conv2d_kernels._plane_forward_ok
+    limit = conv2d_kernels.AVX2_PLANE_MAX_MACS
+    assert ok(8 * 9, 64, 10 * 10, 8 * 8, 1, 1, None) is planes        # 8 -> 64 3x3: 4608 per output
+    assert ok(8 * 9, limit // 72, 10 * 10, 8 * 8, 1, 1, None)           # 8 -> 14: 1008, below the limit
+    assert ok(8 * 9, limit // 72 + 1, 10 * 10, 8 * 8, 1, 1, None) is planes   # 8 -> 15: 1080
+    assert ok(1 * 9, 16, 10 * 10, 8 * 8, 1, 1, None)                  # few multiply-adds: planes, any ISA
+    assert not ok(8 * 9, 64, 4 * 4, 2 * 2, 1, 1, None)                # mostly padding, any ISA
+    assert ok(8 * 9, 64, 10 * 10, 8 * 8, 1, 1, True) and not ok(1 * 9, 16, 10 * 10, 8 * 8, 1, 1, False)
+    # the dispatch follows the rule: count the flat-plane correlations (6 channels: not the lanes form)
+    calls = []
+    real = conv2d_kernels.plane_correlate
+    monkeypatch.setattr(conv2d_kernels, "plane_correlate", lambda *a: calls.append(1) or real(*a))
+    x, w, b = conv_problem((2, 6, 8, 8), (20, 6, 3, 3), np.float64, seed=19)   # 1080 per output
+    y = np.empty((2, 20, 8, 8))
+    conv2d_kernels.conv2d_forward(x, w, b, y, 1, 1, 1, 1)
+    assert len(calls) == (1 if planes else 0)
+    assert_close(y, naive_conv.conv2d(x, w, b, 1, 1), np.float64)
+
+
+@pytest.mark.parametrize("vector_bytes, planes", [(64, True), (32, False), (16, False)],
+                         ids=["avx512", "avx2", "sse"])
 def test_weight_gradient_takes_the_flat_planes_on_avx512_only(vector_bytes, planes, monkeypatch):
     monkeypatch.setattr(conv2d_kernels, "vector_bytes", lambda: vector_bytes)
     ok = conv2d_kernels._plane_weight_ok
