@@ -369,6 +369,41 @@ def test_fit_helper_compiles_the_loss_first(tmp_path):
     assert "losses.cross_entropy_forward" in names and "dense._dense_forward" in names, names
 
 
+def test_fit_helper_takes_the_convolutions_weight_gradients_first(monkeypatch):
+    """The helper's tasks: the convolutions' weight gradients alone, last one first (their forward
+    kernels are what the training process needs next), then every layer whole, last one first."""
+    import io
+    from fastnet import Sequential, _warm, layers
+    model = Sequential([layers.Conv2d(1, 4, 3, padding=1), layers.ReLU(), layers.MaxPool2d(2),
+                        layers.Conv2d(4, 8, 3), layers.Flatten(), layers.Dense(32, 3)])
+    spec = {"config": model.get_config(), "shape": [5, 1, 8, 8], "dtype": "float32"}
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(spec)))
+    tasks = []
+    monkeypatch.setattr(_warm, "_run_layer", lambda layer, i, shape, dtype, rng, weights_only=False:
+                        tasks.append((i, type(layer).__name__, shape, weights_only)) or True)
+    _warm.main()
+    assert tasks == [(3, "Conv2d", (5, 4, 4, 4), True), (0, "Conv2d", (5, 1, 8, 8), True),
+                     (5, "Dense", (5, 32), False), (4, "Flatten", (5, 8, 2, 2), False),
+                     (3, "Conv2d", (5, 4, 4, 4), False), (2, "MaxPool2d", (5, 4, 8, 8), False),
+                     (1, "ReLU", (5, 4, 8, 8), False), (0, "Conv2d", (5, 1, 8, 8), False)]
+
+
+def test_fit_helper_weight_gradient_alone_matches_a_whole_step():
+    """A weights-only task computes the same gradient a forward and backward would (the layer's
+    input kept as its forward keeps it), and no input gradient."""
+    from fastnet import _warm, layers
+    layer = layers.Conv2d(3, 4, 3, padding=1, seed=0)
+    asked, backward = [], layer.backward
+    layer.backward = lambda dy, input_grad=True: asked.append(input_grad) or backward(dy, input_grad=input_grad)
+    assert _warm._run_layer(layer, 2, (2, 3, 6, 6), np.float32, np.random.default_rng(1), weights_only=True)
+    assert asked == [False]
+    alone = layer.weight.grad.copy(), layer.bias.grad.copy()
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    whole = layers.Conv2d(3, 4, 3, padding=1, seed=0)
+    whole.backward(np.ones_like(whole.forward(x)))
+    assert np.array_equal(alone[0], whole.weight.grad) and np.array_equal(alone[1], whole.bias.grad)
+
+
 def test_fit_helper_puts_off_a_layer_whose_kernel_is_busy(tmp_path):
     """While another process holds dense's lock (as when compiling it), the helper of a
     [ReLU, Dense] model, which starts from the last layer, puts Dense off instead of waiting,
