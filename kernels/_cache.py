@@ -559,9 +559,9 @@ def describe():
 
 #: Seconds a cold first epoch of ``fastnet train`` spends compiling on a 2-core development
 #: machine (float32 and float64 alike); used until this machine has measured its own. Measured:
-#: 22.9-25.4 s on Zen 4 (AVX-512, 2026-12-05/06), 27-39 s on a busy Zen 3 VM (AVX2, 2026-12-06;
-#: 16 s on Zen 5 on 2026-12-02, with fewer kernels); 25.6-27.7 s on that Zen 3 once the compile
-#: helper took the convolutions' weight gradients first (fastnet/_warm.py).
+#: 22.9-25.4 s on Zen 4 (AVX-512, 2026-12-05/06); on a busy Zen 3 VM (AVX2, 2026-12-06) 27-39 s,
+#: then 25.6-27.7 s once the compile helper took the convolutions' weight gradients first
+#: (fastnet/_warm.py). It was 16 s, measured on Zen 5 on 2026-12-02 with fewer kernels.
 DEFAULT_COMPILE_ESTIMATE_S = 25.0
 _TIMINGS_FILE = "compile_seconds.json"
 _announced = set()
