@@ -58,6 +58,12 @@ AVX2_PLANE_MAX_MACS = 1024
 WINOGRAD_AUTO = True
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MIN_TILES = 32
+# With vectors narrower than AVX512_VECTOR_BYTES (AVX2) Winograd needs more tiles: at least
+# AVX2_WINOGRAD_MIN_TILES, or AVX2_WINOGRAD_MIN_TILES_LARGE where C * K > AVX2_WINOGRAD_LARGE
+# (see winograd_ok for the measurements).
+AVX2_WINOGRAD_MIN_TILES = 96
+AVX2_WINOGRAD_LARGE = 256 * 256
+AVX2_WINOGRAD_MIN_TILES_LARGE = 192
 # The weight gradient (Winograd F(3x3, 2x2), conv2d_backward_weight) has its own thresholds (see
 # winograd_weight_ok): at least WINOGRAD_WEIGHT_MIN_CHANNELS input and output channels and
 # WINOGRAD_WEIGHT_MIN_OUTPUTS output positions N * Ho * Wo, or WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE
@@ -77,6 +83,9 @@ WINOGRAD_WEIGHT_MIN_CHANNELS = 32
 WINOGRAD_WEIGHT_MIN_OUTPUTS = 160
 WINOGRAD_WEIGHT_LARGE = 256 * 256
 WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE = 256
+# ... and with AVX2 only on maps whose outputs fill at least AVX2_WINOGRAD_WEIGHT_MIN_FILL of the
+# positions of their 2x2 tiles (7x7: 49 of 64; see winograd_weight_ok)
+AVX2_WINOGRAD_WEIGHT_MIN_FILL = 0.8
 ALGORITHMS = ("auto", "direct", "winograd")
 
 
@@ -88,23 +97,61 @@ def winograd_applies(fh, fw, sh, sw):
 def winograd_ok(channels_in, channels_out, tiles, fh, fw, sh, sw, algorithm):
     """Whether to run Winograd: ``algorithm`` "winograd" (the caller checked that it applies),
     "direct" never, "auto" by shape (WINOGRAD_AUTO, WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES;
-    ``tiles`` = N * ceil(Ho/2) * ceil(Wo/2) of the correlation Winograd would compute)."""
+    ``tiles`` = N * ceil(Ho/2) * ceil(Wo/2) of the correlation Winograd would compute). With
+    vectors narrower than AVX512_VECTOR_BYTES (AVX2), at least AVX2_WINOGRAD_MIN_TILES tiles, or
+    AVX2_WINOGRAD_MIN_TILES_LARGE where C * K > AVX2_WINOGRAD_LARGE.
+
+    The AVX-512 limits (above) left Winograd slower than the direct core on small layers with
+    AVX2. Zen 3, float32, 2026-12-06, direct time / Winograd time, forward | backward-input, the
+    best of 3 rounds of 5 calls, one thread (two threads); 3x3, padding 1, 85 layers. Below 96
+    tiles: 7x7 maps at batch 2 (32 tiles), 64-512 channels 0.52-0.71 | 0.64-0.79 (0.54-0.82 |
+    0.55-0.96); batch 4 (64 tiles) 0.72-0.96 | 0.74-0.97 (0.70-1.00 | 0.76-1.10); 14x14 at batch
+    1 (49 tiles): 64 and 128 channels 0.80-1.02 | 0.82-0.95 (0.81-0.96 | 0.91-1.00), 256
+    0.72-0.95 | 0.99-1.26 (1.04-1.07 | 1.04-1.13), 512 0.87 | 0.84 (0.66 | 0.85); 13x13, 384
+    channels 0.88 | 0.90 (0.83 | 0.47). From 96 tiles on, up to 256 x 256 channels: 7x7 at batch
+    8 (128 tiles) 0.94-1.19 | 0.94-1.11 (1.00-1.15 | 1.09-1.16), batch 16 and 32 1.12-1.25 |
+    1.06-1.27 (1.06-1.24 | 1.14-1.54); maps of 13x13 to 56x56 0.90-2.21 | 1.00-2.06 (1.00-2.13 |
+    1.15-3.39). More channels (384 and 512; at 512 -> 512 U, the transformed weights, is 16 MB):
+    98-147 tiles 0.79-1.13 | 0.86-1.00 (0.81-1.10 | 0.82-1.08), from 196 on 0.77-1.58 |
+    0.95-1.46 (0.97-1.52 | 0.87-1.63). AVX-512 not measured again (no such machine since
+    2026-12-05).
+    """
     if algorithm == "direct" or not winograd_applies(fh, fw, sh, sw):
         return False
     if algorithm == "winograd":
         return True
+    if vector_bytes() < AVX512_VECTOR_BYTES:
+        large = channels_in * channels_out > AVX2_WINOGRAD_LARGE
+        if tiles < (AVX2_WINOGRAD_MIN_TILES_LARGE if large else AVX2_WINOGRAD_MIN_TILES):
+            return False
     return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_MIN_CHANNELS
             and tiles >= WINOGRAD_MIN_TILES)
 
 
-def winograd_weight_ok(channels_in, channels_out, outputs, fh, fw, sh, sw, algorithm):
+def winograd_weight_ok(channels_in, channels_out, outputs, fh, fw, sh, sw, algorithm, tiles=None):
     """Whether conv2d_backward_weight runs Winograd F(3x3, 2x2): "winograd" (the caller checked
     that it applies), "direct" never, "auto" by shape with the WINOGRAD_WEIGHT_* constants
-    (WINOGRAD_AUTO False turns it off too); ``outputs`` = N * Ho * Wo, the positions of dy."""
+    (WINOGRAD_AUTO False turns it off too); ``outputs`` = N * Ho * Wo, the positions of dy,
+    ``tiles`` = N * ceil(Ho/2) * ceil(Wo/2) (None: outputs / 4, every tile full). With vectors
+    narrower than AVX512_VECTOR_BYTES (AVX2), only where the outputs fill at least
+    AVX2_WINOGRAD_WEIGHT_MIN_FILL of the tiles' 4 * tiles positions.
+
+    Zen 3 (AVX2), float32, 2026-12-06, direct dw time / Winograd dw time, the best of 3 rounds of
+    5 calls, one thread (two threads), C = K, 3x3, padding 1: 7x7 maps (49 of 64 positions
+    filled), 32-512 channels, batch 1-64, 25 layers: 0.56-1.02 (0.57-0.98), 0.8 typical; 13x13
+    maps (169 of 196), AlexNet's 256-384 channels at batch 2-8: 1.00-1.73 (0.78-1.12); maps of
+    14x14 and more, the layers the limits above give Winograd, 64-512 channels: 0.90-1.52
+    (0.88-1.94). Not changed: 32 channels, which Winograd lost at 14x14 (batch 2-8: 0.76-0.86,
+    two threads 0.76-0.91), tied at 28x28 (0.93-1.08, 0.99-1.19) and won at 56x56 (1.10-1.33,
+    1.02-1.16).
+    """
     if algorithm == "direct" or not winograd_applies(fh, fw, sh, sw):
         return False
     if algorithm == "winograd":
         return True
+    if (vector_bytes() < AVX512_VECTOR_BYTES and tiles is not None
+            and outputs < AVX2_WINOGRAD_WEIGHT_MIN_FILL * 4 * tiles):
+        return False
     large = channels_in * channels_out > WINOGRAD_WEIGHT_LARGE
     return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_WEIGHT_MIN_CHANNELS
             and outputs >= (WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE if large else WINOGRAD_WEIGHT_MIN_OUTPUTS))
@@ -256,7 +303,7 @@ def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None, algorithm=
     _, k, ho, wo = dy.shape
     fh, fw = dw.shape[2], dw.shape[3]
     hp, wp = h + 2 * ph, wd + 2 * pw
-    if winograd_weight_ok(c, k, n * ho * wo, fh, fw, sh, sw, algorithm):
+    if winograd_weight_ok(c, k, n * ho * wo, fh, fw, sh, sw, algorithm, _tiles(n, ho, wo)):
         conv2d_backward_weight_winograd(x, dy, dw, db, ph, pw)
         return
     use_plane = _plane_weight_ok(c * fh * fw, hp * wp, ho * wo, sh, sw, plane)

@@ -224,6 +224,7 @@ def test_deterministic_across_runs_and_thread_counts():
 
 
 def test_auto_follows_the_dispatch_constants(monkeypatch):
+    monkeypatch.setattr(k2, "vector_bytes", lambda: 64)   # AVX-512's limits on any CPU
     x, w, b = conv_problem((1, 4, 6, 6), (4, 4, 3, 3), np.float32, seed=10)
     direct = conv2d(x, w, b, 1, 1, algorithm="direct")
     wino = conv2d(x, w, b, 1, 1, algorithm="winograd")
@@ -243,6 +244,36 @@ def test_auto_follows_the_dispatch_constants(monkeypatch):
     monkeypatch.setattr(k2, "WINOGRAD_MIN_TILES", 9)
     monkeypatch.setattr(k2, "WINOGRAD_MIN_CHANNELS", 5)
     assert np.array_equal(conv2d(x, w, b, 1, 1), direct)
+
+
+@pytest.mark.parametrize("vector_bytes", [32, 16])
+def test_auto_needs_more_tiles_below_avx512(vector_bytes, monkeypatch):
+    """With AVX2 (or SSE) vectors, "auto" takes Winograd from AVX2_WINOGRAD_MIN_TILES tiles, or
+    AVX2_WINOGRAD_MIN_TILES_LARGE above AVX2_WINOGRAD_LARGE channel pairs (C * K); AVX-512 from
+    WINOGRAD_MIN_TILES. The forward and the input gradient both follow it."""
+    ok = k2.winograd_ok
+    monkeypatch.setattr(k2, "vector_bytes", lambda: 64)
+    assert ok(64, 64, 32, 3, 3, 1, 1, "auto") and ok(512, 512, 32, 3, 3, 1, 1, "auto")
+    monkeypatch.setattr(k2, "vector_bytes", lambda: vector_bytes)
+    assert not ok(64, 64, 95, 3, 3, 1, 1, "auto") and ok(64, 64, 96, 3, 3, 1, 1, "auto")
+    assert ok(256, 256, 96, 3, 3, 1, 1, "auto")                            # 256 * 256: not large
+    assert not ok(256, 384, 191, 3, 3, 1, 1, "auto") and ok(256, 384, 192, 3, 3, 1, 1, "auto")
+    assert not ok(16, 16, 10**6, 3, 3, 1, 1, "auto")                       # WINOGRAD_MIN_CHANNELS
+    assert ok(64, 64, 1, 3, 3, 1, 1, "winograd") and not ok(64, 64, 10**6, 3, 3, 1, 1, "direct")
+    # through conv2d and conv2d_backward: 3 x 3 tiles of 2 x 2 outputs, 4 channels
+    x, w, b = conv_problem((1, 4, 6, 6), (4, 4, 3, 3), np.float32, seed=10)
+    dy = rng(12).standard_normal((1, 4, 6, 6)).astype(np.float32)
+    direct = conv2d(x, w, b, 1, 1, algorithm="direct"), conv2d_backward(x, w, dy, 1, 1, algorithm="direct")[0]
+    wino = conv2d(x, w, b, 1, 1, algorithm="winograd"), conv2d_backward(x, w, dy, 1, 1, algorithm="winograd")[0]
+    assert not np.array_equal(direct[0], wino[0]) and not np.array_equal(direct[1], wino[1])
+    monkeypatch.setattr(k2, "WINOGRAD_MIN_CHANNELS", 4)
+    monkeypatch.setattr(k2, "WINOGRAD_MIN_TILES", 9)
+    for tiles, large, expected in ((9, 10**6, wino), (10, 10**6, direct), (10**6, 15, wino), (10**6, 16, direct)):
+        monkeypatch.setattr(k2, "AVX2_WINOGRAD_MIN_TILES", tiles)
+        monkeypatch.setattr(k2, "AVX2_WINOGRAD_MIN_TILES_LARGE", 9)
+        monkeypatch.setattr(k2, "AVX2_WINOGRAD_LARGE", large)   # C * K = 16: large below 16
+        assert np.array_equal(conv2d(x, w, b, 1, 1), expected[0])
+        assert np.array_equal(conv2d_backward(x, w, dy, 1, 1)[0], expected[1])
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -418,6 +449,7 @@ def test_weight_gradient_deterministic_across_runs_and_thread_counts(xs, k):
 
 
 def test_weight_gradient_auto_follows_the_dispatch_constants(monkeypatch):
+    monkeypatch.setattr(k2, "vector_bytes", lambda: 64)   # AVX-512's limits on any CPU
     x, dy = _weight_problem((1, 4, 6, 6), 4, 1, np.float32, seed=26)   # 36 positions, 4 channels
     direct, wino = _weight_grad(x, dy, "direct")[0], _weight_grad(x, dy, "winograd")[0]
     assert not np.array_equal(direct, wino)   # different rounding: tells the paths apart
@@ -451,3 +483,22 @@ def test_weight_gradient_auto_follows_the_dispatch_constants(monkeypatch):
     assert not k2.winograd_weight_ok(64, 64, 10**6, 3, 3, 2, 2, "auto")
     assert not k2.winograd_weight_ok(64, 64, 10**6, 5, 5, 1, 1, "auto")
     assert not k2.winograd_weight_ok(64, 64, 10**6, 3, 3, 1, 1, "direct")
+
+
+@pytest.mark.parametrize("vector_bytes, size, winograd_expected", [
+    (64, 7, True), (32, 7, False), (16, 7, False),   # 7 x 7: 49 of 16 tiles' 64 positions
+    (32, 9, True), (32, 6, True),                     # 81 of 100; 36 of 36
+])
+def test_weight_gradient_needs_full_tiles_below_avx512(vector_bytes, size, winograd_expected, monkeypatch):
+    """With AVX2 (or SSE) vectors, "auto" takes Winograd for the weight gradient only where dy's
+    positions fill at least AVX2_WINOGRAD_WEIGHT_MIN_FILL of its 2 x 2 tiles (7 x 7 maps do not)."""
+    monkeypatch.setattr(k2, "vector_bytes", lambda: vector_bytes)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_CHANNELS", 4)
+    monkeypatch.setattr(k2, "WINOGRAD_WEIGHT_MIN_OUTPUTS", 1)
+    x, dy = _weight_problem((2, 4, size, size), 5, 1, np.float32, seed=27)
+    direct, wino = _weight_grad(x, dy, "direct")[0], _weight_grad(x, dy, "winograd")[0]
+    assert not np.array_equal(direct, wino)
+    assert np.array_equal(_weight_grad(x, dy, "auto")[0], wino if winograd_expected else direct)
+    tiles = 2 * ((size + 1) // 2) ** 2
+    assert k2.winograd_weight_ok(4, 5, 2 * size * size, 3, 3, 1, 1, "auto", tiles) == winograd_expected
+    assert k2.winograd_weight_ok(4, 5, 2 * size * size, 3, 3, 1, 1, "auto")   # tiles unknown: full
