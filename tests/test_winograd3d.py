@@ -531,6 +531,7 @@ def test_weight_auto_follows_the_dispatch_constants(monkeypatch):
     """dw under "auto": Winograd by WEIGHT_MIN_CHANNELS (on the input channels C = 4 only: K = 2
     does not count), WEIGHT_MIN_TILES (2x2x2 tiles of dy: 2 x 3 x 3 here) and
     winograd3d.WINOGRAD_AUTO; never for strides or other filter sizes."""
+    monkeypatch.setattr(winograd3d_weight, "vector_bytes", lambda: 64)   # AVX-512's limits on any CPU
     x, w, _ = conv_problem((1, 4, 6, 8, 8), (2, 4, 3, 3, 3), np.float32, seed=31)
     dy = rng(32).standard_normal((1, 2, 4, 6, 6)).astype(np.float32)
     dw = {a: conv3d_backward(x, w, dy, 1, 0, algorithm=a)[1] for a in ("direct", "winograd")}
@@ -554,3 +555,27 @@ def test_weight_auto_follows_the_dispatch_constants(monkeypatch):
         g = rng(33).standard_normal(y.shape).astype(np.float32)
         assert np.array_equal(conv3d_backward(x, ws, g, stride, 1)[1],
                               conv3d_backward(x, ws, g, stride, 1, algorithm="direct")[1])
+
+
+@pytest.mark.parametrize("vector_bytes", [32, 16])
+def test_weight_auto_below_avx512_follows_its_own_constants(vector_bytes, monkeypatch):
+    """With AVX2 (or SSE) vectors, dw under "auto" takes Winograd by AVX2_WEIGHT_MIN_CHANNELS and
+    AVX2_WEIGHT_MIN_TILES (WEIGHT_MIN_CHANNELS and WEIGHT_MIN_TILES are AVX-512's)."""
+    monkeypatch.setattr(winograd3d_weight, "vector_bytes", lambda: vector_bytes)
+    ok = winograd3d_weight.winograd_weight_ok
+    assert not ok(31, 64, 64, 3, 3, 3, 1, 1, 1, "auto") and ok(32, 64, 64, 3, 3, 3, 1, 1, 1, "auto")
+    assert not ok(32, 64, 63, 3, 3, 3, 1, 1, 1, "auto")
+    assert ok(16, 16, 1, 3, 3, 3, 1, 1, 1, "winograd") and not ok(64, 64, 10**6, 3, 3, 3, 1, 1, 1, "direct")
+    monkeypatch.setattr(winograd3d_weight, "vector_bytes", lambda: 64)
+    assert ok(12, 64, 32, 3, 3, 3, 1, 1, 1, "auto")
+    monkeypatch.setattr(winograd3d_weight, "vector_bytes", lambda: vector_bytes)
+    x, w, _ = conv_problem((1, 4, 6, 8, 8), (2, 4, 3, 3, 3), np.float32, seed=31)
+    dy = rng(32).standard_normal((1, 2, 4, 6, 6)).astype(np.float32)   # 2 x 3 x 3 tiles
+    dw = {a: conv3d_backward(x, w, dy, 1, 0, algorithm=a)[1] for a in ("direct", "winograd")}
+    assert not np.array_equal(dw["direct"], dw["winograd"])
+    monkeypatch.setattr(winograd3d_weight, "WEIGHT_MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd3d_weight, "WEIGHT_MIN_TILES", 1)
+    for min_channels, min_tiles, expected in ((4, 18, "winograd"), (5, 18, "direct"), (4, 19, "direct")):
+        monkeypatch.setattr(winograd3d_weight, "AVX2_WEIGHT_MIN_CHANNELS", min_channels)
+        monkeypatch.setattr(winograd3d_weight, "AVX2_WEIGHT_MIN_TILES", min_tiles)
+        assert np.array_equal(conv3d_backward(x, w, dy, 1, 0)[1], dw[expected])
