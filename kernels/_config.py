@@ -88,6 +88,9 @@ define void @probe(<16 x float>* %p) {
 """
 
 
+AVX512_VECTOR_BYTES = 64   # vector_bytes() of AVX-512 targets (several kernels pick limits by it)
+
+
 @functools.cache
 def vector_bytes():
     """Width in bytes of the widest vector registers of the CPU Numba compiles for: 64 (AVX-512),

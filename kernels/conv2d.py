@@ -29,7 +29,7 @@ microsecond per call.
 
 import numpy as np
 
-from ._config import vector_bytes
+from ._config import AVX512_VECTOR_BYTES, vector_bytes
 from .conv2d_plane import flat_planes, plane_correlate, plane_weight_grad
 from .conv3d import conv3d_backward_input, conv3d_forward
 from .conv_lanes import lanes_fit
@@ -41,11 +41,10 @@ PLANE_MAX_REDUCTION = 80    # flat-plane kernels up to this reduction length C*F
 PLANE_MAX_REDUCTION_DX = 160   # ... and, for dx, K*FH*FW up to this
 PLANE_MAX_WASTE = 2.0       # ... and up to this many grid positions per output (plane / outputs)
 PLANE_MAX_WASTE_WEIGHT = 2.25   # ... for the weight gradient, where the planes stay faster (see _plane_ok)
-# ... where the target's vectors are this wide (AVX-512, where these limits were measured); with
-# narrower vectors (AVX2) the core was faster on more shapes: there the forward takes the planes
-# only below AVX2_PLANE_MAX_MACS multiply-adds per output position (C*FH*FW*K; see
-# _plane_forward_ok) and the weight gradient never (see _plane_weight_ok)
-AVX512_VECTOR_BYTES = 64
+# ... where the target's vectors are AVX512_VECTOR_BYTES wide (AVX-512, where these limits were
+# measured); with narrower vectors (AVX2) the core was faster on more shapes: there the forward
+# takes the planes only below AVX2_PLANE_MAX_MACS multiply-adds per output position (C*FH*FW*K;
+# see _plane_forward_ok) and the weight gradient never (see _plane_weight_ok)
 AVX2_PLANE_MAX_MACS = 1024
 # algorithm="auto" takes Winograd for 3x3 stride 1 while WINOGRAD_AUTO is True, with at least
 # WINOGRAD_MIN_CHANNELS input and output channels and WINOGRAD_MIN_TILES 2x2 output tiles
@@ -128,16 +127,16 @@ def winograd_ok(channels_in, channels_out, tiles, fh, fw, sh, sw, algorithm):
             and tiles >= WINOGRAD_MIN_TILES)
 
 
-def winograd_weight_ok(channels_in, channels_out, outputs, fh, fw, sh, sw, algorithm, tiles=None):
+def winograd_weight_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, sw, algorithm):
     """Whether conv2d_backward_weight runs Winograd F(3x3, 2x2): "winograd" (the caller checked
     that it applies), "direct" never, "auto" by shape with the WINOGRAD_WEIGHT_* constants
     (WINOGRAD_AUTO False turns it off too); ``outputs`` = N * Ho * Wo, the positions of dy,
-    ``tiles`` = N * ceil(Ho/2) * ceil(Wo/2) (None: outputs / 4, every tile full). With vectors
-    narrower than AVX512_VECTOR_BYTES (AVX2), only where the outputs fill at least
+    ``tiles`` = N * ceil(Ho/2) * ceil(Wo/2), its 2x2 tiles. With vectors narrower than
+    AVX512_VECTOR_BYTES (AVX2), only where the outputs fill at least
     AVX2_WINOGRAD_WEIGHT_MIN_FILL of the tiles' 4 * tiles positions.
 
     Zen 3 (AVX2), float32, 2026-12-06, direct dw time / Winograd dw time, the best of 3 rounds of
-    5 calls, one thread (two threads), C = K, 3x3, padding 1: 7x7 maps (49 of 64 positions
+    5 calls, one thread (two threads), 3x3, padding 1: 7x7 maps (49 of 64 positions
     filled), 32-512 channels, batch 1-64, 25 layers: 0.56-1.02 (0.57-0.98), 0.8 typical; 13x13
     maps (169 of 196), AlexNet's 256-384 channels at batch 2-8: 1.00-1.73 (0.78-1.12); maps of
     14x14 and more, the layers the limits above give Winograd, 64-512 channels: 0.90-1.52
@@ -149,8 +148,7 @@ def winograd_weight_ok(channels_in, channels_out, outputs, fh, fw, sh, sw, algor
         return False
     if algorithm == "winograd":
         return True
-    if (vector_bytes() < AVX512_VECTOR_BYTES and tiles is not None
-            and outputs < AVX2_WINOGRAD_WEIGHT_MIN_FILL * 4 * tiles):
+    if vector_bytes() < AVX512_VECTOR_BYTES and outputs < AVX2_WINOGRAD_WEIGHT_MIN_FILL * 4 * tiles:
         return False
     large = channels_in * channels_out > WINOGRAD_WEIGHT_LARGE
     return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_WEIGHT_MIN_CHANNELS
@@ -303,7 +301,7 @@ def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None, algorithm=
     _, k, ho, wo = dy.shape
     fh, fw = dw.shape[2], dw.shape[3]
     hp, wp = h + 2 * ph, wd + 2 * pw
-    if winograd_weight_ok(c, k, n * ho * wo, fh, fw, sh, sw, algorithm, _tiles(n, ho, wo)):
+    if winograd_weight_ok(c, k, n * ho * wo, _tiles(n, ho, wo), fh, fw, sh, sw, algorithm):
         conv2d_backward_weight_winograd(x, dy, dw, db, ph, pw)
         return
     use_plane = _plane_weight_ok(c * fh * fw, hp * wp, ho * wo, sh, sw, plane)

@@ -66,7 +66,8 @@ from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
 from . import winograd3d as _w3
-from ._config import accumulator_kernel, parallel_kernel, serial_kernel, vector_bytes
+from ._config import (AVX512_VECTOR_BYTES, accumulator_kernel, parallel_kernel, serial_kernel,
+                      vector_bytes)
 from .conv3d import _channel_sum, _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_rows, tile_shape, vector_lanes
@@ -97,7 +98,7 @@ REDUCE_BLOCK = 4         # _winograd3d_weight_reduce: output channels per task
 #   1.49, 128 1.54 | 1.52, 256 1.71 | 1.54, 512 1.56 | 1.71; 64 and more: 1.6-2.5 | 1.4-2.4.
 WEIGHT_MIN_CHANNELS = 12
 WEIGHT_MIN_TILES = 32
-# With vectors narrower than AVX-512's 64 bytes (AVX2), AVX2_WEIGHT_MIN_CHANNELS and
+# With vectors narrower than AVX-512's (AVX2), AVX2_WEIGHT_MIN_CHANNELS and
 # AVX2_WEIGHT_MIN_TILES instead. Zen 3, float32, 2026-12-06, direct dw time / Winograd dw time,
 # the best of 3 rounds of 5 calls, 1 thread | 2 threads, padding 1, 25 layers: C = 12 (8x16x16
 # volumes, K = 12 and 64) 0.55-0.60 | 0.75-0.79; C = 16 (64 and 1024 tiles) 0.86-0.89 |
@@ -111,13 +112,13 @@ def winograd_weight_ok(channels_in, channels_out, tiles, fd, fh, fw, sd, sh, sw,
     """Whether conv3d_backward's dw runs Winograd F(3x3x3, 2x2x2): "winograd" (the caller checked
     that it applies), "direct" never, "auto" by shape (``winograd3d.WINOGRAD_AUTO``,
     WEIGHT_MIN_CHANNELS on the input channels only, WEIGHT_MIN_TILES; with vectors narrower than
-    64 bytes, AVX2_WEIGHT_MIN_CHANNELS and AVX2_WEIGHT_MIN_TILES; ``tiles`` =
+    AVX-512's, AVX2_WEIGHT_MIN_CHANNELS and AVX2_WEIGHT_MIN_TILES; ``tiles`` =
     :func:`~fastnet.kernels.winograd3d.tile_count` of dy)."""
     if algorithm == "direct" or not winograd_applies(fd, fh, fw, sd, sh, sw):
         return False
     if algorithm == "winograd":
         return True
-    if vector_bytes() < 64:
+    if vector_bytes() < AVX512_VECTOR_BYTES:
         min_channels, min_tiles = AVX2_WEIGHT_MIN_CHANNELS, AVX2_WEIGHT_MIN_TILES
     else:
         min_channels, min_tiles = WEIGHT_MIN_CHANNELS, WEIGHT_MIN_TILES

@@ -480,9 +480,9 @@ def test_weight_gradient_auto_follows_the_dispatch_constants(monkeypatch):
     monkeypatch.setattr(k2, "WINOGRAD_MIN_CHANNELS", 10**6)
     monkeypatch.setattr(k2, "WINOGRAD_MIN_TILES", 10**6)
     assert np.array_equal(_weight_grad(x, dy, "auto")[0], wino)
-    assert not k2.winograd_weight_ok(64, 64, 10**6, 3, 3, 2, 2, "auto")
-    assert not k2.winograd_weight_ok(64, 64, 10**6, 5, 5, 1, 1, "auto")
-    assert not k2.winograd_weight_ok(64, 64, 10**6, 3, 3, 1, 1, "direct")
+    assert not k2.winograd_weight_ok(64, 64, 10**6, 10**6 // 4, 3, 3, 2, 2, "auto")
+    assert not k2.winograd_weight_ok(64, 64, 10**6, 10**6 // 4, 5, 5, 1, 1, "auto")
+    assert not k2.winograd_weight_ok(64, 64, 10**6, 10**6 // 4, 3, 3, 1, 1, "direct")
 
 
 @pytest.mark.parametrize("vector_bytes, size, winograd_expected", [
@@ -500,5 +500,4 @@ def test_weight_gradient_needs_full_tiles_below_avx512(vector_bytes, size, winog
     assert not np.array_equal(direct, wino)
     assert np.array_equal(_weight_grad(x, dy, "auto")[0], wino if winograd_expected else direct)
     tiles = 2 * ((size + 1) // 2) ** 2
-    assert k2.winograd_weight_ok(4, 5, 2 * size * size, 3, 3, 1, 1, "auto", tiles) == winograd_expected
-    assert k2.winograd_weight_ok(4, 5, 2 * size * size, 3, 3, 1, 1, "auto")   # tiles unknown: full
+    assert k2.winograd_weight_ok(4, 5, 2 * size * size, tiles, 3, 3, 1, 1, "auto") == winograd_expected
