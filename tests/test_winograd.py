@@ -501,3 +501,23 @@ def test_weight_gradient_needs_full_tiles_below_avx512(vector_bytes, size, winog
     assert np.array_equal(_weight_grad(x, dy, "auto")[0], wino if winograd_expected else direct)
     tiles = 2 * ((size + 1) // 2) ** 2
     assert k2.winograd_weight_ok(4, 5, 2 * size * size, tiles, 3, 3, 1, 1, "auto") == winograd_expected
+
+
+def test_limits_script_measures_both_algorithms(capsys):
+    """bench/winograd_limits.py, the table behind auto's limits: one tiny 2-D and 3-D layer, each
+    pass a positive ratio, and auto's picks as this CPU's rule gives them."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "bench", "winograd_limits.py")
+    spec = importlib.util.spec_from_file_location("winograd_limits", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    (layer, tiles, ratio, picks), = script.measure([(2, 4, 5, 6)], rounds=1, calls=1)
+    assert layer == (2, 4, 5, 6) and tiles == 2 * 3 * 3
+    assert set(ratio) == {"fwd", "dx", "dw"} and all(np.isfinite(r) and r > 0 for r in ratio.values())
+    assert picks == "D/D/D"   # 4 and 5 channels: under every limit
+    (_, tiles3, ratio3, picks3), = script.measure([(1, 12, 4, 4, 6)], three_d=True, rounds=1, calls=1)
+    assert tiles3 == 2 * 3 * 3 and all(np.isfinite(r) and r > 0 for r in ratio3.values())
+    assert picks3 == "D/D/D"   # 18 tiles: under every 3-D limit
+    script.main(["--threads", "1", "--rounds", "1", "--layers", "1,4,4,6"])
+    out = capsys.readouterr().out
+    assert "direct time / Winograd time" in out and "| (1, 4, 4, 6) | 9 |" in out

@@ -1,0 +1,102 @@
+"""Direct time / Winograd time per layer, for setting algorithm="auto"'s limits on this CPU.
+
+The limits in ``kernels/conv2d.py`` (``WINOGRAD_*``, ``AVX2_WINOGRAD_*``) and
+``kernels/winograd3d*.py`` were measured with this kind of table: for each 3x3 (3x3x3) stride-1
+layer with padding 1, the forward, the input gradient and the weight gradient by the direct
+kernels and by Winograd, each the best of ``--rounds`` rounds of 5 calls after a warm-up call
+(every other round in the reverse order), and what "auto" picks on this CPU now::
+
+    python bench/winograd_limits.py --threads 2            # 2-D layers
+    python bench/winograd_limits.py --threads 1 --3d       # 3-D layers
+
+A ratio above 1 means Winograd was faster. Layers: ``--layers "N,C,K,H;..."`` (2-D, square maps)
+or ``"N,C,K,D,H;..."`` (3-D, H x H planes), else the built-in lists below.
+"""
+
+import argparse
+import time
+
+import numba
+import numpy as np
+
+LAYERS_2D = [(n, c, c, h) for c in (32, 64, 128, 256, 512) for h in (7, 14, 28) for n in (1, 2, 4, 8)]
+LAYERS_3D = [(1, c, c, d, h) for c in (8, 16, 32, 64, 128, 256) for d, h in ((4, 8), (8, 8), (8, 16))]
+
+
+def _best(fn, calls=5):
+    fn()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _passes(layer, three_d, rng):
+    """{(pass, algorithm): callable} for one layer, and the rule's picks as "fwd/dx/dw" letters."""
+    from fastnet.kernels import conv2d as k2, conv3d as k3, conv_weight as kw, winograd3d as w3
+    from fastnet.kernels import winograd3d_weight as w3w
+    n, c, k, *space = layer
+    spatial = (space[0], space[1], space[1]) if three_d else (space[0], space[0])
+    x = rng.standard_normal((n, c, *spatial)).astype(np.float32)
+    w = (rng.standard_normal((k, c) + (3,) * len(spatial)) * 0.1).astype(np.float32)
+    b = np.zeros(k, np.float32)
+    y = np.empty((n, k, *spatial), np.float32)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+    if three_d:
+        tiles = w3.tile_count(n, *spatial)
+        picks = (w3.winograd_ok(c, k, tiles, 3, 3, 3, 1, 1, 1, "auto"), w3.winograd_ok(k, c, tiles, 3, 3, 3, 1, 1, 1, "auto"),
+                 w3w.winograd_weight_ok(c, k, tiles, 3, 3, 3, 1, 1, 1, "auto"))
+        fns = {("fwd", "direct"): lambda: k3.conv3d_forward(x, w, b, y, 1, 1, 1, 1, 1, 1),
+               ("fwd", "winograd"): lambda: w3.conv3d_forward_winograd(x, w, b, y, 1, 1, 1),
+               ("dx", "direct"): lambda: k3.conv3d_backward_input(dy, w, dx, 1, 1, 1, 1, 1, 1),
+               ("dx", "winograd"): lambda: w3.conv3d_backward_input_winograd(dy, w, dx, 1, 1, 1),
+               ("dw", "direct"): lambda: kw.conv3d_backward_weight(x, dy, dw, db, 1, 1, 1, 1, 1, 1),
+               ("dw", "winograd"): lambda: w3w.conv3d_backward_weight_winograd(x, dy, dw, db, 1, 1, 1)}
+    else:
+        tiles = k2._tiles(n, *spatial)
+        picks = (k2.winograd_ok(c, k, tiles, 3, 3, 1, 1, "auto"), k2.winograd_ok(k, c, tiles, 3, 3, 1, 1, "auto"),
+                 k2.winograd_weight_ok(c, k, n * spatial[0] * spatial[1], tiles, 3, 3, 1, 1, "auto"))
+        fns = {}
+        for alg in ("direct", "winograd"):
+            fns[("fwd", alg)] = lambda alg=alg: k2.conv2d_forward(x, w, b, y, 1, 1, 1, 1, algorithm=alg)
+            fns[("dx", alg)] = lambda alg=alg: k2.conv2d_backward_input(dy, w, dx, 1, 1, 1, 1, algorithm=alg)
+            fns[("dw", alg)] = lambda alg=alg: k2.conv2d_backward_weight(x, dy, dw, db, 1, 1, 1, 1, algorithm=alg)
+    return fns, tiles, "/".join("W" if p else "D" for p in picks)
+
+
+def measure(layers, three_d=False, rounds=3, calls=5, seed=0):
+    """Yield (layer, tiles, {pass: direct seconds / Winograd seconds}, auto's picks) per layer."""
+    rng = np.random.default_rng(seed)
+    for layer in layers:
+        fns, tiles, picks = _passes(layer, three_d, rng)
+        best, order = {}, list(fns.items())
+        for r in range(rounds):
+            # every other round in reverse: on a shared VM, whatever ran first in a round read slow
+            for key, fn in (order if r % 2 == 0 else order[::-1]):
+                best[key] = min(best.get(key, np.inf), _best(fn, calls))
+        yield layer, tiles, {p: best[(p, "direct")] / best[(p, "winograd")] for p in ("fwd", "dx", "dw")}, picks
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=numba.get_num_threads())
+    parser.add_argument("--3d", dest="three_d", action="store_true", help="3x3x3 layers (default: 3x3)")
+    parser.add_argument("--layers", help='"N,C,K,H;..." (2-D) or "N,C,K,D,H;..." (3-D)')
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    numba.set_num_threads(args.threads)
+    layers = ([tuple(int(v) for v in item.split(",")) for item in args.layers.split(";")] if args.layers
+              else LAYERS_3D if args.three_d else LAYERS_2D)
+    from fastnet.kernels._config import vector_bytes
+    print(f"float32, {args.threads} thread(s), {vector_bytes()}-byte vectors; direct time / Winograd time")
+    print("| layer (N, C, K, size) | tiles | fwd | dx | dw | auto fwd/dx/dw |")
+    print("|---|---:|---:|---:|---:|---|")
+    for layer, tiles, ratio, picks in measure(layers, args.three_d, args.rounds):
+        print(f"| {layer} | {tiles} | {ratio['fwd']:.2f} | {ratio['dx']:.2f} | {ratio['dw']:.2f} | {picks} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
