@@ -14,23 +14,20 @@ or ``"N,C,K,D,H;..."`` (3-D, H x H planes), else the built-in lists below.
 """
 
 import argparse
-import time
 
 import numba
 import numpy as np
+
+from fastnet.bench_runner import time_fn
 
 LAYERS_2D = [(n, c, c, h) for c in (32, 64, 128, 256, 512) for h in (7, 14, 28) for n in (1, 2, 4, 8)]
 LAYERS_3D = [(1, c, c, d, h) for c in (8, 16, 32, 64, 128, 256) for d, h in ((4, 8), (8, 8), (8, 16))]
 
 
 def _best(fn, calls=5):
+    """The fastest of ``calls`` timings of ``fn()`` after a warm-up call (seconds)."""
     fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(time_fn(fn, calls, budget_s=np.inf)[0])
 
 
 def _passes(layer, three_d, rng):
