@@ -142,9 +142,9 @@ def main():
     pending = [(i, True) for i in convs] + [(i, False) for i in reversed(range(len(built)))]
     while pending:
         _cache.STATE.defer_busy = True
-        for task in list(pending):
-            if _run_layer(built[task[0]], task[0], shapes[task[0]], dtype, rng, task[1]):
-                pending.remove(task)
+        for i, weights_only in list(pending):
+            if _run_layer(built[i], i, shapes[i], dtype, rng, weights_only):
+                pending.remove((i, weights_only))
         if pending:
             _cache.STATE.defer_busy = False
             i, weights_only = pending.pop(0)
