@@ -96,6 +96,15 @@ SCATTER_WASTE_ANY_BATCH = 2.0   # ... or at least this much, whatever the batch
 # AlexNet conv2 (23 a row) 25.4 / 24.6-24.9 | 31.0 / 29.5; LeNet C3 (10) 0.38 / 0.29-0.30 | 0.33 /
 # 0.29-0.30; 16 channels 3x3 at 28x28 b32 1.05 / 0.97-1.01 | 1.02 / 0.98-0.99; 384 and 768 the same.
 SCATTER_POSITIONS = 192
+# backward-input, col2im form: with at least this many output channels K, each group's dy is first
+# transposed to one row of K values per position (the micro-kernel's A operand read along rows)
+# instead of read in place, where a tile's K steps touch K cache lines (256 lines and the 16 KB
+# weight panel overflowed Zen 3's 32 KB L1). Zen 3 (AVX2), float32, 2026-12-07, in place / packed,
+# one thread | two: AlexNet conv2 (K = 256) b8 1.11-1.19 | 1.07-1.39 times as fast, b4 1.10-1.14 |
+# 1.14-1.23; 128 -> 128 3x3 13x13 b8 1.00 | 1.11-1.15; other K = 256 layers 0.89-1.06 | 1.06-1.17;
+# K = 64 and 96 (the ResNet stem, AlexNet conv1, 24 -> 96 3x3) 0.83-1.17, within the noise: left in
+# place. Not measured on AVX-512.
+SCATTER_PACK_MIN_K = 128
 
 
 @serial_kernel
@@ -476,13 +485,15 @@ def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):
 
     Per group of R output rows (n, i, j..j+R-1), R = SCATTER_POSITIONS // Wo (at least 1): the
     gradient of each position's patch, ``dpatch[l, (a,b,e,c)] = sum_k dy[n, k, i, j, l] * w[k, c,
-    a, b, e]`` (tiles of MR positions x NR patch columns, dy read in place, each panel of the
-    weights passing once per group), then added into a padded channels-last gradient of x[n], one
+    a, b, e]`` (tiles of MR positions x NR patch columns, each panel of the weights passing once
+    per group; dy read in place, or from K >= SCATTER_PACK_MIN_K transposed first to a row of K
+    values per position), then added into a padded channels-last gradient of x[n], one
     contiguous run of FW*C values per (position, a, b). Parallel over the batch: each n owns
-    dx[n], positions are added in (i, j, l) order (deterministic; the same sums whatever R).
+    dx[n], positions are added in (i, j, l) order (deterministic; the same sums whatever R, packed
+    or not).
     Extra memory: the K x Lp packed weights (Lp = C*FD*FH*FW rounded up to NR) and, per image in
-    flight (one per thread), a padded channels-last (D+2pd, H+2ph, (W+2pw)*C) gradient and a
-    (round_MR(R*Wo), Lp) block of patch gradients.
+    flight (one per thread), a padded channels-last (D+2pd, H+2ph, (W+2pw)*C) gradient, a
+    (round_MR(R*Wo), Lp) block of patch gradients and, packed, a (round_MR(R*Wo), K) copy of dy.
     """
     n_out, channels, fd, fh, fw = w.shape
     nr = tile_shape(w.dtype)[1]
@@ -490,14 +501,38 @@ def _backward_input_scatter(dy, w, dx, sd, sh, sw, pd, ph, pw):
     # were a page or more apart for every step)
     panels = _pack_patch_weights(w, _round_up(fd * fh * fw * channels, nr), nr)
     rows_per_group = max(1, min(dy.shape[3], SCATTER_POSITIONS // dy.shape[4]))
-    _scatter_tiles(dy, panels, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw, rows_per_group)
+    _scatter_tiles(dy, panels, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw, rows_per_group,
+                   n_out >= SCATTER_PACK_MIN_K)
+
+
+@serial_kernel
+def _positions_first(dyn, spatial, first, count, rows, dyt, rows_at):
+    """dyt[q * K + k] = dyn[k * spatial + first + min(q, count - 1)] for q < rows, k < K: a run of
+    ``count`` positions of dy[n] (dyn, (K, spatial) flat), transposed to one row of K values per
+    position, the last position repeated up to ``rows`` (a short last tile). W x W blocks by
+    :func:`~fastnet.kernels.transpose.transpose_tile` (``rows_at``: int64 (W,), scratch), the
+    rest one value at a time."""
+    n_out = dyn.size // spatial
+    lanes = rows_at.size
+    k_whole = n_out // lanes * lanes
+    whole = count // lanes * lanes
+    for q0 in range(0, whole, lanes):
+        for c in range(lanes):
+            rows_at[c] = (q0 + c) * n_out
+        for k0 in range(0, k_whole, lanes):
+            transpose_tile(dyn[k0 * spatial + first + q0:], spatial, dyt[k0:], rows_at)
+    for k in range(n_out):
+        src = dyn[k * spatial + first:]
+        for q in range(whole if k < k_whole else 0, rows):
+            dyt[q * n_out + k] = src[min(q, count - 1)]
 
 
 @parallel_kernel
-def _scatter_tiles(dy, wt, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw, rows_per_group):
+def _scatter_tiles(dy, wt, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw, rows_per_group, packed):
     """The parallel part of :func:`_backward_input_scatter` (one parallel region, over the batch).
     wt : (Lp / NR, K, NR), the packed weights panel by panel; rows_per_group : output rows whose
-    positions share each pass over the panels (their tiles run across the rows)."""
+    positions share each pass over the panels (their tiles run across the rows); packed : bool,
+    transpose each group's dy first (:func:`_positions_first`) or read it in place."""
     mr = tile_rows(dy)
     nr = tile_cols(dy)
     n_batch, n_out, do, ho, wo = dy.shape
@@ -511,8 +546,10 @@ def _scatter_tiles(dy, wt, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw, rows_per_grou
     wflat = wt.reshape(wt.size)
     no_rows = np.zeros(1, dtype=np.int64)
     for n in prange(n_batch):
+        rows_at = np.empty(vector_lanes(dy), dtype=np.int64)
         dxp = np.zeros((depth + 2 * pd, hp, wpc), dtype=dx.dtype)
         dpatch = np.empty(most * lp, dtype=dx.dtype)
+        dyt = np.empty(most * n_out if packed else 0, dtype=dx.dtype)
         starts = np.empty(most, dtype=np.int64)
         dyn = dy[n].reshape(n_out * spatial)
         for i in range(do):
@@ -520,11 +557,18 @@ def _scatter_tiles(dy, wt, dx, fd, fh, fw, sd, sh, sw, pd, ph, pw, rows_per_grou
                 count = (min(ho, j0 + rows_per_group) - j0) * wo
                 first = (i * ho + j0) * wo
                 tiles = (count + mr - 1) // mr
-                for q in range(tiles * mr):
-                    starts[q] = first + min(q, count - 1)   # a short last tile repeats the last position
+                if packed:   # the A operand: dyt[q, k] = dy[n, k, position first + q], K apart
+                    _positions_first(dyn, spatial, first, count, tiles * mr, dyt, rows_at)
+                    for q in range(tiles * mr):
+                        starts[q] = q * n_out
+                    a, step = dyt, 1
+                else:   # dy[n] in place: a tile's MR positions side by side, K rows `spatial` apart
+                    for q in range(tiles * mr):
+                        starts[q] = first + min(q, count - 1)   # a short last tile repeats the last position
+                    a, step = dyn, spatial
                 for col in range(0, lp, nr):
                     for t in range(tiles):
-                        tile_fma(dyn, starts[t * mr:], no_rows, spatial, wflat[col * n_out:], 0, nr, 1, n_out,
+                        tile_fma(a, starts[t * mr:], no_rows, step, wflat[col * n_out:], 0, nr, 1, n_out,
                                  dpatch[t * mr * lp + col:], lp, False)
                 for q in range(count):   # in (j, l) order, as one row at a time would
                     j = j0 + q // wo

@@ -135,6 +135,37 @@ def test_scatter_row_groups_give_identical_sums(dtype, monkeypatch):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding", [
+    ((2, 5, 1, 9, 9), (130, 5, 1, 3, 3), (1, 1, 1), (0, 1, 1)),     # K = 130: 2 past whole vectors
+    ((1, 3, 2, 7, 11), (128, 3, 2, 5, 5), (1, 1, 1), (1, 0, 2)),    # 3-D, rows of 11 positions
+    ((2, 4, 1, 9, 9), (136, 4, 1, 3, 3), (1, 2, 2), (0, 1, 1)),     # stride 2: 5 positions a row
+    ((1, 2, 1, 30, 30), (16, 2, 1, 5, 5), (1, 1, 1), (0, 0, 0)),   # K = 16, 26 a row (vectors + rest)
+])
+def test_scatter_packed_dy_gives_identical_sums(dtype, xs, ws, stride, padding, monkeypatch):
+    """The col2im form with K >= SCATTER_PACK_MIN_K first transposes each group's dy to a row of
+    K values per position (W x W blocks in registers, the rest of the positions and channels one
+    at a time, the short last tile's position repeated); the sums are those of dy read in place,
+    bit for bit, and match the reference."""
+    from fastnet.kernels import conv3d as kernels
+    x, w, _ = conv_problem(xs, ws, dtype, seed=64)
+    y = naive_conv.conv3d(x.astype(np.float64), w.astype(np.float64), None, stride, padding)
+    dy = rng(65).standard_normal(y.shape).astype(dtype)
+    results = []
+    for least in (1, 10**9):   # packed, in place
+        for positions in (1, kernels.SCATTER_POSITIONS):
+            monkeypatch.setattr(kernels, "SCATTER_PACK_MIN_K", least)
+            monkeypatch.setattr(kernels, "SCATTER_POSITIONS", positions)
+            dx = np.full(x.shape, np.nan, dtype=dtype)
+            kernels._backward_input_scatter(dy, w, dx, *stride, *padding)
+            results.append(dx)
+    for dx in results[1:]:
+        assert np.array_equal(dx, results[0])
+    expected = naive_conv.conv3d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64),
+                                          stride, padding)[0]
+    assert_close(results[0], expected.astype(dtype), dtype, scale=conv_scale(w.shape))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding", [
     ((2, 20, 1, 9, 37), (24, 20, 1, 3, 3), (1, 2, 2), (0, 1, 1)),   # runs of 18-19 per class
     ((2, 37, 2, 5, 40), (17, 37, 2, 3, 3), (1, 1, 1), (0, 1, 1)),   # stride 1: whole planes
     ((1, 16, 1, 6, 70), (16, 16, 1, 1, 5), (1, 1, 3), (0, 0, 2)),   # stride 3 along w
