@@ -390,7 +390,8 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
     xcl (N, 1, Hq, Wq * C) from conv3d's ``_pad_channels_last`` (Hq = 2 ceil(Ho/2) + 2, Wq the
     same for Wo), u (16, P, C, NR) from :func:`winograd_weights`, bias (P * NR,) zero-padded,
     y (N, K, Ho, Wo). Per unit: V (16, T, C) by :func:`_input_tile` (rows past the chunk's tiles
-    zero), ``M[e] (T, block) = V[e] @ U[e][:, block]`` by the micro-kernel (e, then panel, then
+    zero up to a whole MR tile, where the products of a short last chunk stop),
+    ``M[e] (T, block) = V[e] @ U[e][:, block]`` by the micro-kernel (e, then panel, then
     MR tiles: each (C, NR) panel stays in L1 or L2 while all the chunk's tiles pass), then the
     output transform by :func:`_output_tiles`, per run of tiles in one tile row and W channels.
     """
@@ -431,12 +432,13 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
         nk = min(n_out, p1 * nr) - k0
         g0 = chunk * per_chunk
         n_tiles = min(total, g0 + per_chunk) - g0
+        t_end = (n_tiles + mr - 1) // mr * mr   # whole micro-kernel tiles (the last chunk: fewer)
         v = np.empty(16 * ves, dtype=y.dtype)
         m = np.empty(16 * mes, dtype=y.dtype)
         abase = np.empty(mr, dtype=np.int64)
         aroff = np.zeros(1, dtype=np.int64)
         for e in range(16):
-            for j in range(n_tiles * channels, tp * channels):
+            for j in range(n_tiles * channels, t_end * channels):
                 v[e * ves + j] = 0
         for t in range(n_tiles):
             g = g0 + t
@@ -449,7 +451,7 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
         for e in range(16):
             for p in range(p0, p1):
                 panel = uflat[(e * panels + p) * channels * nr:]
-                for t0 in range(0, tp, mr):
+                for t0 in range(0, t_end, mr):
                     for i in range(mr):
                         abase[i] = e * ves + (t0 + i) * channels
                     tile_fma(v, abase, aroff, 1, panel, 0, nr, 1, channels,
