@@ -100,8 +100,8 @@ SCATTER_POSITIONS = 192
 # transposed to one row of K values per position (the micro-kernel's A operand read along rows)
 # instead of read in place, where a tile's K steps touch K cache lines (256 lines and the 16 KB
 # weight panel overflowed Zen 3's 32 KB L1). Zen 3 (AVX2), float32, 2026-12-07, in place / packed,
-# one thread | two: AlexNet conv2 (K = 256) b8 1.11-1.19 | 1.07-1.39 times as fast, b4 1.10-1.14 |
-# 1.14-1.23; 128 -> 128 3x3 13x13 b8 1.00 | 1.11-1.15; other K = 256 layers 0.89-1.06 | 1.06-1.17;
+# one thread | two: AlexNet conv2 (K = 256) b8 1.12-1.19 | 1.07-1.30 times as fast, b4 1.10-1.14 |
+# 1.14-1.23; 128 -> 128 3x3 13x13 b8 0.98-1.00 | 1.05-1.15; other K = 256 layers 0.89-1.06 | 1.06-1.17;
 # K = 64 and 96 (the ResNet stem, AlexNet conv1, 24 -> 96 3x3) 0.83-1.17, within the noise: left in
 # place. Not measured on AVX-512.
 SCATTER_PACK_MIN_K = 128
@@ -401,7 +401,9 @@ def conv3d_backward_input(dy, w, dx, sd, sh, sw, pd, ph, pw):
     one Zen 4 core (AVX-512, float32, 2026-12-05), gather / scatter ms: AlexNet conv2 (waste 1.38)
     65.5 / 51.6, AlexNet conv1 (C = 3) 184 / 19.5, 16 channels 3x3 (waste 2) 0.65 / 0.55, LeNet C3
     0.39 / 0.10; waste 1: VGG 3x3 20.3 / 20.8, 256 -> 256 at 14x14 18.7 / 20.7, C3D 13.8 / 16.5,
-    stride 2 (ResNet, 256 channels, volumetric) 0.96-1.05 times.
+    stride 2 (ResNet, 256 channels, volumetric) 0.96-1.05 times. On Zen 3 (AVX2, 2026-12-07, the
+    scatter reading dy packed from K = 128), AlexNet conv2 one thread 67.6 / 71.0, two 42.8 / 40.7;
+    64 -> 64 5x5 at 16x16 b16 (waste 1.78) 8.9 / 7.0 | 5.2 / 4.0.
     A plain Python dispatcher (see the module docstring): a model compiles only the forms it uses.
     """
     n_batch, channels = dy.shape[0], w.shape[1]
