@@ -109,20 +109,17 @@ def test_pack_patch_weights_matches_numpy(dtype, w_shape):
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_scatter_row_groups_give_identical_sums(dtype, monkeypatch):
-    """The col2im form computes the patch gradients of several output rows per pass over the
-    weights (tiles running across rows, the last one short); how many rows share a pass changes
-    no sum: one row, three, a whole plane give the same bits, which match the reference."""
+def _scatter_settings_agree(xs, ws, stride, padding, dtype, seed, settings, monkeypatch):
+    """Run the col2im form once per ``settings`` (a dict of conv3d module constants to set each
+    time): every run gives the same bits, and they match the float64 reference."""
     from fastnet.kernels import conv3d as kernels
-    x, w, _ = conv_problem((2, 5, 3, 8, 7), (6, 5, 2, 3, 3), dtype, seed=61)
-    stride, padding = (1, 2, 1), (1, 1, 2)
+    x, w, _ = conv_problem(xs, ws, dtype, seed=seed)
     y = naive_conv.conv3d(x.astype(np.float64), w.astype(np.float64), None, stride, padding)
-    dy = rng(62).standard_normal(y.shape).astype(dtype)
-    wo = y.shape[4]   # 11 positions a row, 4 rows a plane
+    dy = rng(seed + 1).standard_normal(y.shape).astype(dtype)
     results = []
-    for positions in (1, 3 * wo, 3 * wo + 5, 10**6):
-        monkeypatch.setattr(kernels, "SCATTER_POSITIONS", positions)
+    for constants in settings:
+        for name, value in constants.items():
+            monkeypatch.setattr(kernels, name, value)
         dx = np.full(x.shape, np.nan, dtype=dtype)
         kernels._backward_input_scatter(dy, w, dx, *stride, *padding)
         results.append(dx)
@@ -131,6 +128,16 @@ def test_scatter_row_groups_give_identical_sums(dtype, monkeypatch):
     expected = naive_conv.conv3d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64),
                                           stride, padding)[0]
     assert_close(results[0], expected.astype(dtype), dtype, scale=conv_scale(w.shape))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scatter_row_groups_give_identical_sums(dtype, monkeypatch):
+    """The col2im form computes the patch gradients of several output rows per pass over the
+    weights (tiles running across rows, the last one short); how many rows share a pass changes
+    no sum: one row, three, a whole plane give the same bits, which match the reference."""
+    wo = 11   # positions a row of dy, 4 rows a plane
+    _scatter_settings_agree((2, 5, 3, 8, 7), (6, 5, 2, 3, 3), (1, 2, 1), (1, 1, 2), dtype, 61,
+                            [{"SCATTER_POSITIONS": p} for p in (1, 3 * wo, 3 * wo + 5, 10**6)], monkeypatch)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -144,24 +151,10 @@ def test_scatter_packed_dy_gives_identical_sums(dtype, xs, ws, stride, padding, 
     """The col2im form with K >= SCATTER_PACK_MIN_K first transposes each group's dy to a row of
     K values per position (W x W blocks in registers, the rest of the positions and channels one
     at a time, the short last tile's position repeated); the sums are those of dy read in place,
-    bit for bit, and match the reference."""
-    from fastnet.kernels import conv3d as kernels
-    x, w, _ = conv_problem(xs, ws, dtype, seed=64)
-    y = naive_conv.conv3d(x.astype(np.float64), w.astype(np.float64), None, stride, padding)
-    dy = rng(65).standard_normal(y.shape).astype(dtype)
-    results = []
-    for least in (1, 10**9):   # packed, in place
-        for positions in (1, kernels.SCATTER_POSITIONS):
-            monkeypatch.setattr(kernels, "SCATTER_PACK_MIN_K", least)
-            monkeypatch.setattr(kernels, "SCATTER_POSITIONS", positions)
-            dx = np.full(x.shape, np.nan, dtype=dtype)
-            kernels._backward_input_scatter(dy, w, dx, *stride, *padding)
-            results.append(dx)
-    for dx in results[1:]:
-        assert np.array_equal(dx, results[0])
-    expected = naive_conv.conv3d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64),
-                                          stride, padding)[0]
-    assert_close(results[0], expected.astype(dtype), dtype, scale=conv_scale(w.shape))
+    bit for bit, with one row or many per group, and match the reference."""
+    settings = [{"SCATTER_PACK_MIN_K": least, "SCATTER_POSITIONS": positions}
+                for least in (1, 10**9) for positions in (1, 192)]   # packed, then in place
+    _scatter_settings_agree(xs, ws, stride, padding, dtype, 64, settings, monkeypatch)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
