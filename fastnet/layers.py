@@ -392,9 +392,11 @@ class _ConvAlgorithmNd(_ConvNd):
         choices = ("auto", "direct", "winograd")
         if not isinstance(algorithm, str) or algorithm not in choices:
             raise ValueError(f"algorithm: expected one of {', '.join(map(repr, choices))}, got {algorithm!r}")
-        if algorithm == "winograd" and (self.kernel_size != (3,) * self._nd or self.stride != (1,) * self._nd):
-            raise ValueError(f"algorithm: 'winograd' needs kernel_size 3 and stride 1, got "
-                             f"kernel_size={self.kernel_size} stride={self.stride}")
+        sizes = (3, 5) if self._nd == 2 else (3,)   # Winograd's forms: F(2x2, 3x3), F(2x2, 5x5); 3-D 3x3x3
+        if algorithm == "winograd" and (self.kernel_size not in [(k,) * self._nd for k in sizes]
+                                        or self.stride != (1,) * self._nd):
+            raise ValueError(f"algorithm: 'winograd' needs kernel_size {' or '.join(map(str, sizes))} and "
+                             f"stride 1, got kernel_size={self.kernel_size} stride={self.stride}")
         self.algorithm = algorithm
 
     def _op_kwargs(self):
@@ -423,7 +425,7 @@ class Conv2d(_ConvAlgorithmNd):
     seed : int, numpy.random.Generator or None
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         How the ops compute the convolution (see :func:`fastnet.ops.conv2d`): "winograd" needs a
-        3x3 kernel at stride 1 (ValueError otherwise). Saved in the config when not "auto".
+        3x3 or 5x5 kernel at stride 1 (ValueError otherwise). Saved in the config when not "auto".
 
     Attributes
     ----------

@@ -17,10 +17,12 @@ Two implementations, picked per call by shape (both tested directly):
   layer (8, 3, 224, 224) -> 64 3x3 ran 1.3-2.0x as fast, LeNet's C1 1.0x on one thread and
   1.15-1.4x on two (Zen 3); dx keeps the planes, and dw does on AVX-512 only
   (:func:`_plane_weight_ok`).
-* Winograd F(2x2, 3x3) in :mod:`fastnet.kernels.winograd`, for 3x3 stride-1 layers (forward, and
-  backward-input as a forward correlation of dy), when asked for (``algorithm="winograd"``) or
-  when ``"auto"`` picks it by shape (:func:`winograd_ok`); and Winograd F(3x3, 2x2) for their
-  weight gradient in :mod:`fastnet.kernels.winograd_weight` (:func:`winograd_weight_ok`).
+* Winograd F(2x2, 3x3) and F(2x2, 5x5) in :mod:`fastnet.kernels.winograd`, for 3x3 and 5x5
+  stride-1 layers (forward, and backward-input as a forward correlation of dy), when asked for
+  (``algorithm="winograd"``) or when ``"auto"`` picks it by shape (:func:`winograd_ok`); and
+  Winograd F(3x3, 2x2) for the weight gradient of 3x3 layers in
+  :mod:`fastnet.kernels.winograd_weight` (:func:`winograd_weight_ok`; 5x5 layers keep the
+  direct forms for it).
 
 These are plain Python functions on purpose: wrapping them in ``serial_kernel`` would compile the
 whole 3-D core a second time inside each of them (tens of seconds per dtype), for a saving of a
@@ -85,11 +87,23 @@ WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE = 256
 # ... and with AVX2 only on maps whose outputs fill at least AVX2_WINOGRAD_WEIGHT_MIN_FILL of the
 # positions of their 2x2 tiles (7x7: 49 of 64; see winograd_weight_ok)
 AVX2_WINOGRAD_WEIGHT_MIN_FILL = 0.8
+# 5x5 stride 1 (Winograd F(2x2, 5x5), forward and backward-input; see winograd_ok): "auto" takes it
+# with at least WINOGRAD_5X5_MIN_CHANNELS input and output channels and WINOGRAD_5X5_MIN_TILES
+# 2x2 output tiles, on AVX2 and AVX-512 alike (measured on AVX2 only).
+WINOGRAD_5X5_MIN_CHANNELS = 32
+WINOGRAD_5X5_MIN_TILES = 160
 ALGORITHMS = ("auto", "direct", "winograd")
 
 
 def winograd_applies(fh, fw, sh, sw):
-    """Whether Winograd F(2x2, 3x3) computes this convolution: 3x3 filters at stride 1."""
+    """Whether Winograd computes this convolution's forward and backward-input: 3x3 filters
+    (F(2x2, 3x3)) or 5x5 (F(2x2, 5x5)) at stride 1."""
+    return fh == fw and fh in (3, 5) and sh == 1 and sw == 1
+
+
+def winograd_weight_applies(fh, fw, sh, sw):
+    """Whether Winograd F(3x3, 2x2) computes this convolution's weight gradient: 3x3 filters at
+    stride 1."""
     return fh == 3 and fw == 3 and sh == 1 and sw == 1
 
 
@@ -119,6 +133,9 @@ def winograd_ok(channels_in, channels_out, tiles, fh, fw, sh, sw, algorithm):
         return False
     if algorithm == "winograd":
         return True
+    if fh == 5:
+        return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_5X5_MIN_CHANNELS
+                and tiles >= WINOGRAD_5X5_MIN_TILES)
     if vector_bytes() < AVX512_VECTOR_BYTES:
         large = channels_in * channels_out > AVX2_WINOGRAD_LARGE
         if tiles < (AVX2_WINOGRAD_MIN_TILES_LARGE if large else AVX2_WINOGRAD_MIN_TILES):
@@ -144,7 +161,7 @@ def winograd_weight_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, sw
     two threads 0.76-0.91), tied at 28x28 (0.93-1.08, 0.99-1.19) and won at 56x56 (1.10-1.33,
     1.02-1.16).
     """
-    if algorithm == "direct" or not winograd_applies(fh, fw, sh, sw):
+    if algorithm == "direct" or not winograd_weight_applies(fh, fw, sh, sw):
         return False
     if algorithm == "winograd":
         return True
@@ -237,7 +254,8 @@ def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
     C-contiguous, one dtype. ``plane``: None picks the implementation by shape (the lanes form of
     :mod:`fastnet.kernels.conv_lanes` first, then the flat planes, then the core); True / False
     force the flat-plane kernels (where they apply: stride 1) / the core (tests). ``algorithm``: "auto",
-    "direct" or "winograd" (3x3 stride 1 only: see :func:`winograd_ok`); Winograd ignores ``plane``.
+    "direct" or "winograd" (3x3 and 5x5 stride 1 only: see :func:`winograd_ok`); Winograd ignores
+    ``plane``.
     Extra memory: Winograd: see :mod:`fastnet.kernels.winograd`; core: see :func:`conv3d_forward`; flat plane: a padded copy of x, (C, N*(H+2ph)*
     (W+2pw)) plus a short tail, and one Ho*(W+2pw) accumulator row per (image, output channel) in
     flight.
@@ -263,8 +281,8 @@ def conv2d_backward_input(dy, w, dx, sh, sw, ph, pw, plane=None, algorithm="auto
     Flat plane form (stride 1, padding <= F - 1): a forward correlation of dy padded by F - 1 -
     padding with the flipped, transposed weights. Extra memory: that padded copy of dy,
     (K, N*(H+FH-1)*(W+FW-1)), the (C, K, FH, FW) weights and one accumulator row per (image,
-    channel) in flight. Winograd (``algorithm``, see :func:`winograd_ok`; padding <= 2, else the
-    direct forms): the same correlation by :func:`conv2d_forward_winograd`, which reads the
+    channel) in flight. Winograd (``algorithm``, see :func:`winograd_ok`; padding <= F - 1, else
+    the direct forms): the same correlation by :func:`conv2d_forward_winograd`, which reads the
     flipped, transposed weights in place.
     """
     n, k, ho, wo = dy.shape

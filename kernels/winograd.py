@@ -1,5 +1,6 @@
-"""Winograd F(2x2, 3x3) convolution for 3x3 stride-1 2-D layers (Lavin & Gray, CVPR 2016); the
-weight gradient by Winograd F(3x3, 2x2) is :mod:`fastnet.kernels.winograd_weight`.
+"""Winograd F(2x2, 3x3) and F(2x2, 5x5) convolution for 3x3 and 5x5 stride-1 2-D layers (Lavin &
+Gray, CVPR 2016); the weight gradient of 3x3 layers by Winograd F(3x3, 2x2) is
+:mod:`fastnet.kernels.winograd_weight`.
 
 Each 2x2 block of outputs ("tile") of one (image, output channel) is computed from the 4x4 input
 window that covers it as ``Y = A^T [ sum_c (G g_kc G^T) * (B^T d_c B) ] A`` (elementwise product
@@ -37,11 +38,29 @@ for C = 64, 128, 256 on unit-normal data (float64 reference; the direct core: 1.
 ``_dot_blocked``, which summed 16 interleaved partial sums, 1.7e-7..2.1e-7); tests bound it by
 1e-5.
 
+5x5 filters, F(2x2, 5x5): the same 2x2 tiles from 6x6 windows, ``Y = A^T [ sum_c (G g_kc G^T) *
+(B^T d_c B) ] A`` with 6x6 products: 36 multiplies per tile and channel pair instead of 100 (2.78x
+fewer). The same kernel (:func:`_winograd_chunks`) computes both forms: it is compiled once per
+form, which it takes from the type of U, (16, P, C, NR) or (6, 6, P, C, NR)
+(:func:`winograd_weights_5x5`; :func:`_filter_size`), and the transforms are generated from the
+tables INPUT_TRANSFORM, OUTPUT_TRANSFORM and FILTER_TRANSFORM_5X5 (:meth:`_Vectors.combine`; for
+3x3, the same instructions in the same order as the hand-written code before). Interpolation
+points 0, 1, -1, 1/2, -2 and infinity: with 0, +-1, +-2 (those of the common F(4, 3)) the float32
+error at 96 channels was 6.0e-6 of max |y| (AlexNet conv2, batch 2), with these 2.6e-6 (a float32
+model of the kernel, 400 tiles: rms error 2.5e-6 against 1.6e-6 at 96 channels, 3.8e-6 against
+2.3e-6 at 256). Their B^T has 4-5 terms per row instead of 3-4 (a few % of the input transform;
+no change measured). The weight transform sums integer multiples of the taps in float64 and
+scales each value once (:func:`_filter_tile_5x5`, explicit vectors; 1.6 ms for 256 x 96 channels
+and 4.6 for 256 x 256 on one Zen 3 core, 3.4 and 13 as Numba loops over row views).
+
 Extra memory: the padded channels-last copy of x, (N, 2 ceil(Ho/2) + 2, (2 ceil(Wo/2) + 2) * C)
 (about the size of x), the transformed weights U (16 C round_NR(K) values: 16/9 of w, rounded
 up), a zero-padded bias (round_NR(K)), and per work unit in flight (at most one per thread) V,
 16 (round1024(T C) + 64), and M, 16 (round1024((T + W) B) + 64) values: T <= TILE_TARGET tiles,
 B <= round_NR(K) output channels, W the vector lanes (VGG 64 -> 64 float32: 266 KB + 332 KB).
+5x5: the copy of x padded to (2 ceil(Ho/2) + 4) x (2 ceil(Wo/2) + 4), U of 36 C round_NR(K)
+values (36/25 of w), and 36 blocks of V and M instead of 16 (AlexNet conv2, 96 -> 256, float32:
+U 3.5 MB; V 0.6 MB and M 1.6 MB per unit, AVX2).
 
 Measured 2026-12-05 on the 2-core AMD EPYC (Zen 4, AVX-512) dev VM, float32, ms, one thread | two
 (``numba.set_num_threads``; PyTorch 2.13 CPU ``torch.nn.functional.conv2d`` with
@@ -83,6 +102,33 @@ from .microkernel import tile_fma, tile_rows, tile_shape, vector_lanes
 TILE_TARGET = 64    # at most about this many 2x2 output tiles per work chunk
 MIN_CHUNKS = 32     # ... and fewer where that leaves at least this many units (threads balance)
 WEIGHT_BLOCK = 64   # winograd_weights: input channels per work unit
+
+# The two forms, by filter size r: F(2x2, 3x3) on 4x4 input windows, F(2x2, 5x5) on 6x6 ones.
+# B^T (n x n) transforms a window, A^T (2 x n) a product back to a 2x2 output tile, G (n x r)
+# the filters (winograd_weights, winograd_weights_5x5). F(2, 5) interpolates at 0, 1, -1, 1/2, -2
+# and infinity (see the module docstring for why); the tests check the tables in exact arithmetic.
+INPUT_TRANSFORM = {3: ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+                   5: ((2, -3, -4, 3, 2, 0), (0, -2, 1, 5, 2, 0), (0, 2, -5, 1, 2, 0),
+                       (0, -2, -1, 2, 1, 0), (0, 1, -2, -1, 2, 0), (0, 2, -3, -4, 3, 2))}
+OUTPUT_TRANSFORM = {3: ((1, 1, 1, 0), (0, 1, -1, -1)),
+                    5: ((1, 1, 1, 1, 1, 0), (0, 1, -1, 0.5, -2, 1))}
+# G = diag(FILTER_SCALE_5X5) FILTER_TRANSFORM_5X5 for 5x5 filters: integer rows, then one scale
+FILTER_TRANSFORM_5X5 = ((1, 0, 0, 0, 0), (1, 1, 1, 1, 1), (1, -1, 1, -1, 1), (16, 8, 4, 2, 1),
+                        (1, -2, 4, -8, 16), (0, 0, 0, 0, 1))
+FILTER_SCALE_5X5 = (1 / 2, 1 / 6, -1 / 6, -1 / 15, 1 / 30, 1 / 2)
+
+
+def _filter_size(u):
+    """r from the Numba type of the transforms' ``u`` argument: the literal 3 or 5, or U, (16, P,
+    C, NR) for 3x3 filters (winograd_weights) and (6, 6, P, C, NR) for 5x5
+    (winograd_weights_5x5). The kernels specialise on it at compile time."""
+    if isinstance(u, types.IntegerLiteral):
+        if u.literal_value not in INPUT_TRANSFORM:
+            raise errors.TypingError(f"Winograd transforms for 3x3 and 5x5 filters, got {u.literal_value}")
+        return u.literal_value
+    if isinstance(u, types.Integer):
+        raise errors.RequireLiteralValue(u)
+    return 3 if u.ndim == 4 else 5
 
 
 @parallel_kernel
@@ -156,6 +202,46 @@ def winograd_weights(w, nr, flip):
                     u1[r] = 0.5 * (a0[r] + a1[r] + a2[r])
                     u2[r] = 0.5 * (a0[r] - a1[r] + a2[r])
                     u3[r] = a2[r]
+    return u
+
+
+@parallel_kernel
+def winograd_weights_5x5(w, nr, flip):
+    """U (6, 6, P, Cin, nr) for 5x5 filters w (K, C, 5, 5): ``U[i, j, p, c, r] = (G f[p*nr + r, c]
+    G^T)[i, j]`` with G = diag(FILTER_SCALE_5X5) FILTER_TRANSFORM_5X5 (6 x 5), zero past Kout;
+    ``flip``, P, Cin, Kout and the panels as in :func:`winograd_weights`. Computed in float64 (G
+    has sixths, fifteenths and thirtieths) and rounded once to w's dtype. Parallel over (panel,
+    block of WEIGHT_BLOCK channels); per channel, the nr filters' taps are gathered into a (25,
+    nr) float64 buffer and transformed by :func:`_filter_tile_5x5` (explicit vectors: Numba
+    loops over row views took 13 ms for 256 x 256 channels on one Zen 3 core, this 4.6).
+    """
+    if flip:
+        n_out, channels = w.shape[1], w.shape[0]
+    else:
+        n_out, channels = w.shape[0], w.shape[1]
+    panels = (n_out + nr - 1) // nr
+    u = np.empty((6, 6, panels, channels, nr), dtype=w.dtype)
+    uflat = u.reshape(u.size)
+    wf = w.reshape(w.size)
+    cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
+    for unit in prange(panels * cblocks):
+        pn = unit // cblocks
+        c0 = (unit - pn * cblocks) * WEIGHT_BLOCK
+        c1 = min(channels, c0 + WEIGHT_BLOCK)
+        k0 = pn * nr
+        nk = min(n_out, k0 + nr) - k0
+        g = np.zeros(25 * nr)     # the filters' taps, (25, nr): output channels contiguous (zero past K)
+        for c in range(c0, c1):
+            for r in range(nk):
+                if flip:
+                    src = wf[(c * n_out + k0 + r) * 25:]
+                    for pq in range(25):
+                        g[pq * nr + r] = src[24 - pq]
+                else:
+                    src = wf[((k0 + r) * channels + c) * 25:]
+                    for pq in range(25):
+                        g[pq * nr + r] = src[pq]
+            _filter_tile_5x5(g, uflat, (pn * channels + c) * nr, panels * channels * nr, nr)
     return u
 
 
@@ -243,6 +329,25 @@ class _Vectors:
             h //= 2
         return rows
 
+    def combine(self, coefficients, values):
+        """sum_i coefficients[i] * values[i] for a row of a transform (small integers, or 1/2):
+        the positive terms in order, then the negative ones subtracted; |c| != 1 multiplies by |c|.
+        ``values[i]`` is called (a load) only where coefficients[i] != 0."""
+        b = self.builder
+
+        def term(c, i):
+            v = values(i)
+            return v if abs(c) == 1 else b.fmul(v, ir.Constant(v.type, [float(abs(c))] * v.type.count))
+
+        pos = [term(c, i) for i, c in enumerate(coefficients) if c > 0]
+        neg = [term(c, i) for i, c in enumerate(coefficients) if c < 0]
+        acc = pos[0]
+        for v in pos[1:]:
+            acc = b.fadd(acc, v)
+        for v in neg:
+            acc = b.fsub(acc, v)
+        return acc
+
     def interleave(self, x, y, lanes):
         """2 * lanes values: x[0], y[0], x[1], y[1], ..., x[lanes - 1], y[lanes - 1]."""
         return self._shuffle(x, y, [lane for j in range(lanes) for lane in (j, self.width + j)])
@@ -253,19 +358,59 @@ def _data(context, builder, signature, args, i):
 
 
 @intrinsic
-def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc):
-    """``v[vo + (4 i + j) ves + c] = (B^T d B)[i, j]`` for c < nc, with the tile's 4 x 4 window
-    ``d[p, q] = x[xo + p ldr + q ldc + c]``: W channels per step (a masked step for the last
-    nc mod W), 16 vector loads, 32 additions and 16 vector stores, in the order of the formula.
-
-    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]. Explicit vectors because, as
-    a Numba loop over c, LLVM left this scalar (2.7 ms of VGG 64 -> 64 56x56 b8 on one core;
-    presumably too many run-time overlap checks between its 16 loads and 16 stores), and sixteen
-    loops of one output each, which it did vectorise, took 1.0 ms (loop overheads at C = 64);
-    this takes 0.5. Nothing is bounds-checked.
+def _filter_tile_5x5(typingctx, g, u, uo, ues, nr):
+    """``u[uo + (6 i + j) ues + r] = s_i s_j (F g_r F^T)[i, j]`` for r < nr, with
+    ``g_r[p, q] = g[(5 p + q) nr + r]`` (float64), F = FILTER_TRANSFORM_5X5 and s =
+    FILTER_SCALE_5X5: sums of integer multiples in float64, one multiplication by s_i s_j, one
+    rounding to u's dtype. W float64 lanes per step; nr must be a multiple of W (it is a whole
+    number of the micro-kernel's vectors of u's dtype). Nothing is bounds-checked.
     """
-    sig = types.void(x, xo, ldr, ldc, v, vo, ves, nc)
+    sig = types.void(g, u, uo, ues, nr)
+    out = as_dtype(u.dtype)
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(builder, np.dtype(np.float64))
+        b = builder
+        uo_, ues_, nr_ = (vec.int64(args[i]) for i in (2, 3, 4))
+        gp = _data(context, builder, signature, args, 0)
+        up = _data(context, builder, signature, args, 1)
+        oty = ir.VectorType(ir.FloatType() if out.itemsize == 4 else ir.DoubleType(), vec.width)
+        f = FILTER_TRANSFORM_5X5
+        width = vec.int64(vec.width)
+        with cgutils.for_range_slice(b, vec.int64(0), nr_, width) as (r, _):
+            g_ = [vec.load(gp, b.add(b.mul(vec.int64(pq), nr_), r)) for pq in range(25)]
+            t = [[vec.combine(f[i], lambda p: g_[5 * p + q]) for q in range(5)] for i in range(6)]   # F g
+            for i in range(6):
+                for j in range(6):
+                    scale = FILTER_SCALE_5X5[i] * FILTER_SCALE_5X5[j]
+                    value = b.fmul(vec.combine(f[j], lambda q: t[i][q]), ir.Constant(vec.vty, [scale] * vec.width))
+                    if out.itemsize == 4:
+                        value = b.fptrunc(value, oty)
+                    vec.store(value, up, b.add(b.add(uo_, b.mul(vec.int64(6 * i + j), ues_)), r))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc, u):
+    """``v[vo + (n i + j) ves + c] = (B^T d B)[i, j]`` for c < nc, with the tile's n x n window
+    ``d[p, q] = x[xo + p ldr + q ldc + c]``: W channels per step (a masked step for the last
+    nc mod W), n^2 vector loads, the transform's additions (and multiplications by its integer
+    coefficients) and n^2 vector stores. ``u`` (U, or the literal 3 or 5) picks the form
+    (:func:`_filter_size`): n = 4,
+    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]] (32 additions) for 3x3
+    filters; n = 6 and INPUT_TRANSFORM[5] for 5x5.
+
+    Explicit vectors because, as a Numba loop over c, LLVM left the 3x3 form scalar (2.7 ms of
+    VGG 64 -> 64 56x56 b8 on one core; presumably too many run-time overlap checks between its
+    16 loads and 16 stores), and sixteen loops of one output each, which it did vectorise, took
+    1.0 ms (loop overheads at C = 64); this takes 0.5. Nothing is bounds-checked.
+    """
+    sig = types.void(x, xo, ldr, ldc, v, vo, ves, nc, u)
     dtype = as_dtype(x.dtype)
+    bt = INPUT_TRANSFORM[_filter_size(u)]
+    n = len(bt)
 
     def codegen(context, builder, signature, args):
         vec = _Vectors(builder, dtype)
@@ -273,25 +418,23 @@ def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc):
         xo_, ldr_, ldc_, vo_, ves_, nc_ = (vec.int64(args[i]) for i in (1, 2, 3, 5, 6, 7))
         xp = _data(context, builder, signature, args, 0)
         vp = _data(context, builder, signature, args, 4)
-        d_at = [[b.add(xo_, b.add(b.mul(vec.int64(p), ldr_), b.mul(vec.int64(q), ldc_))) for q in range(4)]
-                for p in range(4)]
-        v_at = [b.add(vo_, b.mul(vec.int64(e), ves_)) for e in range(16)]
+        d_at = [[b.add(xo_, b.add(b.mul(vec.int64(p), ldr_), b.mul(vec.int64(q), ldc_))) for q in range(n)]
+                for p in range(n)]
+        v_at = [b.add(vo_, b.mul(vec.int64(e), ves_)) for e in range(n * n)]
 
         def step(c, mask):
             if mask is None:
-                d = [[vec.load(xp, b.add(d_at[p][q], c)) for q in range(4)] for p in range(4)]
+                d = [[vec.load(xp, b.add(d_at[p][q], c)) for q in range(n)] for p in range(n)]
             else:
-                d = [[vec.masked_load(xp, b.add(d_at[p][q], c), mask) for q in range(4)] for p in range(4)]
-            col = [(b.fsub(d[0][q], d[2][q]), b.fadd(d[1][q], d[2][q]),   # B^T d, column q
-                    b.fsub(d[2][q], d[1][q]), b.fsub(d[1][q], d[3][q])) for q in range(4)]
-            for i in range(4):
-                a = [col[q][i] for q in range(4)]
-                row = (b.fsub(a[0], a[2]), b.fadd(a[1], a[2]), b.fsub(a[2], a[1]), b.fsub(a[1], a[3]))
-                for j in range(4):
+                d = [[vec.masked_load(xp, b.add(d_at[p][q], c), mask) for q in range(n)] for p in range(n)]
+            col = [[vec.combine(row, lambda p: d[p][q]) for row in bt] for q in range(n)]   # B^T d
+            for i in range(n):
+                for j in range(n):
+                    out = vec.combine(bt[j], lambda q: col[q][i])
                     if mask is None:
-                        vec.store(row[j], vp, b.add(v_at[4 * i + j], c))
+                        vec.store(out, vp, b.add(v_at[n * i + j], c))
                     else:
-                        vec.masked_store(row[j], vp, b.add(v_at[4 * i + j], c), mask)
+                        vec.masked_store(out, vp, b.add(v_at[n * i + j], c), mask)
 
         vec.by_vectors(nc_, step)
         return context.get_dummy_value()
@@ -300,15 +443,17 @@ def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc):
 
 
 @intrinsic
-def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk, below, split):
+def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk, below, split, u):
     """The output transform of R = W / split tiles t and W output channels k, stored transposed:
-    with ``m_e(t, k) = m[mo + e mes + t ldm + k]`` and ``Y(t, k) = A^T m(t, k) A + bias[bo + k]``
-    (2 x 2), ``y[yo + a ldr + k ldk + 2 t + b] = Y(t, k)[a, b]`` for k < nk, 2 t + b < nl and
-    a <= below: each row of y gets 2R contiguous values per k. ``split`` (1, 2 or 4, a literal):
-    R = W for wide rows of tiles, W / 2 or W / 4 for narrow ones (7 or 4 tiles per row).
+    with ``m_e(t, k) = m[mo + e mes + t ldm + k]`` (e < n^2) and ``Y(t, k) = A^T m(t, k) A +
+    bias[bo + k]`` (2 x 2), ``y[yo + a ldr + k ldk + 2 t + b] = Y(t, k)[a, b]`` for k < nk, 2 t
+    + b < nl and a <= below: each row of y gets 2R contiguous values per k. ``split`` (1, 2 or 4,
+    a literal): R = W for wide rows of tiles, W / 2 or W / 4 for narrow ones (7 or 4 tiles per
+    row). ``u``'s type picks the form (:func:`_filter_size`): n = 4 and A^T = [[1, 1, 1, 0], [0,
+    1, -1, -1]] for 3x3 filters, n = 6 and OUTPUT_TRANSFORM[5] for 5x5.
 
-    A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], evaluated as the old scalar loop did (sums over the rows
-    of m first, then over its columns, then the bias). Per output row a: 2R result vectors (b = 0,
+    Evaluated as the old scalar loop did (sums over the rows of m first, then over its columns,
+    then the bias). Per output row a: 2R result vectors (b = 0,
     1; lanes k), two R x W to W x R transposes (W x W shuffles on R rows, the rest undefined), and
     per k one interleaving shuffle and a masked store of 2R lanes. Every load is unmasked: the
     caller keeps ``m`` readable for R tiles and W lanes, and ``bias`` for W lanes; nothing is
@@ -316,9 +461,11 @@ def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk,
     """
     if not isinstance(split, types.IntegerLiteral):
         raise errors.RequireLiteralValue(split)
-    sig = types.void(m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk, below, split)
+    sig = types.void(m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk, below, split, u)
     dtype = as_dtype(m.dtype)
     parts = split.literal_value
+    at = OUTPUT_TRANSFORM[_filter_size(u)]
+    n = len(at[0])
 
     def codegen(context, builder, signature, args):
         vec = _Vectors(builder, dtype)
@@ -338,17 +485,14 @@ def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk,
         def output_row(a):
             even, odd = [], []
             for t in range(rows):
-                at = b.add(mo_, b.mul(vec.int64(t), ldm_))
+                tile = b.add(mo_, b.mul(vec.int64(t), ldm_))
 
-                def m_(e):
-                    return vec.load(mp, b.add(at, b.mul(vec.int64(e), mes_)))
+                def m_(e, tile=tile):
+                    return vec.load(mp, b.add(tile, b.mul(vec.int64(e), mes_)))
 
-                if a == 0:
-                    s = [b.fadd(b.fadd(m_(j), m_(4 + j)), m_(8 + j)) for j in range(4)]
-                else:
-                    s = [b.fsub(b.fsub(m_(4 + j), m_(8 + j)), m_(12 + j)) for j in range(4)]
-                even.append(b.fadd(b.fadd(b.fadd(s[0], s[1]), s[2]), bk))
-                odd.append(b.fadd(b.fsub(b.fsub(s[1], s[2]), s[3]), bk))
+                s = [vec.combine(at[a], lambda i, j=j: m_(n * i + j)) for j in range(n)]   # row a of A^T m
+                even.append(b.fadd(vec.combine(at[0], lambda j: s[j]), bk))
+                odd.append(b.fadd(vec.combine(at[1], lambda j: s[j]), bk))
             even = vec.transpose(even + [undef] * (w - rows))
             odd = vec.transpose(odd + [undef] * (w - rows))
             row = b.add(yo_, b.mul(vec.int64(a), ldr_))
@@ -396,7 +540,8 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
     output transform by :func:`_output_tiles`, per run of tiles in one tile row and W channels.
     """
     n_batch = xcl.shape[0]
-    panels, nr = u.shape[1], u.shape[3]
+    panels, nr = u.shape[-3], u.shape[-1]
+    elems = u.size // (panels * u.shape[-2] * nr)   # n^2 transformed values per tile: 16 or 36
     n_out = y.shape[1]
     ho, wo = y.shape[2], y.shape[3]
     th = (ho + 1) // 2
@@ -433,11 +578,11 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
         g0 = chunk * per_chunk
         n_tiles = min(total, g0 + per_chunk) - g0
         t_end = (n_tiles + mr - 1) // mr * mr   # whole micro-kernel tiles (the last chunk: fewer)
-        v = np.empty(16 * ves, dtype=y.dtype)
-        m = np.empty(16 * mes, dtype=y.dtype)
+        v = np.empty(elems * ves, dtype=y.dtype)
+        m = np.empty(elems * mes, dtype=y.dtype)
         abase = np.empty(mr, dtype=np.int64)
         aroff = np.zeros(1, dtype=np.int64)
-        for e in range(16):
+        for e in range(elems):
             for j in range(n_tiles * channels, t_end * channels):
                 v[e * ves + j] = 0
         for t in range(n_tiles):
@@ -447,8 +592,8 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
             ti = r // tw
             tj = r - ti * tw
             _input_tile(xflat, (n * hq + 2 * ti) * rowlen + 2 * tj * channels, rowlen, channels,
-                        v, t * channels, ves, channels)
-        for e in range(16):
+                        v, t * channels, ves, channels, u)
+        for e in range(elems):
             for p in range(p0, p1):
                 panel = uflat[(e * panels + p) * channels * nr:]
                 for t0 in range(0, t_end, mr):
@@ -476,36 +621,37 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
                     ko = min(lanes, nk - kk)
                     if step == lanes:
                         _output_tiles(m, mo, mes, block, bias, k0 + kk, yflat, yo + kk * hw, hw, wo, nl, ko,
-                                      below, 1)
+                                      below, 1, u)
                     elif step == max(1, lanes // 2):
                         _output_tiles(m, mo, mes, block, bias, k0 + kk, yflat, yo + kk * hw, hw, wo, nl, ko,
-                                      below, 2)
+                                      below, 2, u)
                     else:
                         _output_tiles(m, mo, mes, block, bias, k0 + kk, yflat, yo + kk * hw, hw, wo, nl, ko,
-                                      below, 4)
+                                      below, 4, u)
             t += seg
 
 
 def conv2d_forward_winograd(x, w, b, y, ph, pw, flip=False):
-    """y[n, k, i, j] = b[k] + sum_{c,p,q} w[k, c, p, q] * xpad[n, c, i + p, j + q] (3x3, stride 1).
+    """y[n, k, i, j] = b[k] + sum_{c,p,q} w[k, c, p, q] * xpad[n, c, i + p, j + q] (3x3 or 5x5, stride 1).
 
-    x : (N, C, H, W), w : (K, C, 3, 3), b : (K,), y : (N, K, Ho, Wo) with Ho = H + 2 ph - 2,
-    Wo = W + 2 pw - 2, written in full; all C-contiguous, one dtype (float32 or float64); shapes
-    validated by the caller. Any padding ph, pw >= 0. ``flip``: correlate with the flipped,
-    transposed filters ``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``, read in place: the
-    backward-input correlation, w a forward's (K, C, 3, 3), x its dy (K channels), y its dx (C).
-    Extra memory: see the module docstring.
+    x : (N, C, H, W), w : (K, C, r, r) with r = 3 or 5, b : (K,), y : (N, K, Ho, Wo) with Ho = H
+    + 2 ph - r + 1, Wo = W + 2 pw - r + 1, written in full; all C-contiguous, one dtype (float32
+    or float64); shapes validated by the caller. Any padding ph, pw >= 0. ``flip``: correlate
+    with the flipped, transposed filters ``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``, read in
+    place: the backward-input correlation, w a forward's (K, C, r, r), x its dy (K channels), y its
+    dx (C). Extra memory: see the module docstring.
     """
     n_batch, channels, h, wd = x.shape
     k = y.shape[1]
     ho, wo = y.shape[2], y.shape[3]
-    hq = 2 * ((ho + 1) // 2) + 2
-    wq2 = 2 * ((wo + 1) // 2) + 2
+    r = w.shape[2]
+    hq = 2 * ((ho + 1) // 2) + r - 1
+    wq2 = 2 * ((wo + 1) // 2) + r - 1
     xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), 0, ph, pw, 0, hq - h - 2 * ph,
                              wq2 - wd - 2 * pw, channels)
     mr, nr = tile_shape(x.dtype)
-    u = winograd_weights(w, nr, flip)
-    bias = np.zeros(u.shape[1] * nr, dtype=x.dtype)
+    u = (winograd_weights if r == 3 else winograd_weights_5x5)(w, nr, flip)
+    bias = np.zeros(u.shape[-3] * nr, dtype=x.dtype)
     bias[:k] = b
     per, block = work_split(n_batch, ho, wo, k, mr, nr)
     _winograd_chunks(xcl, channels, u, bias, y, per, block)

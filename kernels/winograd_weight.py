@@ -253,7 +253,7 @@ def _winograd_weight_chunks(xcl, channels, dy, partial, per_step, c_block, work,
                 ti = r // tw
                 tj = r - ti * tw
                 _input_tile(xflat, (n * hq + 2 * ti) * rowlen + 2 * tj * channels + c0, rowlen, channels,
-                            v, t * ncp, ves, nc)
+                            v, t * ncp, ves, nc, 3)
             t = 0
             while t < nt:   # runs of tiles within one tile row
                 tile = t0 + t

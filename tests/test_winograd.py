@@ -1,12 +1,14 @@
-"""Winograd F(2x2, 3x3) conv2d (algorithm="winograd"): reference loops, PyTorch, central differences,
-error bound, determinism, validation, the Conv2d layer keyword; the weight transform's panels, the
-work split, and the AVX2 tile shapes in a fresh process. The weight gradient by Winograd F(3x3, 2x2)
+"""Winograd F(2x2, 3x3) and F(2x2, 5x5) conv2d (algorithm="winograd"): the transforms' tables,
+reference loops, PyTorch, central differences, error bounds, determinism, validation, the Conv2d
+layer keyword; the weight transforms' panels, the work split, and the AVX2 tile shapes in a fresh
+process. The weight gradient by Winograd F(3x3, 2x2)
 (kernels.conv2d.conv2d_backward_weight, algorithm="winograd"): the same checks, its work split and
 its "auto" constants."""
 
 import os
 import subprocess
 import sys
+from fractions import Fraction
 
 import numba
 import numpy as np
@@ -34,6 +36,18 @@ CASES = [
     pytest.param((1, 6, 5, 5), 2, 3, id="p3"),
     pytest.param((2, 33, 30, 29), 35, 1, id="several-chunks"),
 ]
+# ... and for 5x5 filters (6x6 windows): the same kinds, padding 0..5 (5: dx takes the direct form)
+CASES_5X5 = [
+    pytest.param((2, 3, 7, 6), 4, 2, id="5x5-odd-h-p2"),
+    pytest.param((1, 5, 9, 8), 7, 0, id="5x5-batch1-p0"),
+    pytest.param((2, 17, 8, 11), 19, 1, id="5x5-C17-K19-p1"),
+    pytest.param((1, 2, 5, 5), 3, 0, id="5x5-one-output"),
+    pytest.param((3, 1, 5, 17), 1, 0, id="5x5-C1-K1-one-tile-row"),
+    pytest.param((1, 6, 5, 5), 2, 5, id="5x5-p5"),
+    pytest.param((2, 33, 30, 29), 35, 2, id="5x5-several-chunks"),
+]
+FORWARD_CASES = [pytest.param(*case.values, 3, id=case.id) for case in CASES] + \
+    [pytest.param(*case.values, 5, id=case.id) for case in CASES_5X5]
 
 
 def _reference(x, w, b, padding):
@@ -41,9 +55,10 @@ def _reference(x, w, b, padding):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("xs, k, padding", CASES)
-def test_matches_reference(xs, k, padding, dtype):
-    ws = (k, xs[1], 3, 3)
+@pytest.mark.parametrize("xs, k, padding, r", FORWARD_CASES)
+def test_matches_reference(xs, k, padding, r, dtype):
+    """y, dx, dw, db against the loops. 5x5: dw by the direct forms (Winograd F(3x3, 2x2) is 3x3 only)."""
+    ws = (k, xs[1], r, r)
     x, w, b = conv_problem(xs, ws, dtype)
     y = conv2d(x, w, b, 1, padding, algorithm="winograd")
     assert_close(y, _reference(x, w, b, padding).astype(dtype), dtype, scale=conv_scale(ws))
@@ -51,17 +66,70 @@ def test_matches_reference(xs, k, padding, dtype):
     dx, dw, db = conv2d_backward(x, w, dy, 1, padding, algorithm="winograd")
     ex, ew, eb = naive_conv.conv2d_backward(x.astype(np.float64), w.astype(np.float64),
                                             dy.astype(np.float64), 1, padding)
-    assert_close(dx, ex.astype(dtype), dtype, scale=conv_scale((xs[1], k, 3, 3)))
+    assert_close(dx, ex.astype(dtype), dtype, scale=conv_scale((xs[1], k, r, r)))
     assert_close(dw, ew.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
     assert_close(db, eb.astype(dtype), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_kernel_directly_with_asymmetric_padding(dtype):
-    x, w, b = conv_problem((2, 4, 7, 10), (5, 4, 3, 3), dtype, seed=2)
-    y = np.full((2, 5, 7, 8), np.nan, dtype=dtype)   # ph = 1, pw = 0: Ho = 7, Wo = 8
-    winograd.conv2d_forward_winograd(x, w, b, y, 1, 0)
-    assert_close(y, _reference(x, w, b, (1, 0)).astype(dtype), dtype, scale=conv_scale(w.shape))
+@pytest.mark.parametrize("r", [3, 5])
+def test_kernel_directly_with_asymmetric_padding(r, dtype):
+    x, w, b = conv_problem((2, 4, 7, 10), (5, 4, r, r), dtype, seed=2)
+    ph, pw = r // 2, 0
+    y = np.full((2, 5, 7, 11 - r), np.nan, dtype=dtype)   # Ho = 7, Wo = 10 - r + 1
+    winograd.conv2d_forward_winograd(x, w, b, y, ph, pw)
+    assert_close(y, _reference(x, w, b, (ph, pw)).astype(dtype), dtype, scale=conv_scale(w.shape))
+
+
+def _exact(value):
+    return Fraction(value).limit_denominator(1000)
+
+
+@pytest.mark.parametrize("r", [3, 5])
+def test_transform_tables_compute_the_correlation(r):
+    """In exact arithmetic, the tables of F(2, r) give the 1-D correlation y[i] = sum_k g[k] d[i + k]
+    for every basis filter and window: A^T [(G g) * (B^T d)] with G = winograd_weights' G (3x3)
+    or diag(FILTER_SCALE_5X5) FILTER_TRANSFORM_5X5 (5x5). The 2-D transforms apply them per axis."""
+    bt = [[Fraction(c) for c in row] for row in winograd.INPUT_TRANSFORM[r]]
+    at = [[_exact(c) for c in row] for row in winograd.OUTPUT_TRANSFORM[r]]
+    if r == 3:
+        g = [[Fraction(1), 0, 0], [Fraction(1, 2)] * 3, [Fraction(1, 2), Fraction(-1, 2), Fraction(1, 2)],
+             [0, 0, Fraction(1)]]
+    else:
+        g = [[_exact(s) * c for c in row]
+             for s, row in zip(winograd.FILTER_SCALE_5X5, winograd.FILTER_TRANSFORM_5X5)]
+    n = r + 1
+    assert len(bt) == len(g) == n and len(at) == 2
+    for k in range(r):
+        for j in range(n):
+            filt = [Fraction(int(q == k)) for q in range(r)]
+            window = [Fraction(int(q == j)) for q in range(n)]
+            u = [sum(row[q] * filt[q] for q in range(r)) for row in g]
+            v = [sum(row[q] * window[q] for q in range(n)) for row in bt]
+            y = [sum(row[e] * u[e] * v[e] for e in range(n)) for row in at]
+            assert y == [int(j == i + k) for i in range(2)], (k, j, y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_transform_5x5_matches_the_formula(dtype):
+    """U (6, 6, P, C, nr) = G f G^T per filter, computed in float64 and rounded once, zero past K;
+    flip: that of w[:, :, ::-1, ::-1] transposed, read in place, bitwise."""
+    w = rng(3).standard_normal((5, 70, 5, 5)).astype(dtype)   # K = 5 in panels of 4; C = 70
+    g = np.diag(winograd.FILTER_SCALE_5X5) @ np.array(winograd.FILTER_TRANSFORM_5X5, dtype=np.float64)
+    for nr in (4, 8):
+        u = winograd.winograd_weights_5x5(w, nr, False)
+        panels = -(-5 // nr)
+        assert u.shape == (6, 6, panels, 70, nr) and u.dtype == dtype
+        got = u.transpose(0, 1, 2, 4, 3).reshape(6, 6, panels * nr, 70)
+        assert not got[:, :, 5:].any()   # the padding is zero
+        exact = np.einsum("ip,kcpq,jq->ijkc", g, w.astype(np.float64), g)
+        if dtype == np.float64:
+            np.testing.assert_allclose(got[:, :, :5], exact, rtol=1e-14, atol=1e-14)
+        else:   # at most one float32 rounding step from the float64 value
+            np.testing.assert_allclose(got[:, :, :5], exact.astype(np.float32), rtol=2.0 ** -23, atol=0)
+        flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))   # (70, 5, 5, 5)
+        np.testing.assert_array_equal(winograd.winograd_weights_5x5(w, nr, True),
+                                      winograd.winograd_weights_5x5(flipped, nr, False))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -172,12 +240,31 @@ def test_float32_error_bound(channels):
     assert wino <= 10 * max(direct, 1e-7)
 
 
-def test_central_difference_gradients():
-    x, w, b = conv_problem((2, 3, 5, 6), (4, 3, 3, 3), np.float64, seed=5)
+@pytest.mark.parametrize("channels", [96, 256])
+def test_float32_error_bound_5x5(channels):
+    """F(2x2, 5x5) in float32 (6x6 windows, coefficients up to 5 and 16/15): max |error| <= 1e-5 *
+    max |y| (measured 2.6e-6 at 96 channels), forward and dx (a sum over the output channels)."""
+    x, w, b = conv_problem((2, channels, 11, 11), (16, channels, 5, 5), np.float32, seed=4)
+    exact = _reference(x, w, b, 0)
+    scale = np.abs(exact).max()
+    assert np.abs(conv2d(x, w, b, 1, 0, algorithm="winograd") - exact).max() <= 1e-5 * scale
+    dy = rng(5).standard_normal((2, 16, 7, 7)).astype(np.float32)
+    exact_dx = naive_conv.conv2d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64), 1,
+                                          0)[0]
+    dx = conv2d_backward(x, w, dy, 1, 0, algorithm="winograd")[0]
+    assert np.abs(dx - exact_dx).max() <= 1e-5 * np.abs(exact_dx).max()
+
+
+@pytest.mark.parametrize("r", [3, 5])
+def test_central_difference_gradients(r):
+    """5x5 with a step of 1e-4: y is linear in x, w and b, so the central difference has no
+    truncation error, and F(2x2, 5x5)'s float64 rounding (about 3e-15 of |y|, 10x the 3x3 form's)
+    divided by a 1e-6 step reached 4e-8 of a 6.5e-3 gradient."""
+    x, w, b = conv_problem((2, 3, 5, 6), (4, 3, r, r), np.float64, seed=5)
     compared = fastnet.gradcheck(
-        lambda x, w, b: conv2d(x, w, b, 1, 1, algorithm="winograd"), (x, w, b),
-        backward=lambda x, w, b, dy: conv2d_backward(x, w, dy, 1, 1, algorithm="winograd"),
-        atol=1e-8, rtol=1e-6)
+        lambda x, w, b: conv2d(x, w, b, 1, r // 2, algorithm="winograd"), (x, w, b),
+        backward=lambda x, w, b, dy: conv2d_backward(x, w, dy, 1, r // 2, algorithm="winograd"),
+        eps=1e-6 if r == 3 else 1e-4, atol=1e-8, rtol=1e-6)
     assert [c.name for c in compared] == ["input 0", "input 1", "input 2"]
 
 
@@ -187,9 +274,10 @@ def torch():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("xs, k, padding", [((2, 16, 11, 10), 24, 1), ((1, 7, 9, 9), 5, 2)])
-def test_matches_torch(torch, xs, k, padding, dtype):
-    ws = (k, xs[1], 3, 3)
+@pytest.mark.parametrize("xs, k, padding, r", [((2, 16, 11, 10), 24, 1, 3), ((1, 7, 9, 9), 5, 2, 3),
+                                               ((2, 16, 11, 10), 24, 2, 5), ((1, 7, 9, 9), 5, 1, 5)])
+def test_matches_torch(torch, xs, k, padding, r, dtype):
+    ws = (k, xs[1], r, r)
     x, w, b = conv_problem(xs, ws, dtype, seed=6)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     ty = torch.nn.functional.conv2d(tx, tw, tb, padding=padding)
@@ -198,18 +286,19 @@ def test_matches_torch(torch, xs, k, padding, dtype):
     dy = rng(7).standard_normal(y.shape).astype(dtype)
     ty.backward(torch.tensor(dy))
     dx, dw, db = conv2d_backward(x, w, dy, 1, padding, algorithm="winograd")
-    assert_close(dx, tx.grad.numpy(), dtype, scale=conv_scale((xs[1], k, 3, 3)))
+    assert_close(dx, tx.grad.numpy(), dtype, scale=conv_scale((xs[1], k, r, r)))
     assert_close(dw, tw.grad.numpy(), dtype, scale=float(np.sqrt(dy[:, 0].size)) + 1)
 
 
-def test_deterministic_across_runs_and_thread_counts():
+@pytest.mark.parametrize("r", [3, 5])
+def test_deterministic_across_runs_and_thread_counts(r):
     # several chunks (196 tiles, 8 per chunk), so that threads really split the work
-    x, w, _ = conv_problem((4, 8, 14, 14), (8, 8, 3, 3), np.float32, seed=8)
+    x, w, _ = conv_problem((4, 8, 14, 14), (8, 8, r, r), np.float32, seed=8)
     dy = rng(9).standard_normal((4, 8, 14, 14)).astype(np.float32)
 
     def run():
-        return (conv2d(x, w, None, 1, 1, algorithm="winograd"),) + \
-            conv2d_backward(x, w, dy, 1, 1, algorithm="winograd")
+        return (conv2d(x, w, None, 1, r // 2, algorithm="winograd"),) + \
+            conv2d_backward(x, w, dy, 1, r // 2, algorithm="winograd")
 
     first, again = run(), run()
     old = numba.get_num_threads()
@@ -276,12 +365,37 @@ def test_auto_needs_more_tiles_below_avx512(vector_bytes, monkeypatch):
         assert np.array_equal(conv2d_backward(x, w, dy, 1, 1)[0], expected[1])
 
 
+@pytest.mark.parametrize("vector_bytes", [64, 32])
+def test_auto_5x5_follows_its_constants(vector_bytes, monkeypatch):
+    """5x5 stride 1: "auto" takes Winograd F(2x2, 5x5) for the forward and dx from
+    WINOGRAD_5X5_MIN_CHANNELS channels and WINOGRAD_5X5_MIN_TILES tiles, whatever the vector width;
+    dw stays direct even with algorithm="winograd" (F(3x3, 2x2) is 3x3 only)."""
+    monkeypatch.setattr(k2, "vector_bytes", lambda: vector_bytes)
+    ok = k2.winograd_ok
+    assert not ok(32, 32, 159, 5, 5, 1, 1, "auto") and ok(32, 32, 160, 5, 5, 1, 1, "auto")
+    assert not ok(16, 64, 10**6, 5, 5, 1, 1, "auto") and not ok(64, 64, 10**6, 5, 5, 2, 2, "auto")
+    assert ok(96, 256, 1152, 5, 5, 1, 1, "auto")   # AlexNet conv2 at batch 8
+    assert not ok(64, 64, 10**6, 5, 3, 1, 1, "auto") and not ok(64, 64, 10**6, 7, 7, 1, 1, "winograd")
+    x, w, b = conv_problem((1, 4, 6, 6), (4, 4, 5, 5), np.float32, seed=10)   # 3 x 3 tiles
+    dy = rng(12).standard_normal((1, 4, 6, 6)).astype(np.float32)
+    direct = conv2d(x, w, b, 1, 2, algorithm="direct"), conv2d_backward(x, w, dy, 1, 2, algorithm="direct")
+    wino = conv2d(x, w, b, 1, 2, algorithm="winograd"), conv2d_backward(x, w, dy, 1, 2, algorithm="winograd")
+    assert not np.array_equal(direct[0], wino[0]) and not np.array_equal(direct[1][0], wino[1][0])
+    assert np.array_equal(direct[1][1], wino[1][1]) and np.array_equal(direct[1][2], wino[1][2])   # dw, db
+    for channels, tiles, expected in ((4, 9, wino), (5, 9, direct), (4, 10, direct)):
+        monkeypatch.setattr(k2, "WINOGRAD_5X5_MIN_CHANNELS", channels)
+        monkeypatch.setattr(k2, "WINOGRAD_5X5_MIN_TILES", tiles)
+        assert np.array_equal(conv2d(x, w, b, 1, 2), expected[0])
+        assert np.array_equal(conv2d_backward(x, w, dy, 1, 2)[0], expected[1][0])
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(algorithm="fast"), ValueError, r"^algorithm: expected one of 'auto', 'direct', 'winograd', got 'fast'"),
     (dict(algorithm=None), TypeError, "^algorithm: expected one of"),
-    (dict(algorithm="winograd", stride=2), ValueError, "^algorithm: 'winograd' needs 3x3 filters at stride 1"),
-    (dict(algorithm="winograd", w_shape=(2, 3, 5, 5)), ValueError, r"^algorithm: 'winograd' needs 3x3.*5x5"),
-    (dict(algorithm="winograd", w_shape=(2, 3, 3, 1)), ValueError, r"^algorithm: 'winograd' needs 3x3.*3x1"),
+    (dict(algorithm="winograd", stride=2), ValueError, "^algorithm: 'winograd' needs 3x3 or 5x5 filters at stride 1"),
+    (dict(algorithm="winograd", w_shape=(2, 3, 7, 7)), ValueError, r"^algorithm: 'winograd' needs 3x3 or 5x5.*7x7"),
+    (dict(algorithm="winograd", w_shape=(2, 3, 3, 1)), ValueError, r"^algorithm: 'winograd' needs 3x3 or 5x5.*3x1"),
+    (dict(algorithm="winograd", w_shape=(2, 3, 5, 3)), ValueError, r"^algorithm: 'winograd' needs 3x3 or 5x5.*5x3"),
 ])
 def test_bad_algorithm(kwargs, error, match):
     kwargs = dict(kwargs)
@@ -306,10 +420,14 @@ def test_conv2d_layer_algorithm():
     fastnet.gradcheck(layer, x, atol=1e-8, rtol=1e-6)
     with pytest.raises(ValueError, match="^algorithm: expected one of"):
         layers.Conv2d(3, 4, 3, algorithm="fft")
-    with pytest.raises(ValueError, match="^algorithm: 'winograd' needs kernel_size 3 and stride 1"):
+    with pytest.raises(ValueError, match="^algorithm: 'winograd' needs kernel_size 3 or 5 and stride 1"):
         layers.Conv2d(3, 4, 3, stride=2, algorithm="winograd")
-    with pytest.raises(ValueError, match="^algorithm: 'winograd' needs kernel_size 3"):
-        layers.Conv2d(3, 4, 5, algorithm="winograd")
+    with pytest.raises(ValueError, match="^algorithm: 'winograd' needs kernel_size 3 or 5"):
+        layers.Conv2d(3, 4, 7, algorithm="winograd")
+    with pytest.raises(ValueError, match="^algorithm: 'winograd' needs kernel_size 3 or 5"):
+        layers.Conv2d(3, 4, (5, 3), algorithm="winograd")
+    five = layers.Conv2d(3, 4, 5, padding=2, dtype=np.float64, seed=0, algorithm="winograd")
+    assert np.array_equal(five.forward(x), conv2d(x, five.weight.value, five.bias.value, 1, 2, algorithm="winograd"))
 
 
 # --- the weight gradient: Winograd F(3x3, 2x2) (kernels.conv2d.conv2d_backward_weight) ---

@@ -52,7 +52,8 @@ def _check_algorithm(algorithm, w, stride):
                          f"got {algorithm!r}")
     applies = _k2.winograd_applies if w.ndim == 4 else _kw3.winograd_applies
     if algorithm == "winograd" and not applies(*w.shape[2:], *stride):
-        raise ValueError(f"algorithm: 'winograd' needs {'x'.join('3' * (w.ndim - 2))} filters at stride 1, "
+        sizes = "3x3 or 5x5" if w.ndim == 4 else "3x3x3"
+        raise ValueError(f"algorithm: 'winograd' needs {sizes} filters at stride 1, "
                          f"got filters {'x'.join(map(str, w.shape[2:]))} (w.shape = {w.shape}) at "
                          f"stride {stride}")
 
@@ -82,13 +83,15 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     padding : int or tuple (ph, pw) of ints >= 0
         Zero padding added on both sides of H (ph) and W (pw).
     algorithm : {"auto", "direct", "winograd"}, default "auto"
-        "winograd": Winograd F(2x2, 3x3) (Lavin & Gray, CVPR 2016; 3x3 filters at stride 1 only,
-        else ValueError); "direct": the direct kernels; "auto": picks by shape: Winograd for 3x3
-        stride 1 with C and K >= 32 and at least 32 2x2 output tiles, where it measured 1.4-2x
-        faster than the direct kernels (``fastnet.kernels.conv2d.WINOGRAD_*``), else the direct
-        kernels. Winograd's float32 error is a few roundings more than the direct sum's:
-        ``max(abs(error)) / max(abs(y))`` about 3e-7 to 8e-7 for unit-normal data, C = 64..256
-        (the direct sum: 1e-7 to 2e-7; tests bound it by 1e-5).
+        "winograd": Winograd F(2x2, 3x3) or F(2x2, 5x5) (Lavin & Gray, CVPR 2016; 3x3 or 5x5
+        filters at stride 1 only, else ValueError); "direct": the direct kernels; "auto": picks
+        by shape: Winograd for 3x3 stride 1 with C and K >= 32 and at least 32 2x2 output tiles
+        (96 or more with AVX2), where it measured 1.4-2x faster than the direct kernels
+        (``fastnet.kernels.conv2d.WINOGRAD_*``), and for 5x5 stride 1 with C and K >= 32 and at
+        least 160 tiles (1.2-2x; ``WINOGRAD_5X5_*``), else the direct kernels. Winograd's float32
+        error is a few roundings more than the direct sum's: ``max(abs(error)) / max(abs(y))``
+        about 3e-7 to 8e-7 for unit-normal data, C = 64..256, with 3x3 filters, 1e-6 to 3e-6
+        with 5x5 (the direct sum: 1e-7 to 2e-7; tests bound both by 1e-5).
 
     Returns
     -------
@@ -133,9 +136,10 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
         training never uses (PyTorch skips it for inputs that do not require grad).
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         As in :func:`conv2d`, for dx (a forward correlation of dy with the flipped weights;
-        padding above 2 falls back to the direct kernels) and for dw (Winograd F(3x3, 2x2): "auto"
-        takes it with C and K >= 32 and at least 160 output positions N*Ho*Wo, 256 where
-        C*K > 256^2; ``fastnet.kernels.conv2d.WINOGRAD_WEIGHT_*``). db is always a plain sum.
+        padding above F - 1 falls back to the direct kernels) and for dw of 3x3 filters
+        (Winograd F(3x3, 2x2): "auto" takes it with C and K >= 32 and at least 160 output
+        positions N*Ho*Wo, 256 where C*K > 256^2; ``fastnet.kernels.conv2d.WINOGRAD_WEIGHT_*``;
+        5x5 filters take the direct kernels for dw). db is always a plain sum.
 
     Returns
     -------
