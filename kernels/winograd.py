@@ -91,7 +91,7 @@ from numba.core import cgutils, errors
 from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
-from ._config import parallel_kernel, vector_bytes
+from ._config import parallel_kernel, serial_kernel, vector_bytes
 from .conv3d import _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import tile_fma, tile_rows, tile_shape, vector_lanes
@@ -131,6 +131,16 @@ def _filter_size(u):
     return 3 if u.ndim == 4 else 5
 
 
+@serial_kernel
+def weight_unit(unit, cblocks, block, channels, n_out, nr):
+    """Work unit ``unit`` of a weight transform split into (panel of ``nr`` output channels, block
+    of ``block`` input channels), ``cblocks`` blocks per panel: (panel, first input channel, end,
+    first output channel, output channels in the panel)."""
+    pn = unit // cblocks
+    c0 = (unit - pn * cblocks) * block
+    return pn, c0, min(channels, c0 + block), pn * nr, min(n_out, pn * nr + nr) - pn * nr
+
+
 @parallel_kernel
 def winograd_weights(w, nr, flip):
     """U (16, P, Cin, nr), P = ceil(Kout / nr): ``U[4*i + j, p, c, r] = (G f[p*nr + r, c] G^T)[i, j]``
@@ -159,11 +169,7 @@ def winograd_weights(w, nr, flip):
     wf = w.reshape(w.size)
     cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     for unit in prange(panels * cblocks):
-        pn = unit // cblocks
-        c0 = (unit - pn * cblocks) * WEIGHT_BLOCK
-        c1 = min(channels, c0 + WEIGHT_BLOCK)
-        k0 = pn * nr
-        nk = min(n_out, k0 + nr) - k0
+        pn, c0, c1, k0, nk = weight_unit(unit, cblocks, WEIGHT_BLOCK, channels, n_out, nr)
         g = np.zeros((9, nr))      # the filters' taps, output channels contiguous (zero past K)
         t = np.empty((12, nr))     # G g, row-major 4 x 3 per output channel
         for c in range(c0, c1):
@@ -225,11 +231,7 @@ def winograd_weights_5x5(w, nr, flip):
     wf = w.reshape(w.size)
     cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     for unit in prange(panels * cblocks):
-        pn = unit // cblocks
-        c0 = (unit - pn * cblocks) * WEIGHT_BLOCK
-        c1 = min(channels, c0 + WEIGHT_BLOCK)
-        k0 = pn * nr
-        nk = min(n_out, k0 + nr) - k0
+        pn, c0, c1, k0, nk = weight_unit(unit, cblocks, WEIGHT_BLOCK, channels, n_out, nr)
         g = np.zeros(25 * nr)     # the filters' taps, (25, nr): output channels contiguous (zero past K)
         for c in range(c0, c1):
             for r in range(nk):

@@ -93,7 +93,7 @@ from ._config import parallel_kernel, serial_kernel
 from .conv3d import _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import narrow_fits, shaped_tile_fma, tile_rows, tile_shape, vector_lanes
-from .winograd import _data, _Vectors
+from .winograd import _data, _Vectors, weight_unit
 
 # Work split (work_split); see the module docstring for the measurements.
 TILE_TARGET = 32    # at most about this many 2x2x2 output tiles per work chunk
@@ -211,11 +211,7 @@ def winograd3d_weights(w, nr, flip):
     u = np.empty((64, panels, channels, nr), dtype=w.dtype)
     cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     for unit in prange(panels * cblocks):
-        pn = unit // cblocks
-        c0 = (unit - pn * cblocks) * WEIGHT_BLOCK
-        c1 = min(channels, c0 + WEIGHT_BLOCK)
-        k0 = pn * nr
-        nk = min(n_out, k0 + nr) - k0
+        pn, c0, c1, k0, nk = weight_unit(unit, cblocks, WEIGHT_BLOCK, channels, n_out, nr)
         g = np.zeros((27, nr))     # the filters' taps (a, b, e), output channels contiguous
         t1 = np.empty((36, nr))    # G along depth: (i, b, e)
         t2 = np.empty((48, nr))    # ... and height: (i, j, e)

@@ -37,15 +37,10 @@ CASES = [
     pytest.param((2, 33, 30, 29), 35, 1, id="several-chunks"),
 ]
 # ... and for 5x5 filters (6x6 windows): the same kinds, padding 0..5 (5: dx takes the direct form)
-CASES_5X5 = [
-    pytest.param((2, 3, 7, 6), 4, 2, id="5x5-odd-h-p2"),
-    pytest.param((1, 5, 9, 8), 7, 0, id="5x5-batch1-p0"),
-    pytest.param((2, 17, 8, 11), 19, 1, id="5x5-C17-K19-p1"),
-    pytest.param((1, 2, 5, 5), 3, 0, id="5x5-one-output"),
-    pytest.param((3, 1, 5, 17), 1, 0, id="5x5-C1-K1-one-tile-row"),
-    pytest.param((1, 6, 5, 5), 2, 5, id="5x5-p5"),
-    pytest.param((2, 33, 30, 29), 35, 2, id="5x5-several-chunks"),
-]
+CASES_5X5 = [pytest.param(xs, k, padding, id="5x5-" + name) for name, xs, k, padding in (
+    ("odd-h-p2", (2, 3, 7, 6), 4, 2), ("batch1-p0", (1, 5, 9, 8), 7, 0), ("C17-K19-p1", (2, 17, 8, 11), 19, 1),
+    ("one-output", (1, 2, 5, 5), 3, 0), ("C1-K1-one-tile-row", (3, 1, 5, 17), 1, 0), ("p5", (1, 6, 5, 5), 2, 5),
+    ("several-chunks", (2, 33, 30, 29), 35, 2))]
 FORWARD_CASES = [pytest.param(*case.values, 3, id=case.id) for case in CASES] + \
     [pytest.param(*case.values, 5, id=case.id) for case in CASES_5X5]
 
