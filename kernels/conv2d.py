@@ -89,7 +89,12 @@ WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE = 256
 AVX2_WINOGRAD_WEIGHT_MIN_FILL = 0.8
 # 5x5 stride 1 (Winograd F(2x2, 5x5), forward and backward-input; see winograd_ok): "auto" takes it
 # with at least WINOGRAD_5X5_MIN_CHANNELS input and output channels and WINOGRAD_5X5_MIN_TILES
-# 2x2 output tiles, on AVX2 and AVX-512 alike (measured on AVX2 only).
+# 2x2 output tiles, on AVX2 and AVX-512 alike (measured on AVX2 only). Zen 3, float32, 2026-12-07,
+# direct time / Winograd time, forward and dx, one and two threads, padding 2, the 67 layers of
+# `python bench/winograd_limits.py --5x5` (16-256 channels, 7x7-56x56, batch 1-32): below 128 tiles
+# 0.39-0.97 (batch-1 256 -> 256 at 14x14, 49 tiles: the weight transform, 4.6 ms on one core);
+# 128 tiles 0.79-1.09; from 196 on 0.94-2.1 (1.2-2.1 from 64 channels); 16 channels 0.74-1.32
+# at any size (the direct forms' small-layer kernels).
 WINOGRAD_5X5_MIN_CHANNELS = 32
 WINOGRAD_5X5_MIN_TILES = 160
 ALGORITHMS = ("auto", "direct", "winograd")

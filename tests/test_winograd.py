@@ -631,6 +631,12 @@ def test_limits_script_measures_both_algorithms(capsys):
     (_, tiles3, ratio3, picks3), = script.measure([(1, 12, 4, 4, 6)], three_d=True, rounds=1, calls=1)
     assert tiles3 == 2 * 3 * 3 and all(np.isfinite(r) and r > 0 for r in ratio3.values())
     assert picks3 == "D/D/D"   # 18 tiles: under every 3-D limit
+    (_, tiles5, ratio5, picks5), = script.measure([(2, 4, 5, 6)], rounds=1, calls=1, taps=5)
+    assert tiles5 == 18 and set(ratio5) == {"fwd", "dx"} and all(np.isfinite(r) and r > 0 for r in ratio5.values())
+    assert picks5 == "D/D/D" and len(script.LAYERS_2D_5X5) == 67
     script.main(["--threads", "1", "--rounds", "1", "--layers", "1,4,4,6"])
     out = capsys.readouterr().out
     assert "direct time / Winograd time" in out and "| (1, 4, 4, 6) | 9 |" in out
+    script.main(["--threads", "1", "--rounds", "1", "--layers", "1,4,4,6", "--5x5"])
+    out = capsys.readouterr().out.rstrip()
+    assert "| (1, 4, 4, 6) | 9 |" in out and out.endswith("| - | D/D/D |")   # no Winograd dw for 5x5
