@@ -34,6 +34,8 @@ import numpy as np
 
 from . import ops
 from ._validate import FLOAT_DTYPES, batch_ndim, channels_first, int_tuple, window_output_size
+from .kernels import conv2d as _k2
+from .kernels import winograd3d as _kw3
 from .parameter import Parameter
 
 INITS = ("xavier", "xavier_normal", "he", "he_uniform")
@@ -389,14 +391,13 @@ class _ConvAlgorithmNd(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  dtype=np.float32, init="xavier", seed=None, algorithm="auto"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, dtype, init, seed)
-        choices = ("auto", "direct", "winograd")
-        if not isinstance(algorithm, str) or algorithm not in choices:
-            raise ValueError(f"algorithm: expected one of {', '.join(map(repr, choices))}, got {algorithm!r}")
-        sizes = (3, 5) if self._nd == 2 else (3,)   # Winograd's forms: F(2x2, 3x3), F(2x2, 5x5); 3-D 3x3x3
-        if algorithm == "winograd" and (self.kernel_size not in [(k,) * self._nd for k in sizes]
-                                        or self.stride != (1,) * self._nd):
-            raise ValueError(f"algorithm: 'winograd' needs kernel_size {' or '.join(map(str, sizes))} and "
-                             f"stride 1, got kernel_size={self.kernel_size} stride={self.stride}")
+        if not isinstance(algorithm, str) or algorithm not in _k2.ALGORITHMS:
+            raise ValueError(f"algorithm: expected one of {', '.join(map(repr, _k2.ALGORITHMS))}, got {algorithm!r}")
+        kernels = _k2 if self._nd == 2 else _kw3   # the ops' own rule (fastnet.ops._conv._check_algorithm)
+        if algorithm == "winograd" and not kernels.winograd_applies(*self.kernel_size, *self.stride):
+            sizes = " or ".join(map(str, kernels.WINOGRAD_SIZES))
+            raise ValueError(f"algorithm: 'winograd' needs kernel_size {sizes} and stride 1, got "
+                             f"kernel_size={self.kernel_size} stride={self.stride}")
         self.algorithm = algorithm
 
     def _op_kwargs(self):

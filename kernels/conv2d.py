@@ -98,12 +98,13 @@ AVX2_WINOGRAD_WEIGHT_MIN_FILL = 0.8
 WINOGRAD_5X5_MIN_CHANNELS = 32
 WINOGRAD_5X5_MIN_TILES = 160
 ALGORITHMS = ("auto", "direct", "winograd")
+WINOGRAD_SIZES = (3, 5)   # square filter sizes Winograd computes at stride 1 (forward and dx)
 
 
 def winograd_applies(fh, fw, sh, sw):
     """Whether Winograd computes this convolution's forward and backward-input: 3x3 filters
     (F(2x2, 3x3)) or 5x5 (F(2x2, 5x5)) at stride 1."""
-    return fh == fw and fh in (3, 5) and sh == 1 and sw == 1
+    return fh == fw and fh in WINOGRAD_SIZES and sh == 1 and sw == 1
 
 
 def winograd_weight_applies(fh, fw, sh, sw):

@@ -119,11 +119,12 @@ WINOGRAD_AUTO = True
 WINOGRAD_MIN_CHANNELS = 8
 WINOGRAD_MIN_TILES = 64
 ALGORITHMS = ("auto", "direct", "winograd")
+WINOGRAD_SIZES = (3,)   # cube filter sizes Winograd computes at stride 1
 
 
 def winograd_applies(fd, fh, fw, sd, sh, sw):
     """Whether Winograd F(2x2x2, 3x3x3) computes this convolution: 3x3x3 filters at stride 1."""
-    return fd == 3 and fh == 3 and fw == 3 and sd == 1 and sh == 1 and sw == 1
+    return fd == fh == fw and fd in WINOGRAD_SIZES and sd == 1 and sh == 1 and sw == 1
 
 
 def winograd_ok(channels_in, channels_out, tiles, fd, fh, fw, sd, sh, sw, algorithm):

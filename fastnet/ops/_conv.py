@@ -50,9 +50,9 @@ def _check_algorithm(algorithm, w, stride):
     if algorithm not in _k2.ALGORITHMS:
         raise ValueError(f"algorithm: expected one of {', '.join(map(repr, _k2.ALGORITHMS))}, "
                          f"got {algorithm!r}")
-    applies = _k2.winograd_applies if w.ndim == 4 else _kw3.winograd_applies
-    if algorithm == "winograd" and not applies(*w.shape[2:], *stride):
-        sizes = "3x3 or 5x5" if w.ndim == 4 else "3x3x3"
+    kernels = _k2 if w.ndim == 4 else _kw3
+    if algorithm == "winograd" and not kernels.winograd_applies(*w.shape[2:], *stride):
+        sizes = " or ".join("x".join([str(size)] * (w.ndim - 2)) for size in kernels.WINOGRAD_SIZES)
         raise ValueError(f"algorithm: 'winograd' needs {sizes} filters at stride 1, "
                          f"got filters {'x'.join(map(str, w.shape[2:]))} (w.shape = {w.shape}) at "
                          f"stride {stride}")
