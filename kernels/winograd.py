@@ -305,9 +305,10 @@ class _Vectors:
 
     def masked_store(self, value, base, offset, mask):
         vt = value.type
+        suffix = "f32" if isinstance(vt.element, ir.FloatType) else "f64"
         fn = cgutils.get_or_insert_function(
             self.builder.module, ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), self.i32, mask.type]),
-            "llvm.masked.store.v%d%s.p0" % (vt.count, self.suffix))
+            "llvm.masked.store.v%d%s.p0" % (vt.count, suffix))
         self.builder.call(fn, [value, self._ptr(base, offset, vt), ir.Constant(self.i32, 1), mask])
 
     def _shuffle(self, x, y, lanes):
@@ -364,8 +365,9 @@ def _filter_tile_5x5(typingctx, g, u, uo, ues, nr):
     """``u[uo + (6 i + j) ues + r] = s_i s_j (F g_r F^T)[i, j]`` for r < nr, with
     ``g_r[p, q] = g[(5 p + q) nr + r]`` (float64), F = FILTER_TRANSFORM_5X5 and s =
     FILTER_SCALE_5X5: sums of integer multiples in float64, one multiplication by s_i s_j, one
-    rounding to u's dtype. W float64 lanes per step; nr must be a multiple of W (it is a whole
-    number of the micro-kernel's vectors of u's dtype). Nothing is bounds-checked.
+    rounding to u's dtype. W float64 lanes per step, and a masked step for the last nr mod W (nr
+    is a whole number of the micro-kernel's vectors of u's dtype, but 4 float32 lanes are half a
+    vector of 8 float64 ones on AVX-512). Nothing is bounds-checked.
     """
     sig = types.void(g, u, uo, ues, nr)
     out = as_dtype(u.dtype)
@@ -378,9 +380,12 @@ def _filter_tile_5x5(typingctx, g, u, uo, ues, nr):
         up = _data(context, builder, signature, args, 1)
         oty = ir.VectorType(ir.FloatType() if out.itemsize == 4 else ir.DoubleType(), vec.width)
         f = FILTER_TRANSFORM_5X5
-        width = vec.int64(vec.width)
-        with cgutils.for_range_slice(b, vec.int64(0), nr_, width) as (r, _):
-            g_ = [vec.load(gp, b.add(b.mul(vec.int64(pq), nr_), r)) for pq in range(25)]
+        def step(r, mask):
+            at = [b.add(b.mul(vec.int64(pq), nr_), r) for pq in range(25)]
+            if mask is None:
+                g_ = [vec.load(gp, at[pq]) for pq in range(25)]
+            else:
+                g_ = [vec.masked_load(gp, at[pq], mask) for pq in range(25)]
             t = [[vec.combine(f[i], lambda p: g_[5 * p + q]) for q in range(5)] for i in range(6)]   # F g
             for i in range(6):
                 for j in range(6):
@@ -388,7 +393,13 @@ def _filter_tile_5x5(typingctx, g, u, uo, ues, nr):
                     value = b.fmul(vec.combine(f[j], lambda q: t[i][q]), ir.Constant(vec.vty, [scale] * vec.width))
                     if out.itemsize == 4:
                         value = b.fptrunc(value, oty)
-                    vec.store(value, up, b.add(b.add(uo_, b.mul(vec.int64(6 * i + j), ues_)), r))
+                    offset = b.add(b.add(uo_, b.mul(vec.int64(6 * i + j), ues_)), r)
+                    if mask is None:
+                        vec.store(value, up, offset)
+                    else:
+                        vec.masked_store(value, up, offset, mask)
+
+        vec.by_vectors(nr_, step)
         return context.get_dummy_value()
 
     return sig, codegen

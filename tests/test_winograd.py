@@ -111,7 +111,7 @@ def test_weight_transform_5x5_matches_the_formula(dtype):
     flip: that of w[:, :, ::-1, ::-1] transposed, read in place, bitwise."""
     w = rng(3).standard_normal((5, 70, 5, 5)).astype(dtype)   # K = 5 in panels of 4; C = 70
     g = np.diag(winograd.FILTER_SCALE_5X5) @ np.array(winograd.FILTER_TRANSFORM_5X5, dtype=np.float64)
-    for nr in (4, 8):
+    for nr in (4, 6, 8):   # 6: a masked step on every ISA; 4: one on AVX-512 (8 float64 lanes)
         u = winograd.winograd_weights_5x5(w, nr, False)
         panels = -(-5 // nr)
         assert u.shape == (6, 6, panels, 70, nr) and u.dtype == dtype
