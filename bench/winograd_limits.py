@@ -5,7 +5,7 @@ The limits in ``kernels/conv2d.py`` (``WINOGRAD_*``, ``AVX2_WINOGRAD_*``) and
 layer with padding 1, the forward, the input gradient and the weight gradient by the direct
 kernels and by Winograd, each the best of ``--rounds`` rounds of 5 calls after a warm-up call
 (every other round in the reverse order), and what "auto" picks on this CPU now. ``--5x5``: 5x5
-layers with padding 2 (``WINOGRAD_5X5_*``; their weight gradient is direct either way, "-")::
+layers with padding 2 (``WINOGRAD_5X5_*``)::
 
     python bench/winograd_limits.py --threads 2            # 2-D layers
     python bench/winograd_limits.py --threads 1 --5x5      # 2-D 5x5 layers
@@ -68,15 +68,13 @@ def _passes(layer, three_d, rng, taps=3):
         for alg in ("direct", "winograd"):
             fns[("fwd", alg)] = lambda alg=alg: k2.conv2d_forward(x, w, b, y, 1, 1, p, p, algorithm=alg)
             fns[("dx", alg)] = lambda alg=alg: k2.conv2d_backward_input(dy, w, dx, 1, 1, p, p, algorithm=alg)
-            if taps == 3:   # (5x5: no Winograd form of dw)
-                fns[("dw", alg)] = lambda alg=alg: k2.conv2d_backward_weight(x, dy, dw, db, 1, 1, p, p,
-                                                                             algorithm=alg)
+            fns[("dw", alg)] = lambda alg=alg: k2.conv2d_backward_weight(x, dy, dw, db, 1, 1, p, p, algorithm=alg)
     return fns, tiles, "/".join("W" if p else "D" for p in picks)
 
 
 def measure(layers, three_d=False, rounds=3, calls=5, seed=0, taps=3):
     """Yield (layer, tiles, {pass: direct seconds / Winograd seconds}, auto's picks) per layer
-    (2-D: ``taps`` 3 or 5; with 5 no "dw")."""
+    (2-D: ``taps`` 3 or 5)."""
     rng = np.random.default_rng(seed)
     for layer in layers:
         fns, tiles, picks = _passes(layer, three_d, rng, taps)
@@ -85,8 +83,7 @@ def measure(layers, three_d=False, rounds=3, calls=5, seed=0, taps=3):
             # every other round in reverse: on a shared VM, whatever ran first in a round read slow
             for key, fn in (order if r % 2 == 0 else order[::-1]):
                 best[key] = min(best.get(key, np.inf), _best(fn, calls))
-        yield layer, tiles, {p: best[(p, "direct")] / best[(p, "winograd")] for p in ("fwd", "dx", "dw")
-                             if (p, "direct") in best}, picks
+        yield layer, tiles, {p: best[(p, "direct")] / best[(p, "winograd")] for p in ("fwd", "dx", "dw")}, picks
 
 
 def main(argv=None):
@@ -105,8 +102,8 @@ def main(argv=None):
     print("| layer (N, C, K, size) | tiles | fwd | dx | dw | auto fwd/dx/dw |")
     print("|---|---:|---:|---:|---:|---|")
     for layer, tiles, ratio, picks in measure(layers, args.three_d, args.rounds, taps=5 if args.five else 3):
-        dw = f"{ratio['dw']:.2f}" if "dw" in ratio else "-"
-        print(f"| {layer} | {tiles} | {ratio['fwd']:.2f} | {ratio['dx']:.2f} | {dw} | {picks} |", flush=True)
+        print(f"| {layer} | {tiles} | {ratio['fwd']:.2f} | {ratio['dx']:.2f} | {ratio['dw']:.2f} | {picks} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,8 @@ Two implementations, picked per call by shape (both tested directly):
 * Winograd F(2x2, 3x3) and F(2x2, 5x5) in :mod:`fastnet.kernels.winograd`, for 3x3 and 5x5
   stride-1 layers (forward, and backward-input as a forward correlation of dy), when asked for
   (``algorithm="winograd"``) or when ``"auto"`` picks it by shape (:func:`winograd_ok`); and
-  Winograd F(3x3, 2x2) for the weight gradient of 3x3 layers in
-  :mod:`fastnet.kernels.winograd_weight` (:func:`winograd_weight_ok`; 5x5 layers keep the
-  direct forms for it).
+  Winograd F(3x3, 2x2) and F(5x5, 2x2) for the weight gradient of those layers in
+  :mod:`fastnet.kernels.winograd_weight` (:func:`winograd_weight_ok`).
 
 These are plain Python functions on purpose: wrapping them in ``serial_kernel`` would compile the
 whole 3-D core a second time inside each of them (tens of seconds per dtype), for a saving of a
@@ -89,14 +88,31 @@ WINOGRAD_WEIGHT_MIN_OUTPUTS_LARGE = 256
 AVX2_WINOGRAD_WEIGHT_MIN_FILL = 0.8
 # 5x5 stride 1 (Winograd F(2x2, 5x5), forward and backward-input; see winograd_ok): "auto" takes it
 # with at least WINOGRAD_5X5_MIN_CHANNELS input and output channels and WINOGRAD_5X5_MIN_TILES
-# 2x2 output tiles, on AVX2 and AVX-512 alike (measured on AVX2 only). Zen 3, float32, 2026-12-07,
+# 2x2 output tiles, on AVX2 and AVX-512 alike. Zen 3, float32, 2026-12-07,
 # direct time / Winograd time, forward and dx, one and two threads, padding 2, the 67 layers of
 # `python bench/winograd_limits.py --5x5` (16-256 channels, 7x7-56x56, batch 1-32): below 128 tiles
 # 0.39-0.97 (batch-1 256 -> 256 at 14x14, 49 tiles: the weight transform, 4.6 ms on one core);
 # 128 tiles 0.79-1.09; from 196 on 0.94-2.1 (1.2-2.1 from 64 channels); 16 channels 0.74-1.32
-# at any size (the direct forms' small-layer kernels).
+# at any size (the direct forms' small-layer kernels). Zen 4 with AVX-512, the same table (later
+# that day): 32-256 channels from 196 tiles on 1.10-2.12, at 128 tiles 0.93-1.25, below 0.49-1.18;
+# 16 channels 0.57-1.23. Lower limits there would win a few small layers by 10-20 %: not changed.
 WINOGRAD_5X5_MIN_CHANNELS = 32
 WINOGRAD_5X5_MIN_TILES = 160
+# ... and their weight gradient (Winograd F(5x5, 2x2); see winograd_weight_ok) with at least
+# WINOGRAD_5X5_WEIGHT_MIN_CHANNELS input and output channels, WINOGRAD_5X5_WEIGHT_MIN_TILES tiles
+# (AVX2_WINOGRAD_5X5_WEIGHT_MIN_TILES with vectors narrower than AVX-512's) and outputs that fill
+# at least WINOGRAD_5X5_WEIGHT_MIN_FILL of their tiles' 4 * tiles positions (7x7 maps: 49 of 64).
+# Zen 4, float32, 2026-12-07, direct dw time / Winograd dw time, one thread (two), the 67 layers of
+# `python bench/winograd_limits.py --5x5`. AVX-512: 16 channels 0.25-0.69 (0.42-0.91); 7x7 maps
+# 0.18-1.02 (0.22-0.85); 32-256 channels on maps of 14x14 to 56x56: 49 tiles 0.45-0.75, 196 tiles
+# 0.87-1.36 (0.82-1.27), from 392 on 1.07-1.73 (1.05-1.72). AVX2 code on the same CPU
+# (NUMBA_CPU_NAME=znver3, NUMBA_CPU_FEATURES=""), the same layers: 196 tiles 0.80-1.31
+# (0.66-1.01), 392 0.89-1.24 (0.87-1.02), from 784 on 0.80-1.46 (0.97-1.71; the 0.80: 32 channels
+# at 14x14, batch 32).
+WINOGRAD_5X5_WEIGHT_MIN_CHANNELS = 32
+WINOGRAD_5X5_WEIGHT_MIN_TILES = 384
+AVX2_WINOGRAD_5X5_WEIGHT_MIN_TILES = 768
+WINOGRAD_5X5_WEIGHT_MIN_FILL = 0.8
 ALGORITHMS = ("auto", "direct", "winograd")
 WINOGRAD_SIZES = (3, 5)   # square filter sizes Winograd computes at stride 1 (forward and dx)
 
@@ -108,9 +124,9 @@ def winograd_applies(fh, fw, sh, sw):
 
 
 def winograd_weight_applies(fh, fw, sh, sw):
-    """Whether Winograd F(3x3, 2x2) computes this convolution's weight gradient: 3x3 filters at
-    stride 1."""
-    return fh == 3 and fw == 3 and sh == 1 and sw == 1
+    """Whether Winograd computes this convolution's weight gradient: 3x3 filters (F(3x3, 2x2)) or
+    5x5 (F(5x5, 2x2)) at stride 1."""
+    return winograd_applies(fh, fw, sh, sw)
 
 
 def winograd_ok(channels_in, channels_out, tiles, fh, fw, sh, sw, algorithm):
@@ -151,9 +167,11 @@ def winograd_ok(channels_in, channels_out, tiles, fh, fw, sh, sw, algorithm):
 
 
 def winograd_weight_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, sw, algorithm):
-    """Whether conv2d_backward_weight runs Winograd F(3x3, 2x2): "winograd" (the caller checked
-    that it applies), "direct" never, "auto" by shape with the WINOGRAD_WEIGHT_* constants
-    (WINOGRAD_AUTO False turns it off too); ``outputs`` = N * Ho * Wo, the positions of dy,
+    """Whether conv2d_backward_weight runs Winograd F(3x3, 2x2) or F(5x5, 2x2): "winograd" (the
+    caller checked that it applies), "direct" never, "auto" by shape: 3x3 with the
+    WINOGRAD_WEIGHT_* constants, 5x5 with WINOGRAD_5X5_WEIGHT_* and, with vectors narrower than
+    AVX512_VECTOR_BYTES, AVX2_WINOGRAD_5X5_WEIGHT_MIN_TILES (measurements: by those constants;
+    WINOGRAD_AUTO False turns both off too); ``outputs`` = N * Ho * Wo, the positions of dy,
     ``tiles`` = N * ceil(Ho/2) * ceil(Wo/2), its 2x2 tiles. With vectors narrower than
     AVX512_VECTOR_BYTES (AVX2), only where the outputs fill at least
     AVX2_WINOGRAD_WEIGHT_MIN_FILL of the tiles' 4 * tiles positions.
@@ -171,6 +189,11 @@ def winograd_weight_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, sw
         return False
     if algorithm == "winograd":
         return True
+    if fh == 5:
+        if vector_bytes() < AVX512_VECTOR_BYTES and tiles < AVX2_WINOGRAD_5X5_WEIGHT_MIN_TILES:
+            return False
+        return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_5X5_WEIGHT_MIN_CHANNELS
+                and tiles >= WINOGRAD_5X5_WEIGHT_MIN_TILES and outputs >= WINOGRAD_5X5_WEIGHT_MIN_FILL * 4 * tiles)
     if vector_bytes() < AVX512_VECTOR_BYTES and outputs < AVX2_WINOGRAD_WEIGHT_MIN_FILL * 4 * tiles:
         return False
     large = channels_in * channels_out > WINOGRAD_WEIGHT_LARGE
@@ -316,8 +339,8 @@ def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None, algorithm=
     :func:`_plane_weight_ok`): dy placed on the padded input's grid and one long dot
     per (k, c, p) over all images (db summed in float64 by NumPy). Extra memory: the padded copy
     of x as in :func:`conv2d_forward` plus dy on that grid, (K, N*(H+2ph)*(W+2pw)).
-    ``algorithm``: "auto", "direct" or "winograd" (3x3 stride 1 only, any padding: see
-    :func:`winograd_weight_ok`): Winograd F(3x3, 2x2) by
+    ``algorithm``: "auto", "direct" or "winograd" (3x3 or 5x5 stride 1 only, any padding: see
+    :func:`winograd_weight_ok`): Winograd F(3x3, 2x2) or F(5x5, 2x2) by
     :func:`~fastnet.kernels.winograd_weight.conv2d_backward_weight_winograd` (extra memory: see
     :mod:`fastnet.kernels.winograd_weight`); Winograd ignores ``plane``.
     """

@@ -334,8 +334,9 @@ class _Vectors:
 
     def combine(self, coefficients, values):
         """sum_i coefficients[i] * values[i] for a row of a transform (small integers, or 1/2):
-        the positive terms in order, then the negative ones subtracted; |c| != 1 multiplies by |c|.
-        ``values[i]`` is called (a load) only where coefficients[i] != 0."""
+        the positive terms in order, then the negative ones subtracted (the first one negated where
+        none is positive); |c| != 1 multiplies by |c|. ``values[i]`` is called (a load) only where
+        coefficients[i] != 0."""
         b = self.builder
 
         def term(c, i):
@@ -344,6 +345,8 @@ class _Vectors:
 
         pos = [term(c, i) for i, c in enumerate(coefficients) if c > 0]
         neg = [term(c, i) for i, c in enumerate(coefficients) if c < 0]
+        if not pos:
+            pos, neg = [b.fneg(neg[0])], neg[1:]
         acc = pos[0]
         for v in pos[1:]:
             acc = b.fadd(acc, v)

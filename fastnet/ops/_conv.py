@@ -136,10 +136,10 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
         training never uses (PyTorch skips it for inputs that do not require grad).
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         As in :func:`conv2d`, for dx (a forward correlation of dy with the flipped weights;
-        padding above F - 1 falls back to the direct kernels) and for dw of 3x3 filters
-        (Winograd F(3x3, 2x2): "auto" takes it with C and K >= 32 and at least 160 output
-        positions N*Ho*Wo, 256 where C*K > 256^2; ``fastnet.kernels.conv2d.WINOGRAD_WEIGHT_*``;
-        5x5 filters take the direct kernels for dw). db is always a plain sum.
+        padding above F - 1 falls back to the direct kernels) and for dw (Winograd F(3x3, 2x2)
+        for 3x3 filters: "auto" takes it with C and K >= 32 and at least 160 output positions
+        N*Ho*Wo, 256 where C*K > 256^2, ``fastnet.kernels.conv2d.WINOGRAD_WEIGHT_*``; F(5x5,
+        2x2) for 5x5 filters, ``WINOGRAD_5X5_WEIGHT_*``). db is always a plain sum.
 
     Returns
     -------
@@ -166,8 +166,9 @@ def conv2d_backward(x, w, dy, stride=1, padding=0, input_grad=True, algorithm="a
     such blocks, at most 512 KB unless one block is more). Winograd dx: as the Winograd
     forward of :func:`conv2d`, with dy's padded copy in place of x's. Winograd dw
     (:mod:`fastnet.kernels.winograd_weight`): the padded channels-last copy of x, partial sums
-    (16, K, C, each rounded up to the tile shape) per group of tiles, at most 4 MB in all unless
-    one group is more, and per thread a (16, T, C) and a (16, K, T) block, T = 64 or 128 tiles.
+    (n^2, K, C, each rounded up to the tile shape; n = 4 for 3x3 filters, 6 for 5x5) per group
+    of tiles, at most 4 MB in all unless one group is more, and per thread a (n^2, T, C) and a
+    (n^2, K, T) block, T = 64 or 128 tiles.
     """
     x, w, dy, stride, padding = _check_backward(x, w, dy, stride, padding, 2, input_grad)
     _check_algorithm(algorithm, w, stride)
