@@ -416,26 +416,23 @@ def _transform_5x5(x, z, o, nc):
                 row[c] *= scale
     for p in range(5):
         for j in range(6):
-            zr = z[6 * p + j]
-            for c in range(nc):
-                zr[c] = 0.0
-            for i in range(6):
-                f = _F5[i, p]
-                if f != 0.0:
-                    xr = x[6 * i + j]
-                    for c in range(nc):
-                        zr[c] += f * xr[c]
+            _combine_rows(z[6 * p + j], x, j, 6, _F5[:, p], nc)   # Z[p, j] = sum_i F[i, p] X[i, j]
     for p in range(5):
         for q in range(5):
-            orow = o[5 * p + q]
+            _combine_rows(o[5 * p + q], z, 6 * p, 1, _F5[:, q], nc)   # o[p, q] = sum_j Z[p, j] F[j, q]
+
+
+@accumulator_kernel
+def _combine_rows(dst, src, first, stride, coefficients, nc):
+    """``dst[:nc] = sum_i coefficients[i] * src[first + i * stride, :nc]``, zero coefficients skipped."""
+    for c in range(nc):
+        dst[c] = 0.0
+    for i in range(coefficients.size):
+        f = coefficients[i]
+        if f != 0.0:
+            row = src[first + i * stride]
             for c in range(nc):
-                orow[c] = 0.0
-            for j in range(6):
-                f = _F5[j, q]
-                if f != 0.0:
-                    zr = z[6 * p + j]
-                    for c in range(nc):
-                        orow[c] += f * zr[c]
+                dst[c] += f * row[c]
 
 
 def conv2d_backward_weight_winograd(x, dy, dw, db, ph, pw):
