@@ -114,7 +114,7 @@ WINOGRAD_5X5_WEIGHT_MIN_TILES = 384
 AVX2_WINOGRAD_5X5_WEIGHT_MIN_TILES = 768
 WINOGRAD_5X5_WEIGHT_MIN_FILL = 0.8
 ALGORITHMS = ("auto", "direct", "winograd")
-WINOGRAD_SIZES = (3, 5)   # square filter sizes Winograd computes at stride 1 (forward and dx)
+WINOGRAD_SIZES = (3, 5)   # square filter sizes Winograd computes at stride 1 (forward, dx and dw)
 
 
 def winograd_applies(fh, fw, sh, sw):
@@ -193,7 +193,8 @@ def winograd_weight_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, sw
         if vector_bytes() < AVX512_VECTOR_BYTES and tiles < AVX2_WINOGRAD_5X5_WEIGHT_MIN_TILES:
             return False
         return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_5X5_WEIGHT_MIN_CHANNELS
-                and tiles >= WINOGRAD_5X5_WEIGHT_MIN_TILES and outputs >= WINOGRAD_5X5_WEIGHT_MIN_FILL * 4 * tiles)
+                and tiles >= WINOGRAD_5X5_WEIGHT_MIN_TILES
+                and outputs >= WINOGRAD_5X5_WEIGHT_MIN_FILL * 4 * tiles)
     if vector_bytes() < AVX512_VECTOR_BYTES and outputs < AVX2_WINOGRAD_WEIGHT_MIN_FILL * 4 * tiles:
         return False
     large = channels_in * channels_out > WINOGRAD_WEIGHT_LARGE

@@ -383,6 +383,7 @@ def _filter_tile_5x5(typingctx, g, u, uo, ues, nr):
         up = _data(context, builder, signature, args, 1)
         oty = ir.VectorType(ir.FloatType() if out.itemsize == 4 else ir.DoubleType(), vec.width)
         f = FILTER_TRANSFORM_5X5
+
         def step(r, mask):
             at = [b.add(b.mul(vec.int64(pq), nr_), r) for pq in range(25)]
             if mask is None:

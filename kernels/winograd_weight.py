@@ -223,8 +223,9 @@ def weight_split(n_batch, ho, wo, channels, n_out, itemsize, mr, nr, threads, ta
 def _winograd_weight_chunks(xcl, channels, dy, partial, per_step, c_block, k_block, work, ves, ses):
     """The products of :func:`conv2d_backward_weight_winograd`: one parallel region over the
     tasks (group of tiles, block of ``c_block`` input channels, block of ``k_block`` output
-    channels), each writing its block of ``partial[group]`` (n^2, Kr, Cp): partial (groups, 16, Kr, Cp) for 3x3 filters, (groups, 6,
-    6, Kr, Cp) for 5x5 (its type picks the form, as U's does in the forward).
+    channels), each writing its block of ``partial[group]`` (n^2, Kr, Cp): partial (groups, 16,
+    Kr, Cp) for 3x3 filters, (groups, 6, 6, Kr, Cp) for 5x5 (its type picks the form, as U's
+    does in the forward).
 
     xcl (N, 1, Hq, Wq * C) as for the forward; dy (N, K, Ho, Wo). Per step of ``per_step`` tiles
     T of the group: V (n^2, T, cb) by :func:`_input_tile` (the block's channels; columns past C
