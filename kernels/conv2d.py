@@ -118,15 +118,9 @@ WINOGRAD_SIZES = (3, 5)   # square filter sizes Winograd computes at stride 1 (f
 
 
 def winograd_applies(fh, fw, sh, sw):
-    """Whether Winograd computes this convolution's forward and backward-input: 3x3 filters
-    (F(2x2, 3x3)) or 5x5 (F(2x2, 5x5)) at stride 1."""
+    """Whether Winograd computes this convolution (forward, backward-input and weight gradient):
+    3x3 filters (F(2x2, 3x3), F(3x3, 2x2)) or 5x5 (F(2x2, 5x5), F(5x5, 2x2)) at stride 1."""
     return fh == fw and fh in WINOGRAD_SIZES and sh == 1 and sw == 1
-
-
-def winograd_weight_applies(fh, fw, sh, sw):
-    """Whether Winograd computes this convolution's weight gradient: 3x3 filters (F(3x3, 2x2)) or
-    5x5 (F(5x5, 2x2)) at stride 1."""
-    return winograd_applies(fh, fw, sh, sw)
 
 
 def winograd_ok(channels_in, channels_out, tiles, fh, fw, sh, sw, algorithm):
@@ -185,7 +179,7 @@ def winograd_weight_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, sw
     two threads 0.76-0.91), tied at 28x28 (0.93-1.08, 0.99-1.19) and won at 56x56 (1.10-1.33,
     1.02-1.16).
     """
-    if algorithm == "direct" or not winograd_weight_applies(fh, fw, sh, sw):
+    if algorithm == "direct" or not winograd_applies(fh, fw, sh, sw):
         return False
     if algorithm == "winograd":
         return True
