@@ -133,9 +133,10 @@ def _filter_size(u):
 
 @serial_kernel
 def weight_unit(unit, cblocks, block, channels, n_out, nr):
-    """Work unit ``unit`` of a weight transform split into (panel of ``nr`` output channels, block
-    of ``block`` input channels), ``cblocks`` blocks per panel: (panel, first input channel, end,
-    first output channel, output channels in the panel)."""
+    """Work unit ``unit`` (int64: a prange index is uint64 in the gufunc, a second signature) of a
+    weight transform split into (panel of ``nr`` output channels, block of ``block`` input
+    channels), ``cblocks`` blocks per panel: (panel, first input channel, end, first output
+    channel, output channels in the panel)."""
     pn = unit // cblocks
     c0 = (unit - pn * cblocks) * block
     return pn, c0, min(channels, c0 + block), pn * nr, min(n_out, pn * nr + nr) - pn * nr
@@ -169,7 +170,7 @@ def winograd_weights(w, nr, flip):
     wf = w.reshape(w.size)
     cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     for unit in prange(panels * cblocks):
-        pn, c0, c1, k0, nk = weight_unit(unit, cblocks, WEIGHT_BLOCK, channels, n_out, nr)
+        pn, c0, c1, k0, nk = weight_unit(np.int64(unit), cblocks, WEIGHT_BLOCK, channels, n_out, nr)
         g = np.zeros((9, nr))      # the filters' taps, output channels contiguous (zero past K)
         t = np.empty((12, nr))     # G g, row-major 4 x 3 per output channel
         for c in range(c0, c1):
@@ -231,7 +232,7 @@ def winograd_weights_5x5(w, nr, flip):
     wf = w.reshape(w.size)
     cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     for unit in prange(panels * cblocks):
-        pn, c0, c1, k0, nk = weight_unit(unit, cblocks, WEIGHT_BLOCK, channels, n_out, nr)
+        pn, c0, c1, k0, nk = weight_unit(np.int64(unit), cblocks, WEIGHT_BLOCK, channels, n_out, nr)
         g = np.zeros(25 * nr)     # the filters' taps, (25, nr): output channels contiguous (zero past K)
         for c in range(c0, c1):
             for r in range(nk):

@@ -212,7 +212,7 @@ def winograd3d_weights(w, nr, flip):
     u = np.empty((64, panels, channels, nr), dtype=w.dtype)
     cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     for unit in prange(panels * cblocks):
-        pn, c0, c1, k0, nk = weight_unit(unit, cblocks, WEIGHT_BLOCK, channels, n_out, nr)
+        pn, c0, c1, k0, nk = weight_unit(np.int64(unit), cblocks, WEIGHT_BLOCK, channels, n_out, nr)
         g = np.zeros((27, nr))     # the filters' taps (a, b, e), output channels contiguous
         t1 = np.empty((36, nr))    # G along depth: (i, b, e)
         t2 = np.empty((48, nr))    # ... and height: (i, j, e)
