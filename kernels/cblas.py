@@ -36,10 +36,11 @@ from ._config import serial_kernel
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112   # CBLAS enum values
 
-NumpyOpenBlas = namedtuple("NumpyOpenBlas", "sgemm dgemm thread_funcs path")
+NumpyOpenBlas = namedtuple("NumpyOpenBlas", "sgemm dgemm thread_funcs path core")
 NumpyOpenBlas.__doc__ = """NumPy's OpenBLAS: the addresses (int) of its cblas_sgemm and cblas_dgemm
-(64-bit integer interface), its (set_num_threads, get_num_threads) as ctypes functions, and the
-library's path."""
+(64-bit integer interface), its (set_num_threads, get_num_threads) as ctypes functions, the
+library's path, and the name of the kernels it picked for this CPU (``"Haswell"``, ``"SkylakeX"``,
+...: OpenBLAS's ``get_corename``; "" where the library does not say)."""
 
 
 def openblas_paths(package):
@@ -85,7 +86,12 @@ def numpy_openblas():
         setter.argtypes, setter.restype = [ctypes.c_int], None
         getter.argtypes, getter.restype = [], ctypes.c_int
         address = [ctypes.cast(f, ctypes.c_void_p).value for f in (sgemm, dgemm)]
-        return NumpyOpenBlas(address[0], address[1], (setter, getter), path)
+        corename = getattr(lib, "scipy_openblas_get_corename64_", None)
+        core = ""
+        if corename is not None:
+            corename.argtypes, corename.restype = [], ctypes.c_char_p
+            core = (corename() or b"").decode("ascii", "replace").strip()
+        return NumpyOpenBlas(address[0], address[1], (setter, getter), path, core)
     return None
 
 

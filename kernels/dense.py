@@ -21,7 +21,9 @@ the same machine, row blocks / column blocks / PyTorch 2.13:
 256x784 -> 512 1.316 / 1.214 / 1.203; 128x784 -> 256 0.403 / 0.342 / 0.324; 64x400 -> 120
 0.075 / 0.059 / 0.050; 32x4096 -> 4096 20.1 / 11.7 / 13.5 (16 rows a block); 512x784 -> 512
 2.42 / 2.36 / 2.32; but 2048x256 -> 256 1.55 / 1.69 / 1.47, and 1024 cubed the same both ways
-(12.2 / 12.1 / 12.0). Letting OpenBLAS start its own threads next to
+(12.2 / 12.1 / 12.0). Where OpenBLAS runs its SkylakeX kernels (AVX-512 CPUs), a column block
+is computed from a transposed copy of its rows of w (TRANSPOSED_W_CORES). Letting OpenBLAS start
+its own threads next to
 Numba's does not work on a small machine: both pools spin-wait after a parallel region, and on 2
 cores the dense forward of a 256x784 -> 512 layer measured 36 GFLOP/s with OpenBLAS on 2 threads
 against 180 GFLOP/s with two single-threaded sgemm calls on Numba's threads. So the Python
@@ -51,6 +53,7 @@ from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
 from .cblas import bundled_with_numpy, gemm, numpy_openblas, openblas_paths
+from .transpose import transpose_block
 
 _MIN_BLOCK = 16      # fewer rows (or columns) per sgemm call than this costs more in packing than it gains
 _TILE = 16            # rows per tile of the transposed copy in dense_backward
@@ -65,6 +68,21 @@ SKINNY_ROWS = 16      # forward: batches of fewer rows take the skinny kernel
 SKINNY_BACKWARD_ROWS = 8          # backward: at most this many rows ...
 SKINNY_BACKWARD_BYTES = 8 * 2**20   # ... and w at least this large
 SKINNY_BLOCKS = 16    # blocks of output features (at most; fixed by the shapes, not the threads)
+# The forward's operand w.T: with the kernels OpenBLAS picks on AVX-512 CPUs (SkylakeX, Zen 4
+# included) its sgemm ran x @ w.T slower than x @ w_t with w_t = w.T copied beforehand: C = A @ B
+# of M x K -> N, GFLOP/s on one thread with B transposed / not (``np.matmul``, float32, Zen 4,
+# 2026-12-07): 256x784 -> 256 97 / 103, 128x784 -> 256 89 / 101, 64x400 -> 120 74 / 93, 64x120
+# -> 84 69 / 102, 64x1024 -> 512 72 / 90, 1024x256 -> 256 102 / 105 (its Haswell kernels, on
+# the same CPU with OPENBLAS_CORETYPE=Haswell: 105-110 either way, and no faster with the copy).
+# So each column block of the forward first copies its rows of w transposed (a W x W register
+# tile at a time), where w is small enough for the copy to come from the caches: the whole
+# forward, two threads, ms now / before: 256x784 -> 512 1.04 / 1.10, 128x784 -> 256 0.305 /
+# 0.358, 64x400 -> 120 0.057 / 0.063, 64x120 -> 84 0.022 / 0.027, 64x1024 -> 1024 (4 MB) 0.86
+# / 0.97; but 64x2048 -> 2048 (16 MB) 4.3 / 3.8 and 256x4096 -> 4096 69 / 47: the copy then
+# streams from memory. float64 gained nothing (256x784 -> 512 2.11 / 2.06). Extra memory: one
+# transposed copy of w.
+TRANSPOSED_W_CORES = ("SkylakeX",)
+TRANSPOSED_W_MAX_BYTES = 4 * 2**20
 
 
 @serial_kernel
@@ -80,6 +98,16 @@ def _block_bounds(blk, n_blocks, n_rows, n_out, by_columns):
     return start, stop, 0, n_out
 
 
+@serial_kernel
+def _fill_bias(out, r0, r1, c0, c1, b):
+    """out[r0:r1, c0:c1] = b[c0:c1] in every row."""
+    bias = b[c0:c1]
+    for i in range(r0, r1):
+        row = out[i, c0:c1]   # a slice, indexed from 0: Numba adds no wraparound test, so
+        for j in range(c1 - c0):   # LLVM vectorises the copy
+            row[j] = bias[j]
+
+
 @parallel_kernel
 def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
     """out = x @ w.T (+ b when b.shape[0] > 0), in n_blocks blocks, one per iteration: blocks of
@@ -92,12 +120,23 @@ def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
         r0, r1, c0, c1 = _block_bounds(np.int64(blk), n_blocks, x.shape[0], w.shape[0], by_columns)
         has_bias = b.shape[0] > 0
         if has_bias:
-            bias = b[c0:c1]
-            for i in range(r0, r1):
-                row = out[i, c0:c1]   # a slice, indexed from 0: Numba adds no wraparound test, so
-                for j in range(c1 - c0):   # LLVM vectorises the copy
-                    row[j] = bias[j]
+            _fill_bias(out, r0, r1, c0, c1, b)
         gemm(address, x[r0:r1], False, w[c0:c1], True, out[r0:r1, c0:c1], has_bias)
+
+
+@parallel_kernel
+def _dense_forward_transposed(x, w, b, out, n_blocks, address):
+    """:func:`_dense_forward` by blocks of columns (one block: all of them), each from a private
+    copy of its rows of w transposed, (in_features, block) (:func:`~.transpose.transpose_block`),
+    which gemm takes untransposed: see TRANSPOSED_W_CORES."""
+    for blk in prange(n_blocks):
+        _, _, c0, c1 = _block_bounds(np.int64(blk), n_blocks, x.shape[0], w.shape[0], True)
+        w_t = np.empty((w.shape[1], c1 - c0), dtype=w.dtype)
+        transpose_block(w[c0:c1], w_t)
+        has_bias = b.shape[0] > 0
+        if has_bias:
+            _fill_bias(out, 0, x.shape[0], c0, c1, b)
+        gemm(address, x, False, w_t, False, out[:, c0:c1], has_bias)
 
 
 @parallel_kernel
@@ -342,7 +381,8 @@ def blas_description():
     """A line for ``fastnet.info()``: which BLAS the dense kernels call."""
     found = numpy_openblas()
     if found is not None:
-        return f"NumPy's OpenBLAS, CBLAS by address ({os.path.basename(found.path)})"
+        kernels = f", its {found.core} kernels" if found.core else ""
+        return f"NumPy's OpenBLAS{kernels}, CBLAS by address ({os.path.basename(found.path)})"
     if _blas_funcs_once():
         return "SciPy's OpenBLAS through Numba's np.dot"
     return "SciPy's BLAS through Numba's np.dot, on its own threads (one call per product)"
@@ -352,8 +392,10 @@ def dense_forward(x, w, b, out):
     """out = x @ w.T (+ b when b.shape[0] > 0). out: (N, out_features), preallocated. Fewer than
     SKINNY_ROWS rows: :func:`_dense_forward_skinny` (no BLAS). Otherwise one single-threaded
     gemm per thread, on blocks of whichever of N and out_features is larger (columns where
-    out_features >= N; see the module docstring). Extra memory: none with NumPy's OpenBLAS; with
-    ``np.dot`` and column blocks, the private blocks, N x out_features values in all."""
+    out_features >= N; see the module docstring), from a transposed copy of w where
+    :func:`_transposes_w` says so. Extra memory: none with NumPy's OpenBLAS, or that copy of w
+    (at most TRANSPOSED_W_MAX_BYTES); with ``np.dot`` and column blocks, the private blocks, N x
+    out_features values in all."""
     if x.shape[0] < SKINNY_ROWS:
         _dense_forward_skinny(x, w, b, out, _skinny_blocks(w.shape[0]))
         return
@@ -365,10 +407,21 @@ def dense_forward(x, w, b, out):
     blocks = _n_blocks(w.shape[0] if by_columns else x.shape[0], numba.get_num_threads())
     by_columns = by_columns and blocks > 1   # one block: the whole of out, in place
     with _SerialBlas(funcs):
-        if address:
+        if address and (by_columns or blocks == 1) and _transposes_w(w):
+            _dense_forward_transposed(x, w, b, out, blocks, address)
+        elif address:
             _dense_forward(x, w, b, out, blocks, by_columns, address)
         else:
             _dense_forward_dot(x, w, b, out, blocks, by_columns)
+
+
+def _transposes_w(w):
+    """Whether the forward gemm takes a transposed copy of w (:func:`_dense_forward_transposed`):
+    float32, NumPy's OpenBLAS running kernels of TRANSPOSED_W_CORES, w of at most
+    TRANSPOSED_W_MAX_BYTES."""
+    found = numpy_openblas()
+    return (w.dtype == np.float32 and found is not None and found.core in TRANSPOSED_W_CORES
+            and w.nbytes <= TRANSPOSED_W_MAX_BYTES)
 
 
 def dense_backward(x, w, dy, dx, dw, db):

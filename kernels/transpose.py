@@ -9,17 +9,22 @@ AVX2). Stage h (h = W/2, W/4, ..., 1) pairs rows r and r + h
 transpose [[A, B], [C, D]]^T = [[A^T, C^T], [B^T, D^T]] done for all blocks of one size at once;
 LLVM lowers each shuffle to one permute (vpermt2ps on AVX-512; unpack/shuffle/vperm2f128 on AVX2).
 
+:func:`transpose_block` transposes a whole matrix block by such tiles (the dense forward's copy
+of w.T, :mod:`fastnet.kernels.dense`).
+
 Why an intrinsic: a transpose moves every value across lanes, which Numba's loops (and LLVM's
 vectorisers) only express as one scalar load and store per value, about 1 ns each on the dev box
 (Zen 4); the tile costs W * log2(W) shuffles for W * W values.
 """
 
+import numpy as np
 from numba import types
 from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 from llvmlite import ir
 
-from ._config import vector_bytes
+from ._config import serial_kernel, vector_bytes
+from .microkernel import vector_lanes
 
 
 def _stage_masks(width):
@@ -111,3 +116,30 @@ def transpose_rows(typingctx, src, src_stride, n_rows, dst, dst_rows):
     """
     sig = types.void(src, src_stride, n_rows, dst, dst_rows)
     return sig, _transpose_codegen(as_dtype(src.dtype), True)
+
+
+@serial_kernel
+def transpose_block(a, at):
+    """``at[i, j] = a[j, i]``: a (m, n) and at (n, m), 2-D blocks of one float dtype with unit
+    stride along their rows (any row stride: a block of rows or columns of a C-contiguous matrix).
+
+    W x W tiles (:func:`transpose_tile`), a band of W rows of ``a`` at a time, read along its rows
+    (W sequential streams); the last tile of each band and of each row overlaps the one before
+    (rewriting a few values), so any m, n >= W take tiles only. Below that, value by value.
+    """
+    m, n = a.shape
+    lanes = vector_lanes(a)
+    if m < lanes or n < lanes:
+        for j in range(m):
+            for i in range(n):
+                at[i, j] = a[j, i]
+        return
+    a_stride = a.strides[0] // a.itemsize
+    rows_at = np.empty(lanes, dtype=np.int64)   # where tile column c lands: row c of at
+    for c in range(lanes):
+        rows_at[c] = c * (at.strides[0] // at.itemsize)
+    for j0 in range(0, m, lanes):
+        j = min(j0, m - lanes)
+        for i0 in range(0, n, lanes):
+            i = min(i0, n - lanes)
+            transpose_tile(a[j, i:], a_stride, at[i, j:], rows_at)

@@ -31,6 +31,9 @@ def test_numpy_wheel_openblas_is_found():
         pytest.skip("this NumPy bundles no OpenBLAS (not a PyPI wheel)")
     found = cblas.numpy_openblas()
     assert found is not None and found.sgemm and found.dgemm and "numpy" in found.path
+    # the kernels it picked for this CPU (a DYNAMIC_ARCH build names them): what the dense forward
+    # keys its transposed copy of w on, and what fastnet.info() reports
+    assert found.core and found.core.isprintable() and found.core != "Unknown", found.core
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -77,6 +77,11 @@ def _blas_kernels(dtype):
         address = found.sgemm if dtype == np.float32 else found.dgemm
         kernels.append(("cblas", lambda *a: dense_kernels._dense_forward(*a, address),
                         lambda *a: dense_kernels._dense_backward(*a, address)))
+        # the forward from transposed copies of w (always by columns: correct for any split)
+        kernels.append(("cblas, w transposed",
+                        lambda x, w, b, y, blocks, _: dense_kernels._dense_forward_transposed(x, w, b, y, blocks,
+                                                                                             address),
+                        lambda *a: dense_kernels._dense_backward(*a, address)))
     return kernels
 
 
@@ -144,15 +149,47 @@ def test_dense_forward_splits_the_larger_of_rows_and_features(shape, by_columns,
     if fastnet.get_num_threads() < 2:
         pytest.skip("needs 2 threads")
     calls = []
-    for name in ("_dense_forward", "_dense_forward_dot"):
-        def spy(*args, kernel=getattr(dense_kernels, name)):
-            calls.append(args[4:6])   # n_blocks, by_columns
+    for name in ("_dense_forward", "_dense_forward_dot", "_dense_forward_transposed"):
+        def spy(*args, kernel=getattr(dense_kernels, name), name=name):
+            # n_blocks, by_columns (the transposed copies' kernel splits columns only)
+            calls.append((args[4], True) if name == "_dense_forward_transposed" else args[4:6])
             return kernel(*args)
 
         monkeypatch.setattr(dense_kernels, name, spy)
     x, w, b, _ = _data(*shape, np.float32)
     assert_close(ops.dense(x, w, b), naive.dense(x, w, b), np.float32, scale=4)
     assert len(calls) == 1 and calls[0][0] > 1 and calls[0][1] == by_columns, calls
+
+
+@pytest.mark.parametrize("core, dtype, shape, transposed", [
+    ("SkylakeX", np.float32, (48, 40, 64), True),
+    ("SkylakeX", np.float32, (40, 33, 65), True),        # column blocks of uneven width
+    ("SkylakeX", np.float32, (300, 3, 2), "rows"),       # row blocks: w read in place
+    ("SkylakeX", np.float64, (48, 40, 64), False),       # dgemm: no gain measured
+    ("SkylakeX", np.float32, (64, 1025, 1024), False),   # w over TRANSPOSED_W_MAX_BYTES
+    ("Haswell", np.float32, (48, 40, 64), False),        # AVX2 kernels: no gain measured
+], ids=str)
+def test_dense_forward_transposes_w_for_the_cores_where_it_paid(core, dtype, shape, transposed,
+                                                               monkeypatch):
+    """With OpenBLAS's SkylakeX kernels, float32 and w of at most TRANSPOSED_W_MAX_BYTES, column
+    blocks (or one block: one thread) of the forward gemm take a transposed copy of w; row blocks
+    and the other cases read w in place."""
+    found = cblas.numpy_openblas()
+    if found is None:
+        pytest.skip("NumPy's OpenBLAS not found")
+    monkeypatch.setattr(dense_kernels, "numpy_openblas", lambda: found._replace(core=core))
+    calls = []
+    for name in ("_dense_forward", "_dense_forward_transposed"):
+        def spy(*args, kernel=getattr(dense_kernels, name), name=name):
+            calls.append(name)
+            return kernel(*args)
+
+        monkeypatch.setattr(dense_kernels, name, spy)
+    x, w, b, _ = _data(*shape, dtype)
+    assert_close(ops.dense(x, w, b), naive.dense(x, w, b), dtype, scale=4)
+    if transposed == "rows":
+        transposed = fastnet.get_num_threads() == 1   # one block: all of out, from the copy
+    assert calls == ["_dense_forward_transposed" if transposed else "_dense_forward"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

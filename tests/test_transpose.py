@@ -11,7 +11,7 @@ from numba import njit
 
 from fastnet.kernels import _config
 from fastnet.kernels.microkernel import vector_lanes
-from fastnet.kernels.transpose import transpose_rows, transpose_tile
+from fastnet.kernels.transpose import transpose_block, transpose_rows, transpose_tile
 from helpers import DTYPES, rng
 
 
@@ -68,6 +68,32 @@ def test_transpose_rows_matches_numpy(dtype, fraction):
     for c in range(width):
         expected[rows[c]:rows[c] + width] = block[:, c]
     np.testing.assert_array_equal(dst, expected)
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lanes_m, extra_m, lanes_n, extra_n", [
+    (0, 3, 0, 5),     # both below W: value by value
+    (0, 5, 2, 0),     # rows below W
+    (1, 0, 1, 0),     # one tile
+    (2, 0, 3, 0),     # whole tiles
+    (2, 3, 4, 5),     # the last tile of each band and row overlaps the one before
+    (7, 1, 1, 1),
+], ids=str)
+def test_transpose_block_matches_numpy(dtype, lanes_m, extra_m, lanes_n, extra_n):
+    """at = a.T for (m, n) blocks of any size, a a block of columns of a wider matrix and at a
+    block of rows and columns of another (row strides other than the row lengths); the values
+    around at are left alone, NaN moved like any value."""
+    width = vector_lanes(np.empty(0, dtype))
+    m, n = lanes_m * width + extra_m, lanes_n * width + extra_n
+    g = rng(5)
+    big = g.standard_normal((m, n + 7)).astype(dtype)
+    big[m // 2, n // 3] = np.nan
+    a = big[:, 3:3 + n]
+    out = np.full((n + 2, m + 9), 9.0, dtype)
+    transpose_block(a, out[1:1 + n, 4:4 + m])
+    expected = np.full_like(out, 9.0)
+    expected[1:1 + n, 4:4 + m] = a.T
+    np.testing.assert_array_equal(out, expected)
+
 
 _PROBE = """
 import numpy as np
