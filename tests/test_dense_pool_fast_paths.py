@@ -407,3 +407,28 @@ def test_maxpool2d_3x3s2_reproducible_across_thread_counts():
         fastnet.set_num_threads(threads)
     for a, b in zip(one, many):
         assert a.tobytes() == b.tobytes()
+
+
+def test_dense_forms_script_times_both_forms(capsys):
+    """bench/dense_forms.py, the table behind the transposed copy's rule: both forms timed on a
+    tiny layer (PyTorch's too where installed), the rule's pick as this CPU's rule gives it, and
+    the module's rule left as it was."""
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "bench", "dense_forms.py")
+    spec = importlib.util.spec_from_file_location("dense_forms", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rule = (dense_kernels.TRANSPOSED_W_CORES, dense_kernels.TRANSPOSED_W_MAX_BYTES)
+    (layer, best, transposed), = script.measure([(20, 17, 33)], rounds=1, calls=1)
+    assert layer == (20, 17, 33) and {"in place", "transposed"} <= set(best)
+    assert all(np.isfinite(t) and t > 0 for t in best.values())
+    assert transposed == dense_kernels._transposes_w(np.empty((33, 17), np.float32))
+    assert (dense_kernels.TRANSPOSED_W_CORES, dense_kernels.TRANSPOSED_W_MAX_BYTES) == rule
+    threads = fastnet.get_num_threads()
+    try:
+        script.main(["--threads", "1", "--rounds", "1", "--calls", "1", "--layers", "20,17,33"])
+    finally:
+        fastnet.set_num_threads(threads)
+    out = capsys.readouterr().out.rstrip()
+    assert "| (20, 17, 33) |" in out and out.endswith("transposed |" if transposed else "in place |")

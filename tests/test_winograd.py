@@ -690,9 +690,13 @@ def test_limits_script_measures_both_algorithms(capsys):
     assert tiles5 == 18 and set(ratio5) == {"fwd", "dx", "dw"}
     assert all(np.isfinite(r) and r > 0 for r in ratio5.values())
     assert picks5 == "D/D/D" and len(script.LAYERS_2D_5X5) == 67
-    script.main(["--threads", "1", "--rounds", "1", "--layers", "1,4,4,6"])
-    out = capsys.readouterr().out
-    assert "direct time / Winograd time" in out and "| (1, 4, 4, 6) | 9 |" in out
-    script.main(["--threads", "1", "--rounds", "1", "--layers", "1,4,4,6", "--5x5"])
+    threads = numba.get_num_threads()
+    try:   # main sets the thread count: the tests after this one keep theirs
+        script.main(["--threads", "1", "--rounds", "1", "--layers", "1,4,4,6"])
+        out = capsys.readouterr().out
+        assert "direct time / Winograd time" in out and "| (1, 4, 4, 6) | 9 |" in out
+        script.main(["--threads", "1", "--rounds", "1", "--layers", "1,4,4,6", "--5x5"])
+    finally:
+        numba.set_num_threads(threads)
     out = capsys.readouterr().out.rstrip()
     assert "| (1, 4, 4, 6) | 9 |" in out and "| - |" not in out and out.endswith("| D/D/D |")   # dw measured too
