@@ -128,7 +128,8 @@ def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
 def _dense_forward_transposed(x, w, b, out, n_blocks, address):
     """:func:`_dense_forward` by blocks of columns (one block: all of them), each from a private
     copy of its rows of w transposed, (in_features, block) (:func:`~.transpose.transpose_block`),
-    which gemm takes untransposed: see TRANSPOSED_W_CORES."""
+    which gemm takes untransposed: see TRANSPOSED_W_CORES. Where out_features >= N (the column
+    split's shapes), on any thread count."""
     for blk in prange(n_blocks):
         _, _, c0, c1 = _block_bounds(np.int64(blk), n_blocks, x.shape[0], w.shape[0], True)
         w_t = np.empty((w.shape[1], c1 - c0), dtype=w.dtype)
@@ -405,9 +406,11 @@ def dense_forward(x, w, b, out):
         return
     by_columns = w.shape[0] >= x.shape[0]
     blocks = _n_blocks(w.shape[0] if by_columns else x.shape[0], numba.get_num_threads())
+    # by shape only, not the thread count (a kernel compiled for one count serves every other)
+    transposed = address and by_columns and _transposes_w(w)
     by_columns = by_columns and blocks > 1   # one block: the whole of out, in place
     with _SerialBlas(funcs):
-        if address and (by_columns or blocks == 1) and _transposes_w(w):
+        if transposed:
             _dense_forward_transposed(x, w, b, out, blocks, address)
         elif address:
             _dense_forward(x, w, b, out, blocks, by_columns, address)

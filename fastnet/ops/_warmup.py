@@ -16,12 +16,13 @@ def _activations(forward, backward, uses_output):
 
 
 def _dense(rand):
-    # a few rows (the skinny forward) and 16 (BLAS both ways); the skinny backward, which the op
-    # takes only for a large w, directly
+    # a few rows (the skinny forward) and 16 (BLAS both ways; 16 output features too: the forward
+    # from a transposed copy of w, where kernels.dense._transposes_w says so); the skinny backward,
+    # which the op takes only for a large w, directly
     from . import dense, dense_backward
     from ..kernels import dense as kernels
-    for rows in (2, 16):
-        x, w, b = rand(rows, 3), rand(4, 3), rand(4)
+    for rows, features in ((2, 4), (16, 4), (16, 16)):
+        x, w, b = rand(rows, 3), rand(features, 3), rand(features)
         dense_backward(x, w, np.ones_like(dense(x, w, b)))
     x, w, dy = rand(2, 3), rand(4, 3), rand(2, 4)
     kernels._dense_backward_skinny(x, w, dy, np.empty_like(x), np.empty_like(w), np.empty(4, x.dtype), 2)
