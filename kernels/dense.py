@@ -56,7 +56,6 @@ from .cblas import bundled_with_numpy, gemm, numpy_openblas, openblas_paths
 from .transpose import transpose_block
 
 _MIN_BLOCK = 16      # fewer rows (or columns) per sgemm call than this costs more in packing than it gains
-_TILE = 16            # rows per tile of the transposed copy in dense_backward
 # Few rows (AlexNet's 9216 -> 4096 at batch 4): BLAS packs w for a product it then streams once,
 # and single-threaded, since one block of rows is all there is. The skinny kernels stream w once,
 # by blocks of output features. Measured on the Zen 4 dev box, float32, 2 threads, 2026-12-05,
@@ -216,16 +215,9 @@ def _dense_backward_dot(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w):
             if n_blocks_w == 1:
                 np.dot(dy.T, x, dw)   # the F-contiguous view: BLAS transposes, no copy
             else:
-                # a block of columns of dy is not contiguous: copy it transposed, in tiles of
-                # _TILE rows so that the strided reads stay in L1 while the writes are contiguous
+                # a block of columns of dy is not contiguous: copy it transposed
                 dy_t = np.empty((width, n_rows), dtype=dy.dtype)
-                for i0 in range(0, n_rows, _TILE):
-                    i1 = min(i0 + _TILE, n_rows)
-                    for j in range(width):
-                        col = start + j
-                        dst = dy_t[j]
-                        for i in range(i0, i1):
-                            dst[i] = dy[i, col]
+                transpose_block(dy[:, start:stop], dy_t)
                 np.dot(dy_t, x, dw[start:stop])
 
 
