@@ -63,7 +63,7 @@ def measure(layers, rounds=5, calls=30, seed=0):
                     best[name] = min(best.get(name, np.inf), _median(fn, calls))
         finally:
             dense.TRANSPOSED_W_CORES, dense.TRANSPOSED_W_MAX_BYTES = rule
-        yield layer, best, dense._transposes_w(w)
+        yield layer, best, dense._transposes_w(x, w)
 
 
 def main(argv=None):

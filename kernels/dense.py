@@ -398,8 +398,7 @@ def dense_forward(x, w, b, out):
         return
     by_columns = w.shape[0] >= x.shape[0]
     blocks = _n_blocks(w.shape[0] if by_columns else x.shape[0], numba.get_num_threads())
-    # by shape only, not the thread count (a kernel compiled for one count serves every other)
-    transposed = address and by_columns and _transposes_w(w)
+    transposed = address and _transposes_w(x, w)
     by_columns = by_columns and blocks > 1   # one block: the whole of out, in place
     with _SerialBlas(funcs):
         if transposed:
@@ -410,13 +409,15 @@ def dense_forward(x, w, b, out):
             _dense_forward_dot(x, w, b, out, blocks, by_columns)
 
 
-def _transposes_w(w):
-    """Whether the forward gemm takes a transposed copy of w (:func:`_dense_forward_transposed`):
-    float32, NumPy's OpenBLAS running kernels of TRANSPOSED_W_CORES, w of at most
-    TRANSPOSED_W_MAX_BYTES."""
+def _transposes_w(x, w):
+    """Whether the forward of x on w takes a transposed copy of w (:func:`_dense_forward_transposed`):
+    SKINNY_ROWS rows or more, at least as many output features as rows (the column split's
+    shapes), float32, NumPy's OpenBLAS running kernels of TRANSPOSED_W_CORES, w of at most
+    TRANSPOSED_W_MAX_BYTES. By shape only, not the thread count, so that a kernel compiled (and
+    cached) for one thread count serves every other."""
     found = numpy_openblas()
-    return (w.dtype == np.float32 and found is not None and found.core in TRANSPOSED_W_CORES
-            and w.nbytes <= TRANSPOSED_W_MAX_BYTES)
+    return (SKINNY_ROWS <= x.shape[0] <= w.shape[0] and w.dtype == np.float32 and found is not None
+            and found.core in TRANSPOSED_W_CORES and w.nbytes <= TRANSPOSED_W_MAX_BYTES)
 
 
 def dense_backward(x, w, dy, dx, dw, db):

@@ -422,7 +422,8 @@ def test_dense_forms_script_times_both_forms(capsys):
     (layer, best, transposed), = script.measure([(20, 17, 33)], rounds=1, calls=1)
     assert layer == (20, 17, 33) and {"in place", "transposed"} <= set(best)
     assert all(np.isfinite(t) and t > 0 for t in best.values())
-    assert transposed == dense_kernels._transposes_w(np.empty((33, 17), np.float32))
+    assert transposed == dense_kernels._transposes_w(np.empty((20, 17), np.float32),
+                                                     np.empty((33, 17), np.float32))
     assert (dense_kernels.TRANSPOSED_W_CORES, dense_kernels.TRANSPOSED_W_MAX_BYTES) == rule
     threads = fastnet.get_num_threads()
     try:
