@@ -40,7 +40,8 @@ def measure(layers, rounds=5, calls=30, seed=0):
     except ImportError:
         torch = None
     rule = (dense.TRANSPOSED_W_CORES, dense.TRANSPOSED_W_MAX_BYTES)
-    core = dense.numpy_openblas().core if dense.numpy_openblas() is not None else ""
+    found = dense.numpy_openblas()
+    core = found.core if found is not None else ""   # without it both forms read w in place
     rng = np.random.default_rng(seed)
     for layer in layers:
         n, n_in, n_out = layer

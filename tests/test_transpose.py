@@ -69,6 +69,7 @@ def test_transpose_rows_matches_numpy(dtype, fraction):
         expected[rows[c]:rows[c] + width] = block[:, c]
     np.testing.assert_array_equal(dst, expected)
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("lanes_m, extra_m, lanes_n, extra_n", [
     (0, 3, 0, 5),     # both below W: value by value
