@@ -113,14 +113,56 @@ WINOGRAD_5X5_WEIGHT_MIN_CHANNELS = 32
 WINOGRAD_5X5_WEIGHT_MIN_TILES = 384
 AVX2_WINOGRAD_5X5_WEIGHT_MIN_TILES = 768
 WINOGRAD_5X5_WEIGHT_MIN_FILL = 0.8
+# 3x3 stride 2, the forward only (the stride-2 form of kernels/winograd.py; see
+# winograd_stride2_ok): "auto" takes it with AVX-512 vectors only, with at least
+# WINOGRAD_STRIDE2_MIN_CHANNELS input and output channels, WINOGRAD_STRIDE2_MIN_TILES 2x2 output
+# tiles and outputs that fill at least WINOGRAD_STRIDE2_MIN_FILL of the tiles' positions.
+WINOGRAD_STRIDE2_MIN_CHANNELS = 64
+WINOGRAD_STRIDE2_MIN_TILES = 392
+WINOGRAD_STRIDE2_MIN_FILL = 0.9
 ALGORITHMS = ("auto", "direct", "winograd")
 WINOGRAD_SIZES = (3, 5)   # square filter sizes Winograd computes at stride 1 (forward, dx and dw)
+WINOGRAD_STRIDE2_SIZES = (3,)   # ... and at stride 2 (the forward only)
 
 
 def winograd_applies(fh, fw, sh, sw):
     """Whether Winograd computes this convolution (forward, backward-input and weight gradient):
     3x3 filters (F(2x2, 3x3), F(3x3, 2x2)) or 5x5 (F(2x2, 5x5), F(5x5, 2x2)) at stride 1."""
     return fh == fw and fh in WINOGRAD_SIZES and sh == 1 and sw == 1
+
+
+def winograd_forward_applies(fh, fw, sh, sw):
+    """Whether Winograd computes this convolution's forward pass: where :func:`winograd_applies`,
+    and 3x3 filters at stride 2 (the backward passes of those run the direct kernels)."""
+    return winograd_applies(fh, fw, sh, sw) or (fh == fw and fh in WINOGRAD_STRIDE2_SIZES and sh == sw == 2)
+
+
+def winograd_stride2_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, sw, algorithm):
+    """Whether the forward pass runs the stride-2 form of Winograd (3x3 filters at stride 2:
+    :func:`~fastnet.kernels.winograd.conv2d_forward_winograd`): "winograd", or "auto" by shape
+    with vectors of at least AVX512_VECTOR_BYTES (WINOGRAD_STRIDE2_MIN_CHANNELS,
+    WINOGRAD_STRIDE2_MIN_TILES, WINOGRAD_STRIDE2_MIN_FILL; ``outputs`` = N * Ho * Wo, ``tiles``
+    = N * ceil(Ho/2) * ceil(Wo/2)).
+
+    It needs 25 multiplies per 2x2 tile and channel pair where the direct kernels need 36, and
+    its transforms cost about what stride-1 Winograd's do per product, so it wins only where the
+    direct kernels have nothing to skip and the transforms are a small share. Zen 4, float32,
+    2026-12-07, direct time / stride-2 Winograd time, forward, two threads, padding 1, the 90 layers
+    of ``python bench/winograd_limits.py --threads 2 --stride2`` (16-512 channels, C -> C and C ->
+    2C, inputs of 14x14 to 56x56, batch 1-32). AVX-512: 64-256 channels from 392 tiles on maps of
+    14x14 outputs or more 1.02-1.17, one thread 1.07-1.21 (ResNet's 64 -> 128 at 56x56, batch 8:
+    1.15-1.17, one thread 1.16); 16
+    channels 0.54-0.72; 32 channels 0.65-1.03; below 392 tiles 0.31-1.03; 7x7 outputs (16 tiles
+    of 64 positions for 49) 0.92-0.94 at 512 tiles. AVX2 code on the same CPU (NUMBA_CPU_NAME=znver3
+    NUMBA_CPU_FEATURES=""): 0.19-1.01 on the same layers, so never by shape there.
+    """
+    if algorithm == "direct" or not (fh == fw and fh in WINOGRAD_STRIDE2_SIZES and sh == sw == 2):
+        return False
+    if algorithm == "winograd":
+        return True
+    return (WINOGRAD_AUTO and vector_bytes() >= AVX512_VECTOR_BYTES
+            and min(channels_in, channels_out) >= WINOGRAD_STRIDE2_MIN_CHANNELS
+            and tiles >= WINOGRAD_STRIDE2_MIN_TILES and outputs >= WINOGRAD_STRIDE2_MIN_FILL * 4 * tiles)
 
 
 def winograd_ok(channels_in, channels_out, tiles, fh, fw, sh, sw, algorithm):
@@ -287,8 +329,12 @@ def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
     n, c, h, wd = x.shape
     k, _, fh, fw = w.shape
     hp, wp = h + 2 * ph, wd + 2 * pw
-    if winograd_ok(c, k, _tiles(n, y.shape[2], y.shape[3]), fh, fw, sh, sw, algorithm):
+    tiles = _tiles(n, y.shape[2], y.shape[3])
+    if winograd_ok(c, k, tiles, fh, fw, sh, sw, algorithm):
         conv2d_forward_winograd(x, w, b, y, ph, pw)
+        return
+    if winograd_stride2_ok(c, k, n * y.shape[2] * y.shape[3], tiles, fh, fw, sh, sw, algorithm):
+        conv2d_forward_winograd(x, w, b, y, ph, pw, stride=2)
         return
     lanes = lanes_fit(c, fh * fw, sw, y.shape[3], x.dtype) if plane is None else False
     if not lanes and _plane_forward_ok(c * fh * fw, k, hp * wp, y.shape[2] * y.shape[3], sh, sw, plane):

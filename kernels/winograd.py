@@ -1,5 +1,6 @@
 """Winograd F(2x2, 3x3) and F(2x2, 5x5) convolution for 3x3 and 5x5 stride-1 2-D layers (Lavin &
-Gray, CVPR 2016); the weight gradient of 3x3 layers by Winograd F(3x3, 2x2) is
+Gray, CVPR 2016), and a stride-2 form for the forward pass of 3x3 stride-2 layers; the weight
+gradient of stride-1 layers by Winograd F(3x3, 2x2) and F(5x5, 2x2) is
 :mod:`fastnet.kernels.winograd_weight`.
 
 Each 2x2 block of outputs ("tile") of one (image, output channel) is computed from the 4x4 input
@@ -42,7 +43,7 @@ for C = 64, 128, 256 on unit-normal data (float64 reference; the direct core: 1.
 (B^T d_c B) ] A`` with 6x6 products: 36 multiplies per tile and channel pair instead of 100 (2.78x
 fewer). The same kernel (:func:`_winograd_chunks`) computes both forms: it is compiled once per
 form, which it takes from the type of U, (16, P, C, NR) or (6, 6, P, C, NR)
-(:func:`winograd_weights_5x5`; :func:`_filter_size`), and the transforms are generated from the
+(:func:`winograd_weights_5x5`; :func:`_form`), and the transforms are generated from the
 tables INPUT_TRANSFORM, OUTPUT_TRANSFORM and FILTER_TRANSFORM_5X5 (:meth:`_Vectors.combine`; for
 3x3, the same instructions in the same order as the hand-written code before). Interpolation
 points 0, 1, -1, 1/2, -2 and infinity: with 0, +-1, +-2 (those of the common F(4, 3)) the float32
@@ -53,6 +54,24 @@ no change measured). The weight transform sums integer multiples of the taps in 
 scales each value once (:func:`_filter_tile_5x5`, explicit vectors; 1.6 ms for 256 x 96 channels
 and 4.6 for 256 x 256 on one Zen 3 core, 3.4 and 13 as Numba loops over row views).
 
+3x3 filters at stride 2, the forward pass only (the form keyed (3, 2); the gradients are the direct
+kernels'): per axis, two outputs at stride 2 read five inputs, ``y0 = g0 x0 + g1 x1 + g2 x2`` and
+``y1 = g0 x2 + g1 x3 + g2 x4``. The even inputs x0, x2, x4 meet the taps g0, g2 as a stride-1
+two-tap filter, F(2, 2) with 3 multiplies (``g0 (x0 - x2)``, ``(g0 + g2) x2``, ``g2 (x4 - x2)``),
+and the odd ones the single tap g1 (``g1 x1``, ``g1 x3``): 5 multiplies for 6, so 25 per 2x2
+tile and channel pair for 36 (1.44x fewer), from 5x5 windows 4 apart. The same kernel
+computes it (:func:`_winograd_chunks`, its windows 2 s apart, s from U's rank: :func:`_form`)
+with the tables INPUT_TRANSFORM[(3, 2)], OUTPUT_TRANSFORM[(3, 2)] and FILTER_TRANSFORM_STRIDE2,
+all of 0s and 1s (one subtraction at most per value and axis): the float32 error measured
+1.0e-7 to 3.2e-7 of max |y| (unit-normal data, C = 1 to 64), as the direct sum's. Each input
+reaches only the products of the outputs whose windows read it, so a NaN in x makes exactly
+the outputs NaN that the direct sum does (an infinity may give NaN where the direct sum gives
+an infinity: ``(g0 + g2) inf - g0 inf``). Where it pays (AVX-512, 64 channels or more, at least
+392 tiles: 1.02-1.17x the direct kernels' speed; never with AVX2 code):
+:func:`fastnet.kernels.conv2d.winograd_stride2_ok`. One Zen 4 thread, ResNet's 64 -> 128 at
+56x56, batch 8: the padded copy 0.33 ms, the products and transforms 6.9 (the products 642
+MFLOP, 25/36 of the direct kernels' 925), against 9.0 for the direct kernels.
+
 Extra memory: the padded channels-last copy of x, (N, 2 ceil(Ho/2) + 2, (2 ceil(Wo/2) + 2) * C)
 (about the size of x), the transformed weights U (16 C round_NR(K) values: 16/9 of w, rounded
 up), a zero-padded bias (round_NR(K)), and per work unit in flight (at most one per thread) V,
@@ -60,7 +79,9 @@ up), a zero-padded bias (round_NR(K)), and per work unit in flight (at most one 
 B <= round_NR(K) output channels, W the vector lanes (VGG 64 -> 64 float32: 266 KB + 332 KB).
 5x5: the copy of x padded to (2 ceil(Ho/2) + 4) x (2 ceil(Wo/2) + 4), U of 36 C round_NR(K)
 values (36/25 of w), and 36 blocks of V and M instead of 16 (AlexNet conv2, 96 -> 256, float32:
-U 3.5 MB; V 0.6 MB and M 1.6 MB per unit, AVX2).
+U 3.5 MB; V 0.6 MB and M 1.6 MB per unit, AVX2). 3x3 at stride 2: the copy of x padded to at
+least (4 ceil(Ho/2) + 1) x (4 ceil(Wo/2) + 1), U of 25 C round_NR(K) values (25/9 of w), and 25
+blocks of V and M.
 
 Measured 2026-12-05 on the 2-core AMD EPYC (Zen 4, AVX-512) dev VM, float32, ms, one thread | two
 (``numba.set_num_threads``; PyTorch 2.13 CPU ``torch.nn.functional.conv2d`` with
@@ -112,23 +133,34 @@ INPUT_TRANSFORM = {3: ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)
                        (0, -2, -1, 2, 1, 0), (0, 1, -2, -1, 2, 0), (0, 2, -3, -4, 3, 2))}
 OUTPUT_TRANSFORM = {3: ((1, 1, 1, 0), (0, 1, -1, -1)),
                     5: ((1, 1, 1, 1, 1, 0), (0, 1, -1, 0.5, -2, 1))}
+# 3x3 filters at stride 2, the form keyed (3, 2): 2 outputs of y[i] = g0 x[2i] + g1 x[2i+1] + g2 x[2i+2]
+# from the 5 inputs x0 .. x4 with 5 multiplies instead of 6: the even inputs x0, x2, x4 and taps
+# g0, g2 are a stride-1 2-tap filter, F(2, 2) at the points 0, 1 and infinity (products
+# g0 (x0 - x2), (g0 + g2) x2, g2 (x4 - x2)), the odd ones x1, x3 meet g1 alone (g1 x1, g1 x3).
+INPUT_TRANSFORM[(3, 2)] = ((1, 0, -1, 0, 0), (0, 0, 1, 0, 0), (0, 0, -1, 0, 1), (0, 1, 0, 0, 0), (0, 0, 0, 1, 0))
+OUTPUT_TRANSFORM[(3, 2)] = ((1, 1, 0, 1, 0), (0, 1, 1, 0, 1))
+FILTER_TRANSFORM_STRIDE2 = ((1, 0, 0), (1, 0, 1), (0, 0, 1), (0, 1, 0), (0, 1, 0))   # G (5 x 3)
 # G = diag(FILTER_SCALE_5X5) FILTER_TRANSFORM_5X5 for 5x5 filters: integer rows, then one scale
 FILTER_TRANSFORM_5X5 = ((1, 0, 0, 0, 0), (1, 1, 1, 1, 1), (1, -1, 1, -1, 1), (16, 8, 4, 2, 1),
                         (1, -2, 4, -8, 16), (0, 0, 0, 0, 1))
 FILTER_SCALE_5X5 = (1 / 2, 1 / 6, -1 / 6, -1 / 15, 1 / 30, 1 / 2)
 
 
-def _filter_size(u):
-    """r from the Numba type of the transforms' ``u`` argument: the literal 3 or 5, or U, (16, P,
-    C, NR) for 3x3 filters (winograd_weights) and (6, 6, P, C, NR) for 5x5
-    (winograd_weights_5x5). The kernels specialise on it at compile time."""
+def _form(u):
+    """The form, a key of the tables (3, 5 or (3, 2)), from the Numba type of the transforms' ``u``
+    argument: the literal 3 or 5, or U, whose number of dimensions names the form: (16, P, C, NR)
+    for 3x3 filters (:func:`winograd_weights`), (6, 6, P, C, NR) for 5x5
+    (:func:`winograd_weights_5x5`), (5, 5, 1, P, C, NR) for 3x3 at stride 2
+    (:func:`winograd_weights_stride2`; the unit axis only tells it apart). The kernels specialise
+    on it at compile time. (A literal argument instead, ``numba.literally``, cost 4 ms per call
+    of a parallel kernel, Numba 0.68: its dispatcher retried the compilation every time.)"""
     if isinstance(u, types.IntegerLiteral):
         if u.literal_value not in INPUT_TRANSFORM:
             raise errors.TypingError(f"Winograd transforms for 3x3 and 5x5 filters, got {u.literal_value}")
         return u.literal_value
     if isinstance(u, types.Integer):
         raise errors.RequireLiteralValue(u)
-    return 3 if u.ndim == 4 else 5
+    return {4: 3, 5: 5, 6: (3, 2)}[u.ndim]
 
 
 @serial_kernel
@@ -247,6 +279,61 @@ def winograd_weights_5x5(w, nr, flip):
             _filter_tile_5x5(g, uflat, (pn * channels + c) * nr, panels * channels * nr, nr)
     return u
 
+
+@parallel_kernel
+def winograd_weights_stride2(w, nr):
+    """U (5, 5, 1, P, C, nr) for 3x3 filters w (K, C, 3, 3) at stride 2, P = ceil(K / nr):
+    ``U[i, j, 0, p, c, r] = (G w[p*nr + r, c] G^T)[i, j]`` with G = FILTER_TRANSFORM_STRIDE2 (5 x 3:
+    rows g0, g0 + g2, g2, g1, g1), zero past K; the panels as in :func:`winograd_weights` (the
+    unit axis tells the kernels this form apart: :func:`_form`). G has no fractions: each value
+    is a sum of up to four taps, added in float64 and rounded once to w's dtype. Parallel over
+    (panel, block of WEIGHT_BLOCK input channels), vector loops over the nr output channels.
+    """
+    n_out, channels = w.shape[0], w.shape[1]
+    panels = (n_out + nr - 1) // nr
+    u = np.empty((5, 5, 1, panels, channels, nr), dtype=w.dtype)
+    wf = w.reshape(w.size)
+    cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
+    for unit in prange(panels * cblocks):
+        pn, c0, c1, k0, nk = weight_unit(np.int64(unit), cblocks, WEIGHT_BLOCK, channels, n_out, nr)
+        g = np.zeros((9, nr))      # the filters' taps, output channels contiguous (zero past K)
+        t = np.empty((15, nr))     # G g, row-major 5 x 3 per output channel
+        for c in range(c0, c1):
+            for r in range(nk):
+                src = wf[((k0 + r) * channels + c) * 9:]
+                for pq in range(9):
+                    g[pq, r] = src[pq]
+            for q in range(3):   # t = G g
+                g0 = g[q]
+                g1 = g[3 + q]
+                g2 = g[6 + q]
+                t0 = t[q]
+                t1 = t[3 + q]
+                t2 = t[6 + q]
+                t3 = t[9 + q]
+                t4 = t[12 + q]
+                for r in range(nr):
+                    t0[r] = g0[r]
+                    t1[r] = g0[r] + g2[r]
+                    t2[r] = g2[r]
+                    t3[r] = g1[r]
+                    t4[r] = g1[r]
+            for i in range(5):   # U = t G^T
+                a0 = t[3 * i]
+                a1 = t[3 * i + 1]
+                a2 = t[3 * i + 2]
+                u0 = u[i, 0, 0, pn, c]
+                u1 = u[i, 1, 0, pn, c]
+                u2 = u[i, 2, 0, pn, c]
+                u3 = u[i, 3, 0, pn, c]
+                u4 = u[i, 4, 0, pn, c]
+                for r in range(nr):
+                    u0[r] = a0[r]
+                    u1[r] = a0[r] + a2[r]
+                    u2[r] = a2[r]
+                    u3[r] = a1[r]
+                    u4[r] = a1[r]
+    return u
 
 class _Vectors:
     """IR helpers for one code generation: vectors of W lanes of one float type (W = vector bytes /
@@ -416,9 +503,10 @@ def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc, u):
     ``d[p, q] = x[xo + p ldr + q ldc + c]``: W channels per step (a masked step for the last
     nc mod W), n^2 vector loads, the transform's additions (and multiplications by its integer
     coefficients) and n^2 vector stores. ``u`` (U, or the literal 3 or 5) picks the form
-    (:func:`_filter_size`): n = 4,
+    (:func:`_form`): n = 4,
     B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]] (32 additions) for 3x3
-    filters; n = 6 and INPUT_TRANSFORM[5] for 5x5.
+    filters; n = 6 and INPUT_TRANSFORM[5] for 5x5; n = 5 and INPUT_TRANSFORM[(3, 2)] for 3x3 at
+    stride 2 (the caller places the windows 4 apart).
 
     Explicit vectors because, as a Numba loop over c, LLVM left the 3x3 form scalar (2.7 ms of
     VGG 64 -> 64 56x56 b8 on one core; presumably too many run-time overlap checks between its
@@ -427,7 +515,7 @@ def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc, u):
     """
     sig = types.void(x, xo, ldr, ldc, v, vo, ves, nc, u)
     dtype = as_dtype(x.dtype)
-    bt = INPUT_TRANSFORM[_filter_size(u)]
+    bt = INPUT_TRANSFORM[_form(u)]
     n = len(bt)
 
     def codegen(context, builder, signature, args):
@@ -467,8 +555,9 @@ def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk,
     bias[bo + k]`` (2 x 2), ``y[yo + a ldr + k ldk + 2 t + b] = Y(t, k)[a, b]`` for k < nk, 2 t
     + b < nl and a <= below: each row of y gets 2R contiguous values per k. ``split`` (1, 2 or 4,
     a literal): R = W for wide rows of tiles, W / 2 or W / 4 for narrow ones (7 or 4 tiles per
-    row). ``u``'s type picks the form (:func:`_filter_size`): n = 4 and A^T = [[1, 1, 1, 0], [0,
-    1, -1, -1]] for 3x3 filters, n = 6 and OUTPUT_TRANSFORM[5] for 5x5.
+    row). ``u``'s type picks the form (:func:`_form`): n = 4 and A^T = [[1, 1, 1, 0], [0,
+    1, -1, -1]] for 3x3 filters, n = 6 and OUTPUT_TRANSFORM[5] for 5x5, n = 5 and
+    OUTPUT_TRANSFORM[(3, 2)] for 3x3 at stride 2.
 
     Evaluated as the old scalar loop did (sums over the rows of m first, then over its columns,
     then the bias). Per output row a: 2R result vectors (b = 0,
@@ -482,7 +571,7 @@ def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk,
     sig = types.void(m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk, below, split, u)
     dtype = as_dtype(m.dtype)
     parts = split.literal_value
-    at = OUTPUT_TRANSFORM[_filter_size(u)]
+    at = OUTPUT_TRANSFORM[_form(u)]
     n = len(at[0])
 
     def codegen(context, builder, signature, args):
@@ -550,7 +639,8 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
     (chunk of ``per_chunk`` tiles, block of ``block`` output channels; see :func:`work_split`).
 
     xcl (N, 1, Hq, Wq * C) from conv3d's ``_pad_channels_last`` (Hq = 2 ceil(Ho/2) + 2, Wq the
-    same for Wo), u (16, P, C, NR) from :func:`winograd_weights`, bias (P * NR,) zero-padded,
+    same for Wo; see :func:`conv2d_forward_winograd` for the other forms), u (16, P, C, NR) from
+    :func:`winograd_weights` (or another form's U: :func:`_form`), bias (P * NR,) zero-padded,
     y (N, K, Ho, Wo). Per unit: V (16, T, C) by :func:`_input_tile` (rows past the chunk's tiles
     zero up to a whole MR tile, where the products of a short last chunk stop),
     ``M[e] (T, block) = V[e] @ U[e][:, block]`` by the micro-kernel (e, then panel, then
@@ -559,7 +649,8 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
     """
     n_batch = xcl.shape[0]
     panels, nr = u.shape[-3], u.shape[-1]
-    elems = u.size // (panels * u.shape[-2] * nr)   # n^2 transformed values per tile: 16 or 36
+    elems = u.size // (panels * u.shape[-2] * nr)   # n^2 transformed values per tile: 16, 36 or 25
+    stride = u.ndim // 2 - 1   # of the tiles' windows: 2 for the stride-2 form's 6-dimensional U, else 1
     n_out = y.shape[1]
     ho, wo = y.shape[2], y.shape[3]
     th = (ho + 1) // 2
@@ -609,8 +700,8 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
             r = g - n * (th * tw)
             ti = r // tw
             tj = r - ti * tw
-            _input_tile(xflat, (n * hq + 2 * ti) * rowlen + 2 * tj * channels, rowlen, channels,
-                        v, t * channels, ves, channels, u)
+            _input_tile(xflat, (n * hq + 2 * stride * ti) * rowlen + 2 * stride * tj * channels, rowlen,
+                        channels, v, t * channels, ves, channels, u)
         for e in range(elems):
             for p in range(p0, p1):
                 panel = uflat[(e * panels + p) * channels * nr:]
@@ -649,26 +740,33 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
             t += seg
 
 
-def conv2d_forward_winograd(x, w, b, y, ph, pw, flip=False):
-    """y[n, k, i, j] = b[k] + sum_{c,p,q} w[k, c, p, q] * xpad[n, c, i + p, j + q] (3x3 or 5x5, stride 1).
+def conv2d_forward_winograd(x, w, b, y, ph, pw, flip=False, stride=1):
+    """y[n, k, i, j] = b[k] + sum_{c,p,q} w[k, c, p, q] * xpad[n, c, s i + p, s j + q] (3x3 or 5x5
+    at stride s = 1, 3x3 at s = 2).
 
-    x : (N, C, H, W), w : (K, C, r, r) with r = 3 or 5, b : (K,), y : (N, K, Ho, Wo) with Ho = H
-    + 2 ph - r + 1, Wo = W + 2 pw - r + 1, written in full; all C-contiguous, one dtype (float32
-    or float64); shapes validated by the caller. Any padding ph, pw >= 0. ``flip``: correlate
-    with the flipped, transposed filters ``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``, read in
-    place: the backward-input correlation, w a forward's (K, C, r, r), x its dy (K channels), y its
-    dx (C). Extra memory: see the module docstring.
+    x : (N, C, H, W), w : (K, C, r, r) with r = 3 or 5, b : (K,), y : (N, K, Ho, Wo) with Ho =
+    (H + 2 ph - r) // s + 1, Wo likewise, written in full; all C-contiguous, one dtype (float32
+    or float64); shapes validated by the caller. Any padding ph, pw >= 0. ``flip`` (stride 1):
+    correlate with the flipped, transposed filters ``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``,
+    read in place: the backward-input correlation, w a forward's (K, C, r, r), x its dy (K
+    channels), y its dx (C). Extra memory: see the module docstring.
     """
     n_batch, channels, h, wd = x.shape
     k = y.shape[1]
     ho, wo = y.shape[2], y.shape[3]
     r = w.shape[2]
-    hq = 2 * ((ho + 1) // 2) + r - 1
-    wq2 = 2 * ((wo + 1) // 2) + r - 1
+    # rows and columns of the padded copy: the tiles' windows (n values, 2 s apart), and at least
+    # the whole padded input (at stride 2 an even-sized one ends with a row no window reads)
+    n = 5 if stride == 2 else r + 1
+    hq = max(2 * stride * ((ho + 1) // 2) + n - 2 * stride, h + 2 * ph)
+    wq2 = max(2 * stride * ((wo + 1) // 2) + n - 2 * stride, wd + 2 * pw)
     xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), 0, ph, pw, 0, hq - h - 2 * ph,
                              wq2 - wd - 2 * pw, channels)
     mr, nr = tile_shape(x.dtype)
-    u = (winograd_weights if r == 3 else winograd_weights_5x5)(w, nr, flip)
+    if stride == 2:
+        u = winograd_weights_stride2(w, nr)
+    else:
+        u = (winograd_weights if r == 3 else winograd_weights_5x5)(w, nr, flip)
     bias = np.zeros(u.shape[-3] * nr, dtype=x.dtype)
     bias[:k] = b
     per, block = work_split(n_batch, ho, wo, k, mr, nr)

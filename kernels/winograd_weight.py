@@ -94,7 +94,7 @@ from ._config import accumulator_kernel, parallel_kernel
 from .conv3d import _channel_sum, _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import tile_cols, tile_fma, tile_rows, tile_shape
-from .winograd import (FILTER_SCALE_5X5, FILTER_TRANSFORM_5X5, OUTPUT_TRANSFORM, _data, _filter_size,
+from .winograd import (FILTER_SCALE_5X5, FILTER_TRANSFORM_5X5, OUTPUT_TRANSFORM, _data, _form,
                        _input_tile, _Vectors)
 
 # Work split of the weight gradient (weight_split; see the module docstring).
@@ -115,7 +115,7 @@ def _grad_tiles(typingctx, d, do, wo, ncols, below, nt, s, so, ses, u):
     block ``g_t[a, b] = d[do + a wo + 2 t + b]``, zero where ``2 t + b >= ncols`` (past the
     output's right edge) or, unless ``below``, where a = 1 (past its bottom edge). A (n x 2) is
     the transpose of the forward's output transform, OUTPUT_TRANSFORM[r], for the form that ``u``
-    picks (:func:`~fastnet.kernels.winograd._filter_size`: the partial sums' type, or the literal 3
+    picks (:func:`~fastnet.kernels.winograd._form`: the partial sums' type, or the literal 3
     or 5).
 
     3x3 (n = 4): A = [[1, 0], [1, 1], [1, -1], [0, -1]]: with g = [[a, b], [c, d]], A g = [[a, b],
@@ -129,7 +129,7 @@ def _grad_tiles(typingctx, d, do, wo, ncols, below, nt, s, so, ses, u):
     """
     sig = types.void(d, do, wo, ncols, below, nt, s, so, ses, u)
     dtype = as_dtype(d.dtype)
-    at_ = [tuple(row) for row in zip(*OUTPUT_TRANSFORM[_filter_size(u)])]   # A, n x 2
+    at_ = [tuple(row) for row in zip(*OUTPUT_TRANSFORM[_form(u)])]   # A, n x 2
     n = len(at_)
 
     def codegen(context, builder, signature, args):

@@ -51,9 +51,11 @@ def _check_algorithm(algorithm, w, stride):
         raise ValueError(f"algorithm: expected one of {', '.join(map(repr, _k2.ALGORITHMS))}, "
                          f"got {algorithm!r}")
     kernels = _k2 if w.ndim == 4 else _kw3
-    if algorithm == "winograd" and not kernels.winograd_applies(*w.shape[2:], *stride):
+    applies = _k2.winograd_forward_applies if w.ndim == 4 else _kw3.winograd_applies
+    if algorithm == "winograd" and not applies(*w.shape[2:], *stride):
         sizes = " or ".join("x".join([str(size)] * (w.ndim - 2)) for size in kernels.WINOGRAD_SIZES)
-        raise ValueError(f"algorithm: 'winograd' needs {sizes} filters at stride 1, "
+        also = "".join(f", or {size}x{size} at stride 2" for size in _k2.WINOGRAD_STRIDE2_SIZES if w.ndim == 4)
+        raise ValueError(f"algorithm: 'winograd' needs {sizes} filters at stride 1{also}, "
                          f"got filters {'x'.join(map(str, w.shape[2:]))} (w.shape = {w.shape}) at "
                          f"stride {stride}")
 
@@ -84,11 +86,16 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
         Zero padding added on both sides of H (ph) and W (pw).
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         "winograd": Winograd F(2x2, 3x3) or F(2x2, 5x5) (Lavin & Gray, CVPR 2016; 3x3 or 5x5
-        filters at stride 1 only, else ValueError); "direct": the direct kernels; "auto": picks
+        filters at stride 1), or for 3x3 filters at stride 2 a stride-2 form with 25 multiplies
+        per 2x2 outputs and channel pair instead of 36 (:mod:`fastnet.kernels.winograd`; the
+        backward passes of those run the direct kernels); any other filter or stride raises
+        ValueError; "direct": the direct kernels; "auto": picks
         by shape: Winograd for 3x3 stride 1 with C and K >= 32 and at least 32 2x2 output tiles
         (96 or more with AVX2), where it measured 1.4-2x faster than the direct kernels
-        (``fastnet.kernels.conv2d.WINOGRAD_*``), and for 5x5 stride 1 with C and K >= 32 and at
-        least 160 tiles (1.2-2x; ``WINOGRAD_5X5_*``), else the direct kernels. Winograd's float32
+        (``fastnet.kernels.conv2d.WINOGRAD_*``), for 5x5 stride 1 with C and K >= 32 and at
+        least 160 tiles (1.2-2x; ``WINOGRAD_5X5_*``), for 3x3 stride 2 with AVX-512 only, C and
+        K >= 64, at least 392 tiles and outputs filling 90% of them (1.02-1.2x;
+        ``WINOGRAD_STRIDE2_*``), else the direct kernels. Winograd's float32
         error is a few roundings more than the direct sum's: ``max(abs(error)) / max(abs(y))``
         about 3e-7 to 8e-7 for unit-normal data, C = 64..256, with 3x3 filters, 1e-6 to 3e-6
         with 5x5 (the direct sum: 1e-7 to 2e-7; tests bound both by 1e-5).
