@@ -5,10 +5,12 @@ The limits in ``kernels/conv2d.py`` (``WINOGRAD_*``, ``AVX2_WINOGRAD_*``) and
 layer with padding 1, the forward, the input gradient and the weight gradient by the direct
 kernels and by Winograd, each the best of ``--rounds`` rounds of 5 calls after a warm-up call
 (every other round in the reverse order), and what "auto" picks on this CPU now. ``--5x5``: 5x5
-layers with padding 2 (``WINOGRAD_5X5_*``)::
+layers with padding 2 (``WINOGRAD_5X5_*``). ``--stride2``: 3x3 layers at stride 2 with padding 1,
+the forward only (``WINOGRAD_STRIDE2_*``; dx and dw print "-")::
 
     python bench/winograd_limits.py --threads 2            # 2-D layers
     python bench/winograd_limits.py --threads 1 --5x5      # 2-D 5x5 layers
+    python bench/winograd_limits.py --threads 2 --stride2  # 2-D 3x3 stride-2 layers
     python bench/winograd_limits.py --threads 1 --3d       # 3-D layers
 
 A ratio above 1 means Winograd was faster. Layers: ``--layers "N,C,K,H;..."`` (2-D, square maps)
@@ -26,6 +28,10 @@ LAYERS_2D = [(n, c, c, h) for c in (32, 64, 128, 256, 512) for h in (7, 14, 28) 
 # the 67 layers behind WINOGRAD_5X5_* (2026-12-07, Zen 3): up to 256 channels, 56x56 maps up to 64
 LAYERS_2D_5X5 = [(n, c, c, h) for c in (16, 32, 64, 128, 256) for h in (7, 14, 28, 56) for n in (1, 4, 8, 32)
                  if c * c * h * h * n <= 256 * 256 * 14 * 14 * 16 and (h < 56 or c <= 64)]
+# stride 2 (input sizes; the outputs are half as wide): ResNet's downsampling layers (C -> 2C) among them
+LAYERS_2D_STRIDE2 = [(n, c, k, h) for c, k in ((16, 16), (32, 32), (32, 64), (64, 64), (64, 128), (128, 128),
+                                               (128, 256), (256, 256), (256, 512), (512, 512))
+                     for h in (14, 28, 56) for n in (1, 2, 8, 32) if c * k * h * h * n <= 64 * 128 * 56 * 56 * 8]
 LAYERS_3D = [(1, c, c, d, h) for c in (8, 16, 32, 64, 128, 256) for d, h in ((4, 8), (8, 8), (8, 16))]
 
 
@@ -35,9 +41,9 @@ def _best(fn, calls=5):
     return min(time_fn(fn, calls, budget_s=np.inf)[0])
 
 
-def _passes(layer, three_d, rng, taps=3):
+def _passes(layer, three_d, rng, taps=3, stride=1):
     """{(pass, algorithm): callable} for one layer (2-D: ``taps`` x ``taps`` filters, "same"
-    padding), and the rule's picks as "fwd/dx/dw" letters."""
+    padding; ``stride`` 2: 3x3, the forward only), and the rule's picks as "fwd/dx/dw" letters."""
     from fastnet.kernels import conv2d as k2, conv3d as k3, conv_weight as kw, winograd3d as w3
     from fastnet.kernels import winograd3d_weight as w3w
     n, c, k, *space = layer
@@ -46,6 +52,13 @@ def _passes(layer, three_d, rng, taps=3):
     w = (rng.standard_normal((k, c) + (taps,) * len(spatial)) * 0.1).astype(np.float32)
     p = taps // 2
     b = np.zeros(k, np.float32)
+    if stride == 2:
+        y = np.empty((n, k, (spatial[0] + 1) // 2, (spatial[1] + 1) // 2), np.float32)
+        tiles = k2._tiles(n, y.shape[2], y.shape[3])
+        fns = {("fwd", alg): lambda alg=alg: k2.conv2d_forward(x, w, b, y, 2, 2, 1, 1, algorithm=alg)
+               for alg in ("direct", "winograd")}
+        picked = k2.winograd_stride2_ok(c, k, n * y.shape[2] * y.shape[3], tiles, 3, 3, 2, 2, "auto")
+        return fns, tiles, "W" if picked else "D"
     y = np.empty((n, k, *spatial), np.float32)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
@@ -72,18 +85,19 @@ def _passes(layer, three_d, rng, taps=3):
     return fns, tiles, "/".join("W" if p else "D" for p in picks)
 
 
-def measure(layers, three_d=False, rounds=3, calls=5, seed=0, taps=3):
+def measure(layers, three_d=False, rounds=3, calls=5, seed=0, taps=3, stride=1):
     """Yield (layer, tiles, {pass: direct seconds / Winograd seconds}, auto's picks) per layer
-    (2-D: ``taps`` 3 or 5)."""
+    (2-D: ``taps`` 3 or 5, ``stride`` 1 or 2; passes not measured are missing)."""
     rng = np.random.default_rng(seed)
     for layer in layers:
-        fns, tiles, picks = _passes(layer, three_d, rng, taps)
+        fns, tiles, picks = _passes(layer, three_d, rng, taps, stride)
         best, order = {}, list(fns.items())
         for r in range(rounds):
             # every other round in reverse: on a shared VM, whatever ran first in a round read slow
             for key, fn in (order if r % 2 == 0 else order[::-1]):
                 best[key] = min(best.get(key, np.inf), _best(fn, calls))
-        yield layer, tiles, {p: best[(p, "direct")] / best[(p, "winograd")] for p in ("fwd", "dx", "dw")}, picks
+        yield layer, tiles, {p: best[(p, "direct")] / best[(p, "winograd")] for p in ("fwd", "dx", "dw")
+                             if (p, "direct") in best}, picks
 
 
 def main(argv=None):
@@ -91,19 +105,22 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=numba.get_num_threads())
     parser.add_argument("--3d", dest="three_d", action="store_true", help="3x3x3 layers (default: 3x3)")
     parser.add_argument("--5x5", dest="five", action="store_true", help="2-D 5x5 layers (default: 3x3)")
+    parser.add_argument("--stride2", action="store_true", help="2-D 3x3 layers at stride 2, the forward only")
     parser.add_argument("--layers", help='"N,C,K,H;..." (2-D) or "N,C,K,D,H;..." (3-D)')
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     numba.set_num_threads(args.threads)
     layers = ([tuple(int(v) for v in item.split(",")) for item in args.layers.split(";")] if args.layers
-              else LAYERS_3D if args.three_d else LAYERS_2D_5X5 if args.five else LAYERS_2D)
+              else LAYERS_3D if args.three_d else LAYERS_2D_5X5 if args.five
+              else LAYERS_2D_STRIDE2 if args.stride2 else LAYERS_2D)
     from fastnet.kernels._config import vector_bytes
     print(f"float32, {args.threads} thread(s), {vector_bytes()}-byte vectors; direct time / Winograd time")
     print("| layer (N, C, K, size) | tiles | fwd | dx | dw | auto fwd/dx/dw |")
     print("|---|---:|---:|---:|---:|---|")
-    for layer, tiles, ratio, picks in measure(layers, args.three_d, args.rounds, taps=5 if args.five else 3):
-        print(f"| {layer} | {tiles} | {ratio['fwd']:.2f} | {ratio['dx']:.2f} | {ratio['dw']:.2f} | {picks} |",
-              flush=True)
+    for layer, tiles, ratio, picks in measure(layers, args.three_d, args.rounds, taps=5 if args.five else 3,
+                                              stride=2 if args.stride2 else 1):
+        cells = " | ".join(f"{ratio[p]:.2f}" if p in ratio else "-" for p in ("fwd", "dx", "dw"))
+        print(f"| {layer} | {tiles} | {cells} | {picks} |", flush=True)
 
 
 if __name__ == "__main__":
