@@ -99,13 +99,15 @@ def test_warmup_steps_reach_every_kernel_of_their_modules(steps, modules, dtype)
     the convolution (pooling, ...) modules (each form of each pass, e.g. both 2x2 / 2 backward
     forms: short and long output rows; the serial helpers are compiled into them), in a fresh
     process, so that a warmed cache holds all of them; and none of their kernels twice for
-    signatures that differ only in integer types. Except what no op reaches on this CPU: the
-    flat planes' weight gradient below AVX-512 (``kernels.conv2d._plane_weight_ok``)."""
+    signatures that differ only in integer types. Except what no op reaches by shape on this CPU
+    below AVX-512: the flat planes' weight gradient (``kernels.conv2d._plane_weight_ok``) and the
+    stride-2 Winograd form's weights (``kernels.conv2d.winograd_stride2_ok``)."""
     from fastnet.kernels import conv2d as conv2d_kernels
     from fastnet.kernels._config import vector_bytes
     unreached = set()
     if steps == "conv" and vector_bytes() < conv2d_kernels.AVX512_VECTOR_BYTES:
-        unreached = {"fastnet.kernels.conv2d_plane.plane_weight_grad"}
+        unreached = {"fastnet.kernels.conv2d_plane.plane_weight_grad",
+                     "fastnet.kernels.winograd.winograd_weights_stride2"}
     out = subprocess.run([sys.executable, "-c", _KERNELS_PROBE, dtype, steps, *modules], capture_output=True,
                          text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1"))
     assert out.returncode == 0, out.stderr

@@ -116,7 +116,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     up to the tile width NR, 32 with float32 on AVX-512), and per work unit in flight (one per
     thread) a (P, Kp) block of results, P about 96 output positions. Winograd: a padded
     channels-last copy of x, the transformed weights (16, C, Kp), and per work unit in flight a
-    (16, T, C) and a (16, T, Kp) block, T up to 64 tiles of 2x2 outputs.
+    (16, T, C) and a (16, T, Kp) block, T up to 64 tiles of 2x2 outputs (36 in place of 16 for
+    5x5 filters, 25 for 3x3 at stride 2).
     """
     x, w, b, stride, padding, out_shape = _check(x, w, b, stride, padding, 2)
     _check_algorithm(algorithm, w, stride)
