@@ -21,7 +21,8 @@ Two implementations, picked per call by shape (both tested directly):
   stride-1 layers (forward, and backward-input as a forward correlation of dy), when asked for
   (``algorithm="winograd"``) or when ``"auto"`` picks it by shape (:func:`winograd_ok`); and
   Winograd F(3x3, 2x2) and F(5x5, 2x2) for the weight gradient of those layers in
-  :mod:`fastnet.kernels.winograd_weight` (:func:`winograd_weight_ok`).
+  :mod:`fastnet.kernels.winograd_weight` (:func:`winograd_weight_ok`); and the stride-2 form of
+  Winograd for the forward pass of 3x3 stride-2 layers (:func:`winograd_stride2_ok`).
 
 These are plain Python functions on purpose: wrapping them in ``serial_kernel`` would compile the
 whole 3-D core a second time inside each of them (tens of seconds per dtype), for a saving of a
@@ -151,10 +152,10 @@ def winograd_stride2_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, s
     of ``python bench/winograd_limits.py --threads 2 --stride2`` (16-512 channels, C -> C and C ->
     2C, inputs of 14x14 to 56x56, batch 1-32). AVX-512: 64-256 channels from 392 tiles on maps of
     14x14 outputs or more 1.02-1.17, one thread 1.07-1.21 (ResNet's 64 -> 128 at 56x56, batch 8:
-    1.15-1.17, one thread 1.16); 16
-    channels 0.54-0.72; 32 channels 0.65-1.03; below 392 tiles 0.31-1.03; 7x7 outputs (16 tiles
-    of 64 positions for 49) 0.92-0.94 at 512 tiles. AVX2 code on the same CPU (NUMBA_CPU_NAME=znver3
-    NUMBA_CPU_FEATURES=""): 0.19-1.01 on the same layers, so never by shape there.
+    1.15-1.17, one thread 1.16); 16 channels 0.54-0.72; 32 channels 0.65-1.03; below 392 tiles
+    0.31-1.03; 7x7 outputs (16 tiles of 64 positions for 49) 0.92-0.94 at 512 tiles. AVX2 code
+    on the same CPU (NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES=""): 0.19-1.01 on the same layers,
+    so never by shape there.
     """
     if algorithm == "direct" or not (fh == fw and fh in WINOGRAD_STRIDE2_SIZES and sh == sw == 2):
         return False
@@ -320,8 +321,8 @@ def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
     C-contiguous, one dtype. ``plane``: None picks the implementation by shape (the lanes form of
     :mod:`fastnet.kernels.conv_lanes` first, then the flat planes, then the core); True / False
     force the flat-plane kernels (where they apply: stride 1) / the core (tests). ``algorithm``: "auto",
-    "direct" or "winograd" (3x3 and 5x5 stride 1 only: see :func:`winograd_ok`); Winograd ignores
-    ``plane``.
+    "direct" or "winograd" (3x3 and 5x5 at stride 1, see :func:`winograd_ok`; 3x3 at stride 2, see
+    :func:`winograd_stride2_ok`); Winograd ignores ``plane``.
     Extra memory: Winograd: see :mod:`fastnet.kernels.winograd`; core: see :func:`conv3d_forward`; flat plane: a padded copy of x, (C, N*(H+2ph)*
     (W+2pw)) plus a short tail, and one Ho*(W+2pw) accumulator row per (image, output channel) in
     flight.
