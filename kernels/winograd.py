@@ -174,6 +174,23 @@ def weight_unit(unit, cblocks, block, channels, n_out, nr):
     return pn, c0, min(channels, c0 + block), pn * nr, min(n_out, pn * nr + nr) - pn * nr
 
 
+@serial_kernel
+def _filter_taps(wf, g, c, k0, nk, channels, n_out, flip):
+    """The 3x3 taps of input channel c of the filters k0 .. k0 + nk - 1 into g (9, nr), output
+    channels contiguous, from wf, the flat w (K, C, 3, 3): ``g[pq, r] = w[k0 + r, c].flat[pq]``;
+    with ``flip`` the backward-input correlation's filters, ``g[pq, r] = w[c, k0 + r].flat[8 -
+    pq]`` (n_out = w.shape[1], their output channels)."""
+    for r in range(nk):
+        if flip:
+            src = wf[(c * n_out + k0 + r) * 9:]
+            for pq in range(9):
+                g[pq, r] = src[8 - pq]
+        else:
+            src = wf[((k0 + r) * channels + c) * 9:]
+            for pq in range(9):
+                g[pq, r] = src[pq]
+
+
 @parallel_kernel
 def winograd_weights(w, nr, flip):
     """U (16, P, Cin, nr), P = ceil(Kout / nr): ``U[4*i + j, p, c, r] = (G f[p*nr + r, c] G^T)[i, j]``
@@ -206,15 +223,7 @@ def winograd_weights(w, nr, flip):
         g = np.zeros((9, nr))      # the filters' taps, output channels contiguous (zero past K)
         t = np.empty((12, nr))     # G g, row-major 4 x 3 per output channel
         for c in range(c0, c1):
-            for r in range(nk):
-                if flip:
-                    src = wf[(c * n_out + k0 + r) * 9:]
-                    for pq in range(9):
-                        g[pq, r] = src[8 - pq]
-                else:
-                    src = wf[((k0 + r) * channels + c) * 9:]
-                    for pq in range(9):
-                        g[pq, r] = src[pq]
+            _filter_taps(wf, g, c, k0, nk, channels, n_out, flip)
             for q in range(3):   # t = G g
                 g0 = g[q]
                 g1 = g[3 + q]
@@ -299,10 +308,7 @@ def winograd_weights_stride2(w, nr):
         g = np.zeros((9, nr))      # the filters' taps, output channels contiguous (zero past K)
         t = np.empty((15, nr))     # G g, row-major 5 x 3 per output channel
         for c in range(c0, c1):
-            for r in range(nk):
-                src = wf[((k0 + r) * channels + c) * 9:]
-                for pq in range(9):
-                    g[pq, r] = src[pq]
+            _filter_taps(wf, g, c, k0, nk, channels, n_out, False)
             for q in range(3):   # t = G g
                 g0 = g[q]
                 g1 = g[3 + q]
