@@ -296,7 +296,9 @@ def winograd_weights_stride2(w, nr):
     rows g0, g0 + g2, g2, g1, g1), zero past K; the panels as in :func:`winograd_weights` (the
     unit axis tells the kernels this form apart: :func:`_form`). G has no fractions: each value
     is a sum of up to four taps, added in float64 and rounded once to w's dtype. Parallel over
-    (panel, block of WEIGHT_BLOCK input channels), vector loops over the nr output channels.
+    (panel, block of WEIGHT_BLOCK input channels), vector loops over the nr output channels, each
+    writing at most three rows (one loop writing five rows ran as slowly as scalar code: 256 x 256
+    channels on one Zen 4 thread 1.5-1.8 ms, split 0.97).
     """
     n_out, channels = w.shape[0], w.shape[1]
     panels = (n_out + nr - 1) // nr
@@ -322,6 +324,7 @@ def winograd_weights_stride2(w, nr):
                     t0[r] = g0[r]
                     t1[r] = g0[r] + g2[r]
                     t2[r] = g2[r]
+                for r in range(nr):
                     t3[r] = g1[r]
                     t4[r] = g1[r]
             for i in range(5):   # U = t G^T
@@ -337,6 +340,7 @@ def winograd_weights_stride2(w, nr):
                     u0[r] = a0[r]
                     u1[r] = a0[r] + a2[r]
                     u2[r] = a2[r]
+                for r in range(nr):
                     u3[r] = a1[r]
                     u4[r] = a1[r]
     return u
