@@ -5,12 +5,12 @@ The limits in ``kernels/conv2d.py`` (``WINOGRAD_*``, ``AVX2_WINOGRAD_*``) and
 layer with padding 1, the forward, the input gradient and the weight gradient by the direct
 kernels and by Winograd, each the best of ``--rounds`` rounds of 5 calls after a warm-up call
 (every other round in the reverse order), and what "auto" picks on this CPU now. ``--5x5``: 5x5
-layers with padding 2 (``WINOGRAD_5X5_*``). ``--stride2``: 3x3 layers at stride 2 with padding 1,
-the forward only (``WINOGRAD_STRIDE2_*``; dx and dw print "-")::
+layers with padding 2 (``WINOGRAD_5X5_*``). ``--stride2``: 3x3 (with ``--5x5``: 5x5) layers at
+stride 2 with padding 1 (2), the forward only (``WINOGRAD_STRIDE2_*``; dx and dw print "-")::
 
-    python bench/winograd_limits.py --threads 2            # 2-D layers
-    python bench/winograd_limits.py --threads 1 --5x5      # 2-D 5x5 layers
-    python bench/winograd_limits.py --threads 2 --stride2  # 2-D 3x3 stride-2 layers
+    python bench/winograd_limits.py --threads 2                  # 2-D layers
+    python bench/winograd_limits.py --threads 1 --5x5            # 2-D 5x5 layers
+    python bench/winograd_limits.py --threads 2 --stride2 [--5x5]  # 2-D stride-2 layers
     python bench/winograd_limits.py --threads 1 --3d       # 3-D layers
 
 A ratio above 1 means Winograd was faster. Layers: ``--layers "N,C,K,H;..."`` (2-D, square maps)
@@ -55,9 +55,9 @@ def _passes(layer, three_d, rng, taps=3, stride=1):
     if stride == 2:
         y = np.empty((n, k, (spatial[0] + 1) // 2, (spatial[1] + 1) // 2), np.float32)
         tiles = k2._tiles(n, y.shape[2], y.shape[3])
-        fns = {("fwd", alg): lambda alg=alg: k2.conv2d_forward(x, w, b, y, 2, 2, 1, 1, algorithm=alg)
+        fns = {("fwd", alg): lambda alg=alg: k2.conv2d_forward(x, w, b, y, 2, 2, p, p, algorithm=alg)
                for alg in ("direct", "winograd")}
-        picked = k2.winograd_stride2_ok(c, k, n * y.shape[2] * y.shape[3], tiles, 3, 3, 2, 2, "auto")
+        picked = k2.winograd_stride2_ok(c, k, n * y.shape[2] * y.shape[3], tiles, taps, taps, 2, 2, "auto")
         return fns, tiles, "W" if picked else "D"
     y = np.empty((n, k, *spatial), np.float32)
     dy = rng.standard_normal(y.shape).astype(np.float32)
@@ -105,14 +105,14 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=numba.get_num_threads())
     parser.add_argument("--3d", dest="three_d", action="store_true", help="3x3x3 layers (default: 3x3)")
     parser.add_argument("--5x5", dest="five", action="store_true", help="2-D 5x5 layers (default: 3x3)")
-    parser.add_argument("--stride2", action="store_true", help="2-D 3x3 layers at stride 2, the forward only")
+    parser.add_argument("--stride2", action="store_true", help="2-D layers at stride 2 (3x3, or 5x5 with --5x5), the forward only")
     parser.add_argument("--layers", help='"N,C,K,H;..." (2-D) or "N,C,K,D,H;..." (3-D)')
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     numba.set_num_threads(args.threads)
     layers = ([tuple(int(v) for v in item.split(",")) for item in args.layers.split(";")] if args.layers
-              else LAYERS_3D if args.three_d else LAYERS_2D_5X5 if args.five
-              else LAYERS_2D_STRIDE2 if args.stride2 else LAYERS_2D)
+              else LAYERS_3D if args.three_d else LAYERS_2D_STRIDE2 if args.stride2
+              else LAYERS_2D_5X5 if args.five else LAYERS_2D)
     from fastnet.kernels._config import vector_bytes
     print(f"float32, {args.threads} thread(s), {vector_bytes()}-byte vectors; direct time / Winograd time")
     print("| layer (N, C, K, size) | tiles | fwd | dx | dw | auto fwd/dx/dw |")

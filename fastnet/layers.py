@@ -397,7 +397,7 @@ class _ConvAlgorithmNd(_ConvNd):
         applies = _k2.winograd_forward_applies if self._nd == 2 else _kw3.winograd_applies
         if algorithm == "winograd" and not applies(*self.kernel_size, *self.stride):
             sizes = " or ".join(map(str, kernels.WINOGRAD_SIZES))
-            also = "".join(f" ({size} also at stride 2)" for size in _k2.WINOGRAD_STRIDE2_SIZES if self._nd == 2)
+            also = f" ({' or '.join(map(str, _k2.WINOGRAD_STRIDE2_SIZES))} also at stride 2)" if self._nd == 2 else ""
             raise ValueError(f"algorithm: 'winograd' needs kernel_size {sizes} and stride 1{also}, got "
                              f"kernel_size={self.kernel_size} stride={self.stride}")
         self.algorithm = algorithm
@@ -428,7 +428,7 @@ class Conv2d(_ConvAlgorithmNd):
     seed : int, numpy.random.Generator or None
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         How the ops compute the convolution (see :func:`fastnet.ops.conv2d`): "winograd" needs a
-        3x3 or 5x5 kernel at stride 1, or 3x3 at stride 2 (its forward pass only; ValueError
+        3x3 or 5x5 kernel at stride 1 or 2 (at stride 2 its forward pass only; ValueError
         otherwise). Saved in the config when not "auto".
 
     Attributes

@@ -21,8 +21,8 @@ Two implementations, picked per call by shape (both tested directly):
   stride-1 layers (forward, and backward-input as a forward correlation of dy), when asked for
   (``algorithm="winograd"``) or when ``"auto"`` picks it by shape (:func:`winograd_ok`); and
   Winograd F(3x3, 2x2) and F(5x5, 2x2) for the weight gradient of those layers in
-  :mod:`fastnet.kernels.winograd_weight` (:func:`winograd_weight_ok`); and the stride-2 form of
-  Winograd for the forward pass of 3x3 stride-2 layers (:func:`winograd_stride2_ok`).
+  :mod:`fastnet.kernels.winograd_weight` (:func:`winograd_weight_ok`); and the stride-2 forms of
+  Winograd for the forward pass of 3x3 and 5x5 stride-2 layers (:func:`winograd_stride2_ok`).
 
 These are plain Python functions on purpose: wrapping them in ``serial_kernel`` would compile the
 whole 3-D core a second time inside each of them (tens of seconds per dtype), for a saving of a
@@ -114,16 +114,21 @@ WINOGRAD_5X5_WEIGHT_MIN_CHANNELS = 32
 WINOGRAD_5X5_WEIGHT_MIN_TILES = 384
 AVX2_WINOGRAD_5X5_WEIGHT_MIN_TILES = 768
 WINOGRAD_5X5_WEIGHT_MIN_FILL = 0.8
-# 3x3 stride 2, the forward only (the stride-2 form of kernels/winograd.py; see
+# 3x3 stride 2, the forward only (the stride-2 forms of kernels/winograd.py; see
 # winograd_stride2_ok): "auto" takes it with AVX-512 vectors only, with at least
 # WINOGRAD_STRIDE2_MIN_CHANNELS input and output channels, WINOGRAD_STRIDE2_MIN_TILES 2x2 output
 # tiles and outputs that fill at least WINOGRAD_STRIDE2_MIN_FILL of the tiles' positions.
 WINOGRAD_STRIDE2_MIN_CHANNELS = 64
 WINOGRAD_STRIDE2_MIN_TILES = 392
 WINOGRAD_STRIDE2_MIN_FILL = 0.9
+# ... and 5x5 stride 2 with any vectors, from WINOGRAD_5X5_STRIDE2_MIN_CHANNELS channels,
+# WINOGRAD_5X5_STRIDE2_MIN_TILES tiles and WINOGRAD_5X5_STRIDE2_MIN_FILL
+WINOGRAD_5X5_STRIDE2_MIN_CHANNELS = 32
+WINOGRAD_5X5_STRIDE2_MIN_TILES = 196
+WINOGRAD_5X5_STRIDE2_MIN_FILL = 0.9
 ALGORITHMS = ("auto", "direct", "winograd")
 WINOGRAD_SIZES = (3, 5)   # square filter sizes Winograd computes at stride 1 (forward, dx and dw)
-WINOGRAD_STRIDE2_SIZES = (3,)   # ... and at stride 2 (the forward only)
+WINOGRAD_STRIDE2_SIZES = (3, 5)   # ... and at stride 2 (the forward only)
 
 
 def winograd_applies(fh, fw, sh, sw):
@@ -139,13 +144,13 @@ def winograd_forward_applies(fh, fw, sh, sw):
 
 
 def winograd_stride2_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, sw, algorithm):
-    """Whether the forward pass runs the stride-2 form of Winograd (3x3 filters at stride 2:
-    :func:`~fastnet.kernels.winograd.conv2d_forward_winograd`): "winograd", or "auto" by shape
-    with vectors of at least AVX512_VECTOR_BYTES (WINOGRAD_STRIDE2_MIN_CHANNELS,
-    WINOGRAD_STRIDE2_MIN_TILES, WINOGRAD_STRIDE2_MIN_FILL; ``outputs`` = N * Ho * Wo, ``tiles``
-    = N * ceil(Ho/2) * ceil(Wo/2)).
+    """Whether the forward pass runs a stride-2 form of Winograd (3x3 or 5x5 filters at stride 2:
+    :func:`~fastnet.kernels.winograd.conv2d_forward_winograd`): "winograd", or "auto" by shape:
+    3x3 with vectors of at least AVX512_VECTOR_BYTES only (WINOGRAD_STRIDE2_MIN_CHANNELS,
+    WINOGRAD_STRIDE2_MIN_TILES, WINOGRAD_STRIDE2_MIN_FILL), 5x5 with any
+    (WINOGRAD_5X5_STRIDE2_*); ``outputs`` = N * Ho * Wo, ``tiles`` = N * ceil(Ho/2) * ceil(Wo/2).
 
-    It needs 25 multiplies per 2x2 tile and channel pair where the direct kernels need 36, and
+    3x3 needs 25 multiplies per 2x2 tile and channel pair where the direct kernels need 36, and
     its transforms cost about what stride-1 Winograd's do per product, so it wins only where the
     direct kernels have nothing to skip and the transforms are a small share. Zen 4, float32,
     2026-12-07, direct time / stride-2 Winograd time, forward, two threads, padding 1, the 90 layers
@@ -156,11 +161,21 @@ def winograd_stride2_ok(channels_in, channels_out, outputs, tiles, fh, fw, sh, s
     0.31-1.03; 7x7 outputs (16 tiles of 64 positions for 49) 0.92-0.94 at 512 tiles. AVX2 code
     on the same CPU (NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES=""): 0.19-1.01 on the same layers,
     so never by shape there.
+
+    5x5 needs 49 multiplies for 100. The same 90 layers with 5x5 filters, padding 2 (``--stride2
+    --5x5``), 11:45-11:48: AVX-512, 32-256 channels, from 196 tiles on maps of 14x14 outputs or
+    more 1.04-1.52 but one 0.98 (batch 1, 32 channels at 56x56); AVX2 code 1.03-1.44, the same one
+    0.98; below 196 tiles 0.25-1.17 (AVX2 0.20-1.01), 16 channels 0.60-0.97, 7x7 outputs at 512
+    tiles 1.03-1.23 (AVX2 0.90-1.05).
     """
     if algorithm == "direct" or not (fh == fw and fh in WINOGRAD_STRIDE2_SIZES and sh == sw == 2):
         return False
     if algorithm == "winograd":
         return True
+    if fh == 5:
+        return (WINOGRAD_AUTO and min(channels_in, channels_out) >= WINOGRAD_5X5_STRIDE2_MIN_CHANNELS
+                and tiles >= WINOGRAD_5X5_STRIDE2_MIN_TILES
+                and outputs >= WINOGRAD_5X5_STRIDE2_MIN_FILL * 4 * tiles)
     return (WINOGRAD_AUTO and vector_bytes() >= AVX512_VECTOR_BYTES
             and min(channels_in, channels_out) >= WINOGRAD_STRIDE2_MIN_CHANNELS
             and tiles >= WINOGRAD_STRIDE2_MIN_TILES and outputs >= WINOGRAD_STRIDE2_MIN_FILL * 4 * tiles)
@@ -321,7 +336,7 @@ def conv2d_forward(x, w, b, y, sh, sw, ph, pw, plane=None, algorithm="auto"):
     C-contiguous, one dtype. ``plane``: None picks the implementation by shape (the lanes form of
     :mod:`fastnet.kernels.conv_lanes` first, then the flat planes, then the core); True / False
     force the flat-plane kernels (where they apply: stride 1) / the core (tests). ``algorithm``: "auto",
-    "direct" or "winograd" (3x3 and 5x5 at stride 1, see :func:`winograd_ok`; 3x3 at stride 2, see
+    "direct" or "winograd" (3x3 and 5x5 at stride 1, see :func:`winograd_ok`, and at stride 2, see
     :func:`winograd_stride2_ok`); Winograd ignores ``plane``.
     Extra memory: Winograd: see :mod:`fastnet.kernels.winograd`; core: see :func:`conv3d_forward`; flat plane: a padded copy of x, (C, N*(H+2ph)*
     (W+2pw)) plus a short tail, and one Ho*(W+2pw) accumulator row per (image, output channel) in

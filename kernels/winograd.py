@@ -1,5 +1,5 @@
 """Winograd F(2x2, 3x3) and F(2x2, 5x5) convolution for 3x3 and 5x5 stride-1 2-D layers (Lavin &
-Gray, CVPR 2016), and a stride-2 form for the forward pass of 3x3 stride-2 layers; the weight
+Gray, CVPR 2016), and stride-2 forms for the forward pass of 3x3 and 5x5 stride-2 layers; the weight
 gradient of stride-1 layers by Winograd F(3x3, 2x2) and F(5x5, 2x2) is
 :mod:`fastnet.kernels.winograd_weight`.
 
@@ -72,6 +72,19 @@ an infinity: ``(g0 + g2) inf - g0 inf``). Where it pays (AVX-512, 64 channels or
 56x56, batch 8: the padded copy 0.33 ms, the products and transforms 6.9 (the products 642
 MFLOP, 25/36 of the direct kernels' 925), against 9.0 for the direct kernels.
 
+5x5 filters at stride 2 (the form keyed (5, 2)), the same way: per axis two outputs read seven
+inputs; the even ones x0, x2, x4, x6 meet g0, g2, g4 as F(2, 3) (the 3x3 form's tables, 4
+products), the odd ones x1, x3, x5 meet g1, g3 as F(2, 2) (3 products): 7 for 10, 49 per 2x2
+tile and channel pair for 100 (2.04x fewer), from 7x7 windows 4 apart. G has halves (F(2, 3)'s):
+U is computed as for 5x5 at stride 1 (:func:`_filter_tile_5x5`), FILTER_TRANSFORM_5X5_STRIDE2 and
+FILTER_SCALE_5X5_STRIDE2. Float32 error 1.5e-7 to 2.8e-7 of max |y| (C = 1 to 40). A NaN reaches
+the same outputs as by the direct sum, as for 3x3. Where it pays (32 channels or more, 196
+tiles, AVX-512 and AVX2: 1.03-1.52x the direct kernels' speed):
+:func:`fastnet.kernels.conv2d.winograd_stride2_ok`.
+ZFNet's conv2 (96 -> 256, 55x55, padding 1) at batch 4, two Zen 4 threads, ``ops.conv2d``, the
+fastest of 5 rounds alternating with the direct kernels and PyTorch: 12.05 ms against 16.89 and
+16.52; with AVX2 code (and oneDNN capped at AVX2) 13.17 against 17.29 and 17.06.
+
 Extra memory: the padded channels-last copy of x, (N, 2 ceil(Ho/2) + 2, (2 ceil(Wo/2) + 2) * C)
 (about the size of x), the transformed weights U (16 C round_NR(K) values: 16/9 of w, rounded
 up), a zero-padded bias (round_NR(K)), and per work unit in flight (at most one per thread) V,
@@ -81,7 +94,8 @@ B <= round_NR(K) output channels, W the vector lanes (VGG 64 -> 64 float32: 266 
 values (36/25 of w), and 36 blocks of V and M instead of 16 (AlexNet conv2, 96 -> 256, float32:
 U 3.5 MB; V 0.6 MB and M 1.6 MB per unit, AVX2). 3x3 at stride 2: the copy of x padded to at
 least (4 ceil(Ho/2) + 1) x (4 ceil(Wo/2) + 1), U of 25 C round_NR(K) values (25/9 of w), and 25
-blocks of V and M.
+blocks of V and M; 5x5 at stride 2: (4 ceil(Ho/2) + 3) x (4 ceil(Wo/2) + 3), U of 49 C round_NR(K)
+values (49/25 of w), 49 blocks of V and M.
 
 Measured 2026-12-05 on the 2-core AMD EPYC (Zen 4, AVX-512) dev VM, float32, ms, one thread | two
 (``numba.set_num_threads``; PyTorch 2.13 CPU ``torch.nn.functional.conv2d`` with
@@ -140,6 +154,17 @@ OUTPUT_TRANSFORM = {3: ((1, 1, 1, 0), (0, 1, -1, -1)),
 INPUT_TRANSFORM[(3, 2)] = ((1, 0, -1, 0, 0), (0, 0, 1, 0, 0), (0, 0, -1, 0, 1), (0, 1, 0, 0, 0), (0, 0, 0, 1, 0))
 OUTPUT_TRANSFORM[(3, 2)] = ((1, 1, 0, 1, 0), (0, 1, 1, 0, 1))
 FILTER_TRANSFORM_STRIDE2 = ((1, 0, 0), (1, 0, 1), (0, 0, 1), (0, 1, 0), (0, 1, 0))   # G (5 x 3)
+# 5x5 filters at stride 2, the form keyed (5, 2): 2 outputs from the 7 inputs x0 .. x6 with 7 multiplies
+# instead of 10: the even inputs x0, x2, x4, x6 and taps g0, g2, g4 are F(2, 3) (the 3x3 form's
+# tables), the odd ones x1, x3, x5 and taps g1, g3 F(2, 2) as in the (3, 2) form.
+INPUT_TRANSFORM[(5, 2)] = ((1, 0, 0, 0, -1, 0, 0), (0, 0, 1, 0, 1, 0, 0), (0, 0, -1, 0, 1, 0, 0),
+                          (0, 0, 1, 0, 0, 0, -1), (0, 1, 0, -1, 0, 0, 0), (0, 0, 0, 1, 0, 0, 0),
+                          (0, 0, 0, -1, 0, 1, 0))
+OUTPUT_TRANSFORM[(5, 2)] = ((1, 1, 1, 0, 1, 1, 0), (0, 1, -1, -1, 0, 1, 1))
+# G = diag(FILTER_SCALE_5X5_STRIDE2) FILTER_TRANSFORM_5X5_STRIDE2 (7 x 5), as for 5x5 at stride 1
+FILTER_TRANSFORM_5X5_STRIDE2 = ((1, 0, 0, 0, 0), (1, 0, 1, 0, 1), (1, 0, -1, 0, 1), (0, 0, 0, 0, 1),
+                                (0, 1, 0, 0, 0), (0, 1, 0, 1, 0), (0, 0, 0, 1, 0))
+FILTER_SCALE_5X5_STRIDE2 = (1, 1 / 2, 1 / 2, 1, 1, 1, 1)
 # G = diag(FILTER_SCALE_5X5) FILTER_TRANSFORM_5X5 for 5x5 filters: integer rows, then one scale
 FILTER_TRANSFORM_5X5 = ((1, 0, 0, 0, 0), (1, 1, 1, 1, 1), (1, -1, 1, -1, 1), (16, 8, 4, 2, 1),
                         (1, -2, 4, -8, 16), (0, 0, 0, 0, 1))
@@ -147,11 +172,12 @@ FILTER_SCALE_5X5 = (1 / 2, 1 / 6, -1 / 6, -1 / 15, 1 / 30, 1 / 2)
 
 
 def _form(u):
-    """The form, a key of the tables (3, 5 or (3, 2)), from the Numba type of the transforms' ``u``
+    """The form, a key of the tables (3, 5, (3, 2) or (5, 2)), from the Numba type of the transforms' ``u``
     argument: the literal 3 or 5, or U, whose number of dimensions names the form: (16, P, C, NR)
     for 3x3 filters (:func:`winograd_weights`), (6, 6, P, C, NR) for 5x5
     (:func:`winograd_weights_5x5`), (5, 5, 1, P, C, NR) for 3x3 at stride 2
-    (:func:`winograd_weights_stride2`; the unit axis only tells it apart). The kernels specialise
+    (:func:`winograd_weights_stride2`) and (7, 7, 1, 1, P, C, NR) for 5x5 at stride 2
+    (:func:`winograd_weights_5x5_stride2`; the unit axes only tell them apart). The kernels specialise
     on it at compile time. (A literal argument instead, ``numba.literally``, cost 4 ms per call
     of a parallel kernel, Numba 0.68: its dispatcher retried the compilation every time.)"""
     if isinstance(u, types.IntegerLiteral):
@@ -160,7 +186,7 @@ def _form(u):
         return u.literal_value
     if isinstance(u, types.Integer):
         raise errors.RequireLiteralValue(u)
-    return {4: 3, 5: 5, 6: (3, 2)}[u.ndim]
+    return {4: 3, 5: 5, 6: (3, 2), 7: (5, 2)}[u.ndim]
 
 
 @serial_kernel
@@ -285,7 +311,7 @@ def winograd_weights_5x5(w, nr, flip):
                     src = wf[((k0 + r) * channels + c) * 25:]
                     for pq in range(25):
                         g[pq * nr + r] = src[pq]
-            _filter_tile_5x5(g, uflat, (pn * channels + c) * nr, panels * channels * nr, nr)
+            _filter_tile_5x5(g, uflat, (pn * channels + c) * nr, panels * channels * nr, nr, 1)
     return u
 
 
@@ -343,6 +369,32 @@ def winograd_weights_stride2(w, nr):
                 for r in range(nr):
                     u3[r] = a1[r]
                     u4[r] = a1[r]
+    return u
+
+
+@parallel_kernel
+def winograd_weights_5x5_stride2(w, nr):
+    """U (7, 7, 1, 1, P, C, nr) for 5x5 filters w (K, C, 5, 5) at stride 2, P = ceil(K / nr):
+    ``U[i, j, 0, 0, p, c, r] = (G w[p*nr + r, c] G^T)[i, j]`` with G =
+    diag(FILTER_SCALE_5X5_STRIDE2) FILTER_TRANSFORM_5X5_STRIDE2 (7 x 5: F(2, 3)'s G on the even
+    taps, F(2, 2)'s on the odd ones), zero past K; the panels as in :func:`winograd_weights`, the
+    arithmetic as in :func:`winograd_weights_5x5` (:func:`_filter_tile_5x5`, its stride-2 table).
+    """
+    n_out, channels = w.shape[0], w.shape[1]
+    panels = (n_out + nr - 1) // nr
+    u = np.empty((7, 7, 1, 1, panels, channels, nr), dtype=w.dtype)
+    uflat = u.reshape(u.size)
+    wf = w.reshape(w.size)
+    cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
+    for unit in prange(panels * cblocks):
+        pn, c0, c1, k0, nk = weight_unit(np.int64(unit), cblocks, WEIGHT_BLOCK, channels, n_out, nr)
+        g = np.zeros(25 * nr)     # the filters' taps, (25, nr): output channels contiguous (zero past K)
+        for c in range(c0, c1):
+            for r in range(nk):
+                src = wf[((k0 + r) * channels + c) * 25:]
+                for pq in range(25):
+                    g[pq * nr + r] = src[pq]
+            _filter_tile_5x5(g, uflat, (pn * channels + c) * nr, panels * channels * nr, nr, 2)
     return u
 
 class _Vectors:
@@ -462,16 +514,23 @@ def _data(context, builder, signature, args, i):
 
 
 @intrinsic
-def _filter_tile_5x5(typingctx, g, u, uo, ues, nr):
-    """``u[uo + (6 i + j) ues + r] = s_i s_j (F g_r F^T)[i, j]`` for r < nr, with
+def _filter_tile_5x5(typingctx, g, u, uo, ues, nr, stride):
+    """``u[uo + (n i + j) ues + r] = s_i s_j (F g_r F^T)[i, j]`` for r < nr, with
     ``g_r[p, q] = g[(5 p + q) nr + r]`` (float64), F = FILTER_TRANSFORM_5X5 and s =
-    FILTER_SCALE_5X5: sums of integer multiples in float64, one multiplication by s_i s_j, one
+    FILTER_SCALE_5X5 (n = 6; ``stride`` the literal 1), or FILTER_TRANSFORM_5X5_STRIDE2 and
+    FILTER_SCALE_5X5_STRIDE2 (n = 7; the literal 2): sums of integer multiples in float64, one
+    multiplication by s_i s_j, one
     rounding to u's dtype. W float64 lanes per step, and a masked step for the last nr mod W (nr
     is a whole number of the micro-kernel's vectors of u's dtype, but 4 float32 lanes are half a
     vector of 8 float64 ones on AVX-512). Nothing is bounds-checked.
     """
-    sig = types.void(g, u, uo, ues, nr)
+    if not isinstance(stride, types.IntegerLiteral):
+        raise errors.RequireLiteralValue(stride)
+    sig = types.void(g, u, uo, ues, nr, stride)
     out = as_dtype(u.dtype)
+    f, scales = ((FILTER_TRANSFORM_5X5, FILTER_SCALE_5X5) if stride.literal_value == 1
+                 else (FILTER_TRANSFORM_5X5_STRIDE2, FILTER_SCALE_5X5_STRIDE2))
+    n = len(f)
 
     def codegen(context, builder, signature, args):
         vec = _Vectors(builder, np.dtype(np.float64))
@@ -480,7 +539,6 @@ def _filter_tile_5x5(typingctx, g, u, uo, ues, nr):
         gp = _data(context, builder, signature, args, 0)
         up = _data(context, builder, signature, args, 1)
         oty = ir.VectorType(ir.FloatType() if out.itemsize == 4 else ir.DoubleType(), vec.width)
-        f = FILTER_TRANSFORM_5X5
 
         def step(r, mask):
             at = [b.add(b.mul(vec.int64(pq), nr_), r) for pq in range(25)]
@@ -488,14 +546,14 @@ def _filter_tile_5x5(typingctx, g, u, uo, ues, nr):
                 g_ = [vec.load(gp, at[pq]) for pq in range(25)]
             else:
                 g_ = [vec.masked_load(gp, at[pq], mask) for pq in range(25)]
-            t = [[vec.combine(f[i], lambda p: g_[5 * p + q]) for q in range(5)] for i in range(6)]   # F g
-            for i in range(6):
-                for j in range(6):
-                    scale = FILTER_SCALE_5X5[i] * FILTER_SCALE_5X5[j]
+            t = [[vec.combine(f[i], lambda p: g_[5 * p + q]) for q in range(5)] for i in range(n)]   # F g
+            for i in range(n):
+                for j in range(n):
+                    scale = scales[i] * scales[j]
                     value = b.fmul(vec.combine(f[j], lambda q: t[i][q]), ir.Constant(vec.vty, [scale] * vec.width))
                     if out.itemsize == 4:
                         value = b.fptrunc(value, oty)
-                    offset = b.add(b.add(uo_, b.mul(vec.int64(6 * i + j), ues_)), r)
+                    offset = b.add(b.add(uo_, b.mul(vec.int64(n * i + j), ues_)), r)
                     if mask is None:
                         vec.store(value, up, offset)
                     else:
@@ -660,7 +718,9 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
     n_batch = xcl.shape[0]
     panels, nr = u.shape[-3], u.shape[-1]
     elems = u.size // (panels * u.shape[-2] * nr)   # n^2 transformed values per tile: 16, 36 or 25
-    stride = u.ndim // 2 - 1   # of the tiles' windows: 2 for the stride-2 form's 6-dimensional U, else 1
+    # of the windows: 2 for the stride-2 forms (6- and 7-dimensional U), else 1 (arithmetic: with
+    # a conditional expression on u.ndim here, Numba 0.68's parfor lowering failed to type the body)
+    stride = min(2, max(1, u.ndim - 4))
     n_out = y.shape[1]
     ho, wo = y.shape[2], y.shape[3]
     th = (ho + 1) // 2
@@ -767,14 +827,14 @@ def conv2d_forward_winograd(x, w, b, y, ph, pw, flip=False, stride=1):
     r = w.shape[2]
     # rows and columns of the padded copy: the tiles' windows (n values, 2 s apart), and at least
     # the whole padded input (at stride 2 an even-sized one ends with a row no window reads)
-    n = 5 if stride == 2 else r + 1
+    n = r + 2 if stride == 2 else r + 1   # the windows: n x n, 2 s apart
     hq = max(2 * stride * ((ho + 1) // 2) + n - 2 * stride, h + 2 * ph)
     wq2 = max(2 * stride * ((wo + 1) // 2) + n - 2 * stride, wd + 2 * pw)
     xcl = _pad_channels_last(x.reshape(n_batch, channels, 1, h, wd), 0, ph, pw, 0, hq - h - 2 * ph,
                              wq2 - wd - 2 * pw, channels)
     mr, nr = tile_shape(x.dtype)
     if stride == 2:
-        u = winograd_weights_stride2(w, nr)
+        u = (winograd_weights_stride2 if r == 3 else winograd_weights_5x5_stride2)(w, nr)
     else:
         u = (winograd_weights if r == 3 else winograd_weights_5x5)(w, nr, flip)
     bias = np.zeros(u.shape[-3] * nr, dtype=x.dtype)

@@ -690,6 +690,11 @@ def test_limits_script_measures_both_algorithms(capsys):
     assert tiles5 == 18 and set(ratio5) == {"fwd", "dx", "dw"}
     assert all(np.isfinite(r) and r > 0 for r in ratio5.values())
     assert picks5 == "D/D/D" and len(script.LAYERS_2D_5X5) == 67
+    for taps in (3, 5):   # --stride2 [--5x5]: the forward only, 12x12 inputs: 6x6 outputs, 9 tiles per image
+        (_, tiles2, ratio2, picks2), = script.measure([(2, 4, 5, 12)], rounds=1, calls=1, taps=taps, stride=2)
+        assert tiles2 == 18 and set(ratio2) == {"fwd"} and np.isfinite(ratio2["fwd"]) and ratio2["fwd"] > 0
+        assert picks2 == "D"
+    assert len(script.LAYERS_2D_STRIDE2) == 90
     threads = numba.get_num_threads()
     try:   # main sets the thread count: the tests after this one keep theirs
         script.main(["--threads", "1", "--rounds", "1", "--layers", "1,4,4,6"])

@@ -54,7 +54,7 @@ def _check_algorithm(algorithm, w, stride):
     applies = _k2.winograd_forward_applies if w.ndim == 4 else _kw3.winograd_applies
     if algorithm == "winograd" and not applies(*w.shape[2:], *stride):
         sizes = " or ".join("x".join([str(size)] * (w.ndim - 2)) for size in kernels.WINOGRAD_SIZES)
-        also = "".join(f", or {size}x{size} at stride 2" for size in _k2.WINOGRAD_STRIDE2_SIZES if w.ndim == 4)
+        also = f", or {' or '.join(f'{s}x{s}' for s in _k2.WINOGRAD_STRIDE2_SIZES)} at stride 2" if w.ndim == 4 else ""
         raise ValueError(f"algorithm: 'winograd' needs {sizes} filters at stride 1{also}, "
                          f"got filters {'x'.join(map(str, w.shape[2:]))} (w.shape = {w.shape}) at "
                          f"stride {stride}")
@@ -86,9 +86,10 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
         Zero padding added on both sides of H (ph) and W (pw).
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         "winograd": Winograd F(2x2, 3x3) or F(2x2, 5x5) (Lavin & Gray, CVPR 2016; 3x3 or 5x5
-        filters at stride 1), or for 3x3 filters at stride 2 a stride-2 form with 25 multiplies
-        per 2x2 outputs and channel pair instead of 36 (:mod:`fastnet.kernels.winograd`; the
-        backward passes of those run the direct kernels); any other filter or stride raises
+        filters at stride 1), or for 3x3 and 5x5 filters at stride 2 stride-2 forms with 25 (49)
+        multiplies per 2x2 outputs and channel pair instead of 36 (100)
+        (:mod:`fastnet.kernels.winograd`; the backward passes of those run the direct kernels);
+        any other filter or stride raises
         ValueError; "direct": the direct kernels; "auto": picks
         by shape: Winograd for 3x3 stride 1 with C and K >= 32 and at least 32 2x2 output tiles
         (96 or more with AVX2), where it measured 1.4-2x faster than the direct kernels
@@ -117,7 +118,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     thread) a (P, Kp) block of results, P about 96 output positions. Winograd: a padded
     channels-last copy of x, the transformed weights (16, C, Kp), and per work unit in flight a
     (16, T, C) and a (16, T, Kp) block, T up to 64 tiles of 2x2 outputs (36 in place of 16 for
-    5x5 filters, 25 for 3x3 at stride 2).
+    5x5 filters, 25 for 3x3 at stride 2, 49 for 5x5 at stride 2).
     """
     x, w, b, stride, padding, out_shape = _check(x, w, b, stride, padding, 2)
     _check_algorithm(algorithm, w, stride)

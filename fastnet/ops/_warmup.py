@@ -38,8 +38,8 @@ def _conv(op, backward, x_shape, w_shape, stride, padding, bias=True):
 
 def _conv2d_winograd(rand):
     # Winograd F(2x2, 3x3) and F(2x2, 5x5) (auto takes them only for large layers): forward and dx;
-    # 3x3 at stride 2, the forward, where auto ever takes it (AVX-512: about 9 s per dtype to
-    # compile, which AVX2 machines would spend on a form they never use by shape)
+    # at stride 2 the forward, 5x5 everywhere, 3x3 where auto ever takes it (AVX-512: about 9 s per
+    # dtype to compile, which AVX2 machines would spend on a form they never use by shape)
     from ..kernels import conv2d as conv2d_kernels
     from ..kernels._config import vector_bytes
     from . import conv2d, conv2d_backward
@@ -48,6 +48,7 @@ def _conv2d_winograd(rand):
         w = rand(3, 2, taps, taps)
         y = conv2d(x, w, rand(3), padding=taps // 2, algorithm="winograd")
         conv2d_backward(x, w, np.ones_like(y), padding=taps // 2, algorithm="winograd")
+    conv2d(x, rand(3, 2, 5, 5), rand(3), stride=2, padding=2, algorithm="winograd")
     if vector_bytes() >= conv2d_kernels.AVX512_VECTOR_BYTES:
         conv2d(x, rand(3, 2, 3, 3), rand(3), stride=2, padding=1, algorithm="winograd")
 
