@@ -202,19 +202,20 @@ def weight_unit(unit, cblocks, block, channels, n_out, nr):
 
 @serial_kernel
 def _filter_taps(wf, g, c, k0, nk, channels, n_out, flip):
-    """The 3x3 taps of input channel c of the filters k0 .. k0 + nk - 1 into g (9, nr), output
-    channels contiguous, from wf, the flat w (K, C, 3, 3): ``g[pq, r] = w[k0 + r, c].flat[pq]``;
-    with ``flip`` the backward-input correlation's filters, ``g[pq, r] = w[c, k0 + r].flat[8 -
-    pq]`` (n_out = w.shape[1], their output channels)."""
-    for r in range(nk):
+    """The r x r taps of input channel c of the filters k0 .. k0 + nk - 1 into g (r^2, nr), output
+    channels contiguous, from wf, the flat w (K, C, r, r): ``g[pq, i] = w[k0 + i, c].flat[pq]``;
+    with ``flip`` the backward-input correlation's filters, ``g[pq, i] = w[c, k0 + i].flat[r^2 - 1
+    - pq]`` (n_out = w.shape[1], their output channels)."""
+    taps = g.shape[0]
+    for i in range(nk):
         if flip:
-            src = wf[(c * n_out + k0 + r) * 9:]
-            for pq in range(9):
-                g[pq, r] = src[8 - pq]
+            src = wf[(c * n_out + k0 + i) * taps:]
+            for pq in range(taps):
+                g[pq, i] = src[taps - 1 - pq]
         else:
-            src = wf[((k0 + r) * channels + c) * 9:]
-            for pq in range(9):
-                g[pq, r] = src[pq]
+            src = wf[((k0 + i) * channels + c) * taps:]
+            for pq in range(taps):
+                g[pq, i] = src[pq]
 
 
 @parallel_kernel
@@ -300,17 +301,9 @@ def winograd_weights_5x5(w, nr, flip):
     cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     for unit in prange(panels * cblocks):
         pn, c0, c1, k0, nk = weight_unit(np.int64(unit), cblocks, WEIGHT_BLOCK, channels, n_out, nr)
-        g = np.zeros(25 * nr)     # the filters' taps, (25, nr): output channels contiguous (zero past K)
+        g = np.zeros((25, nr))     # the filters' taps, output channels contiguous (zero past K)
         for c in range(c0, c1):
-            for r in range(nk):
-                if flip:
-                    src = wf[(c * n_out + k0 + r) * 25:]
-                    for pq in range(25):
-                        g[pq * nr + r] = src[24 - pq]
-                else:
-                    src = wf[((k0 + r) * channels + c) * 25:]
-                    for pq in range(25):
-                        g[pq * nr + r] = src[pq]
+            _filter_taps(wf, g, c, k0, nk, channels, n_out, flip)
             _filter_tile_5x5(g, uflat, (pn * channels + c) * nr, panels * channels * nr, nr, 1)
     return u
 
@@ -388,12 +381,9 @@ def winograd_weights_5x5_stride2(w, nr):
     cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     for unit in prange(panels * cblocks):
         pn, c0, c1, k0, nk = weight_unit(np.int64(unit), cblocks, WEIGHT_BLOCK, channels, n_out, nr)
-        g = np.zeros(25 * nr)     # the filters' taps, (25, nr): output channels contiguous (zero past K)
+        g = np.zeros((25, nr))     # the filters' taps, output channels contiguous (zero past K)
         for c in range(c0, c1):
-            for r in range(nk):
-                src = wf[((k0 + r) * channels + c) * 25:]
-                for pq in range(25):
-                    g[pq * nr + r] = src[pq]
+            _filter_taps(wf, g, c, k0, nk, channels, n_out, False)
             _filter_tile_5x5(g, uflat, (pn * channels + c) * nr, panels * channels * nr, nr, 2)
     return u
 
@@ -516,8 +506,8 @@ def _data(context, builder, signature, args, i):
 @intrinsic
 def _filter_tile_5x5(typingctx, g, u, uo, ues, nr, stride):
     """``u[uo + (n i + j) ues + r] = s_i s_j (F g_r F^T)[i, j]`` for r < nr, with
-    ``g_r[p, q] = g[(5 p + q) nr + r]`` (float64), F = FILTER_TRANSFORM_5X5 and s =
-    FILTER_SCALE_5X5 (n = 6; ``stride`` the literal 1), or FILTER_TRANSFORM_5X5_STRIDE2 and
+    ``g_r[p, q] = g[5 p + q, r]`` (g (25, nr) float64, C-contiguous), F = FILTER_TRANSFORM_5X5
+    and s = FILTER_SCALE_5X5 (n = 6; ``stride`` the literal 1), or FILTER_TRANSFORM_5X5_STRIDE2 and
     FILTER_SCALE_5X5_STRIDE2 (n = 7; the literal 2): sums of integer multiples in float64, one
     multiplication by s_i s_j, one
     rounding to u's dtype. W float64 lanes per step, and a masked step for the last nr mod W (nr
@@ -573,8 +563,8 @@ def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc, u):
     coefficients) and n^2 vector stores. ``u`` (U, or the literal 3 or 5) picks the form
     (:func:`_form`): n = 4,
     B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]] (32 additions) for 3x3
-    filters; n = 6 and INPUT_TRANSFORM[5] for 5x5; n = 5 and INPUT_TRANSFORM[(3, 2)] for 3x3 at
-    stride 2 (the caller places the windows 4 apart).
+    filters; n = 6 and INPUT_TRANSFORM[5] for 5x5; n = 5 and 7 and INPUT_TRANSFORM[(3, 2)] and
+    [(5, 2)] for 3x3 and 5x5 at stride 2 (the caller places the windows 4 apart).
 
     Explicit vectors because, as a Numba loop over c, LLVM left the 3x3 form scalar (2.7 ms of
     VGG 64 -> 64 56x56 b8 on one core; presumably too many run-time overlap checks between its
@@ -624,8 +614,8 @@ def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk,
     + b < nl and a <= below: each row of y gets 2R contiguous values per k. ``split`` (1, 2 or 4,
     a literal): R = W for wide rows of tiles, W / 2 or W / 4 for narrow ones (7 or 4 tiles per
     row). ``u``'s type picks the form (:func:`_form`): n = 4 and A^T = [[1, 1, 1, 0], [0,
-    1, -1, -1]] for 3x3 filters, n = 6 and OUTPUT_TRANSFORM[5] for 5x5, n = 5 and
-    OUTPUT_TRANSFORM[(3, 2)] for 3x3 at stride 2.
+    1, -1, -1]] for 3x3 filters, n = 6 and OUTPUT_TRANSFORM[5] for 5x5, n = 5 and 7 and
+    OUTPUT_TRANSFORM[(3, 2)] and [(5, 2)] for 3x3 and 5x5 at stride 2.
 
     Evaluated as the old scalar loop did (sums over the rows of m first, then over its columns,
     then the bias). Per output row a: 2R result vectors (b = 0,
@@ -717,7 +707,7 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
     """
     n_batch = xcl.shape[0]
     panels, nr = u.shape[-3], u.shape[-1]
-    elems = u.size // (panels * u.shape[-2] * nr)   # n^2 transformed values per tile: 16, 36 or 25
+    elems = u.size // (panels * u.shape[-2] * nr)   # n^2 transformed values per tile: 16, 36, 25 or 49
     # of the windows: 2 for the stride-2 forms (6- and 7-dimensional U), else 1 (arithmetic: with
     # a conditional expression on u.ndim here, Numba 0.68's parfor lowering failed to type the body)
     stride = min(2, max(1, u.ndim - 4))
@@ -812,7 +802,7 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block):
 
 def conv2d_forward_winograd(x, w, b, y, ph, pw, flip=False, stride=1):
     """y[n, k, i, j] = b[k] + sum_{c,p,q} w[k, c, p, q] * xpad[n, c, s i + p, s j + q] (3x3 or 5x5
-    at stride s = 1, 3x3 at s = 2).
+    at stride s = 1 or 2).
 
     x : (N, C, H, W), w : (K, C, r, r) with r = 3 or 5, b : (K,), y : (N, K, Ho, Wo) with Ho =
     (H + 2 ph - r) // s + 1, Wo likewise, written in full; all C-contiguous, one dtype (float32

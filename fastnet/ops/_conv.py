@@ -96,7 +96,9 @@ def conv2d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
         (``fastnet.kernels.conv2d.WINOGRAD_*``), for 5x5 stride 1 with C and K >= 32 and at
         least 160 tiles (1.2-2x; ``WINOGRAD_5X5_*``), for 3x3 stride 2 with AVX-512 only, C and
         K >= 64, at least 392 tiles and outputs filling 90% of them (1.02-1.2x;
-        ``WINOGRAD_STRIDE2_*``), else the direct kernels. Winograd's float32
+        ``WINOGRAD_STRIDE2_*``), for 5x5 stride 2 with C and K >= 32, at least 196 tiles and
+        outputs filling 90% of them (1.03-1.5x; ``WINOGRAD_5X5_STRIDE2_*``), else the direct
+        kernels. Winograd's float32
         error is a few roundings more than the direct sum's: ``max(abs(error)) / max(abs(y))``
         about 3e-7 to 8e-7 for unit-normal data, C = 64..256, with 3x3 filters, 1e-6 to 3e-6
         with 5x5 (the direct sum: 1e-7 to 2e-7; tests bound both by 1e-5).
