@@ -64,7 +64,7 @@ def test_dropout_bad_input():
 # --- softmax / log_softmax -----------------------------------------------------------------------
 
 SOFTMAX_CASES = [((4, 5), 1), ((4, 5), 0), ((2, 3, 4), 1), ((2, 3, 4), -1), ((7,), 0), ((2, 3, 2, 2), 2),
-                 # long lines: several float32 sum blocks (256) and a remainder after the 16 max lanes
+                 # long lines: several float32 sum blocks (256) and a remainder after the vector body
                  ((2, 517), 1), ((1, 263, 3), 1)]
 
 
@@ -86,6 +86,22 @@ def test_softmax_matches_reference(shape, axis, dtype, log):
     assert_close(y, ty.detach().numpy(), dtype)
     ty.backward(torch.tensor(dy))
     assert_close(backward(y, dy, axis), tx.grad.numpy(), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("length", [1, 2, 15, 16, 17, 63, 1000])
+def test_line_max_is_np_max_nan_included(length, dtype):
+    """The kernels' vectorised line max (an llvm.maximum reduction) against np.max, with a NaN at
+    the start, inside the vector body, in the tail and nowhere: a NaN anywhere gives NaN."""
+    from fastnet.kernels.softmax import _line_max
+    x = rng(length).standard_normal(length).astype(dtype)
+    x[length // 3] = 50.0                       # the max away from both ends
+    assert _line_max(x) == np.max(x)
+    assert _line_max(-np.abs(x)) == np.max(-np.abs(x))
+    for position in {0, length // 2, length - 1}:
+        bad = x.copy()
+        bad[position] = np.nan
+        assert np.isnan(_line_max(bad)), position
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
