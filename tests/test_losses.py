@@ -137,6 +137,31 @@ def test_cross_entropy_nan_not_hidden(dtype):
     assert np.all(np.isnan(dlogits[1])) and np.all(np.isfinite(dlogits[[0, 2]]))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("position", [0, 17, 500, 999])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_nan_or_inf_anywhere_in_a_long_row(dtype, position, smoothing):
+    """1000 classes, so the bad logit lands in the vectorised passes' body or tail: NaN or +inf
+    makes its row's loss and gradient NaN; -inf is a class of probability 0."""
+    logits, labels = _logits(3, 1000, dtype, seed=4)
+    labels[1] = (position + 1) % 1000
+    for bad in (np.nan, np.inf):
+        x = logits.copy()
+        x[1, position] = bad
+        loss, dlogits = ops.cross_entropy(x, labels, label_smoothing=smoothing)
+        assert np.isnan(loss)
+        assert np.all(np.isnan(dlogits[1])) and np.all(np.isfinite(dlogits[[0, 2]]))
+    x = logits.copy()
+    x[1, position] = -np.inf
+    loss, dlogits = ops.cross_entropy(x, labels, label_smoothing=smoothing)
+    if smoothing:                                # the smoothed target puts weight on the -inf class
+        assert loss == np.inf
+    else:
+        assert_close(loss, naive.cross_entropy(x, labels)[0], dtype)
+        assert_close(dlogits, naive.cross_entropy(x, labels)[1], dtype)
+        assert dlogits[1, position] == 0.0
+
+
 @pytest.mark.parametrize("label_dtype", [np.int8, np.uint8, np.int32, np.int64, np.uint64])
 def test_cross_entropy_integer_label_dtypes(label_dtype):
     logits, labels = _logits(5, 4, np.float64, seed=4)

@@ -153,8 +153,9 @@ def cross_entropy(logits, labels, label_smoothing=0.0, weight=None):
 
     so without weights and smoothing it is ``mean_i(lse_i - logits[i, labels[i]])``. As in PyTorch
     the weighted mean divides by the summed weights of the targets, and the smoothing term is
-    weighted by the class weights but normalised by the same ``W``. Computed with the max-shift in
-    float64, so logits of +-1e4 are fine. A NaN logit makes the loss NaN.
+    weighted by the class weights but normalised by the same ``W``. Computed with the max-shift
+    (exponentials in the logits' dtype, sums and the loss in float64), so logits of +-1e4 are
+    fine. A NaN logit makes the loss NaN.
 
     Parameters
     ----------

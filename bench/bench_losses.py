@@ -1,0 +1,64 @@
+"""Benchmarks: softmax cross-entropy, loss and gradient in one call (``ops.cross_entropy``), against
+the vectorised NumPy reference and ``torch.nn.functional.cross_entropy`` forward and backward.
+
+Run the real sizes with ``pytest bench/bench_losses.py --benchmark-enable --benchmark-only``; as a
+test (smoke sizes) each implementation's loss and gradient are checked against the float64 loops.
+"""
+
+import numpy as np
+import pytest
+
+import fastnet
+from fastnet import ops
+from fastnet.reference import naive, vectorized
+
+# name -> (full (N, C), smoke (N, C), label_smoothing)
+CASES = {
+    "imagenet_1000": ((1024, 1000), (3, 7), 0.0),
+    "mnist_10": ((64, 10), (4, 3), 0.0),
+    "imagenet_1000_smoothing": ((1024, 1000), (3, 7), 0.1),
+}
+
+
+def _problem(name, size, dtype):
+    """(logits (N, C) of ``dtype``, labels (N,) int64) of a case, seeded by its name."""
+    full, smoke, _ = CASES[name]
+    n, c = full if size == "full" else smoke
+    rng = np.random.default_rng(sum(map(ord, name)))
+    return (rng.standard_normal((n, c)) * 3).astype(dtype), rng.integers(0, c, n)
+
+
+def _step(impl, logits, labels, smoothing):
+    """fn() returning (loss, dlogits) of ``impl`` on the case."""
+    if impl == "fastnet":
+        return lambda: ops.cross_entropy(logits, labels, label_smoothing=smoothing)
+    if impl == "numpy":
+        return lambda: vectorized.cross_entropy(logits, labels)
+    torch = pytest.importorskip("torch")
+    x, y = torch.from_numpy(logits.copy()).requires_grad_(), torch.from_numpy(labels)
+
+    def fn():
+        x.grad = None
+        loss = torch.nn.functional.cross_entropy(x, y, label_smoothing=smoothing)
+        loss.backward()
+        return loss.item(), x.grad.numpy()
+    return fn
+
+
+@pytest.mark.parametrize("impl", ["fastnet", "numpy", "torch"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_cross_entropy(benchmark, name, impl, bench_size):
+    smoothing = CASES[name][2]
+    if impl == "numpy" and smoothing:
+        pytest.skip("the NumPy reference has no label smoothing")
+    logits, labels = _problem(name, bench_size, np.float32)
+    fn = _step(impl, logits, labels, smoothing)
+    benchmark.group = f"cross_entropy fwd+bwd|{name}"
+    benchmark.extra_info.update(shape=list(logits.shape), threads=fastnet.get_num_threads())
+    if bench_size == "smoke":   # disabled benchmark: one call, checked
+        loss, dlogits = benchmark(fn)
+        want_loss, want_grad = naive.cross_entropy_weighted(logits.astype(np.float64), labels, smoothing)
+        np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
+        np.testing.assert_allclose(dlogits, want_grad, rtol=1e-4, atol=1e-6)
+    else:
+        benchmark.pedantic(fn, rounds=20, iterations=1, warmup_rounds=2)
