@@ -114,6 +114,48 @@ def _exp_nonpos_overload(z):
         return exp_nonpos_float64
 
 
+# --- a vectorisable log1p for arguments in [0, 1] ---------------------------------------------------
+
+_SQRT2_M1 = 0.41421356237309515   # sqrt(2) - 1: above it, log1p(e) = ln 2 + log((1 + e) / 2)
+
+
+def _log1p_unit(e):  # pragma: no cover - replaced by the overload below inside kernels
+    raise NotImplementedError
+
+
+@overload(_log1p_unit, jit_options=dict(fastmath=set(FASTMATH), error_model="numpy"))
+def _log1p_unit_overload(e):
+    """log1p(e) for e in [0, 1] (softplus's ``log1p(exp(-|x|))``), branch-free for float32.
+
+    float32: Cephes' logf polynomial on r = e (e <= sqrt 2 - 1, so 1 + e is never rounded: tiny e
+    give e itself) or on r = (e - 1) / 2 plus ln 2 (1 + e = 2 (1 + r)); about 1 ulp, vectorised by
+    LLVM. float64: libm's ``log1p``.
+    """
+    if e == types.float32:
+        def log1p_unit_float32(e):
+            big = e > np.float32(_SQRT2_M1)
+            r = (e - np.float32(1.0)) * np.float32(0.5) if big else e
+            k = np.float32(1.0) if big else np.float32(0.0)
+            z = r * r
+            p = np.float32(7.0376836292e-2)
+            p = p * r - np.float32(1.1514610310e-1)
+            p = p * r + np.float32(1.1676998740e-1)
+            p = p * r - np.float32(1.2420140846e-1)
+            p = p * r + np.float32(1.4249322787e-1)
+            p = p * r - np.float32(1.6668057665e-1)
+            p = p * r + np.float32(2.0000714765e-1)
+            p = p * r - np.float32(2.4999993993e-1)
+            p = p * r + np.float32(3.3333331174e-1)
+            y = r * z * p + k * np.float32(_LN2_LO) - np.float32(0.5) * z
+            return r + y + k * np.float32(_LN2_HI)
+        return log1p_unit_float32
+
+    if e == types.float64:
+        def log1p_unit_float64(e):
+            return math.log1p(e)
+        return log1p_unit_float64
+
+
 def _sigmoid_scalar(x):  # pragma: no cover - replaced by the overload below inside kernels
     raise NotImplementedError
 

@@ -4,7 +4,12 @@ class weights / label smoothing), binary cross-entropy on logits, negative log-l
 Each kernel computes the loss and its gradient in one pass and returns the (un-normalised) sum as
 a float64; the wrapper divides and casts. Sums are reduced deterministically: fixed-size blocks
 (independent of the thread count) each summed by one prange iteration in float64, then the block
-sums added in order, so the result is bitwise reproducible for any number of threads.
+sums added in order, so the result is bitwise reproducible for any number of threads. A block's
+loop runs over views of its slices: indexed ``pred[i]`` from ``start`` to ``stop`` inside the
+prange, LLVM kept it scalar (a (1024, 1000) float32 batch on two Zen 4 threads, loss and
+gradient, before -> after, PyTorch: MSE 1.08 -> 0.12 ms, 0.71; L1 4.39 -> 0.21, 1.66; Huber
+5.80 -> 0.23, 0.51; BCE on logits, also given a vectorised exp and log1p, 11.2 -> 0.67, 2.48;
+``pytest bench/bench_losses.py --benchmark-enable --benchmark-only``).
 
 Shapes: pred, target, dpred flat (n,) C-contiguous of one dtype; logits, dlogits (N, C); labels
 (N,) int64, already checked to lie in [0, C) (nll_loss: or equal to ignore_index); weight (C,) of
@@ -14,9 +19,11 @@ the logits' dtype.
 import math
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
-from ._config import accumulator_kernel, parallel_kernel, serial_kernel
+from ._config import FASTMATH, accumulator_kernel, parallel_kernel, serial_kernel
+from .activations import _exp_nonpos, _log1p_unit
 from .softmax import _line_exp_sum, _line_max
 
 _BLOCK = 4096
@@ -41,10 +48,11 @@ def mse_loss_forward(pred, target, dpred):
     for blk in prange(n_blocks):
         start = blk * _BLOCK
         stop = min(start + _BLOCK, n)
+        pred_b, target_b, dpred_b = pred[start:stop], target[start:stop], dpred[start:stop]
         acc = 0.0
-        for i in range(start, stop):
-            d = pred[i] - target[i]
-            dpred[i] = scale * d
+        for i in range(pred_b.shape[0]):      # over views: with start + i indexing, the loop stayed scalar
+            d = pred_b[i] - target_b[i]
+            dpred_b[i] = scale * d
             acc += np.float64(d) * np.float64(d)
         partials[blk] = acc
     return _ordered_sum(partials)
@@ -59,10 +67,11 @@ def squared_error_forward(pred, target, dpred):
     for blk in prange(n_blocks):
         start = blk * _BLOCK
         stop = min(start + _BLOCK, n)
+        pred_b, target_b, dpred_b = pred[start:stop], target[start:stop], dpred[start:stop]
         acc = 0.0
-        for i in range(start, stop):
-            d = pred[i] - target[i]
-            dpred[i] = d
+        for i in range(pred_b.shape[0]):      # over views: with start + i indexing, the loop stayed scalar
+            d = pred_b[i] - target_b[i]
+            dpred_b[i] = d
             acc += np.float64(d) * np.float64(d)
         partials[blk] = acc
     return _ordered_sum(partials)
@@ -169,6 +178,39 @@ def nll_loss_forward(logp, labels, weight, ignore_index, dlogp):
     return total, weight_sum
 
 
+def _softplus_parts(x):  # pragma: no cover - replaced by the overload below inside kernels
+    raise NotImplementedError
+
+
+@overload(_softplus_parts, jit_options=dict(fastmath=set(FASTMATH), error_model="numpy"))
+def _softplus_parts_overload(x):
+    """(log1p(exp(-|x|)), sigmoid(x), sigmoid(-x)) of one float, all three NaN for a NaN x.
+
+    From e = exp(-|x|) in (0, 1], so nothing overflows: the sigmoid of |x| is 1 / (1 + e), of -|x|
+    e / (1 + e). float32: the vectorisable exp and log1p of :mod:`fastnet.kernels.activations`
+    (about 1 ulp each); float64: libm's.
+    """
+    if x == types.float32:
+        def softplus_parts_float32(x):
+            e = _exp_nonpos(-abs(x))                      # finite for NaN: selected below
+            inv = np.float32(1.0) / (np.float32(1.0) + e)
+            small = e * inv
+            soft = _log1p_unit(e)
+            pos = inv if x >= np.float32(0.0) else small
+            neg = small if x >= np.float32(0.0) else inv
+            nan = x != x
+            return (x if nan else soft), (x if nan else pos), (x if nan else neg)
+        return softplus_parts_float32
+
+    if x == types.float64:
+        def softplus_parts_float64(x):
+            e = math.exp(-abs(x))                         # NaN for NaN x, and so is everything after
+            inv = 1.0 / (1.0 + e)
+            small = e * inv
+            return math.log1p(e), (inv if x >= 0 else small), (small if x >= 0 else inv)
+        return softplus_parts_float64
+
+
 @parallel_kernel
 def bce_with_logits_forward(pred, target, pos_weight, dpred):
     """Return sum of the stable binary cross-entropy on logits; write dpred = its gradient / n.
@@ -176,9 +218,16 @@ def bce_with_logits_forward(pred, target, pos_weight, dpred):
     Per element (x = pred, y = target, p = pos_weight or 1 when ``pos_weight`` is empty)::
 
         loss = (1 - y) x + (1 + (p - 1) y) softplus(-x),  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))
-        dloss/dx = (1 - y) - (1 + (p - 1) y) sigmoid(-x)     (= sigmoid(x) - y when p = 1)
+        dloss/dx = (1 - y) sigmoid(x) - p y sigmoid(-x)     (= sigmoid(x) - y when p = 1)
 
-    exp is only taken of -|x|, so logits of +-1e4 neither overflow nor warn; NaN propagates.
+    exp is only taken of -|x|, so logits of +-1e4 neither overflow nor warn; NaN propagates. With
+    x = max(x, 0) - max(-x, 0) the loss is ``(1 - y) max(x, 0) + p y max(-x, 0) + (1 + (p - 1) y)
+    log1p(exp(-|x|))``, terms >= 0 for y in [0, 1] that nothing can cancel however the float64 sum
+    is ordered (``x + max(-x, 0)``, reassociated by fast-math, lost log1p(e^-30) to 1.3%); the
+    gradient's two products never cancel for hard labels (``(1 - y) - sigmoid(-x)`` lost 1e-3 of
+    sigmoid(-30) in float32 too). float32 takes exp, log1p and the sigmoids vectorised in float32
+    (:func:`_softplus_parts`): (1024, 1000) on two Zen 4 threads 0.33 ms, PyTorch's forward and
+    backward 1.8 ms; scalar float64 libm calls before: 10.6 ms.
     """
     n = pred.shape[0]
     inv_n = 1.0 / n
@@ -188,24 +237,30 @@ def bce_with_logits_forward(pred, target, pos_weight, dpred):
     for blk in prange(n_blocks):
         start = blk * _BLOCK
         stop = min(start + _BLOCK, n)
+        pred_b, target_b, dpred_b = pred[start:stop], target[start:stop], dpred[start:stop]
         acc = 0.0
-        for i in range(start, stop):
-            x = np.float64(pred[i])
-            y = np.float64(target[i])
-            scale = 1.0
-            if weighted:
-                scale = 1.0 + (np.float64(pos_weight[i]) - 1.0) * y
-            e = math.exp(-abs(x))                       # in (0, 1]; NaN for NaN x
-            neg_part = -x if x < 0 else 0.0             # max(-x, 0)
-            softplus_neg = neg_part + math.log1p(e)
-            if x >= 0:
-                sig_neg = e / (1.0 + e)                 # sigmoid(-x) for x >= 0
-            else:
-                sig_neg = 1.0 / (1.0 + e)               # for x < 0 (and NaN: NaN through e)
-            acc += (1.0 - y) * x + scale * softplus_neg
-            dpred[i] = ((1.0 - y) - scale * sig_neg) * inv_n
+        if weighted:     # views, as above; two loops, so that the plain one loads no weight
+            weight_b = pos_weight[start:stop]
+            for i in range(pred_b.shape[0]):
+                acc += _bce_element(pred_b, target_b, np.float64(weight_b[i]), inv_n, dpred_b, i)
+        else:
+            for i in range(pred_b.shape[0]):
+                acc += _bce_element(pred_b, target_b, 1.0, inv_n, dpred_b, i)
         partials[blk] = acc
     return _ordered_sum(partials)
+
+
+@serial_kernel
+def _bce_element(pred, target, p, inv_n, dpred, i):
+    """Element i of :func:`bce_with_logits_forward` with positive weight p: writes dpred[i], returns
+    the loss term."""
+    soft, sig_pos, sig_neg = _softplus_parts(pred[i])
+    x = np.float64(pred[i])
+    y = np.float64(target[i])
+    pos_part = x if x > 0 else 0.0              # x = pos_part - neg_part
+    neg_part = -x if x < 0 else 0.0
+    dpred[i] = ((1.0 - y) * np.float64(sig_pos) - p * y * np.float64(sig_neg)) * inv_n
+    return (1.0 - y) * pos_part + p * y * neg_part + (1.0 + (p - 1.0) * y) * np.float64(soft)
 
 
 @parallel_kernel
@@ -218,18 +273,19 @@ def l1_loss_forward(pred, target, dpred):
     for blk in prange(n_blocks):
         start = blk * _BLOCK
         stop = min(start + _BLOCK, n)
+        pred_b, target_b, dpred_b = pred[start:stop], target[start:stop], dpred[start:stop]
         acc = 0.0
-        for i in range(start, stop):
-            d = np.float64(pred[i]) - np.float64(target[i])
+        for i in range(pred_b.shape[0]):      # over views: with start + i indexing, the loop stayed scalar
+            d = np.float64(pred_b[i]) - np.float64(target_b[i])
             acc += abs(d)
             if d > 0:
-                dpred[i] = inv_n
+                dpred_b[i] = inv_n
             elif d < 0:
-                dpred[i] = -inv_n
+                dpred_b[i] = -inv_n
             elif d == 0:
-                dpred[i] = 0.0
+                dpred_b[i] = 0.0
             else:
-                dpred[i] = d                            # NaN
+                dpred_b[i] = d                            # NaN
         partials[blk] = acc
     return _ordered_sum(partials)
 
@@ -245,19 +301,20 @@ def huber_loss_forward(pred, target, delta, dpred):
     for blk in prange(n_blocks):
         start = blk * _BLOCK
         stop = min(start + _BLOCK, n)
+        pred_b, target_b, dpred_b = pred[start:stop], target[start:stop], dpred[start:stop]
         acc = 0.0
-        for i in range(start, stop):
-            d = np.float64(pred[i]) - np.float64(target[i])
+        for i in range(pred_b.shape[0]):      # over views: with start + i indexing, the loop stayed scalar
+            d = np.float64(pred_b[i]) - np.float64(target_b[i])
             a = abs(d)
             if a < delta:
                 acc += 0.5 * d * d
             else:
                 acc += delta * (a - 0.5 * delta)        # NaN lands here: a < delta is False
             if d > delta:
-                dpred[i] = delta * inv_n
+                dpred_b[i] = delta * inv_n
             elif d < -delta:
-                dpred[i] = -delta * inv_n
+                dpred_b[i] = -delta * inv_n
             else:
-                dpred[i] = d * inv_n
+                dpred_b[i] = d * inv_n
         partials[blk] = acc
     return _ordered_sum(partials)

@@ -124,6 +124,27 @@ def test_bce_stable_at_huge_logits(dtype):
     assert_close(d, np.array([0, 0, 1, -1, 0, -np.exp(-50.0) / (1 + np.exp(-50.0))]) / 6, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pos_weight", [None, 2.5])
+@pytest.mark.parametrize("label", [0.0, 1.0])
+def test_bce_keeps_relative_accuracy_of_tiny_terms(label, pos_weight, dtype):
+    """Loss and gradient of each element against float64 formulas, relative to their own size,
+    for logits whose terms span 1e-13..30: no cancellation (x + max(-x, 0), 1 - sigmoid(-x))."""
+    from scipy.special import expit
+    x = np.linspace(-30, 30, 121).astype(dtype)
+    y = np.full_like(x, label)
+    p = 1.0 if pos_weight is None else pos_weight
+    xd = x.astype(np.float64)
+    want_loss = (1 - label) * np.logaddexp(0, xd) + p * label * np.logaddexp(0, -xd)
+    want_grad = (1 - label) * expit(xd) - p * label * expit(-xd)
+    rtol = 4e-7 if dtype == np.float32 else 1e-13
+    _, grad = ops.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight)
+    np.testing.assert_allclose(grad * x.size, want_grad, rtol=rtol)
+    losses = [ops.binary_cross_entropy_with_logits(x[i:i + 1], y[i:i + 1], pos_weight=pos_weight)[0]
+              for i in range(x.size)]
+    np.testing.assert_allclose(np.array(losses, np.float64), want_loss, rtol=rtol)
+
+
 @pytest.mark.parametrize("name, fn, ref, data, kwargs", ELEMENTWISE, ids=EL_IDS)
 def test_elementwise_nan_propagates(name, fn, ref, data, kwargs):
     pred, target = data((4, 5), np.float32, seed=5)

@@ -241,7 +241,9 @@ def binary_cross_entropy_with_logits(logits, target, pos_weight=None):
              = max(x, 0) - x y + log1p(exp(-|x|))                      (p = 1)
 
     which is ``-[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))]`` without ever computing a log
-    of 0 or an exp that overflows: logits of +-1e4 are fine. Averaged over all elements.
+    of 0 or an exp that overflows: logits of +-1e4 are fine. Averaged over all elements. Each
+    element's loss and gradient keep their relative accuracy however small they are (the loss
+    of x = -30 with y = 0, 9.4e-14, to 1 ulp).
 
     Parameters
     ----------
@@ -256,7 +258,7 @@ def binary_cross_entropy_with_logits(logits, target, pos_weight=None):
     Returns
     -------
     loss : NumPy scalar of logits' dtype
-    dlogits : ndarray like logits, ``((1 - y) - (1 + (p - 1) y) sigmoid(-x)) / n``
+    dlogits : ndarray like logits, ``((1 - y) sigmoid(x) - p y sigmoid(-x)) / n``
         (``(sigmoid(x) - y) / n`` for p = 1), n = logits.size
     """
     logits, target = _pred_target(logits, target, names=("logits", "target"))
