@@ -278,14 +278,9 @@ def l1_loss_forward(pred, target, dpred):
         for i in range(pred_b.shape[0]):      # over views: with start + i indexing, the loop stayed scalar
             d = np.float64(pred_b[i]) - np.float64(target_b[i])
             acc += abs(d)
-            if d > 0:
-                dpred_b[i] = inv_n
-            elif d < 0:
-                dpred_b[i] = -inv_n
-            elif d == 0:
-                dpred_b[i] = 0.0
-            else:
-                dpred_b[i] = d                            # NaN
+            g = inv_n if d > 0 else 0.0                 # selects and one store: with AVX2 code a
+            g = -inv_n if d < 0 else g                  # branch per case kept the loop scalar
+            dpred_b[i] = d if d != d else g             # NaN stays NaN
         partials[blk] = acc
     return _ordered_sum(partials)
 
@@ -306,15 +301,9 @@ def huber_loss_forward(pred, target, delta, dpred):
         for i in range(pred_b.shape[0]):      # over views: with start + i indexing, the loop stayed scalar
             d = np.float64(pred_b[i]) - np.float64(target_b[i])
             a = abs(d)
-            if a < delta:
-                acc += 0.5 * d * d
-            else:
-                acc += delta * (a - 0.5 * delta)        # NaN lands here: a < delta is False
-            if d > delta:
-                dpred_b[i] = delta * inv_n
-            elif d < -delta:
-                dpred_b[i] = -delta * inv_n
-            else:
-                dpred_b[i] = d * inv_n
+            acc += 0.5 * d * d if a < delta else delta * (a - 0.5 * delta)   # NaN: the second
+            g = delta if d > delta else d               # selects, as in l1_loss_forward
+            g = -delta if d < -delta else g
+            dpred_b[i] = g * inv_n
         partials[blk] = acc
     return _ordered_sum(partials)
