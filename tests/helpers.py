@@ -104,3 +104,16 @@ def codegen_probe(mode="plain", **env):
     assert out.returncode == 0, out.stderr
     full_width, isa, flag, registries = out.stdout.split()
     return dict(full_width=full_width == "True", isa=isa, flag=flag == "True", registries=registries == "True")
+
+
+def assert_filter_transform(got, g, w):
+    """A 2-D Winograd weight transform: ``got`` (n, n, K', C), K' >= K output channels padded to
+    whole panels, against ``g @ w @ g.T`` per filter computed exactly in float64 from w (K, C,
+    r, r): zero past K, within 1e-14 in float64, at most one float32 rounding in float32."""
+    k = w.shape[0]
+    assert not got[:, :, k:].any()   # the padding is zero
+    exact = np.einsum("ip,kcpq,jq->ijkc", g, w.astype(np.float64), g)
+    if w.dtype == np.float64:
+        np.testing.assert_allclose(got[:, :, :k], exact, rtol=1e-14, atol=1e-14)
+    else:   # at most one float32 rounding step from the float64 value
+        np.testing.assert_allclose(got[:, :, :k], exact.astype(np.float32), rtol=2.0 ** -23, atol=0)
