@@ -139,7 +139,8 @@ def winograd_applies(fh, fw, sh, sw):
 
 def winograd_forward_applies(fh, fw, sh, sw):
     """Whether Winograd computes this convolution's forward pass: where :func:`winograd_applies`,
-    and 3x3 filters at stride 2 (the backward passes of those run the direct kernels)."""
+    and 3x3 or 5x5 filters at stride 2 (WINOGRAD_STRIDE2_SIZES; the backward passes of those run
+    the direct kernels)."""
     return winograd_applies(fh, fw, sh, sw) or (fh == fw and fh in WINOGRAD_STRIDE2_SIZES and sh == sw == 2)
 
 
