@@ -394,10 +394,11 @@ class _ConvAlgorithmNd(_ConvNd):
         if not isinstance(algorithm, str) or algorithm not in _k2.ALGORITHMS:
             raise ValueError(f"algorithm: expected one of {', '.join(map(repr, _k2.ALGORITHMS))}, got {algorithm!r}")
         kernels = _k2 if self._nd == 2 else _kw3   # the ops' own rule (fastnet.ops._conv._check_algorithm)
-        applies = _k2.winograd_forward_applies if self._nd == 2 else _kw3.winograd_applies
+        applies = _k2.winograd_forward_applies if self._nd == 2 else _kw3.winograd_forward_applies
         if algorithm == "winograd" and not applies(*self.kernel_size, *self.stride):
             sizes = " or ".join(map(str, kernels.WINOGRAD_SIZES))
-            also = f" ({' or '.join(map(str, _k2.WINOGRAD_STRIDE2_SIZES))} also at stride 2)" if self._nd == 2 else ""
+            also = (f" ({' or '.join(map(str, _k2.WINOGRAD_STRIDE2_SIZES))} also at stride 2)" if self._nd == 2
+                    else " (3 also at stride 2)")
             raise ValueError(f"algorithm: 'winograd' needs kernel_size {sizes} and stride 1{also}, got "
                              f"kernel_size={self.kernel_size} stride={self.stride}")
         self.algorithm = algorithm
@@ -462,7 +463,8 @@ class Conv3d(_ConvAlgorithmNd):
     seed : int, numpy.random.Generator or None
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         How the ops compute the convolution (see :func:`fastnet.ops.conv3d`): "winograd" needs a
-        3x3x3 kernel at stride 1 (ValueError otherwise). Saved in the config when not "auto".
+        3x3x3 kernel at stride 1 or 2 (at stride 2 its forward pass only; ValueError otherwise).
+        Saved in the config when not "auto".
 
     Attributes
     ----------

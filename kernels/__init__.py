@@ -11,9 +11,9 @@ op                     module
 sigmoid, tanh, relu    :mod:`fastnet.kernels.activations`
 dense                  :mod:`fastnet.kernels.dense`
 conv2d                 :mod:`fastnet.kernels.conv2d` (small layers: ``conv2d_plane``; 3x3 and 5x5
-                       stride 1: ``winograd``, their weight gradient ``winograd_weight``)
+                       stride 1 and 2: ``winograd``, their weight gradient ``winograd_weight``)
 conv3d                 :mod:`fastnet.kernels.conv3d` (its weight gradient: ``conv_weight``;
-                       3x3x3 stride 1: ``winograd3d``, its weight gradient ``winograd3d_weight``)
+                       3x3x3 stride 1 and 2: ``winograd3d``, its weight gradient ``winograd3d_weight``)
 maxpool2d, maxpool3d   :mod:`fastnet.kernels.pooling` (3-D: ``pooling3d``)
 mse_loss, cross_entropy, squared_error   :mod:`fastnet.kernels.losses`
 nll_loss, l1_loss      :mod:`fastnet.kernels.losses`

@@ -1,5 +1,5 @@
 """Winograd F(2x2x2, 3x3x3) convolution for 3x3x3 stride-1 3-D layers (Lavin & Gray's F(2x2, 3x3)
-with one more axis).
+with one more axis), and a stride-2 form for the forward pass of 3x3x3 stride-2 layers.
 
 Each 2x2x2 block of outputs ("tile") of one (volume, output channel) is computed from the 4x4x4
 input window that covers it: the 1-D F(2, 3) transforms B^T (4x4), G (4x3) and A^T (2x4) applied
@@ -15,6 +15,19 @@ most one vector of output channels (K <= 16 with float32 on AVX-512) take the mi
 narrow tiles (16 tiles x 16 channels), as the direct core does: on wide ones half the products
 were padding (16 -> 16 channels: 1.6x slower, as slow as the direct core).
 
+3x3x3 filters at stride 2, the forward pass only (the form keyed (3, 2); the gradients are the
+direct kernels'): winograd.py's stride-2 tables along each axis (two outputs at stride 2 from five
+inputs, 5 multiplies for 6: F(2, 2) on the even inputs and taps, the odd tap alone), so 125
+multiplies per 2x2x2 tile and channel pair for 216 (1.73x fewer), from 5x5x5 windows 4 apart;
+U (125, 1, P, C, NR) (:func:`winograd3d_weights_stride2`, the unit axis names the form). The same
+kernels compute it (:func:`_winograd_chunks` and the transforms, compiled once per form, which
+they take from U's type: :func:`_form`). The transforms only add and subtract: float32 error
+1.9e-7 to 3.4e-7 of max |y| (C = 1 to 32, unit-normal data), as the direct sum's, and a NaN in x
+reaches exactly the outputs whose windows read it. Its products ran at 101-103 GFLOP/s on one
+Zen 4 core for 32 -> 64 channels (16x32x32 volumes, batch 2), the whole forward 4.1-4.5 ms against
+the direct kernels' 4.9-5.0 and PyTorch's 4.3: the transforms, the padded copy and the weights
+take a third of it. Where "auto" takes it: :func:`winograd_stride2_ok`.
+
 Layout: the input is padded physically once into channels-last rows (conv3d's
 ``_pad_channels_last``, rounded up to whole tiles in each axis). U is stored in panels,
 (64, P, C, NR) with P = ceil(K / NR) (:func:`winograd3d_weights`): one contiguous (C, NR) block
@@ -25,6 +38,11 @@ the 2-D transform does; the output transform (:func:`_output_tiles`) loads a til
 M once, sums over depth, height, then width, and transposes W tiles x W channels in registers so
 that each output row gets contiguous stores of up to 2W values. Per work unit the products and
 the output transform run one NR-wide panel of output channels at a time, so M holds one panel.
+Both address their n^3 values from 3n offsets (n along each axis), not n^3 precomputed ones: LLVM
+hoisted those out of the loops and spilled them (the stride-2 input transform 2.8x slower in a
+loop over 16 tiles of 32 channels, the stride-1 one 1.65x; one Zen 4 core); and the output
+transform loops over its tiles rather than writing each out (C3D's 0.8 ms instead of 1.2 on one
+core, and 2 s less to compile).
 
 Work split: units of (chunk of consecutive tiles in (n, depth, row, column) order, block of output
 channels), fixed by the shapes alone (:func:`work_split`); each output is computed by one unit, its
@@ -85,15 +103,15 @@ transform 0.35, products 3.9, output transform 0.9-1.4.
 import numpy as np
 from llvmlite import ir
 from numba import prange, types
-from numba.core import errors
+from numba.core import cgutils, errors
 from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
-from ._config import parallel_kernel, serial_kernel
+from ._config import AVX512_VECTOR_BYTES, parallel_kernel, serial_kernel, vector_bytes
 from .conv3d import _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import narrow_fits, shaped_tile_fma, tile_rows, tile_shape, vector_lanes
-from .winograd import _data, _Vectors, weight_unit
+from .winograd import FILTER_TRANSFORM_STRIDE2, INPUT_TRANSFORM, OUTPUT_TRANSFORM, _data, _Vectors, weight_unit
 
 # Work split (work_split); see the module docstring for the measurements.
 TILE_TARGET = 32    # at most about this many 2x2x2 output tiles per work chunk
@@ -119,13 +137,57 @@ WINOGRAD_AUTO = True
 WINOGRAD_MIN_CHANNELS = 8
 WINOGRAD_MIN_TILES = 64
 ALGORITHMS = ("auto", "direct", "winograd")
-WINOGRAD_SIZES = (3,)   # cube filter sizes Winograd computes at stride 1
-
+WINOGRAD_SIZES = (3,)   # cube filter sizes Winograd computes at stride 1 (and 3 at stride 2, forward)
+# 3x3x3 stride 2, the forward only (winograd_stride2_ok): "auto" takes it with AVX-512 vectors only,
+# with at least WINOGRAD_STRIDE2_MIN_CHANNELS input and output channels and
+# WINOGRAD_STRIDE2_MIN_OUT_CHANNELS output channels, at most WINOGRAD_STRIDE2_MAX_FILTERS filters
+# (C K: its U, 125 C K values, stays in L2/L3 while every chunk of tiles reads it),
+# WINOGRAD_STRIDE2_MIN_TILES 2x2x2 output tiles, and outputs that fill at least
+# WINOGRAD_STRIDE2_MIN_FILL of the tiles' positions
+WINOGRAD_STRIDE2_MIN_CHANNELS = 32
+WINOGRAD_STRIDE2_MIN_OUT_CHANNELS = 64
+WINOGRAD_STRIDE2_MAX_FILTERS = 8192
+WINOGRAD_STRIDE2_MIN_TILES = 512
+WINOGRAD_STRIDE2_MIN_FILL = 0.8
 
 def winograd_applies(fd, fh, fw, sd, sh, sw):
     """Whether Winograd F(2x2x2, 3x3x3) computes this convolution: 3x3x3 filters at stride 1."""
     return fd == fh == fw and fd in WINOGRAD_SIZES and sd == 1 and sh == 1 and sw == 1
 
+
+def winograd_forward_applies(fd, fh, fw, sd, sh, sw):
+    """Whether Winograd computes this convolution's forward pass: where :func:`winograd_applies`,
+    and 3x3x3 filters at stride 2 (the stride-2 form; the backward passes of those run the direct
+    kernels)."""
+    return winograd_applies(fd, fh, fw, sd, sh, sw) or (fd == fh == fw == 3 and sd == sh == sw == 2)
+
+
+def winograd_stride2_ok(channels_in, channels_out, outputs, tiles, fd, fh, fw, sd, sh, sw, algorithm):
+    """Whether the forward pass runs the stride-2 form (3x3x3 filters at stride 2:
+    :func:`conv3d_forward_winograd`): "winograd", or "auto" by shape (WINOGRAD_STRIDE2_*, AVX-512
+    only); ``outputs`` = N Do Ho Wo, ``tiles`` = :func:`tile_count`.
+
+    Per 2x2x2 tile and channel pair it needs 125 multiplies where the direct kernels need 216,
+    but its transforms and its U (125 C K values, read by every chunk of tiles) cost more than
+    the 2-D forms' per product. Zen 4, float32, 2026-12-07, two threads, padding 1, direct time /
+    stride-2 Winograd time, forward (``ops.conv3d``, the fastest of 5 rounds alternating with
+    the direct kernels and PyTorch; 16 layers, 8 -> 16 to 256 -> 256 channels, 32 to 3,136
+    tiles): AVX-512 32 -> 64 (16x32x32, batch 2, 512 tiles) 1.08, 64 -> 128 (8x28x28, batch 8,
+    784 tiles) 1.11, 64 -> 128 (16x56x56, batch 2, 1,568 tiles) 1.22; 32 -> 64 at 256 tiles
+    1.03, 128 -> 128 at 392 tiles 1.05; 16 or 32 output channels 0.80-0.88; fewer than 200
+    tiles 0.37-1.02, the least where U is largest (256 -> 256: 0.37). AVX2 code on the same CPU
+    (NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES=""): 0.93, 1.06 and 1.19 for those three, 0.21-0.95
+    for the others: never by shape there.
+    """
+    if algorithm == "direct" or not (fd == fh == fw == 3 and sd == sh == sw == 2):
+        return False
+    if algorithm == "winograd":
+        return True
+    return (WINOGRAD_AUTO and vector_bytes() >= AVX512_VECTOR_BYTES
+            and min(channels_in, channels_out) >= WINOGRAD_STRIDE2_MIN_CHANNELS
+            and channels_out >= WINOGRAD_STRIDE2_MIN_OUT_CHANNELS
+            and channels_in * channels_out <= WINOGRAD_STRIDE2_MAX_FILTERS
+            and tiles >= WINOGRAD_STRIDE2_MIN_TILES and outputs >= WINOGRAD_STRIDE2_MIN_FILL * 8 * tiles)
 
 def winograd_ok(channels_in, channels_out, tiles, fd, fh, fw, sd, sh, sw, algorithm):
     """Whether to run Winograd: ``algorithm`` "winograd" (the caller checked that it applies),
@@ -161,35 +223,76 @@ def _tile_at(g, per_image, th, tw):
 # weight transform
 
 
-@serial_kernel
-def _g_axis(src, dst, outer, inner):
-    """G along one axis of float64 rows: ``dst[(o*4 + i)*inner + s] = sum_a G[i, a] src[(o*3 + a)*inner
-    + s]`` (whole rows), G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
+# G (n x 3) along each axis of a filter: F(2, 3)'s for stride 1, and for stride 2 winograd.py's
+# FILTER_TRANSFORM_STRIDE2 (F(2, 2) on the even taps, the odd tap alone)
+FILTER_TRANSFORM = {3: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
+                    (3, 2): np.array(FILTER_TRANSFORM_STRIDE2, dtype=np.float64)}
 
-    One loop per destination row, over row views: LLVM vectorises each (a loop writing all four
+
+@serial_kernel
+def _g_axis(src, dst, outer, inner, g):
+    """G along one axis of float64 rows: ``dst[(o*n + i)*inner + s] = sum_a g[i, a] src[(o*3 + a)*inner
+    + s]`` (whole rows), g (n, 3) float64: a FILTER_TRANSFORM. Its coefficients (0, +-1, +-1/2)
+    make every product exact, so each value is its taps' sum, rounded as written in the tables.
+
+    One loop per destination row, over row views: LLVM vectorises each (a loop writing all the
     rows needs more run-time overlap checks than it makes, and flat indices ``base + r``, which
     may be negative as far as it knows, became gathers and scatters)."""
     nr = src.shape[1]
+    n = g.shape[0]
     for o in range(outer):
         for s in range(inner):
             a0 = src[(3 * o) * inner + s]
             a1 = src[(3 * o + 1) * inner + s]
             a2 = src[(3 * o + 2) * inner + s]
-            d = dst[(4 * o) * inner + s]
-            for r in range(nr):
-                d[r] = a0[r]
-            d = dst[(4 * o + 1) * inner + s]
-            for r in range(nr):
-                d[r] = 0.5 * (a0[r] + a1[r] + a2[r])
-            d = dst[(4 * o + 2) * inner + s]
-            for r in range(nr):
-                d[r] = 0.5 * (a0[r] - a1[r] + a2[r])
-            d = dst[(4 * o + 3) * inner + s]
-            for r in range(nr):
-                d[r] = a2[r]
+            for i in range(n):
+                g0, g1, g2 = g[i, 0], g[i, 1], g[i, 2]
+                d = dst[(n * o + i) * inner + s]
+                for r in range(nr):
+                    d[r] = g0 * a0[r] + g1 * a1[r] + g2 * a2[r]
 
 
 @parallel_kernel
+def _transform_filters(w, nr, flip, g):
+    """U, flat: ``U[(n^2 i + n j + l, p, c, r)] = (G (x) G (x) G  f[p*nr + r, c])[i, j, l]`` for
+    p*nr + r < Kout, zero beyond, G = g (n x 3, a FILTER_TRANSFORM) along each axis of the 3x3x3
+    filter f; (n^3, P, Cin, nr) values, P = ceil(Kout / nr). ``flip`` as in
+    :func:`winograd3d_weights`. One kernel for both forms (n = 4, 5), compiled once per dtype."""
+    n = g.shape[0]
+    if flip:
+        n_out, channels = w.shape[1], w.shape[0]
+    else:
+        n_out, channels = w.shape[0], w.shape[1]
+    panels = (n_out + nr - 1) // nr
+    u = np.empty(n * n * n * panels * channels * nr, dtype=w.dtype)
+    cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
+    for unit in prange(panels * cblocks):
+        pn, c0, c1, k0, nk = weight_unit(np.int64(unit), cblocks, WEIGHT_BLOCK, channels, n_out, nr)
+        taps = np.zeros((27, nr))        # the filters' taps (a, b, e), output channels contiguous
+        t1 = np.empty((9 * n, nr))       # G along depth: (i, b, e)
+        t2 = np.empty((3 * n * n, nr))   # ... and height: (i, j, e)
+        t3 = np.empty((n * n * n, nr))   # ... and width: (i, j, l)
+        for c in range(c0, c1):
+            for r in range(nk):
+                f = w[c, k0 + r] if flip else w[k0 + r, c]
+                for a in range(3):
+                    for b in range(3):
+                        for e in range(3):
+                            if flip:
+                                taps[(a * 3 + b) * 3 + e, r] = f[2 - a, 2 - b, 2 - e]
+                            else:
+                                taps[(a * 3 + b) * 3 + e, r] = f[a, b, e]
+            _g_axis(taps, t1, 1, 9, g)
+            _g_axis(t1, t2, n, 3, g)
+            _g_axis(t2, t3, n * n, 1, g)
+            for e in range(n * n * n):
+                dst = u[((e * panels + pn) * channels + c) * nr:]
+                src = t3[e]
+                for r in range(nr):
+                    dst[r] = src[r]
+    return u
+
+
 def winograd3d_weights(w, nr, flip):
     """U (64, P, Cin, nr), P = ceil(Kout / nr), from w (K, C, 3, 3, 3):
     ``U[16 i + 4 j + l, p, c, r] = (G (x) G (x) G  f[p*nr + r, c])[i, j, l]`` (G along each axis of
@@ -201,63 +304,62 @@ def winograd3d_weights(w, nr, flip):
 
     The B operand of the 64 products in panels (see :func:`fastnet.kernels.winograd.winograd_weights`):
     computed in float64, G along depth, height, then width (:func:`_g_axis`, on (taps, nr) buffers
-    with the nr output channels contiguous), and rounded once to w's dtype. Parallel over (panel,
-    block of WEIGHT_BLOCK input channels).
+    with the nr output channels contiguous), and rounded once to w's dtype
+    (:func:`_transform_filters`). Parallel over (panel, block of WEIGHT_BLOCK input channels).
     """
-    if flip:
-        n_out, channels = w.shape[1], w.shape[0]
-    else:
-        n_out, channels = w.shape[0], w.shape[1]
-    panels = (n_out + nr - 1) // nr
-    u = np.empty((64, panels, channels, nr), dtype=w.dtype)
-    cblocks = (channels + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
-    for unit in prange(panels * cblocks):
-        pn, c0, c1, k0, nk = weight_unit(np.int64(unit), cblocks, WEIGHT_BLOCK, channels, n_out, nr)
-        g = np.zeros((27, nr))     # the filters' taps (a, b, e), output channels contiguous
-        t1 = np.empty((36, nr))    # G along depth: (i, b, e)
-        t2 = np.empty((48, nr))    # ... and height: (i, j, e)
-        t3 = np.empty((64, nr))    # ... and width: (i, j, l)
-        for c in range(c0, c1):
-            for r in range(nk):
-                f = w[c, k0 + r] if flip else w[k0 + r, c]
-                for a in range(3):
-                    for b in range(3):
-                        for e in range(3):
-                            if flip:
-                                g[(a * 3 + b) * 3 + e, r] = f[2 - a, 2 - b, 2 - e]
-                            else:
-                                g[(a * 3 + b) * 3 + e, r] = f[a, b, e]
-            _g_axis(g, t1, 1, 9)
-            _g_axis(t1, t2, 4, 3)
-            _g_axis(t2, t3, 16, 1)
-            for e in range(64):
-                dst = u[e, pn, c]
-                src = t3[e]
-                for r in range(nr):
-                    dst[r] = src[r]
-    return u
+    n_out, channels = (w.shape[1], w.shape[0]) if flip else (w.shape[0], w.shape[1])
+    u = _transform_filters(w, nr, flip, FILTER_TRANSFORM[3])
+    return u.reshape(64, (n_out + nr - 1) // nr, channels, nr)
+
+
+def winograd3d_weights_stride2(w, nr):
+    """U (125, 1, P, C, nr), P = ceil(K / nr), from w (K, C, 3, 3, 3) for the stride-2 form:
+    ``U[25 i + 5 j + l, 0, p, c, r] = (G (x) G (x) G  w[p*nr + r, c])[i, j, l]`` with G =
+    FILTER_TRANSFORM[(3, 2)] (5 x 3) along each axis, zero past K (the unit axis names the form:
+    :func:`_form`): sums of up to 8 taps in float64, rounded once to w's dtype
+    (:func:`_transform_filters`, the same kernel as :func:`winograd3d_weights`')."""
+    u = _transform_filters(w, nr, False, FILTER_TRANSFORM[(3, 2)])
+    return u.reshape(125, 1, (w.shape[0] + nr - 1) // nr, w.shape[1], nr)
 
 
 # ----------------------------------------------------------------------------------------------
 # input and output transforms (explicit vectors)
 
-# B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]: row i is ``d[p] (+|-) d[q]``
-_BT_ROWS = ((0, 2, False), (1, 2, True), (2, 1, False), (1, 3, False))
+def _form(u):
+    """The form, a key of winograd.py's tables, from the Numba type of the transforms' ``u``
+    argument: the literal 3 (stride 1; the weight gradient's input transform,
+    :mod:`fastnet.kernels.winograd3d_weight`), or U: (64, P, C, NR) for 3x3x3 filters at stride 1
+    (:func:`winograd3d_weights`, the key 3), (125, 1, P, C, NR) for 3x3x3 at stride 2
+    (:func:`winograd3d_weights_stride2`, the key (3, 2); the unit axis only tells them apart). The
+    kernels specialise on it at compile time."""
+    if isinstance(u, types.IntegerLiteral):
+        if u.literal_value != 3:
+            raise errors.TypingError(f"3-D Winograd transforms for 3x3x3 filters, got {u.literal_value}")
+        return 3
+    if isinstance(u, types.Integer):
+        raise errors.RequireLiteralValue(u)
+    return {4: 3, 5: (3, 2)}[u.ndim]
 
 
 @intrinsic
-def _input_tile(typingctx, x, xo, ldp, ldr, ldc, v, vo, ves, nc):
-    """``v[vo + (16 i + 4 j + l) ves + c] = (B^T d)[i, j, l]`` (B^T along each axis) for c < nc,
-    with the tile's 4 x 4 x 4 window ``d[p, q, s] = x[xo + p ldp + q ldr + s ldc + c]``: W channels
-    per step (a masked step for the last nc mod W).
+def _input_tile(typingctx, x, xo, ldp, ldr, ldc, v, vo, ves, nc, u):
+    """``v[vo + (n^2 i + n j + l) ves + c] = (B^T d)[i, j, l]`` (B^T along each axis) for c < nc,
+    with the tile's n x n x n window ``d[p, q, s] = x[xo + p ldp + q ldr + s ldc + c]``: W channels
+    per step (a masked step for the last nc mod W). ``u`` (U) picks the form (:func:`_form`): n = 4
+    and B^T = INPUT_TRANSFORM[3] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]] for
+    stride 1, n = 5 and INPUT_TRANSFORM[(3, 2)] for stride 2 (the caller places the windows 4
+    apart).
 
-    Per step and depth row i of B^T: its two planes of the window (32 vector loads), combined
-    (16 additions), then B^T along height and width as in winograd.py's ``_input_tile`` (32
-    additions) and 16 vector stores: 128 loads, 192 additions, 64 stores, with at most about 20
-    vectors live (loading all 64 values first would spill). Nothing is bounds-checked.
+    Per step and depth row i of B^T: the planes of the window it combines (two at most in both
+    forms: 32 or 50 vector loads), combined, then B^T along height and width as in winograd.py's
+    ``_input_tile``, and n^2 vector stores. For stride 1: 128 loads, 192 additions, 64 stores,
+    with at most about 20 vectors live (loading all 64 values first would spill). Nothing is
+    bounds-checked.
     """
-    sig = types.void(x, xo, ldp, ldr, ldc, v, vo, ves, nc)
+    sig = types.void(x, xo, ldp, ldr, ldc, v, vo, ves, nc, u)
     dtype = as_dtype(x.dtype)
+    bt = INPUT_TRANSFORM[_form(u)]
+    n = len(bt)
 
     def codegen(context, builder, signature, args):
         vec = _Vectors(builder, dtype)
@@ -265,33 +367,40 @@ def _input_tile(typingctx, x, xo, ldp, ldr, ldc, v, vo, ves, nc):
         xo_, ldp_, ldr_, ldc_, vo_, ves_, nc_ = (vec.int64(args[i]) for i in (1, 2, 3, 4, 6, 7, 8))
         xp = _data(context, builder, signature, args, 0)
         vp = _data(context, builder, signature, args, 5)
-
-        def bt(i, fetch):
-            """Row i of B^T applied to the four values fetch(0) .. fetch(3) (only two are fetched)."""
-            first, second, add = _BT_ROWS[i]
-            return (b.fadd if add else b.fsub)(fetch(first), fetch(second))
-
-        d_at = [[[b.add(xo_, b.add(b.mul(vec.int64(p), ldp_), b.add(b.mul(vec.int64(q), ldr_),
-                                                                     b.mul(vec.int64(s), ldc_))))
-                  for s in range(4)] for q in range(4)] for p in range(4)]
-        v_at = [b.add(vo_, b.mul(vec.int64(e), ves_)) for e in range(64)]
+        # the window's offsets along each axis: 3n values live across the loop over c (the n^3
+        # offsets of every load and store precomputed, which LLVM hoisted out of that loop, were
+        # 2n^3 values, spilled and reloaded: 2.8x slower at n = 5, 1.65x at n = 4, one Zen 4 core)
+        along_p = [b.mul(vec.int64(p), ldp_) for p in range(n)]
+        along_q = [b.mul(vec.int64(q), ldr_) for q in range(n)]
+        along_s = [b.mul(vec.int64(s), ldc_) for s in range(n)]
 
         def step(c, mask):
-            def load(p, q, s):
-                if mask is None:
-                    return vec.load(xp, b.add(d_at[p][q][s], c))
-                return vec.masked_load(xp, b.add(d_at[p][q][s], c), mask)
+            window = b.gep(xp, [b.add(xo_, c)])
+            rows = {}
 
-            for i in range(4):   # depth row i of B^T: two planes of the window, 4 x 4 values
-                di = [[bt(i, lambda p, q=q, s=s: load(p, q, s)) for s in range(4)] for q in range(4)]
-                for j in range(4):   # then along height and width, as winograd.py's _input_tile
-                    row = [bt(j, lambda q, s=s: di[q][s]) for s in range(4)]
-                    for l in range(4):
-                        at = b.add(v_at[16 * i + 4 * j + l], c)
-                        if mask is None:
-                            vec.store(bt(l, lambda s: row[s]), vp, at)
-                        else:
-                            vec.masked_store(bt(l, lambda s: row[s]), vp, at, mask)
+            def load(p, q, s):
+                if (p, q) not in rows:
+                    rows[p, q] = b.gep(b.gep(window, [along_p[p]]), [along_q[q]])
+                if mask is None:
+                    return vec.load(rows[p, q], along_s[s])
+                return vec.masked_load(rows[p, q], along_s[s], mask)
+
+            out = [b.gep(vp, [b.add(vo_, c)])]   # the store of value e: one step of ves from e - 1
+
+            def store(value):
+                if mask is None:
+                    vec.store(value, out[0], vec.int64(0))
+                else:
+                    vec.masked_store(value, out[0], vec.int64(0), mask)
+                out[0] = b.gep(out[0], [ves_])
+
+            for i in range(n):   # depth row i of B^T: the planes of the window it combines
+                di = [[vec.combine(bt[i], lambda p, q=q, s=s: load(p, q, s)) for s in range(n)]
+                      for q in range(n)]
+                for j in range(n):   # then along height and width, as winograd.py's _input_tile
+                    row = [vec.combine(bt[j], lambda q, s=s: di[q][s]) for s in range(n)]
+                    for l in range(n):   # e = n^2 i + n j + l, in order
+                        store(vec.combine(bt[l], lambda s: row[s]))
 
         vec.by_vectors(nc_, step)
         return context.get_dummy_value()
@@ -301,27 +410,31 @@ def _input_tile(typingctx, x, xo, ldp, ldr, ldc, v, vo, ves, nc):
 
 @intrinsic
 def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldp, ldr, nl, nk, below, behind,
-                  split):
+                  split, u):
     """The output transform of R = W / split tiles t (consecutive along one row of tiles) and W output
     channels k, stored transposed: with ``m_e(t, k) = m[mo + e mes + t ldm + k]`` and
     ``Y(t, k) = A^T m(t, k) + bias[bo + k]`` (A^T along each axis: 2 x 2 x 2),
     ``y[yo + a ldp + b ldr + k ldk + 2 t + c] = Y(t, k)[a, b, c]`` for k < nk, 2 t + c < nl,
     a <= behind and b <= below. ``split`` (1, 2 or 4, a literal): R = W for long runs of tiles,
-    W / 2 or W / 4 for short ones.
+    W / 2 or W / 4 for short ones. ``u`` (U) picks the form (:func:`_form`): n = 4 and A^T =
+    OUTPUT_TRANSFORM[3] = [[1, 1, 1, 0], [0, 1, -1, -1]] for stride 1, n = 5 and
+    OUTPUT_TRANSFORM[(3, 2)] = [[1, 1, 0, 1, 0], [0, 1, 1, 0, 1]] for stride 2.
 
-    A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], summed over depth, then height, then width, then the bias.
-    Per tile: its 64 vectors of m (lanes k) loaded once, A^T along depth (64 -> 32 vectors), along
-    height (-> 16) and along width (-> the 8 outputs, 4 rows (a, b) of c = 0, 1); then per output
-    row (a, b), as winograd.py's ``_output_tiles``: two R x W to W x R transposes, and per k one
-    interleaving shuffle and a masked store of 2R lanes. (The rows one by one, 36 loads per tile
-    and row, took 5-25 % longer.) Every load is unmasked: the caller keeps ``m`` readable for R
+    Summed over depth, then height, then width, then the bias. Per tile: its n^3 vectors of m
+    (lanes k) loaded once, A^T along depth (n^3 -> 2 n^2 vectors), along height (-> 4 n) and along
+    width (-> the 8 outputs, 4 rows (a, b) of c = 0, 1); then per output row (a, b), as
+    winograd.py's ``_output_tiles``: two R x W to W x R transposes, and per k one interleaving
+    shuffle and a masked store of 2R lanes. (The rows one by one, 36 loads per tile and row, took
+    5-25 % longer at stride 1.) Every load is unmasked: the caller keeps ``m`` readable for R
     tiles and W lanes, and ``bias`` for W lanes; nothing is bounds-checked.
     """
     if not isinstance(split, types.IntegerLiteral):
         raise errors.RequireLiteralValue(split)
-    sig = types.void(m, mo, mes, ldm, bias, bo, y, yo, ldk, ldp, ldr, nl, nk, below, behind, split)
+    sig = types.void(m, mo, mes, ldm, bias, bo, y, yo, ldk, ldp, ldr, nl, nk, below, behind, split, u)
     dtype = as_dtype(m.dtype)
     parts = split.literal_value
+    at_rows = OUTPUT_TRANSFORM[_form(u)]
+    n = len(at_rows[0])
 
     def codegen(context, builder, signature, args):
         vec = _Vectors(builder, dtype)
@@ -337,33 +450,44 @@ def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldp, ldr, nl
         bk = vec.load(bp, bo_)
         lanes = vec.mask(nl_, 2 * rows)
         undef = ir.Constant(vec.vty, ir.Undefined)
-        e_at = [b.mul(vec.int64(e), mes_) for e in range(64)]
+        # offsets of e = n^2 i + n j + l along each index (3n values; see _input_tile)
+        along_i = [b.mul(vec.int64(n * n * i), mes_) for i in range(n)]
+        along_j = [b.mul(vec.int64(n * j), mes_) for j in range(n)]
+        along_l = [b.mul(vec.int64(l), mes_) for l in range(n)]
 
         def at(v, a):
-            """Row a of A^T applied to four values."""
-            if a == 0:
-                return b.fadd(b.fadd(v[0], v[1]), v[2])
-            return b.fsub(b.fsub(v[1], v[2]), v[3])
+            """Row a of A^T applied to n values."""
+            return vec.combine(at_rows[a], lambda i: v[i])
 
-        # out[a, r] = (c = 0 values, c = 1 values) of output row (a, r), one vector per tile
-        out = {(a, r): ([], []) for a in (0, 1) for r in (0, 1)}
-        for t in range(rows):
-            at_t = b.add(mo_, b.mul(vec.int64(t), ldm_))
-            depth = [[[None] * 4 for _ in range(4)] for _ in range(2)]   # [a][j][l]
-            for j in range(4):
-                for l in range(4):
-                    column = [vec.load(mp, b.add(at_t, e_at[16 * i + 4 * j + l])) for i in range(4)]
+        # Y(t, .)[a, r, c] for the R tiles, one vector (lanes k) each, kept in a stack array
+        # out[4 a + 2 r + c][t] by a loop over t: written out for every t, the tiles' n^3 loads
+        # each (2,000 for R = 16 at n = 5) made the largest part of this kernel's compile time, and
+        # their 8 R results were spilled to the stack anyway (R = 16: 128 vectors)
+        out = cgutils.alloca_once(b, ir.ArrayType(ir.ArrayType(vec.vty, rows), 8))
+        zero32 = ir.Constant(vec.i32, 0)
+        with cgutils.for_range(b, vec.int64(rows)) as loop:
+            t = loop.index
+            tile = b.gep(mp, [b.add(mo_, b.mul(t, ldm_))])
+            depth = [[[None] * n for _ in range(n)] for _ in range(2)]   # [a][j][l]
+            for j in range(n):
+                for l in range(n):
+                    base = b.gep(b.gep(tile, [along_j[j]]), [along_l[l]])
+                    column = [vec.load(base, along_i[i]) for i in range(n)]
                     depth[0][j][l] = at(column, 0)
                     depth[1][j][l] = at(column, 1)
             for a in (0, 1):
                 for r in (0, 1):
-                    s = [at([depth[a][j][l] for j in range(4)], r) for l in range(4)]
-                    out[a, r][0].append(b.fadd(at(s, 0), bk))
-                    out[a, r][1].append(b.fadd(at(s, 1), bk))
+                    s = [at([depth[a][j][l] for j in range(n)], r) for l in range(n)]
+                    for c in (0, 1):
+                        b.store(b.fadd(at(s, c), bk), b.gep(out, [zero32, ir.Constant(vec.i32, 4 * a + 2 * r + c), t]))
+
+        def results(a, r, c):
+            return [b.load(b.gep(out, [zero32, ir.Constant(vec.i32, 4 * a + 2 * r + c), ir.Constant(vec.i32, t)]))
+                    for t in range(rows)]
 
         def store_row(a, r):
-            even = vec.transpose(out[a, r][0] + [undef] * (w - rows))
-            odd = vec.transpose(out[a, r][1] + [undef] * (w - rows))
+            even = vec.transpose(results(a, r, 0) + [undef] * (w - rows))
+            odd = vec.transpose(results(a, r, 1) + [undef] * (w - rows))
             row = b.add(yo_, b.add(b.mul(vec.int64(a), ldp_), b.mul(vec.int64(r), ldr_)))
             for k in range(w):
                 with b.if_then(b.icmp_signed(">", nk_, vec.int64(k))):
@@ -434,7 +558,10 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block, narrow):
     would not stay in L2).
     """
     n_batch = xcl.shape[0]
-    panels, nr = u.shape[1], u.shape[3]
+    panels, nr = u.shape[-3], u.shape[-1]
+    elems = u.shape[0]   # n^3 transformed values per tile: 64, or 125 for the stride-2 form
+    # of the windows: 2 for the stride-2 form (5-dimensional U), else 1 (arithmetic, as in winograd.py)
+    stride = min(2, max(1, u.ndim - 3))
     n_out = y.shape[1]
     do, ho, wo = y.shape[2], y.shape[3], y.shape[4]
     td = (do + 1) // 2
@@ -465,19 +592,19 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block, narrow):
         g0 = chunk * per_chunk
         n_tiles = min(total, g0 + per_chunk) - g0
         t_end = (n_tiles + mr - 1) // mr * mr
-        v = np.empty(64 * ves, dtype=y.dtype)
-        m = np.empty(64 * mes, dtype=y.dtype)
+        v = np.empty(elems * ves, dtype=y.dtype)
+        m = np.empty(elems * mes, dtype=y.dtype)
         abase = np.empty(mr, dtype=np.int64)
         aroff = np.zeros(1, dtype=np.int64)
-        for e in range(64):
+        for e in range(elems):
             for j in range(n_tiles * channels, t_end * channels):
                 v[e * ves + j] = 0
         for t in range(n_tiles):
             n, ta, tb, tc = _tile_at(g0 + t, per_image, th, tw)
-            _input_tile(xflat, ((n * dq + 2 * ta) * hq + 2 * tb) * rowlen + 2 * tc * channels, plane, rowlen,
-                        channels, v, t * channels, ves, channels)
-        for p in range(p0, p1):   # per panel: its 64 products, then its output transform
-            for e in range(64):
+            xo = ((n * dq + 2 * stride * ta) * hq + 2 * stride * tb) * rowlen + 2 * stride * tc * channels
+            _input_tile(xflat, xo, plane, rowlen, channels, v, t * channels, ves, channels, u)
+        for p in range(p0, p1):   # per panel: its n^3 products, then its output transform
+            for e in range(elems):
                 panel = uflat[(e * panels + p) * channels * nr:]
                 for t0 in range(0, t_end, mr):
                     for i in range(mr):
@@ -507,46 +634,49 @@ def _winograd_chunks(xcl, channels, u, bias, y, per_chunk, block, narrow):
                         ko = min(lanes, nkp - kk)
                         if split == 1:
                             _output_tiles(m, mo, mes, nr, bias, kp0 + kk, yflat, yo + kk * dhw, dhw, hw, wo,
-                                          nl, ko, below, behind, 1)
+                                          nl, ko, below, behind, 1, u)
                         elif split == 2:
                             _output_tiles(m, mo, mes, nr, bias, kp0 + kk, yflat, yo + kk * dhw, dhw, hw, wo,
-                                          nl, ko, below, behind, 2)
+                                          nl, ko, below, behind, 2, u)
                         else:
                             _output_tiles(m, mo, mes, nr, bias, kp0 + kk, yflat, yo + kk * dhw, dhw, hw, wo,
-                                          nl, ko, below, behind, 4)
+                                          nl, ko, below, behind, 4, u)
                     tj += nt
                 t += seg
 
 
-def _correlate(x, w, b, y, pd, ph, pw, flip):
-    """y = b + the stride-1 correlation of x (padded by pd, ph, pw) with the 3x3x3 filters of w
-    (flipped and transposed where ``flip``: see :func:`winograd3d_weights`)."""
+def _correlate(x, w, b, y, pd, ph, pw, flip, stride=1):
+    """y = b + the correlation of x (padded by pd, ph, pw) with the 3x3x3 filters of w (flipped
+    and transposed where ``flip``: see :func:`winograd3d_weights`) at ``stride`` 1 or 2."""
     n_batch, channels, depth, height, width = x.shape
     k = y.shape[1]
     do, ho, wo = y.shape[2], y.shape[3], y.shape[4]
-    dq = 2 * ((do + 1) // 2) + 2
-    hq = 2 * ((ho + 1) // 2) + 2
-    wq = 2 * ((wo + 1) // 2) + 2
+    # the padded copy: the tiles' windows (n values, 2 s apart along each axis), and at least the
+    # whole padded input (at stride 2 an even-sized one ends with a plane no window reads)
+    n = 5 if stride == 2 else 4
+    dq = max(2 * stride * ((do + 1) // 2) + n - 2 * stride, depth + 2 * pd)
+    hq = max(2 * stride * ((ho + 1) // 2) + n - 2 * stride, height + 2 * ph)
+    wq = max(2 * stride * ((wo + 1) // 2) + n - 2 * stride, width + 2 * pw)
     xcl = _pad_channels_last(x, pd, ph, pw, dq - depth - 2 * pd, hq - height - 2 * ph, wq - width - 2 * pw,
                              channels)
     narrow = narrow_fits(k, x.dtype)   # at most one vector of output channels: the narrow tiles
     mr, nr = tile_shape(x.dtype, narrow)
-    u = winograd3d_weights(w, nr, flip)
-    bias = np.zeros(u.shape[1] * nr, dtype=x.dtype)
+    u = winograd3d_weights_stride2(w, nr) if stride == 2 else winograd3d_weights(w, nr, flip)
+    bias = np.zeros(u.shape[-3] * nr, dtype=x.dtype)
     bias[:k] = b
     per, block = work_split(n_batch, do, ho, wo, k, mr, nr)
     _winograd_chunks(xcl, channels, u, bias, y, per, block, narrow)
 
 
-def conv3d_forward_winograd(x, w, b, y, pd, ph, pw):
-    """y[n, k, i, j, l] = b[k] + sum_{c,a,p,q} w[k, c, a, p, q] * xpad[n, c, i + a, j + p, l + q]
-    (3x3x3, stride 1).
+def conv3d_forward_winograd(x, w, b, y, pd, ph, pw, stride=1):
+    """y[n, k, i, j, l] = b[k] + sum_{c,a,p,q} w[k, c, a, p, q] * xpad[n, c, s i + a, s j + p, s l + q]
+    (3x3x3, stride s = 1 or 2).
 
-    x : (N, C, D, H, W), w : (K, C, 3, 3, 3), b : (K,), y : (N, K, Do, Ho, Wo) with Do = D + 2 pd - 2
-    etc., written in full; all C-contiguous, one dtype (float32 or float64); shapes validated by
-    the caller. Any padding >= 0. Extra memory: see the module docstring.
+    x : (N, C, D, H, W), w : (K, C, 3, 3, 3), b : (K,), y : (N, K, Do, Ho, Wo) with Do = (D + 2 pd
+    - 3) // s + 1 etc., written in full; all C-contiguous, one dtype (float32 or float64); shapes
+    validated by the caller. Any padding >= 0. Extra memory: see the module docstring.
     """
-    _correlate(x, w, b, y, pd, ph, pw, False)
+    _correlate(x, w, b, y, pd, ph, pw, False, stride)
 
 
 def conv3d_backward_input_winograd(dy, w, dx, pd, ph, pw):

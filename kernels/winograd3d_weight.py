@@ -378,7 +378,7 @@ def _winograd3d_weight_chunks(xcl, channels, dy, partial, groups, per_step, k_bl
             for t in range(nt):
                 n, ta, tb, tc = _tile_at(t0 + t, per_image, th, tw)
                 _input_tile(xflat, ((n * dq + 2 * ta) * hq + 2 * tb) * rowlen + (2 * tc) * channels + c0, plane,
-                            rowlen, channels, v, t * ncp, ves, nc)
+                            rowlen, channels, v, t * ncp, ves, nc, 3)
             for tv in range(0, nt, lanes):   # S by vectors of W tiles, from runs within rows of tiles
                 nl = min(lanes, nt - tv)
                 nseg = 0

@@ -51,10 +51,11 @@ def _check_algorithm(algorithm, w, stride):
         raise ValueError(f"algorithm: expected one of {', '.join(map(repr, _k2.ALGORITHMS))}, "
                          f"got {algorithm!r}")
     kernels = _k2 if w.ndim == 4 else _kw3
-    applies = _k2.winograd_forward_applies if w.ndim == 4 else _kw3.winograd_applies
+    applies = _k2.winograd_forward_applies if w.ndim == 4 else _kw3.winograd_forward_applies
     if algorithm == "winograd" and not applies(*w.shape[2:], *stride):
         sizes = " or ".join("x".join([str(size)] * (w.ndim - 2)) for size in kernels.WINOGRAD_SIZES)
-        also = f", or {' or '.join(f'{s}x{s}' for s in _k2.WINOGRAD_STRIDE2_SIZES)} at stride 2" if w.ndim == 4 else ""
+        also = (f", or {' or '.join(f'{s}x{s}' for s in _k2.WINOGRAD_STRIDE2_SIZES)} at stride 2" if w.ndim == 4
+                else ", or 3x3x3 at stride 2")
         raise ValueError(f"algorithm: 'winograd' needs {sizes} filters at stride 1{also}, "
                          f"got filters {'x'.join(map(str, w.shape[2:]))} (w.shape = {w.shape}) at "
                          f"stride {stride}")
@@ -217,15 +218,19 @@ def conv3d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     padding : int or tuple (pd, ph, pw) of ints >= 0
         Zero padding added on both sides of each spatial dim.
     algorithm : {"auto", "direct", "winograd"}, default "auto"
-        "winograd": Winograd F(2x2x2, 3x3x3) (3x3x3 filters at stride 1 only, else ValueError;
-        :mod:`fastnet.kernels.winograd3d`); "direct": the direct kernels; "auto": picks by shape:
-        Winograd for 3x3x3 stride 1 with C and K >= 8 and at least 64 2x2x2 output tiles
-        (``fastnet.kernels.winograd3d.WINOGRAD_*``), where it measured 1.1-2x faster than the
-        direct kernels, else the direct kernels. Winograd's float32 error, ``max(abs(error)) /
-        max(abs(y))``, measured 3e-7 to 1e-6 for unit-normal data and C = 32..256, no more than the
-        direct kernels' (see :mod:`fastnet.kernels.winograd3d`; tests bound it by 1e-5). A NaN or
-        infinity in x reaches, as NaN, every output of the 2x2x2 tiles whose 4x4x4 input windows
-        hold it, not only the outputs whose windows hold it.
+        "winograd": Winograd F(2x2x2, 3x3x3) for 3x3x3 filters at stride 1, and its stride-2
+        form for 3x3x3 filters at stride 2 (125 multiplies per 2x2x2 tile and channel pair for
+        216; other filters or strides: ValueError; :mod:`fastnet.kernels.winograd3d`); "direct":
+        the direct kernels; "auto": picks by shape: Winograd for 3x3x3 stride 1 with C and K >= 8
+        and at least 64 2x2x2 output tiles (``fastnet.kernels.winograd3d.WINOGRAD_*``), where it
+        measured 1.1-2x faster than the direct kernels; the stride-2 form with AVX-512 only, for
+        C >= 32, K >= 64, C*K <= 8192 and at least 512 tiles (``WINOGRAD_STRIDE2_*``), where it
+        measured 1.08-1.22x faster; else the direct kernels. Winograd's float32 error,
+        ``max(abs(error)) / max(abs(y))``, measured 3e-7 to 1e-6 for unit-normal data and C =
+        32..256, no more than the direct kernels' (see :mod:`fastnet.kernels.winograd3d`; tests
+        bound it by 1e-5). At stride 1 a NaN or infinity in x reaches, as NaN, every output of the
+        2x2x2 tiles whose 4x4x4 input windows hold it, not only the outputs whose windows hold it;
+        at stride 2 a NaN reaches exactly the outputs whose windows hold it.
 
     Returns
     -------
@@ -242,6 +247,8 @@ def conv3d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     Winograd: a padded channels-last copy of x, the transformed weights (64, C, Kp), and per work
     unit in flight a (64, T, C) and a (64, T + W, NR) block, T up to 32 tiles of 2x2x2 outputs
     (W: vector lanes, 16 with float32 on AVX-512); C3D (32 -> 64 channels): 0.7 MB per thread.
+    At stride 2: 125 in place of 64 (32 -> 64 channels, 16x32x32 volumes: 1.0 MB of weights, 0.8
+    MB per thread).
     """
     x, w, b, stride, padding, out_shape = _check(x, w, b, stride, padding, 3)
     _check_algorithm(algorithm, w, stride)
@@ -250,6 +257,9 @@ def conv3d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
     y = np.empty(out_shape, dtype=x.dtype)
     if _conv3d_winograd(x.shape[1], w.shape[0], out_shape, w, stride, algorithm):
         _kw3.conv3d_forward_winograd(x, w, b, y, *padding)
+    elif _kw3.winograd_stride2_ok(x.shape[1], w.shape[0], int(np.prod(out_shape[2:])) * out_shape[0],
+                                  _kw3.tile_count(out_shape[0], *out_shape[2:]), *w.shape[2:], *stride, algorithm):
+        _kw3.conv3d_forward_winograd(x, w, b, y, *padding, stride=2)
     else:
         _k3.conv3d_forward(x, w, b, y, *stride, *padding)
     return y

@@ -54,11 +54,16 @@ def _conv2d_winograd(rand):
 
 
 def _conv3d_winograd(rand):
-    # Winograd F(2x2x2, 3x3x3) (auto takes it only for larger layers): forward, dx and dw
+    # Winograd F(2x2x2, 3x3x3) (auto takes it only for larger layers): forward, dx and dw; at
+    # stride 2 the forward, where auto ever takes it (AVX-512: about 7 s per dtype to compile)
+    from ..kernels import winograd3d
+    from ..kernels._config import vector_bytes
     from . import conv3d, conv3d_backward
     x, w = rand(1, 2, 4, 4, 4), rand(3, 2, 3, 3, 3)
     y = conv3d(x, w, rand(3), padding=1, algorithm="winograd")
     conv3d_backward(x, w, np.ones_like(y), padding=1, algorithm="winograd")
+    if vector_bytes() >= winograd3d.AVX512_VECTOR_BYTES:
+        conv3d(x, w, rand(3), stride=2, padding=1, algorithm="winograd")
 
 
 def _conv3d_gather(rand):
