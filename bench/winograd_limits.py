@@ -6,12 +6,14 @@ layer with padding 1, the forward, the input gradient and the weight gradient by
 kernels and by Winograd, each the best of ``--rounds`` rounds of 5 calls after a warm-up call
 (every other round in the reverse order), and what "auto" picks on this CPU now. ``--5x5``: 5x5
 layers with padding 2 (``WINOGRAD_5X5_*``). ``--stride2``: 3x3 (with ``--5x5``: 5x5) layers at
-stride 2 with padding 1 (2), the forward only (``WINOGRAD_STRIDE2_*``; dx and dw print "-")::
+stride 2 with padding 1 (2), the forward only (``WINOGRAD_STRIDE2_*``; dx and dw print "-"); with
+``--3d``, 3x3x3 layers at stride 2 (``kernels/winograd3d.py``'s ``WINOGRAD_STRIDE2_*``)::
 
     python bench/winograd_limits.py --threads 2                  # 2-D layers
     python bench/winograd_limits.py --threads 1 --5x5            # 2-D 5x5 layers
     python bench/winograd_limits.py --threads 2 --stride2 [--5x5]  # 2-D stride-2 layers
     python bench/winograd_limits.py --threads 1 --3d       # 3-D layers
+    python bench/winograd_limits.py --threads 2 --3d --stride2   # 3-D stride-2 layers
 
 A ratio above 1 means Winograd was faster. Layers: ``--layers "N,C,K,H;..."`` (2-D, square maps)
 or ``"N,C,K,D,H;..."`` (3-D, H x H planes), else the built-in lists below.
@@ -33,6 +35,12 @@ LAYERS_2D_STRIDE2 = [(n, c, k, h) for c, k in ((16, 16), (32, 32), (32, 64), (64
                                                (128, 256), (256, 256), (256, 512), (512, 512))
                      for h in (14, 28, 56) for n in (1, 2, 8, 32) if c * k * h * h * n <= 64 * 128 * 56 * 56 * 8]
 LAYERS_3D = [(1, c, c, d, h) for c in (8, 16, 32, 64, 128, 256) for d, h in ((4, 8), (8, 8), (8, 16))]
+# 3-D stride 2 (input sizes): the bench's volumetric layer (2, 32 -> 64, 16x32x32) and 3-D ResNet-style
+# downsampling layers of 8 to 256 channels, 32 to 3,136 output tiles
+LAYERS_3D_STRIDE2 = [(2, 32, 64, 16, 32), (1, 32, 64, 16, 32), (2, 16, 32, 16, 32), (4, 16, 32, 16, 56),
+                     (2, 8, 16, 16, 32), (2, 32, 32, 8, 56), (2, 64, 128, 8, 28), (8, 64, 128, 8, 28),
+                     (2, 64, 128, 16, 56), (2, 128, 256, 8, 14), (4, 128, 128, 8, 28), (1, 64, 64, 8, 16),
+                     (2, 256, 256, 4, 14), (1, 128, 128, 16, 28), (2, 32, 64, 16, 16), (2, 64, 64, 5, 15)]
 
 
 def _best(fn, calls=5):
@@ -52,6 +60,13 @@ def _passes(layer, three_d, rng, taps=3, stride=1):
     w = (rng.standard_normal((k, c) + (taps,) * len(spatial)) * 0.1).astype(np.float32)
     p = taps // 2
     b = np.zeros(k, np.float32)
+    if stride == 2 and three_d:
+        y = np.empty((n, k) + tuple((s + 1) // 2 for s in spatial), np.float32)
+        tiles = w3.tile_count(n, *y.shape[2:])
+        fns = {("fwd", "direct"): lambda: k3.conv3d_forward(x, w, b, y, 2, 2, 2, 1, 1, 1),
+               ("fwd", "winograd"): lambda: w3.conv3d_forward_winograd(x, w, b, y, 1, 1, 1, stride=2)}
+        picked = w3.winograd_stride2_ok(c, k, y[0, 0].size * n, tiles, 3, 3, 3, 2, 2, 2, "auto")
+        return fns, tiles, "W" if picked else "D"
     if stride == 2:
         y = np.empty((n, k, (spatial[0] + 1) // 2, (spatial[1] + 1) // 2), np.float32)
         tiles = k2._tiles(n, y.shape[2], y.shape[3])
@@ -105,13 +120,15 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=numba.get_num_threads())
     parser.add_argument("--3d", dest="three_d", action="store_true", help="3x3x3 layers (default: 3x3)")
     parser.add_argument("--5x5", dest="five", action="store_true", help="2-D 5x5 layers (default: 3x3)")
-    parser.add_argument("--stride2", action="store_true", help="2-D layers at stride 2 (3x3, or 5x5 with --5x5), the forward only")
+    parser.add_argument("--stride2", action="store_true",
+                        help="layers at stride 2 (3x3, 5x5 with --5x5, 3x3x3 with --3d), the forward only")
     parser.add_argument("--layers", help='"N,C,K,H;..." (2-D) or "N,C,K,D,H;..." (3-D)')
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     numba.set_num_threads(args.threads)
     layers = ([tuple(int(v) for v in item.split(",")) for item in args.layers.split(";")] if args.layers
-              else LAYERS_3D if args.three_d else LAYERS_2D_STRIDE2 if args.stride2
+              else (LAYERS_3D_STRIDE2 if args.stride2 else LAYERS_3D) if args.three_d
+              else LAYERS_2D_STRIDE2 if args.stride2
               else LAYERS_2D_5X5 if args.five else LAYERS_2D)
     from fastnet.kernels._config import vector_bytes
     print(f"float32, {args.threads} thread(s), {vector_bytes()}-byte vectors; direct time / Winograd time")
