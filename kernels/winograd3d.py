@@ -169,15 +169,16 @@ def winograd_stride2_ok(channels_in, channels_out, outputs, tiles, fd, fh, fw, s
 
     Per 2x2x2 tile and channel pair it needs 125 multiplies where the direct kernels need 216,
     but its transforms and its U (125 C K values, read by every chunk of tiles) cost more than
-    the 2-D forms' per product. Zen 4, float32, 2026-12-07, two threads, padding 1, direct time /
-    stride-2 Winograd time, forward (``ops.conv3d``, the fastest of 5 rounds alternating with
-    the direct kernels and PyTorch; 16 layers, 8 -> 16 to 256 -> 256 channels, 32 to 3,136
-    tiles): AVX-512 32 -> 64 (16x32x32, batch 2, 512 tiles) 1.08, 64 -> 128 (8x28x28, batch 8,
-    784 tiles) 1.11, 64 -> 128 (16x56x56, batch 2, 1,568 tiles) 1.22; 32 -> 64 at 256 tiles
-    1.03, 128 -> 128 at 392 tiles 1.05; 16 or 32 output channels 0.80-0.88; fewer than 200
-    tiles 0.37-1.02, the least where U is largest (256 -> 256: 0.37). AVX2 code on the same CPU
-    (NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES=""): 0.93, 1.06 and 1.19 for those three, 0.21-0.95
-    for the others: never by shape there.
+    the 2-D forms' per product. Zen 4, float32, 2026-12-07 15:22, padding 1, direct time /
+    stride-2 Winograd time, forward, the 16 layers of ``python bench/winograd_limits.py --threads
+    2 --3d --stride2`` (8 -> 16 to 256 -> 256 channels, 32 to 3,136 tiles), two threads | one:
+    AVX-512 32 -> 64 (16x32x32, batch 2, 512 tiles: the bench's volumetric layer) 1.08 | 1.02,
+    64 -> 128 (8x28x28, batch 8, 784 tiles) 1.10 | 1.13, 64 -> 128 (16x56x56, batch 2, 1,568
+    tiles) 1.24 | 1.22; left direct: 32 -> 64 at 256 tiles 1.06 | 1.08, 64 or 128 -> 128 at 196-392
+    tiles 1.00-1.05, 16 or 32 output channels 0.81-0.92 | 0.82-1.01, 128 tiles or fewer
+    0.31-0.94, the least where U is largest (256 -> 256: 0.35 | 0.31). AVX2 code on the same CPU
+    (NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES="", two threads): 0.96, 1.05 and 1.17 for those
+    three, 0.20-1.02 for the others: never by shape there.
     """
     if algorithm == "direct" or not (fd == fh == fw == 3 and sd == sh == sw == 2):
         return False
