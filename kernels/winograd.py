@@ -44,8 +44,9 @@ for C = 64, 128, 256 on unit-normal data (float64 reference; the direct core: 1.
 fewer). The same kernel (:func:`_winograd_chunks`) computes both forms: it is compiled once per
 form, which it takes from the type of U, (16, P, C, NR) or (6, 6, P, C, NR)
 (:func:`winograd_weights_5x5`; :func:`_form`), and the transforms are generated from the
-tables INPUT_TRANSFORM, OUTPUT_TRANSFORM and FILTER_TRANSFORM_5X5 (:meth:`_Vectors.combine`; for
-3x3, the same instructions in the same order as the hand-written code before). Interpolation
+tables INPUT_TRANSFORM, OUTPUT_TRANSFORM and FILTER_TRANSFORM_5X5
+(:meth:`~fastnet.kernels.vector_ir.Vectors.combine`; for 3x3, the same instructions in the same
+order as the hand-written code before). Interpolation
 points 0, 1, -1, 1/2, -2 and infinity: with 0, +-1, +-2 (those of the common F(4, 3)) the float32
 error at 96 channels was 6.0e-6 of max |y| (AlexNet conv2, batch 2), with these 2.6e-6 (a float32
 model of the kernel, 400 tiles: rms error 2.5e-6 against 1.6e-6 at 96 channels, 3.8e-6 against
@@ -122,14 +123,15 @@ One thread, VGG 64 -> 64: weight transform and padding 0.6 ms, input transform 0
 import numpy as np
 from llvmlite import ir
 from numba import prange, types
-from numba.core import cgutils, errors
+from numba.core import errors
 from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
-from ._config import parallel_kernel, serial_kernel, vector_bytes
+from ._config import parallel_kernel, serial_kernel
 from .conv3d import _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import tile_fma, tile_rows, tile_shape, vector_lanes
+from .vector_ir import Vectors, array_data
 
 # Work split (work_split). Measured on one Zen 4 core (the five layers of the module docstring's
 # table): chunks of 16 to 128 tiles within the noise (+-5 %); MIN_CHUNKS 32 against 16: 128 and
@@ -387,122 +389,6 @@ def winograd_weights_5x5_stride2(w, nr):
             _filter_tile_5x5(g, uflat, (pn * channels + c) * nr, panels * channels * nr, nr, 2)
     return u
 
-class _Vectors:
-    """IR helpers for one code generation: vectors of W lanes of one float type (W = vector bytes /
-    itemsize), unaligned loads and stores at element offsets, lane masks, transposes."""
-
-    def __init__(self, builder, dtype):
-        self.builder = builder
-        self.width = vector_bytes() // dtype.itemsize
-        self.fty = ir.FloatType() if dtype.itemsize == 4 else ir.DoubleType()
-        self.vty = ir.VectorType(self.fty, self.width)
-        self.i64 = ir.IntType(64)
-        self.i32 = ir.IntType(32)
-        self.suffix = "f32" if dtype.itemsize == 4 else "f64"
-
-    def int64(self, value):
-        if isinstance(value, int):
-            return ir.Constant(self.i64, value)
-        return self.builder.sext(value, self.i64) if value.type.width < 64 else value
-
-    def _ptr(self, base, offset, vty):
-        return self.builder.bitcast(self.builder.gep(base, [offset]), vty.as_pointer())
-
-    def load(self, base, offset):
-        return self.builder.load(self._ptr(base, offset, self.vty), align=1)
-
-    def store(self, value, base, offset):
-        self.builder.store(value, self._ptr(base, offset, value.type), align=1)
-
-    def mask(self, n, lanes):
-        """<lanes x i1>: lane index < n."""
-        b = self.builder
-        vt = ir.VectorType(self.i64, lanes)
-        splat = b.insert_element(ir.Constant(vt, ir.Undefined), n, ir.Constant(self.i32, 0))
-        splat = b.shuffle_vector(splat, ir.Constant(vt, ir.Undefined),
-                                 ir.Constant(ir.VectorType(self.i32, lanes), [0] * lanes))
-        return b.icmp_signed("<", ir.Constant(vt, list(range(lanes))), splat)
-
-    def by_vectors(self, n, step):
-        """Emit ``step(start, mask)`` for each vector of the ``n`` (i64) elements: the whole vectors
-        (mask None), then the rest, if any, with a lane mask."""
-        b = self.builder
-        width = self.int64(self.width)
-        full = b.sdiv(n, width)
-        with cgutils.for_range(b, full) as loop:
-            step(b.mul(loop.index, width), None)
-        rest = b.sub(n, b.mul(full, width))
-        with b.if_then(b.icmp_signed(">", rest, self.int64(0))):
-            step(b.mul(full, width), self.mask(rest, self.width))
-
-    def masked_load(self, base, offset, mask):
-        fn = cgutils.get_or_insert_function(
-            self.builder.module,
-            ir.FunctionType(self.vty, [self.vty.as_pointer(), self.i32, mask.type, self.vty]),
-            "llvm.masked.load.v%d%s.p0" % (self.width, self.suffix))
-        return self.builder.call(fn, [self._ptr(base, offset, self.vty), ir.Constant(self.i32, 1), mask,
-                                      ir.Constant(self.vty, None)])
-
-    def masked_store(self, value, base, offset, mask):
-        vt = value.type
-        suffix = "f32" if isinstance(vt.element, ir.FloatType) else "f64"
-        fn = cgutils.get_or_insert_function(
-            self.builder.module, ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), self.i32, mask.type]),
-            "llvm.masked.store.v%d%s.p0" % (vt.count, suffix))
-        self.builder.call(fn, [value, self._ptr(base, offset, vt), ir.Constant(self.i32, 1), mask])
-
-    def _shuffle(self, x, y, lanes):
-        return self.builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(self.i32, len(lanes)), lanes))
-
-    def transpose(self, rows):
-        """W vectors, the rows of a W x W block, to its W columns: log2(W) rounds of W shuffles,
-        each round swapping the off-diagonal (h x h) blocks of every (2h x 2h) block."""
-        w = self.width
-        rows = list(rows)
-        h = w // 2
-        while h >= 1:
-            lo = [j if j & h == 0 else w + j - h for j in range(w)]
-            hi = [j + h if j & h == 0 else w + j for j in range(w)]
-            out = list(rows)
-            for i in range(w):
-                if i & h == 0:
-                    out[i] = self._shuffle(rows[i], rows[i + h], lo)
-                    out[i + h] = self._shuffle(rows[i], rows[i + h], hi)
-            rows = out
-            h //= 2
-        return rows
-
-    def combine(self, coefficients, values):
-        """sum_i coefficients[i] * values[i] for a row of a transform (small integers, or 1/2):
-        the positive terms in order, then the negative ones subtracted (the first one negated where
-        none is positive); |c| != 1 multiplies by |c|. ``values[i]`` is called (a load) only where
-        coefficients[i] != 0."""
-        b = self.builder
-
-        def term(c, i):
-            v = values(i)
-            return v if abs(c) == 1 else b.fmul(v, ir.Constant(v.type, [float(abs(c))] * v.type.count))
-
-        pos = [term(c, i) for i, c in enumerate(coefficients) if c > 0]
-        neg = [term(c, i) for i, c in enumerate(coefficients) if c < 0]
-        if not pos:
-            pos, neg = [b.fneg(neg[0])], neg[1:]
-        acc = pos[0]
-        for v in pos[1:]:
-            acc = b.fadd(acc, v)
-        for v in neg:
-            acc = b.fsub(acc, v)
-        return acc
-
-    def interleave(self, x, y, lanes):
-        """2 * lanes values: x[0], y[0], x[1], y[1], ..., x[lanes - 1], y[lanes - 1]."""
-        return self._shuffle(x, y, [lane for j in range(lanes) for lane in (j, self.width + j)])
-
-
-def _data(context, builder, signature, args, i):
-    return context.make_array(signature.args[i])(context, builder, args[i]).data
-
-
 @intrinsic
 def _filter_tile_5x5(typingctx, g, u, uo, ues, nr, stride):
     """``u[uo + (n i + j) ues + r] = s_i s_j (F g_r F^T)[i, j]`` for r < nr, with
@@ -523,11 +409,11 @@ def _filter_tile_5x5(typingctx, g, u, uo, ues, nr, stride):
     n = len(f)
 
     def codegen(context, builder, signature, args):
-        vec = _Vectors(builder, np.dtype(np.float64))
+        vec = Vectors(builder, np.dtype(np.float64))
         b = builder
         uo_, ues_, nr_ = (vec.int64(args[i]) for i in (2, 3, 4))
-        gp = _data(context, builder, signature, args, 0)
-        up = _data(context, builder, signature, args, 1)
+        gp = array_data(context, builder, signature, args, 0)
+        up = array_data(context, builder, signature, args, 1)
         oty = ir.VectorType(ir.FloatType() if out.itemsize == 4 else ir.DoubleType(), vec.width)
 
         def step(r, mask):
@@ -577,11 +463,11 @@ def _input_tile(typingctx, x, xo, ldr, ldc, v, vo, ves, nc, u):
     n = len(bt)
 
     def codegen(context, builder, signature, args):
-        vec = _Vectors(builder, dtype)
+        vec = Vectors(builder, dtype)
         b = builder
         xo_, ldr_, ldc_, vo_, ves_, nc_ = (vec.int64(args[i]) for i in (1, 2, 3, 5, 6, 7))
-        xp = _data(context, builder, signature, args, 0)
-        vp = _data(context, builder, signature, args, 4)
+        xp = array_data(context, builder, signature, args, 0)
+        vp = array_data(context, builder, signature, args, 4)
         d_at = [[b.add(xo_, b.add(b.mul(vec.int64(p), ldr_), b.mul(vec.int64(q), ldc_))) for q in range(n)]
                 for p in range(n)]
         v_at = [b.add(vo_, b.mul(vec.int64(e), ves_)) for e in range(n * n)]
@@ -633,14 +519,14 @@ def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldr, nl, nk,
     n = len(at[0])
 
     def codegen(context, builder, signature, args):
-        vec = _Vectors(builder, dtype)
+        vec = Vectors(builder, dtype)
         b = builder
         mo_, mes_, ldm_, bo_, yo_, ldk_, ldr_, nl_, nk_ = (vec.int64(args[i])
                                                             for i in (1, 2, 3, 5, 7, 8, 9, 10, 11))
         below_ = args[12]
-        mp = _data(context, builder, signature, args, 0)
-        bp = _data(context, builder, signature, args, 4)
-        yp = _data(context, builder, signature, args, 6)
+        mp = array_data(context, builder, signature, args, 0)
+        bp = array_data(context, builder, signature, args, 4)
+        yp = array_data(context, builder, signature, args, 6)
         w = vec.width
         rows = max(1, w // parts)
         bk = vec.load(bp, bo_)

@@ -31,10 +31,10 @@ take a third of it. Where "auto" takes it: :func:`winograd_stride2_ok`.
 Layout: the input is padded physically once into channels-last rows (conv3d's
 ``_pad_channels_last``, rounded up to whole tiles in each axis). U is stored in panels,
 (64, P, C, NR) with P = ceil(K / NR) (:func:`winograd3d_weights`): one contiguous (C, NR) block
-per (e, panel). The transforms are explicit vector code on winograd.py's IR helpers
-(``_Vectors``): the input transform (:func:`_input_tile`) takes W channels per step, B^T along
-depth first (each of its rows combines two planes of the window), then along height and width as
-the 2-D transform does; the output transform (:func:`_output_tiles`) loads a tile's 64 values of
+per (e, panel). The transforms are explicit vector code
+(:class:`~fastnet.kernels.vector_ir.Vectors`): the input transform (:func:`_input_tile`) takes W
+channels per step, B^T along depth first (each of its rows combines two planes of the window),
+then along height and width as the 2-D transform does; the output transform (:func:`_output_tiles`) loads a tile's 64 values of
 M once, sums over depth, height, then width, and transposes W tiles x W channels in registers so
 that each output row gets contiguous stores of up to 2W values. Per work unit the products and
 the output transform run one NR-wide panel of output channels at a time, so M holds one panel.
@@ -111,7 +111,8 @@ from ._config import AVX512_VECTOR_BYTES, parallel_kernel, serial_kernel, vector
 from .conv3d import _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import narrow_fits, shaped_tile_fma, tile_rows, tile_shape, vector_lanes
-from .winograd import FILTER_TRANSFORM_STRIDE2, INPUT_TRANSFORM, OUTPUT_TRANSFORM, _data, _Vectors, weight_unit
+from .vector_ir import Vectors, array_data
+from .winograd import FILTER_TRANSFORM_STRIDE2, INPUT_TRANSFORM, OUTPUT_TRANSFORM, weight_unit
 
 # Work split (work_split); see the module docstring for the measurements.
 TILE_TARGET = 32    # at most about this many 2x2x2 output tiles per work chunk
@@ -363,11 +364,11 @@ def _input_tile(typingctx, x, xo, ldp, ldr, ldc, v, vo, ves, nc, u):
     n = len(bt)
 
     def codegen(context, builder, signature, args):
-        vec = _Vectors(builder, dtype)
+        vec = Vectors(builder, dtype)
         b = builder
         xo_, ldp_, ldr_, ldc_, vo_, ves_, nc_ = (vec.int64(args[i]) for i in (1, 2, 3, 4, 6, 7, 8))
-        xp = _data(context, builder, signature, args, 0)
-        vp = _data(context, builder, signature, args, 5)
+        xp = array_data(context, builder, signature, args, 0)
+        vp = array_data(context, builder, signature, args, 5)
         # the window's offsets along each axis: 3n values live across the loop over c (the n^3
         # offsets of every load and store precomputed, which LLVM hoisted out of that loop, were
         # 2n^3 values, spilled and reloaded: 2.8x slower at n = 5, 1.65x at n = 4, one Zen 4 core)
@@ -438,14 +439,14 @@ def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldp, ldr, nl
     n = len(at_rows[0])
 
     def codegen(context, builder, signature, args):
-        vec = _Vectors(builder, dtype)
+        vec = Vectors(builder, dtype)
         b = builder
         mo_, mes_, ldm_, bo_, yo_, ldk_, ldp_, ldr_, nl_, nk_ = (
             vec.int64(args[i]) for i in (1, 2, 3, 5, 7, 8, 9, 10, 11, 12))
         below_, behind_ = args[13], args[14]
-        mp = _data(context, builder, signature, args, 0)
-        bp = _data(context, builder, signature, args, 4)
-        yp = _data(context, builder, signature, args, 6)
+        mp = array_data(context, builder, signature, args, 0)
+        bp = array_data(context, builder, signature, args, 4)
+        yp = array_data(context, builder, signature, args, 6)
         w = vec.width
         rows = max(1, w // parts)
         bk = vec.load(bp, bo_)

@@ -71,7 +71,7 @@ from ._config import (AVX512_VECTOR_BYTES, accumulator_kernel, parallel_kernel, 
 from .conv3d import _channel_sum, _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import narrow_fits, shaped_tile_fma, tile_cols, tile_rows, tile_shape, vector_lanes
-from .winograd import _data, _Vectors
+from .vector_ir import Vectors, array_data
 from .winograd3d import _input_tile, _scratch_stride, _tile_at, tile_count, winograd_applies
 
 # Work split of the weight gradient (weight_split; see the module docstring).
@@ -145,12 +145,12 @@ def _grad_vector(typingctx, d, ko, ldp, wo, seg, nseg, nl, s, so, ses):
     dtype = as_dtype(d.dtype)
 
     def codegen(context, builder, signature, args):
-        vec = _Vectors(builder, dtype)
+        vec = Vectors(builder, dtype)
         b = builder
         ko_, ldp_, wo_, nseg_, nl_, so_, ses_ = (vec.int64(args[i]) for i in (1, 2, 3, 5, 6, 8, 9))
-        dp = _data(context, builder, signature, args, 0)
-        gp = _data(context, builder, signature, args, 4)
-        sp = _data(context, builder, signature, args, 7)
+        dp = array_data(context, builder, signature, args, 0)
+        gp = array_data(context, builder, signature, args, 4)
+        sp = array_data(context, builder, signature, args, 7)
         w = vec.width
         i64v = ir.VectorType(vec.i64, w)
         cols = (ir.Constant(i64v, list(range(w))), ir.Constant(i64v, list(range(w, 2 * w))))

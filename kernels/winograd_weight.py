@@ -94,8 +94,8 @@ from ._config import accumulator_kernel, parallel_kernel
 from .conv3d import _channel_sum, _round_up
 from .conv_layout import _pad_channels_last
 from .microkernel import tile_cols, tile_fma, tile_rows, tile_shape
-from .winograd import (FILTER_SCALE_5X5, FILTER_TRANSFORM_5X5, OUTPUT_TRANSFORM, _data, _form,
-                       _input_tile, _Vectors)
+from .vector_ir import Vectors, array_data
+from .winograd import FILTER_SCALE_5X5, FILTER_TRANSFORM_5X5, OUTPUT_TRANSFORM, _form, _input_tile
 
 # Work split of the weight gradient (weight_split; see the module docstring).
 WEIGHT_TILES = 64        # 2x2 tiles of dy per transform-and-multiply step of a task, or ...
@@ -133,12 +133,12 @@ def _grad_tiles(typingctx, d, do, wo, ncols, below, nt, s, so, ses, u):
     n = len(at_)
 
     def codegen(context, builder, signature, args):
-        vec = _Vectors(builder, dtype)
+        vec = Vectors(builder, dtype)
         b = builder
         do_, wo_, ncols_, nt_, so_, ses_ = (vec.int64(args[i]) for i in (1, 2, 3, 5, 7, 8))
         below_ = b.icmp_unsigned("!=", args[4], ir.Constant(args[4].type, 0))
-        dp = _data(context, builder, signature, args, 0)
-        sp = _data(context, builder, signature, args, 6)
+        dp = array_data(context, builder, signature, args, 0)
+        sp = array_data(context, builder, signature, args, 6)
         w = vec.width
         even = list(range(0, 2 * w, 2))
         odd = list(range(1, 2 * w, 2))
