@@ -34,9 +34,10 @@ Layout: the input is padded physically once into channels-last rows (conv3d's
 per (e, panel). The transforms are explicit vector code
 (:class:`~fastnet.kernels.vector_ir.Vectors`): the input transform (:func:`_input_tile`) takes W
 channels per step, B^T along depth first (each of its rows combines two planes of the window),
-then along height and width as the 2-D transform does; the output transform (:func:`_output_tiles`) loads a tile's 64 values of
-M once, sums over depth, height, then width, and transposes W tiles x W channels in registers so
-that each output row gets contiguous stores of up to 2W values. Per work unit the products and
+then along height and width as the 2-D transform does; the output transform
+(:func:`_output_tiles`) loads a tile's 64 values of M once, sums over depth, height, then width,
+and transposes W tiles x W channels in registers so that each output row gets contiguous stores
+of up to 2W values. Per work unit the products and
 the output transform run one NR-wide panel of output channels at a time, so M holds one panel.
 Both address their n^3 values from 3n offsets (n along each axis), not n^3 precomputed ones: LLVM
 hoisted those out of the loops and spilled them (the stride-2 input transform 2.8x slower in a
@@ -151,6 +152,7 @@ WINOGRAD_STRIDE2_MAX_FILTERS = 8192
 WINOGRAD_STRIDE2_MIN_TILES = 512
 WINOGRAD_STRIDE2_MIN_FILL = 0.8
 
+
 def winograd_applies(fd, fh, fw, sd, sh, sw):
     """Whether Winograd F(2x2x2, 3x3x3) computes this convolution: 3x3x3 filters at stride 1."""
     return fd == fh == fw and fd in WINOGRAD_SIZES and sd == 1 and sh == 1 and sw == 1
@@ -190,6 +192,7 @@ def winograd_stride2_ok(channels_in, channels_out, outputs, tiles, fd, fh, fw, s
             and channels_out >= WINOGRAD_STRIDE2_MIN_OUT_CHANNELS
             and channels_in * channels_out <= WINOGRAD_STRIDE2_MAX_FILTERS
             and tiles >= WINOGRAD_STRIDE2_MIN_TILES and outputs >= WINOGRAD_STRIDE2_MIN_FILL * 8 * tiles)
+
 
 def winograd_ok(channels_in, channels_out, tiles, fd, fh, fw, sd, sh, sw, algorithm):
     """Whether to run Winograd: ``algorithm`` "winograd" (the caller checked that it applies),
@@ -481,11 +484,12 @@ def _output_tiles(typingctx, m, mo, mes, ldm, bias, bo, y, yo, ldk, ldp, ldr, nl
                 for r in (0, 1):
                     s = [at([depth[a][j][l] for j in range(n)], r) for l in range(n)]
                     for c in (0, 1):
-                        b.store(b.fadd(at(s, c), bk), b.gep(out, [zero32, ir.Constant(vec.i32, 4 * a + 2 * r + c), t]))
+                        row = ir.Constant(vec.i32, 4 * a + 2 * r + c)
+                        b.store(b.fadd(at(s, c), bk), b.gep(out, [zero32, row, t]))
 
         def results(a, r, c):
-            return [b.load(b.gep(out, [zero32, ir.Constant(vec.i32, 4 * a + 2 * r + c), ir.Constant(vec.i32, t)]))
-                    for t in range(rows)]
+            row = ir.Constant(vec.i32, 4 * a + 2 * r + c)
+            return [b.load(b.gep(out, [zero32, row, ir.Constant(vec.i32, t)])) for t in range(rows)]
 
         def store_row(a, r):
             even = vec.transpose(results(a, r, 0) + [undef] * (w - rows))
