@@ -88,6 +88,19 @@ print(_config.FULL_WIDTH_VECTORS, "zmm" if "zmm" in asm else "ymm" if "ymm" in a
 """
 
 
+def avx2_errors(script):
+    """Run ``script`` in a fresh process under the AVX2 recipe (NUMBA_CPU_NAME=znver3
+    NUMBA_CPU_FEATURES="": 8 float32 lanes and 6-row tiles, also on an AVX-512 host), two threads.
+    The script prints the vector width in bytes, then relative errors; returns the errors, as
+    floats, after checking that the width was AVX2's (32)."""
+    env = dict(os.environ, NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="", NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    width, *errors = out.stdout.split()
+    assert width == "32", width
+    return [float(e) for e in errors]
+
+
 def codegen_probe(mode="plain", **env):
     """Run a fresh process that imports fastnet (after decorating a Numba function first, with
     ``mode="numba-first"``) and compiles a small fused multiply-add loop, under ``env`` and without

@@ -5,10 +5,6 @@ kernels'), the float32 error bound, NaN propagation, determinism across thread c
 rule, validation, the Conv3d layer, and AVX2's tile shapes in a fresh process. (The 1-D tables are
 winograd.py's, checked in exact arithmetic by test_winograd_stride2.py.)"""
 
-import os
-import subprocess
-import sys
-
 import numba
 import numpy as np
 import pytest
@@ -18,7 +14,7 @@ from fastnet import layers
 from fastnet.kernels import _config, winograd, winograd3d
 from fastnet.ops import conv3d, conv3d_backward
 from fastnet.reference import naive_conv
-from helpers import DTYPES, assert_close, conv_problem, conv_scale, rng
+from helpers import DTYPES, assert_close, avx2_errors, conv_problem, conv_scale, rng
 
 # (x shape, K, padding): odd and even sizes on every axis (an odd Do, Ho or Wo leaves half tiles;
 # an even padded size a last plane no window reads), batch 1, C and K not multiples of anything
@@ -234,10 +230,6 @@ def test_avx2_tile_shapes():
     """The AVX2 recipe (NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES=""): 6-row tiles and 8 float32
     lanes, in a fresh process (rows of 15 tiles: an unmasked output step of 8 tiles, then more;
     K = 3 on the narrow tiles)."""
-    env = dict(os.environ, NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="", NUMBA_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, "-c", _OTHER_TARGET], env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert out.returncode == 0, out.stderr
-    width, *errors = out.stdout.split()
-    assert width == "32" and len(errors) == 4
-    assert all(float(e) <= 1e-5 for e in errors[:2]) and all(float(e) <= 1e-12 for e in errors[2:]), errors
+    errors = avx2_errors(_OTHER_TARGET)
+    assert len(errors) == 4
+    assert all(e <= 1e-5 for e in errors[:2]) and all(e <= 1e-12 for e in errors[2:]), errors

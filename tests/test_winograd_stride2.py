@@ -5,9 +5,6 @@ differences (the backward passes are the direct kernels'), the float32 error bou
 propagation, determinism across thread counts, the "auto" rule, validation, and AVX2's tile shapes
 in a fresh process."""
 
-import os
-import subprocess
-import sys
 from fractions import Fraction
 
 import numba
@@ -20,7 +17,7 @@ from fastnet.kernels import _config, winograd
 from fastnet.kernels import conv2d as k2
 from fastnet.ops import conv2d, conv2d_backward
 from fastnet.reference import naive_conv
-from helpers import DTYPES, assert_close, assert_filter_transform, conv_problem, conv_scale, rng
+from helpers import DTYPES, assert_close, assert_filter_transform, avx2_errors, conv_problem, conv_scale, rng
 
 # (x shape, K, padding, r): odd and even sizes (an odd Ho or Wo leaves half tiles; an even padded
 # size a last row no window reads), batch 1, C and K not multiples of anything, padding 0..r (r:
@@ -259,10 +256,6 @@ def test_avx2_tile_shapes():
     """The AVX2 recipe (NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES=""): 6-row tiles and 8 float32
     lanes, in a fresh process, both forms (rows of 16 tiles: an unmasked output step of 8 tiles,
     then more)."""
-    env = dict(os.environ, NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="", NUMBA_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, "-c", _OTHER_TARGET], env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert out.returncode == 0, out.stderr
-    width, *errors = out.stdout.split()
-    assert width == "32" and len(errors) == 8
-    assert all(float(e) <= 1e-5 for e in errors[:4]) and all(float(e) <= 1e-12 for e in errors[4:]), errors
+    errors = avx2_errors(_OTHER_TARGET)
+    assert len(errors) == 8
+    assert all(e <= 1e-5 for e in errors[:4]) and all(e <= 1e-12 for e in errors[4:]), errors
