@@ -225,7 +225,7 @@ def conv3d(x, w, b=None, stride=1, padding=0, algorithm="auto"):
         and at least 64 2x2x2 output tiles (``fastnet.kernels.winograd3d.WINOGRAD_*``), where it
         measured 1.1-2x faster than the direct kernels; the stride-2 form with AVX-512 only, for
         C >= 32, K >= 64, C*K <= 8192 and at least 512 tiles (``WINOGRAD_STRIDE2_*``), where it
-        measured 1.08-1.22x faster; else the direct kernels. Winograd's float32 error,
+        measured 1.02-1.24x faster; else the direct kernels. Winograd's float32 error,
         ``max(abs(error)) / max(abs(y))``, measured 3e-7 to 1e-6 for unit-normal data and C =
         32..256, no more than the direct kernels' (see :mod:`fastnet.kernels.winograd3d`; tests
         bound it by 1e-5). At stride 1 a NaN or infinity in x reaches, as NaN, every output of the
