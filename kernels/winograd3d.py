@@ -240,20 +240,34 @@ def _g_axis(src, dst, outer, inner, g):
     + s]`` (whole rows), g (n, 3) float64: a FILTER_TRANSFORM. Its coefficients (0, +-1, +-1/2)
     make every product exact, so each value is its taps' sum, rounded as written in the tables.
 
-    One loop per destination row, over row views: LLVM vectorises each (a loop writing all the
-    rows needs more run-time overlap checks than it makes, and flat indices ``base + r``, which
-    may be negative as far as it knows, became gathers and scatters)."""
-    nr = src.shape[1]
+    The rows s of one (o, a) are contiguous, so each destination block (o, i) is one loop over
+    ``inner`` rows at once, which LLVM vectorises; a row with a single coefficient 1 is a copy.
+    The stride-1 weight transform against the hand-written 4-row form this replaced (two Zen 4
+    threads, the fastest of 12 alternating rounds, 2026-12-07): 256 -> 256 channels 2.32 ms
+    against 2.14, 128 -> 128 0.35 against 0.33 (a loop per row over its nr values, with the
+    coefficients applied to every row: 2.2-2.8 against 1.9-2.1)."""
     n = g.shape[0]
+    span = inner * src.shape[1]
+    flat_src = src.reshape(src.size)
+    flat_dst = dst.reshape(dst.size)
     for o in range(outer):
-        for s in range(inner):
-            a0 = src[(3 * o) * inner + s]
-            a1 = src[(3 * o + 1) * inner + s]
-            a2 = src[(3 * o + 2) * inner + s]
-            for i in range(n):
-                g0, g1, g2 = g[i, 0], g[i, 1], g[i, 2]
-                d = dst[(n * o + i) * inner + s]
-                for r in range(nr):
+        a0 = flat_src[(3 * o) * span:]
+        a1 = flat_src[(3 * o + 1) * span:]
+        a2 = flat_src[(3 * o + 2) * span:]
+        for i in range(n):
+            g0, g1, g2 = g[i, 0], g[i, 1], g[i, 2]
+            d = flat_dst[(n * o + i) * span:]
+            if g1 == 0 and g2 == 0 and g0 == 1:
+                for r in range(span):
+                    d[r] = a0[r]
+            elif g0 == 0 and g2 == 0 and g1 == 1:
+                for r in range(span):
+                    d[r] = a1[r]
+            elif g0 == 0 and g1 == 0 and g2 == 1:
+                for r in range(span):
+                    d[r] = a2[r]
+            else:
+                for r in range(span):
                     d[r] = g0 * a0[r] + g1 * a1[r] + g2 * a2[r]
 
 
