@@ -271,11 +271,11 @@ class Dense(Layer):
     def backward(self, dy, input_grad=True):
         x = self._cached()
         dy = self._check_dy(dy, (x.shape[0], self.out_features), x.dtype)
-        # one fused kernel computes dx with dw (dy @ w: a small share of the work); dw goes
-        # straight into the weight's gradient where that is zero since zero_grad()
+        # one fused kernel computes dx (unless input_grad is False) with dw; dw goes straight
+        # into the weight's gradient where that is zero since zero_grad()
         target = self.weight.grad_target()
         try:
-            dx, dw, db = ops.dense_backward(x, self.weight.value, dy, dw=target)
+            dx, dw, db = ops.dense_backward(x, self.weight.value, dy, dw=target, input_grad=bool(input_grad))
         except BaseException:
             if target is not None:
                 self.weight.zero_grad()   # not written: still owed its zeros
@@ -284,7 +284,7 @@ class Dense(Layer):
             self.weight.accumulate_grad(dw)
         if self.bias is not None:
             self.bias.accumulate_grad(db)
-        return dx if input_grad else None
+        return dx
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.in_features,):

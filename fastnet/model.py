@@ -102,15 +102,21 @@ class Sequential:
         """Back-propagate ``dloss`` (gradient of the loss w.r.t. the output of the last ``forward``);
         accumulates every parameter's ``.grad`` and returns the gradient w.r.t. the input.
 
-        ``input_grad=False`` returns None instead and lets the first layer skip that gradient
-        (a whole backward-data convolution for a convolutional first layer); ``fit`` uses it, as
-        PyTorch skips inputs that do not require grad.
+        ``input_grad=False`` returns None instead and skips the work no parameter's gradient
+        needs: the first layer with parameters computes no input gradient (a whole
+        backward-data convolution for a convolutional first layer, half the backward of a
+        Dense one), and the parameter-free layers before it (a ``Flatten`` in front of an MLP)
+        are not run backward at all. ``fit`` uses it, as PyTorch skips inputs that do not
+        require grad.
         """
         input_grad = _validate_bool(input_grad, "input_grad")
+        first = 0
+        if not input_grad:
+            first = next((i for i, layer in enumerate(self.layers) if layer.parameters()), len(self.layers))
         grad = dloss
-        for i in range(len(self.layers) - 1, -1, -1):
-            grad = self.layers[i].backward(grad, input_grad=input_grad or i > 0)
-        return grad
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            grad = self.layers[i].backward(grad, input_grad=input_grad or i > first)
+        return None if not input_grad else grad
 
     def parameters(self):
         """Every :class:`Parameter`, in layer order (weight before bias)."""

@@ -421,21 +421,29 @@ def _transposes_w(x, w):
 
 
 def dense_backward(x, w, dy, dx, dw, db):
-    """dx = dy @ w (N, in), dw = dy.T @ x (out, in), db = dy.sum(0) (out,), all preallocated.
+    """dx = dy @ w (N, in), dw = dy.T @ x (out, in), db = dy.sum(0) (out,), all preallocated;
+    dx None: dw and db only (a network's first layer, whose input needs no gradient).
 
-    dx and dw cost the same number of flops: with T threads each gets about T/2 row blocks.
-    At most SKINNY_BACKWARD_ROWS rows and w of SKINNY_BACKWARD_BYTES or more:
-    :func:`_dense_backward_skinny` (no BLAS).
+    dx and dw cost the same number of flops: with T threads each gets about T/2 row blocks
+    (without dx, dw gets all T). At most SKINNY_BACKWARD_ROWS rows and w of
+    SKINNY_BACKWARD_BYTES or more: :func:`_dense_backward_skinny` (no BLAS; it computes dx
+    with dw, w row by row, so without dx it writes a scratch one: extra memory N x in values).
     """
     if x.shape[0] <= SKINNY_BACKWARD_ROWS and w.nbytes >= SKINNY_BACKWARD_BYTES:
-        _dense_backward_skinny(x, w, dy, dx, dw, db, _skinny_blocks(w.shape[0]))
+        _dense_backward_skinny(x, w, dy, np.empty_like(x) if dx is None else dx, dw, db,
+                               _skinny_blocks(w.shape[0]))
         return
     address, funcs = _blas(x.dtype)
+    threads = numba.get_num_threads()
+    if dx is None:   # no dx tasks; an empty array of dx's type keeps the kernels' one signature
+        dx = np.empty((0, x.shape[1]), dtype=x.dtype)
+        blocks_x, blocks_w = 0, _n_blocks(dy.shape[1], threads if funcs else 1)
+    else:
+        half = (threads + 1) // 2 if funcs else 1
+        blocks_x, blocks_w = _n_blocks(dy.shape[0], half), _n_blocks(dy.shape[1], half)
     if not funcs:   # a BLAS that cannot be made single-threaded: one call per product
-        _dense_backward_dot(x, w, dy, dx, dw, db, 1, 1)
+        _dense_backward_dot(x, w, dy, dx, dw, db, min(1, blocks_x), 1)
         return
-    half = (numba.get_num_threads() + 1) // 2
-    blocks_x, blocks_w = _n_blocks(dy.shape[0], half), _n_blocks(dy.shape[1], half)
     with _SerialBlas(funcs):
         if address:
             _dense_backward(x, w, dy, dx, dw, db, blocks_x, blocks_w, address)

@@ -130,6 +130,8 @@ BAD = [
     (TypeError, r"dy: dtype float64 does not match x dtype float32",
      lambda: ops.dense_backward(X, W, np.zeros((2, 4)))),
     (ValueError, r"w: expected shape \(out_features, 3\)", lambda: ops.dense_backward(X, W.T, np.zeros((2, 3), np.float32))),
+    (TypeError, r"^input_grad: expected True or False, got 'no'",
+     lambda: ops.dense_backward(X, W, np.zeros((2, 4), np.float32), input_grad="no")),
 ]
 
 

@@ -26,8 +26,14 @@ def _check_dense(shape, dtype):
     x, w, b, dy = _data(*shape, dtype)
     assert_close(ops.dense(x, w, b), naive.dense(x, w, b), dtype, scale=4)
     assert_close(ops.dense(x, w), naive.dense(x, w), dtype, scale=4)
-    for got, want in zip(ops.dense_backward(x, w, dy), naive.dense_backward(x, w, dy)):
+    reference = naive.dense_backward(x, w, dy)
+    for got, want in zip(ops.dense_backward(x, w, dy), reference):
         assert_close(got, want, dtype, scale=4)
+    # without dx (a first layer): dw on all the threads, the same values
+    dx, dw, db = ops.dense_backward(x, w, dy, input_grad=False)
+    assert dx is None
+    assert_close(dw, reference[1], dtype, scale=4)
+    assert_close(db, reference[2], dtype, scale=4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -132,6 +138,10 @@ def test_dense_ops_take_the_skinny_kernels_for_few_rows(monkeypatch):
         monkeypatch.setattr(dense_kernels, name, fail)
     monkeypatch.setattr(dense_kernels, "SKINNY_BACKWARD_BYTES", 0)
     for got, want in zip(ops.dense_backward(x, w, dy), naive.dense_backward(x, w, dy)):
+        assert_close(got, want, np.float64)
+    dx, dw, db = ops.dense_backward(x, w, dy, input_grad=False)
+    assert dx is None
+    for got, want in zip((dw, db), naive.dense_backward(x, w, dy)[1:]):
         assert_close(got, want, np.float64)
     monkeypatch.undo()
     monkeypatch.setattr(dense_kernels, "_dense_forward_skinny", fail)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastnet import callbacks as fastnet_callbacks
-from fastnet import datasets, losses, optim, zoo
+from fastnet import datasets, losses, ops, optim, zoo
 from fastnet.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU, Sigmoid, Tanh
 from fastnet.model import EarlyStopping, History, LearningRateScheduler, Sequential, load
 
@@ -101,6 +101,36 @@ def test_backward_without_input_gradient_gives_the_same_parameter_gradients():
         assert np.array_equal(p.grad, want)
     with pytest.raises(TypeError, match="^input_grad: expected True or False, got 'no'"):
         model.backward(loss(model(x), target)[1], input_grad="no")
+
+
+def test_backward_without_input_gradient_skips_the_layers_before_the_first_weights(monkeypatch):
+    """An MLP on images: the Flatten in front is not run backward and the first Dense computes no
+    dx (half its backward); the parameter gradients are those of the full backward."""
+    model = Sequential([Flatten(), Dense(16, 8, dtype=np.float64, seed=0), Sigmoid(),
+                        Dense(8, 3, dtype=np.float64, seed=1)])
+    loss = losses.CrossEntropy()
+    x = rng(7).standard_normal((5, 1, 4, 4))
+    target = np.array([1, 0, 2, 2, 1])
+    model.zero_grad()
+    model.backward(loss(model(x), target)[1])
+    full = [p.grad.copy() for p in model.parameters()]
+    flags = []
+    dense_backward = ops.dense_backward
+
+    def spy(*args, input_grad=True, **kwargs):
+        flags.append(input_grad)
+        return dense_backward(*args, input_grad=input_grad, **kwargs)
+
+    def not_run(*args, **kwargs):
+        raise AssertionError("Flatten.backward ran")
+
+    monkeypatch.setattr(ops, "dense_backward", spy)
+    monkeypatch.setattr(model.layers[0], "backward", not_run)
+    model.zero_grad()
+    assert model.backward(loss(model(x), target)[1], input_grad=False) is None
+    assert flags == [True, False]
+    for p, want in zip(model.parameters(), full):
+        np.testing.assert_allclose(p.grad, want, rtol=1e-12, atol=1e-15)
 
 
 # ---- the PyTorch-style API ------------------------------------------------------------------------

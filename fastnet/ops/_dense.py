@@ -69,7 +69,7 @@ def dense(x, w, b=None):
 
 
 @traced("dense_backward")
-def dense_backward(x, w, dy, dw=None):
+def dense_backward(x, w, dy, dw=None, input_grad=True):
     """Gradients of ``y = x @ w.T + b``.
 
     Parameters
@@ -81,14 +81,17 @@ def dense_backward(x, w, dy, dw=None):
         Where to write dw (every element; it must not overlap x, w or dy): a layer writes a
         parameter's gradient this way without a temporary and a pass to add it
         (:meth:`fastnet.parameter.Parameter.grad_target`). Default: a new array.
+    input_grad : bool, default True. False skips dx (returned as None): a network's first layer,
+        whose input needs no gradient (half the backward's multiplies).
 
     Returns
     -------
-    dx : ndarray of shape (N, in_features), ``dy @ w``
+    dx : ndarray of shape (N, in_features), ``dy @ w``; None when ``input_grad`` is False
     dw : ndarray of shape (out_features, in_features), ``dy.T @ x`` (the given ``dw``, if any)
     db : ndarray of shape (out_features,), ``dy.sum(0)`` (returned even when the forward had no
         bias).
     """
+    input_grad = _validate.boolean(input_grad, "input_grad")
     x = _validate.float_array(x, "x", ndim=2)
     w = _validate.float_array(w, "w", ndim=2)
     dy = _validate.float_array(dy, "dy", ndim=2)
@@ -97,7 +100,7 @@ def dense_backward(x, w, dy, dw=None):
     _check_nonempty(w, "w")
     _check_weight(x, w)
     _validate.shape_equals(dy, (x.shape[0], w.shape[0]), "dy")
-    dx = np.empty_like(x)
+    dx = np.empty_like(x) if input_grad else None
     if dw is None:
         dw = np.empty_like(w)
     else:
