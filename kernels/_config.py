@@ -156,6 +156,12 @@ def ieee_parallel_kernel(fn):
     return _cache.attach(njit(parallel=True, **dict(_COMMON, fastmath={"contract"}))(fn))
 
 
+def ieee_serial_kernel(fn):
+    """Decorate a serial helper of an :func:`ieee_parallel_kernel` (one chunk of its update): the
+    same fast-math, multiply-adds fused only."""
+    return _cache.attach(njit(parallel=False, **dict(_COMMON, fastmath={"contract"}))(fn))
+
+
 def strict_kernel(fn):
     """Decorate a tiny helper that must keep IEEE evaluation order (no fast-math at all): e.g. an
     addition whose chains LLVM would otherwise regroup under ``reassoc``. Inlined by LLVM into

@@ -339,12 +339,13 @@ def _sgd_numpy(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_de
     (0.0, 0.0, False, 0.0), (0.0, 0.0, False, 0.01), (0.9, 0.0, False, 0.0), (0.9, 0.1, False, 0.01),
     (0.9, 0.0, True, 0.001)])
 @pytest.mark.parametrize("contiguous", [True, False], ids=["fused-kernel", "numpy-fallback"])
+@pytest.mark.parametrize("n", [70_001, 1_001], ids=["chunks", "one-chunk"])
 def test_sgd_update_fused_kernel_and_fallback_match_the_rule(dtype, momentum, dampening, nesterov, weight_decay,
-                                                            contiguous):
-    """sgd_update on C-contiguous arrays (the fused parallel kernel, over more than one chunk) and on
-    strided views (NumPy) both follow the rule, two steps (first and later), in the arrays' dtype."""
+                                                            contiguous, n):
+    """sgd_update on C-contiguous arrays (the fused kernel: in parallel over several chunks, the
+    last one short, or one chunk with no parallel region) and on strided views (NumPy) both follow
+    the rule, two steps (first and later), in the arrays' dtype."""
     g = np.random.default_rng(3)
-    n = 70_001   # several of the kernel's chunks, the last one short
     base = g.standard_normal(2 * n).astype(dtype)
     param = base[:n].copy() if contiguous else base[::2]   # a strided view: the NumPy path
     grads = [g.standard_normal(n).astype(dtype) for _ in range(2)]
@@ -385,12 +386,13 @@ FUSED_RULES = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rule,states,hyper", FUSED_RULES,
                          ids=[f"{r.__name__}-{i}" for i, (r, _, _) in enumerate(FUSED_RULES)])
-def test_fused_kernels_match_the_numpy_rules(rule, states, hyper, dtype):
-    """Each rule on C-contiguous arrays (its fused parallel kernel, over several chunks, the last
-    one short) and on strided views (its NumPy code), three steps with a NaN gradient element in
-    the last, against the NumPy code in float64; the state arrays too."""
+@pytest.mark.parametrize("n", [70_001, 1_001], ids=["chunks", "one-chunk"])
+def test_fused_kernels_match_the_numpy_rules(rule, states, hyper, dtype, n):
+    """Each rule on C-contiguous arrays (its fused kernel: in parallel over several chunks, the
+    last one short, or one chunk with no parallel region) and on strided views (its NumPy code),
+    three steps with a NaN gradient element in the last, against the NumPy code in float64; the
+    state arrays too."""
     g = np.random.default_rng(4)
-    n = 70_001
     start = g.standard_normal(n)
     grads = [g.standard_normal(n) for _ in range(3)]
     grads[2][5] = np.nan   # a NaN gradient reaches the parameter and the state, as in NumPy
