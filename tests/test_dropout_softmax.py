@@ -164,8 +164,9 @@ def test_softmax_bad_input():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("slope", [0.01, 0.2, -0.5])
-def test_leaky_relu(slope, dtype):
-    x = rng(6).standard_normal((3, 4, 5)).astype(dtype)
+@pytest.mark.parametrize("shape", [(3, 4, 5), (3, 100, 120)], ids=["serial", "parallel"])
+def test_leaky_relu(slope, dtype, shape):
+    x = rng(6).standard_normal(shape).astype(dtype)
     x[0, 0, :3] = [0.0, np.nan, -0.0]
     y = ops.leaky_relu(x, slope)
     np.testing.assert_array_equal(y, naive.leaky_relu(x, slope))
