@@ -206,6 +206,8 @@ BAD = [
      lambda: ops.cross_entropy(L, np.array([0, 3, 4]))),
     (ValueError, r"labels: expected every label in \[0, 4\), got -1 at index 0",
      lambda: ops.cross_entropy(L, np.array([-1, 3, 9]))),
+    (ValueError, r"labels: expected every label in \[0, 4\), got 9223372036854775808 at index 1",
+     lambda: ops.cross_entropy(L, np.array([0, 2**63, 1], dtype=np.uint64))),   # negative as int64
     (ValueError, r"labels: expected shape \(3,\) \(one label per row of logits\), got \(2,\)",
      lambda: ops.cross_entropy(L, np.array([0, 1]))),
     (ValueError, r"labels: expected a 1-D array, got 2-D .*class indices \(N,\) int", lambda: ops.cross_entropy(L, np.zeros((3, 1), int))),

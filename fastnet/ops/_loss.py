@@ -16,8 +16,14 @@ from .._trace import traced
 from ..kernels import losses as _kernels
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _scalar(value, dtype):
-    """``value`` (a float64) as a NumPy scalar of ``dtype``: overflow to inf without a warning."""
+    """``value`` (a float64) as a NumPy scalar of ``dtype``: overflow to inf without a warning
+    (``np.errstate`` only where a float32 can overflow: it costs a microsecond)."""
+    if dtype == np.float64 or not abs(value) > _FLOAT32_MAX:   # NaN: not > anything
+        return dtype.type(value)
     with np.errstate(over="ignore", invalid="ignore"):
         return dtype.type(value)
 
@@ -40,16 +46,20 @@ def _labels(labels, n_rows, n_classes, ignore_index=None):
     if labels.shape[0] != n_rows:
         raise ValueError(f"labels: expected shape ({n_rows},) (one label per row of logits), "
                          f"got {labels.shape}")
-    outside = (labels < 0) | (labels >= n_classes)
-    if ignore_index is not None:
+    if ignore_index is None:
+        # int64 (a uint64 label past its range turns negative, and is refused)
+        indices = np.ascontiguousarray(labels, dtype=np.int64)
+        i = _kernels.first_label_outside(indices, n_classes)
+    else:
+        outside = (labels < 0) | (labels >= n_classes)
         outside &= labels != ignore_index
-    bad = np.flatnonzero(outside)
-    if bad.size:
-        i = int(bad[0])
+        bad = np.flatnonzero(outside)
+        i = int(bad[0]) if bad.size else -1
+    if i >= 0:
         also = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
         raise ValueError(f"labels: expected every label in [0, {n_classes}){also}, got {labels[i]} "
                          f"at index {i}")
-    return np.ascontiguousarray(labels, dtype=np.int64)
+    return indices if ignore_index is None else np.ascontiguousarray(labels, dtype=np.int64)
 
 
 def _logits(logits, name="logits"):
