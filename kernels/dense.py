@@ -9,7 +9,8 @@ batch of a few rows, where the product is memory-bound, takes the skinny kernels
 once, one dot or axpy per w row and batch row).
 
 Threads: one pool, fastnet's. BLAS is called single-threaded from inside ``prange``, each
-iteration computing a block of the output; the forward's bias is written into its block for
+iteration computing a block of the output (products of up to SERIAL_MACS multiply-adds: one
+block, on the calling thread); the forward's bias is written into its block for
 the gemm to accumulate onto (beta = 1), and ``db`` (backward) summed in the iteration that
 computes the matching rows of dw. The forward's blocks split whichever of N and
 out_features is larger (columns where out_features >= N): OpenBLAS's single-threaded sgemm ran a
@@ -81,6 +82,12 @@ SKINNY_BLOCKS = 16    # blocks of output features (at most; fixed by the shapes,
 # streams from memory. float64 gained nothing (256x784 -> 512 2.11 / 2.06). Extra memory: one
 # transposed copy of w.
 TRANSPOSED_W_CORES = ("SkylakeX",)
+# Products of at most this many multiply-adds (N x in x out) run on the calling thread, in one
+# block, with no parallel region: its fork and join cost more than a second thread saves. Two
+# Zen 4 threads, float32, 2026-12-07, the dispatchers' us with two blocks / one, forward |
+# backward | backward without dx: 64x64 -> 10 6.2 / 5.4 | 6.7 / 5.3 | 6.8 / 4.3; 64x64 -> 64
+# 9.1 / 9.5 | 10.4 / 13.0 | 8.5 / 8.3; 64x120 -> 84 14.5 / 17.5 | 17.7 / 27.6 | 12.6 / 15.8.
+SERIAL_MACS = 1 << 17
 TRANSPOSED_W_MAX_BYTES = 4 * 2**20
 
 
@@ -107,6 +114,16 @@ def _fill_bias(out, r0, r1, c0, c1, b):
             row[j] = bias[j]
 
 
+@serial_kernel
+def _forward_block(x, w, b, out, blk, n_blocks, by_columns, address):
+    """Block ``blk`` of :func:`_dense_forward`."""
+    r0, r1, c0, c1 = _block_bounds(blk, n_blocks, x.shape[0], w.shape[0], by_columns)
+    has_bias = b.shape[0] > 0
+    if has_bias:
+        _fill_bias(out, r0, r1, c0, c1, b)
+    gemm(address, x[r0:r1], False, w[c0:c1], True, out[r0:r1, c0:c1], has_bias)
+
+
 @parallel_kernel
 def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
     """out = x @ w.T (+ b when b.shape[0] > 0), in n_blocks blocks, one per iteration: blocks of
@@ -114,29 +131,38 @@ def _dense_forward(x, w, b, out, n_blocks, by_columns, address):
     gemm at ``address`` (:mod:`fastnet.kernels.cblas`). A bias is written into the block first
     and the product accumulated onto it (gemm's beta = 1, as PyTorch's addmm): OpenBLAS then
     skips its pass zeroing the block, and no pass adds the bias after. 1-2.5% faster on the bench's
-    256x784 -> 512 and 1024-cubed layers (2 threads, Zen 3, float32, 2026-12-06)."""
-    for blk in prange(n_blocks):
-        r0, r1, c0, c1 = _block_bounds(np.int64(blk), n_blocks, x.shape[0], w.shape[0], by_columns)
-        has_bias = b.shape[0] > 0
-        if has_bias:
-            _fill_bias(out, r0, r1, c0, c1, b)
-        gemm(address, x[r0:r1], False, w[c0:c1], True, out[r0:r1, c0:c1], has_bias)
+    256x784 -> 512 and 1024-cubed layers (2 threads, Zen 3, float32, 2026-12-06). One block: on
+    the calling thread, with no parallel region (SERIAL_MACS)."""
+    if n_blocks == 1:
+        _forward_block(x, w, b, out, np.int64(0), n_blocks, by_columns, address)
+    else:
+        for blk in prange(n_blocks):
+            _forward_block(x, w, b, out, np.int64(blk), n_blocks, by_columns, address)
+
+
+@serial_kernel
+def _forward_block_transposed(x, w, b, out, blk, n_blocks, address):
+    """Block ``blk`` of :func:`_dense_forward_transposed`."""
+    _, _, c0, c1 = _block_bounds(blk, n_blocks, x.shape[0], w.shape[0], True)
+    w_t = np.empty((w.shape[1], c1 - c0), dtype=w.dtype)
+    transpose_block(w[c0:c1], w_t)
+    has_bias = b.shape[0] > 0
+    if has_bias:
+        _fill_bias(out, 0, x.shape[0], c0, c1, b)
+    gemm(address, x, False, w_t, False, out[:, c0:c1], has_bias)
 
 
 @parallel_kernel
 def _dense_forward_transposed(x, w, b, out, n_blocks, address):
-    """:func:`_dense_forward` by blocks of columns (one block: all of them), each from a private
-    copy of its rows of w transposed, (in_features, block) (:func:`~.transpose.transpose_block`),
-    which gemm takes untransposed: see TRANSPOSED_W_CORES. Where out_features >= N (the column
-    split's shapes), on any thread count."""
-    for blk in prange(n_blocks):
-        _, _, c0, c1 = _block_bounds(np.int64(blk), n_blocks, x.shape[0], w.shape[0], True)
-        w_t = np.empty((w.shape[1], c1 - c0), dtype=w.dtype)
-        transpose_block(w[c0:c1], w_t)
-        has_bias = b.shape[0] > 0
-        if has_bias:
-            _fill_bias(out, 0, x.shape[0], c0, c1, b)
-        gemm(address, x, False, w_t, False, out[:, c0:c1], has_bias)
+    """:func:`_dense_forward` by blocks of columns (one block: all of them, on the calling
+    thread), each from a private copy of its rows of w transposed, (in_features, block)
+    (:func:`~.transpose.transpose_block`), which gemm takes untransposed: see
+    TRANSPOSED_W_CORES. Where out_features >= N (the column split's shapes), on any thread count."""
+    if n_blocks == 1:
+        _forward_block_transposed(x, w, b, out, np.int64(0), n_blocks, address)
+    else:
+        for blk in prange(n_blocks):
+            _forward_block_transposed(x, w, b, out, np.int64(blk), n_blocks, address)
 
 
 @parallel_kernel
@@ -182,22 +208,33 @@ def _column_sums(dy, start, stop, db):
             db[j] += row[j]
 
 
+@serial_kernel
+def _backward_block(x, w, dy, dx, dw, db, task, n_blocks_x, n_blocks_w, address):
+    """Task ``task`` of :func:`_dense_backward`."""
+    r0, r1, c0, c1, of_dw = _backward_task(task, n_blocks_x, n_blocks_w, dy.shape)
+    if not of_dw:
+        gemm(address, dy[r0:r1], False, w, False, dx[r0:r1], False)
+    else:
+        _column_sums(dy, c0, c1, db[c0:c1])
+        gemm(address, dy[:, c0:c1], True, x, False, dw[c0:c1], False)
+
+
 @parallel_kernel
-def _dense_backward(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w, address):
+def _dense_backward(x, w, dy, dx, dw, db, n_blocks_x, n_blocks_w, address, serial):
     """dx = dy @ w (N, in), dw = dy.T @ x (out, in), db = dy.sum(0) (out,), all preallocated.
 
     Iterations [0, n_blocks_x) each compute a block of rows of dx; the next n_blocks_w each
     compute a block of rows of dw (= a block of columns of dy, which NumPy's OpenBLAS gemm at
     ``address`` reads in place, transposed) and the matching entries of db, summed over rows in
-    order.
+    order. ``serial``: the tasks one after the other on the calling thread, with no parallel
+    region (SERIAL_MACS).
     """
-    for task in prange(n_blocks_x + n_blocks_w):
-        r0, r1, c0, c1, of_dw = _backward_task(np.int64(task), n_blocks_x, n_blocks_w, dy.shape)
-        if not of_dw:
-            gemm(address, dy[r0:r1], False, w, False, dx[r0:r1], False)
-        else:
-            _column_sums(dy, c0, c1, db[c0:c1])
-            gemm(address, dy[:, c0:c1], True, x, False, dw[c0:c1], False)
+    if serial:
+        for task in range(n_blocks_x + n_blocks_w):
+            _backward_block(x, w, dy, dx, dw, db, np.int64(task), n_blocks_x, n_blocks_w, address)
+    else:
+        for task in prange(n_blocks_x + n_blocks_w):
+            _backward_block(x, w, dy, dx, dw, db, np.int64(task), n_blocks_x, n_blocks_w, address)
 
 
 @parallel_kernel
@@ -398,6 +435,8 @@ def dense_forward(x, w, b, out):
         return
     by_columns = w.shape[0] >= x.shape[0]
     blocks = _n_blocks(w.shape[0] if by_columns else x.shape[0], numba.get_num_threads())
+    if x.shape[0] * x.shape[1] * w.shape[0] <= SERIAL_MACS:
+        blocks = 1
     transposed = address and _transposes_w(x, w)
     by_columns = by_columns and blocks > 1   # one block: the whole of out, in place
     with _SerialBlas(funcs):
@@ -434,18 +473,19 @@ def dense_backward(x, w, dy, dx, dw, db):
                                _skinny_blocks(w.shape[0]))
         return
     address, funcs = _blas(x.dtype)
-    threads = numba.get_num_threads()
+    serial = x.shape[0] * x.shape[1] * w.shape[0] <= SERIAL_MACS
+    threads = 1 if serial or not funcs else numba.get_num_threads()
     if dx is None:   # no dx tasks; an empty array of dx's type keeps the kernels' one signature
         dx = np.empty((0, x.shape[1]), dtype=x.dtype)
-        blocks_x, blocks_w = 0, _n_blocks(dy.shape[1], threads if funcs else 1)
+        blocks_x, blocks_w = 0, _n_blocks(dy.shape[1], threads)
     else:
-        half = (threads + 1) // 2 if funcs else 1
+        half = (threads + 1) // 2
         blocks_x, blocks_w = _n_blocks(dy.shape[0], half), _n_blocks(dy.shape[1], half)
     if not funcs:   # a BLAS that cannot be made single-threaded: one call per product
         _dense_backward_dot(x, w, dy, dx, dw, db, min(1, blocks_x), 1)
         return
     with _SerialBlas(funcs):
         if address:
-            _dense_backward(x, w, dy, dx, dw, db, blocks_x, blocks_w, address)
+            _dense_backward(x, w, dy, dx, dw, db, blocks_x, blocks_w, address, serial)
         else:
             _dense_backward_dot(x, w, dy, dx, dw, db, blocks_x, blocks_w)

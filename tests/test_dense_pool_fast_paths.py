@@ -82,12 +82,14 @@ def _blas_kernels(dtype):
     if found is not None:
         address = found.sgemm if dtype == np.float32 else found.dgemm
         kernels.append(("cblas", lambda *a: dense_kernels._dense_forward(*a, address),
-                        lambda *a: dense_kernels._dense_backward(*a, address)))
+                        lambda *a: dense_kernels._dense_backward(*a, address, False)))
+        kernels.append(("cblas, on the calling thread", lambda *a: dense_kernels._dense_forward(*a, address),
+                        lambda *a: dense_kernels._dense_backward(*a, address, True)))
         # the forward from transposed copies of w (always by columns: correct for any split)
         kernels.append(("cblas, w transposed",
                         lambda x, w, b, y, blocks, _: dense_kernels._dense_forward_transposed(x, w, b, y, blocks,
                                                                                              address),
-                        lambda *a: dense_kernels._dense_backward(*a, address)))
+                        lambda *a: dense_kernels._dense_backward(*a, address, False)))
     return kernels
 
 
@@ -158,6 +160,7 @@ def test_dense_forward_splits_the_larger_of_rows_and_features(shape, by_columns,
     sgemm of 256 x 256 ran faster than one of 128 x 512), else the rows."""
     if fastnet.get_num_threads() < 2:
         pytest.skip("needs 2 threads")
+    monkeypatch.setattr(dense_kernels, "SERIAL_MACS", 0)   # these small products would run in one block
     calls = []
     for name in ("_dense_forward", "_dense_forward_dot", "_dense_forward_transposed"):
         def spy(*args, kernel=getattr(dense_kernels, name), name=name):
@@ -169,6 +172,36 @@ def test_dense_forward_splits_the_larger_of_rows_and_features(shape, by_columns,
     x, w, b, _ = _data(*shape, np.float32)
     assert_close(ops.dense(x, w, b), naive.dense(x, w, b), np.float32, scale=4)
     assert len(calls) == 1 and calls[0][0] > 1 and calls[0][1] == by_columns, calls
+
+
+@pytest.mark.parametrize("shape, serial", [((64, 64, 10), True), ((64, 32, 64), True), ((64, 64, 64), False)],
+                         ids=str)
+def test_dense_small_products_run_on_the_calling_thread(shape, serial, monkeypatch):
+    """Products of up to SERIAL_MACS multiply-adds: the forward in one block, the backward's tasks
+    in turn, both with no parallel region; larger ones split over the threads."""
+    if fastnet.get_num_threads() < 2:
+        pytest.skip("needs 2 threads")
+    if cblas.numpy_openblas() is None:
+        pytest.skip("NumPy's OpenBLAS not found")
+    calls = []
+    for name in ("_dense_forward", "_dense_forward_transposed"):
+        def spy(*args, kernel=getattr(dense_kernels, name)):
+            calls.append(args[4])   # n_blocks
+            return kernel(*args)
+
+        monkeypatch.setattr(dense_kernels, name, spy)
+    backward = dense_kernels._dense_backward
+
+    def spy_backward(*args):
+        calls.append(args[-1])   # serial
+        return backward(*args)
+
+    monkeypatch.setattr(dense_kernels, "_dense_backward", spy_backward)
+    x, w, b, dy = _data(*shape, np.float32)
+    assert_close(ops.dense(x, w, b), naive.dense(x, w, b), np.float32, scale=4)
+    for got, want in zip(ops.dense_backward(x, w, dy), naive.dense_backward(x, w, dy)):
+        assert_close(got, want, np.float32, scale=4)
+    assert (calls[0] == 1) == serial and calls[1] == serial, calls
 
 
 @pytest.mark.parametrize("core, dtype, shape, transposed", [
