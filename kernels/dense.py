@@ -434,9 +434,9 @@ def dense_forward(x, w, b, out):
         _dense_forward_dot(x, w, b, out, 1, False)
         return
     by_columns = w.shape[0] >= x.shape[0]
-    blocks = _n_blocks(w.shape[0] if by_columns else x.shape[0], numba.get_num_threads())
-    if x.shape[0] * x.shape[1] * w.shape[0] <= SERIAL_MACS:
-        blocks = 1
+    blocks = 1   # small: on the calling thread (numba.get_num_threads alone takes 0.7 us)
+    if x.shape[0] * x.shape[1] * w.shape[0] > SERIAL_MACS:
+        blocks = _n_blocks(w.shape[0] if by_columns else x.shape[0], numba.get_num_threads())
     transposed = address and _transposes_w(x, w)
     by_columns = by_columns and blocks > 1   # one block: the whole of out, in place
     with _SerialBlas(funcs):
