@@ -325,6 +325,26 @@ def test_maxpool2d_backward_2x2_fast_path(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, merged", [((64, 6, 8, 8), (6, 1, 512, 8)), ((64, 16, 4, 4), (4, 1, 1024, 4)),
+                                           ((3, 5, 10, 7), (1, 1, 150, 7)), ((2, 3, 5, 8), (2, 3, 5, 8)),
+                                           ((7, 1, 6, 700), (7, 1, 6, 700))], ids=str)
+def test_maxpool2d_2x2_merges_small_planes(shape, merged, dtype):
+    """2x2 / 2: planes of an even height run stacked into taller planes of up to
+    MERGED_PLANE_VALUES values (no window crosses two planes; odd widths keep floor mode's last
+    column per row); odd heights, whose last row floor mode drops, and large planes keep theirs.
+    Forward and backward as the reference, the backward bitwise the generic path's."""
+    from fastnet.kernels import pooling
+    x, dy = _pool_backward_case(shape, dtype, 9)
+    assert pooling._merged_planes(x, dy)[0].shape == merged
+    np.testing.assert_array_equal(ops.maxpool2d(x, 2), naive.maxpool2d(x, 2))
+    dx = ops.maxpool2d_backward(x, dy, 2)
+    np.testing.assert_array_equal(dx, naive.maxpool2d_backward(x, dy, 2))
+    generic = np.full_like(x, 7.0)
+    pooling.maxpool2d_backward(x, dy, generic, 2, 2, 2, 2, 0, 0, False)
+    assert dx.tobytes() == generic.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("form", ["_maxpool2d_backward_2x2s2", "_maxpool2d_backward_2x2s2_planes"])
 @pytest.mark.parametrize("shape", [(2, 3, 6, 8), (1, 2, 7, 9), (1, 1, 2, 2), (2, 2, 5, 4), (1, 3, 4, 35),
                                    (3, 1, 9, 40), (1, 2, 28, 28)], ids=str)
