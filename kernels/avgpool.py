@@ -28,7 +28,8 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel, serial_kernel
-from .pooling import _chunk_bounds, _clamped_range, _interior_outputs, _n_chunks
+from .pool_scan import _chunk_bounds, _n_chunks
+from .pooling import _clamped_range, _interior_outputs
 
 
 @serial_kernel

@@ -7,7 +7,8 @@ import numpy as np
 from numba import prange
 
 from ._config import parallel_kernel
-from .pooling import _clamped_range, _pool_columns, _route_pair, _row_max_into, _scan_step, _take
+from .pool_scan import _scan_step, _take
+from .pooling import _clamped_range, _pool_columns, _route_pair, _row_max_into
 
 
 @parallel_kernel
