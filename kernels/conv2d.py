@@ -32,7 +32,7 @@ microsecond per call.
 import numpy as np
 
 from ._config import AVX512_VECTOR_BYTES, vector_bytes
-from .conv2d_plane import flat_planes, plane_correlate, plane_weight_grad
+from .conv2d_plane import all_finite, flat_planes, plane_correlate, plane_weight_grad
 from .conv3d import conv3d_backward_input, conv3d_forward
 from .conv_lanes import lanes_fit
 from .conv_weight import conv3d_backward_weight
@@ -410,13 +410,12 @@ def conv2d_backward_weight(x, dy, dw, db, sh, sw, ph, pw, plane=None, algorithm=
         conv2d_backward_weight_winograd(x, dy, dw, db, ph, pw)
         return
     use_plane = _plane_weight_ok(c * fh * fw, hp * wp, ho * wo, sh, sw, plane)
-    if use_plane and plane is None and not np.isfinite(x).all():
+    if use_plane and plane is None and not all_finite(x.reshape(-1)):
         use_plane = False   # an inf or NaN outside every window would meet a zero of the grid
     if use_plane:
         xf = flat_planes(x, ph, pw, hp, wp, fh * wp + fw)
         dyg = flat_planes(dy, 0, 0, hp, wp, 0)
-        plane_weight_grad(xf, dyg, wp, dw)
-        db[:] = dy.sum(axis=(0, 2, 3), dtype=np.float64)
+        plane_weight_grad(xf, dyg, wp, dw, dy.reshape(n, k, ho * wo), db)
         return
     conv3d_backward_weight(x.reshape(n, c, 1, h, wd), dy.reshape(n, k, 1, ho, wo),
                            dw.reshape(k, c, 1, fh, fw), db, 1, sh, sw, 0, ph, pw)

@@ -324,6 +324,21 @@ def test_weight_gradient_takes_the_flat_planes_on_avx512_only(vector_bytes, plan
     assert_close(db, eb, np.float64)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 4096, 70_001], ids=["one", "serial", "blocks"])
+def test_all_finite_finds_any_inf_or_nan(n, dtype):
+    """The planes' guard (``np.isfinite(x).all()`` without the temporary): on the calling thread,
+    and by blocks in parallel, a single inf or NaN anywhere (first, last, a block's edge)."""
+    from fastnet.kernels.conv2d_plane import FINITE_BLOCK, all_finite
+    x = rng(14).standard_normal(n).astype(dtype)
+    assert all_finite(x)
+    for at in sorted({0, n // 2, n - 1, min(n - 1, FINITE_BLOCK), min(n - 1, FINITE_BLOCK - 1)}):
+        for bad in (np.inf, -np.inf, np.nan):
+            y = x.copy()
+            y[at] = bad
+            assert not all_finite(y), (at, bad)
+
+
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
 def test_weight_gradient_with_nonfinite_input_matches_reference(bad, monkeypatch):
     # x[.., 0, 8] is read only by taps q >= 2 (no padding, Wo = 7): on the flat grid it also meets
