@@ -324,6 +324,20 @@ def test_weight_gradient_takes_the_flat_planes_on_avx512_only(vector_bytes, plan
     assert_close(db, eb, np.float64)
 
 
+@pytest.mark.parametrize("shape, pads, tail", [((3, 2, 5, 4), (1, 2), 7), ((64, 1, 8, 8), (1, 1), 32),
+                                               ((16, 3, 20, 20), (2, 2), 0)], ids=["small", "lenet-digits", "parallel"])
+def test_flat_planes_matches_numpy(shape, pads, tail):
+    """The flat-plane copy on the calling thread (up to FLAT_SERIAL_MAX values) and in parallel:
+    channel-major padded planes, zeros around them and in the tail."""
+    from fastnet.kernels.conv2d_plane import flat_planes
+    x = rng(15).standard_normal(shape)
+    ph, pw = pads
+    hp, wp = shape[2] + 2 * ph, shape[3] + 2 * pw
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).transpose(1, 0, 2, 3).reshape(shape[1], -1)
+    want = np.concatenate([padded, np.zeros((shape[1], tail))], axis=1)
+    np.testing.assert_array_equal(flat_planes(x, ph, pw, hp, wp, tail), want)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 4096, 70_001], ids=["one", "serial", "blocks"])
 def test_all_finite_finds_any_inf_or_nan(n, dtype):
