@@ -38,11 +38,15 @@ def float_array(x, name, ndim=None):
 
 
 def same_dtype(**arrays):
-    """Raise TypeError unless every given (non-None) array has the same dtype; return that dtype."""
-    items = [(k, a) for k, a in arrays.items() if a is not None]
-    first_name, first = items[0]
-    for name, a in items[1:]:
-        if a.dtype != first.dtype:
+    """Raise TypeError unless every given (non-None) array has the same dtype; return that dtype.
+    (Every op calls it: a plain loop, no list of the items.)"""
+    first_name = first = None
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if first is None:
+            first_name, first = name, a
+        elif a.dtype != first.dtype:
             raise TypeError(f"{name}: dtype {a.dtype} does not match {first_name} dtype {first.dtype}; "
                             f"mixed dtypes are not allowed, cast one of them")
     return first.dtype
@@ -57,6 +61,8 @@ def boolean(value, name):
 
 def int_tuple(value, name, n, minimum):
     """Normalise an int or a length-``n`` tuple of ints to a tuple of Python ints >= ``minimum``."""
+    if type(value) is int and value >= minimum:   # the usual case, without the ABC checks (0.7 -> 0.1 us)
+        return (value,) * n
     if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_)):
         values = (int(value),) * n
     elif isinstance(value, (tuple, list)):
