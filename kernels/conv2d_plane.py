@@ -59,11 +59,10 @@ FLAT_SERIAL_MAX = 1 << 13
 
 
 @serial_kernel
-def _flat_plane(x, xf, unit, ph, pw, wp, tail):
-    """Plane ``unit`` (= c * N + n) of :func:`flat_planes`, and the tail after channel c's last."""
+def _flat_plane(x, xf, unit, ph, pw, wp, plane, tail):
+    """Plane ``unit`` (= c * N + n, ``plane`` values) of :func:`flat_planes`, and the tail after
+    channel c's last."""
     n_batch, _, height, width = x.shape
-    plane = xf.shape[1] - tail
-    plane //= n_batch
     c = unit // n_batch
     n = unit - c * n_batch
     zero = xf.dtype.type(0)
@@ -93,10 +92,10 @@ def flat_planes(x, ph, pw, hp, wp, tail):
     xf = np.empty((channels, n_batch * hp * wp + tail), dtype=x.dtype)
     if xf.size <= FLAT_SERIAL_MAX:
         for unit in range(channels * n_batch):
-            _flat_plane(x, xf, np.int64(unit), ph, pw, wp, tail)
+            _flat_plane(x, xf, np.int64(unit), ph, pw, wp, hp * wp, tail)
     else:
         for unit in prange(channels * n_batch):
-            _flat_plane(x, xf, np.int64(unit), ph, pw, wp, tail)
+            _flat_plane(x, xf, np.int64(unit), ph, pw, wp, hp * wp, tail)
     return xf
 
 

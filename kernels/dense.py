@@ -82,13 +82,13 @@ SKINNY_BLOCKS = 16    # blocks of output features (at most; fixed by the shapes,
 # streams from memory. float64 gained nothing (256x784 -> 512 2.11 / 2.06). Extra memory: one
 # transposed copy of w.
 TRANSPOSED_W_CORES = ("SkylakeX",)
+TRANSPOSED_W_MAX_BYTES = 4 * 2**20
 # Products of at most this many multiply-adds (N x in x out) run on the calling thread, in one
 # block, with no parallel region: its fork and join cost more than a second thread saves. Two
 # Zen 4 threads, float32, 2026-12-07, the dispatchers' us with two blocks / one, forward |
 # backward | backward without dx: 64x64 -> 10 6.2 / 5.4 | 6.7 / 5.3 | 6.8 / 4.3; 64x64 -> 64
 # 9.1 / 9.5 | 10.4 / 13.0 | 8.5 / 8.3; 64x120 -> 84 14.5 / 17.5 | 17.7 / 27.6 | 12.6 / 15.8.
 SERIAL_MACS = 1 << 17
-TRANSPOSED_W_MAX_BYTES = 4 * 2**20
 
 
 @serial_kernel
@@ -482,7 +482,7 @@ def dense_backward(x, w, dy, dx, dw, db):
         half = (threads + 1) // 2
         blocks_x, blocks_w = _n_blocks(dy.shape[0], half), _n_blocks(dy.shape[1], half)
     if not funcs:   # a BLAS that cannot be made single-threaded: one call per product
-        _dense_backward_dot(x, w, dy, dx, dw, db, min(1, blocks_x), 1)
+        _dense_backward_dot(x, w, dy, dx, dw, db, blocks_x, blocks_w)   # one block each (one thread)
         return
     with _SerialBlas(funcs):
         if address:

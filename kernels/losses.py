@@ -90,8 +90,8 @@ def _row_exp_sum(row, exps):
 @serial_kernel
 def first_label_outside(labels, n_classes):
     """The first i with labels[i] outside [0, n_classes), or -1; labels (N,) int64. The wrapper's
-    check of class indices in one pass (NumPy's comparisons, or and search took 3 us for 64
-    labels, a quarter of a small batch's cross-entropy)."""
+    check of class indices in one pass (NumPy's two comparisons, their union and the search took
+    3 us for 64 labels, a quarter of a small batch's cross-entropy)."""
     for i in range(labels.shape[0]):
         if labels[i] < 0 or labels[i] >= n_classes:
             return i

@@ -46,9 +46,8 @@ def _labels(labels, n_rows, n_classes, ignore_index=None):
     if labels.shape[0] != n_rows:
         raise ValueError(f"labels: expected shape ({n_rows},) (one label per row of logits), "
                          f"got {labels.shape}")
+    indices = np.ascontiguousarray(labels, dtype=np.int64)   # a uint64 past int64's range turns negative
     if ignore_index is None:
-        # int64 (a uint64 label past its range turns negative, and is refused)
-        indices = np.ascontiguousarray(labels, dtype=np.int64)
         i = _kernels.first_label_outside(indices, n_classes)
     else:
         outside = (labels < 0) | (labels >= n_classes)
@@ -59,7 +58,7 @@ def _labels(labels, n_rows, n_classes, ignore_index=None):
         also = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
         raise ValueError(f"labels: expected every label in [0, {n_classes}){also}, got {labels[i]} "
                          f"at index {i}")
-    return indices if ignore_index is None else np.ascontiguousarray(labels, dtype=np.int64)
+    return indices
 
 
 def _logits(logits, name="logits"):
