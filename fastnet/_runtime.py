@@ -101,17 +101,29 @@ def info(as_dict=False):
     return "\n".join(f"{k:<{width}}  {v}" for k, v in report.items())
 
 
+def python_command(code, *args):
+    """The command line of a helper process running ``code`` (``python -c``) in this Python, that
+    imports the fastnet this process runs. ``python -c`` puts the working directory first on
+    sys.path, so in a source tree (the README's clean clone, after ``pip install .``) the helper
+    imported the uninstalled ``fastnet/`` folder, which has no ``fastnet.kernels``, and died at
+    once: the main job's first epoch compiled alone, 38.6 s there against 22.2 from another
+    directory (Zen 4, 2026-12-07). The helper drops that entry first (as ``python -P`` does on
+    3.11+)."""
+    import sys
+    return [sys.executable, "-c", "import sys\nif sys.path and sys.path[0] == '':\n    del sys.path[0]\n" + code,
+            *args]
+
+
 def _start_helpers(dtype, only, count):
     """Start ``count`` processes that run the warm-up steps in other orders, storing into the cache."""
     import subprocess
-    import sys
 
     from .kernels import _cache
     code = ("import sys, numpy as np; from fastnet.ops import _warmup; "
             "_warmup.run_all(np.dtype(sys.argv[1]), only=sys.argv[2] or None, start=int(sys.argv[3]), "
             "of=int(sys.argv[4]))")
     env = dict(os.environ, FASTNET_CACHE_DIR=_cache.STATE.root, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    return [subprocess.Popen([sys.executable, "-c", code, dtype.name, only or "", str(k), str(count + 1)],
+    return [subprocess.Popen(python_command(code, dtype.name, only or "", str(k), str(count + 1)),
                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
             for k in range(1, count + 1)]

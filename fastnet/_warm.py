@@ -91,7 +91,8 @@ def start(model, sample_shape, batch_size, dtype, loss=None, target=None):
 
 
 def _popen(env, spec):
-    proc = subprocess.Popen([sys.executable, "-c", "from fastnet._warm import main; main()"], env=env,
+    from ._runtime import python_command
+    proc = subprocess.Popen(python_command("from fastnet._warm import main; main()"), env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     try:
         proc.stdin.write(spec)

@@ -167,3 +167,18 @@ def test_import_loads_numba_registries_so_the_first_op_call_is_only_a_cache_load
     """Numba's one-time set-up (about 0.2 s: typing and lowering registries, numba.np.arraymath and
     its scipy.linalg BLAS check) happens at ``import fastnet``, not in the first kernel call."""
     assert codegen_probe()["registries"]
+
+
+def test_helper_processes_import_the_installed_fastnet_not_a_source_tree(tmp_path):
+    """The compile helpers run ``python -c``, which puts the working directory first on sys.path:
+    started in a source tree (the README's clean clone after ``pip install .``) they imported its
+    uninstalled fastnet/ and died. Their command line drops that entry."""
+    from fastnet import _runtime
+    (tmp_path / "fastnet").mkdir()
+    (tmp_path / "fastnet" / "__init__.py").write_text("raise ImportError('the source tree, not the install')\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    done = subprocess.run(_runtime.python_command("import sys, fastnet; print(fastnet.__file__, sys.argv[1:])", "a"),
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    path, args = done.stdout.split(" ", 1)
+    assert not path.startswith(str(tmp_path)) and args.strip() == "['a']"
