@@ -137,6 +137,13 @@ def serial_kernel(fn):
     return _cache.attach(njit(parallel=False, **_COMMON)(fn))
 
 
+def inlined_kernel(fn):
+    """Decorate a helper that Numba inlines into each caller's code before compiling it (not a call
+    at run time): a small per-task step that several parallel kernels share, where the call cost
+    measurably (its array arguments are passed field by field, its results as a tuple)."""
+    return njit(parallel=False, inline="always", **_COMMON)(fn)
+
+
 def accumulator_kernel(fn):
     """Decorate a serial helper whose arrays are float64 whatever the data's dtype (partial sums):
     the cache does not count it as a kernel of any data dtype (``_cache.has_entries``)."""

@@ -14,12 +14,12 @@ import functools
 import numpy as np
 from numba import prange
 
-from ._config import parallel_kernel, serial_kernel, vector_bytes
+from ._config import inlined_kernel, parallel_kernel, serial_kernel, vector_bytes
 from .microkernel import vector_lanes
 from .transpose import transpose_rows, transpose_tile
 
 LAYOUTS_KEPT = 64   # residue layouts kept (one per strided layer shape)
-INTERLEAVED_MAX_CHANNELS = 4   # _fill_interleaved copies inputs of 2 to this many channels
+INTERLEAVED_MAX_CHANNELS = 8   # _fill_interleaved copies inputs of 2 to this many channels
 
 
 def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
@@ -29,16 +29,19 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
 
     Channels-last makes a filter row's taps one contiguous run of ``taps_w * C`` values (pitch C),
     and a position's channels one contiguous run (pitch Kp: dy for the weight gradient). x must
-    be C-contiguous. The copy is :func:`_fill_interleaved` for 2 to 4 channels (RGB images) at
-    pitch C, else :func:`_fill_few_channels` where its conditions hold, else
+    be C-contiguous. The copy is :func:`_fill_interleaved` for 2 to INTERLEAVED_MAX_CHANNELS
+    channels (RGB images, LeNet C3's 6) at pitch C but 8 channels in vectors of 8, else :func:`_fill_few_channels` where its conditions hold, else
     :func:`_fill_channels_last`.
     """
     n_batch, channels, depth, height, width = x.shape
     xcl = np.empty((n_batch, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
                     (width + 2 * pw + extra_w) * pitch), dtype=x.dtype)
     lanes = vector_bytes() // x.itemsize
-    if 2 <= channels <= INTERLEAVED_MAX_CHANNELS and pitch == channels:
-        _fill_interleaved(x, xcl, pd, ph, pw)
+    # 8 channels where a vector holds 8 values (float32 with AVX2, float64 with AVX-512): the
+    # register tiles of _fill_channels_last, one position's channels a vector, were as fast or
+    # faster (see _fill_interleaved)
+    if 2 <= channels <= INTERLEAVED_MAX_CHANNELS and pitch == channels and not channels == lanes == 8:
+        (_fill_interleaved if channels <= 4 else _fill_interleaved_wide)(x, xcl, pd, ph, pw)
     elif (2 <= channels < lanes and 4 * channels >= lanes and pw == 0 and extra_w == 0 and pitch == channels
             and height * width >= lanes):
         _fill_few_channels(x, xcl, pd, ph)
@@ -170,66 +173,148 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
 
 @parallel_kernel
 def _fill_interleaved(x, xcl, pd, ph, pw):
-    """Fill ``xcl`` as :func:`_pad_channels_last` says, for inputs of 2 to
-    INTERLEAVED_MAX_CHANNELS channels at pitch C (any padding). One parallel region, over the
-    rows of ``xcl``.
+    """Fill ``xcl`` as :func:`_pad_channels_last` says, for inputs of 2 to 4 channels at pitch C
+    (any padding; 5 to INTERLEAVED_MAX_CHANNELS: :func:`_fill_interleaved_wide`). One parallel
+    region, over the rows of ``xcl``, or over its (n, d) planes where there is no padding along W.
 
     A row's data is its C input rows interleaved, ``row[w * C + c] = x[n, c, d, h, w]``, written
-    by :func:`_interleave_row` with the count a constant, which LLVM vectorises: C vector
-    loads, shuffles, C vector stores per W positions (W: the vector lanes). With the count a
-    variable (:func:`_fill_channels_last`'s channel by channel path) every value is a scalar store,
-    and W x W register transposes of C < W rows (:func:`_fill_few_channels`) shuffle and store a
-    whole tile for C values a position. Zen 3 (AVX2), float32, 2026-12-06, ms before / this / a
-    plain copy of x (np.copyto), two threads (one): AlexNet's input (8, 3, 227, 227) 0.53 / 0.24 /
-    0.19 (0.64 / 0.23 / 0.17); (8, 3, 224, 224) with padding 1 0.54 / 0.18 / 0.14 (0.91 / 0.26 /
+    by :func:`_interleave` with the count a constant, which LLVM vectorises: C vector loads,
+    shuffles, C vector stores per W positions (W: the vector lanes). With the count a variable
+    (:func:`_fill_channels_last`'s channel by channel path) every value is a scalar store, and W
+    x W register transposes of C < W rows (:func:`_fill_few_channels`) shuffle and store a whole
+    tile for C values a position. Zen 3 (AVX2), float32, 2026-12-06, ms before / this / a plain
+    copy of x (np.copyto), two threads (one): AlexNet's input (8, 3, 227, 227) 0.53 / 0.24 / 0.19
+    (0.64 / 0.23 / 0.17); (8, 3, 224, 224) with padding 1 0.54 / 0.18 / 0.14 (0.91 / 0.26 /
     0.15); (2, 3, 16, 112, 112) padded 1 0.60 / 0.21 / 0.13; (8, 4, 56, 56) 0.032 / 0.032; (8, 2,
     56, 56) padded 2 0.037 / 0.018.
+
+    Without padding along W a plane's rows are side by side in x and in xcl, so a task is a whole
+    plane, one run of H * W positions: LeNet C3's rows of 14 positions are shorter than the
+    vectorised loop's step and went value by value. 5 to 8 channels took the W x W transposes of
+    :func:`_fill_few_channels` or :func:`_fill_channels_last` before (2026-12-07). Zen 4, two
+    threads, us before / after, float32: AVX-512, (64, C, 1, 14, 14) unpadded C = 2-4 15-34 /
+    4.4-7.5, 5-8 16.5-17.9 / 6.3-11.2 (LeNet C3's 6: 17.4 / 7.7), padded 2 34-55 / 19-28; (16,
+    C, 1, 28, 28) padded 1 15-41 / 11-20; float64 5-7 channels 24-63 / 11.5-40; AVX2 code on the
+    same CPU, float32 5-7 channels 16-48 / 7-27, float64 5-8 39-68 / 9-36. Where a vector holds
+    exactly 8 values, 8 channels keep the tiles (float64 with AVX-512, (8, 8, 1, 56, 56): 34-39
+    / 53 interleaved; float32 with AVX2, padded rows 18-22 / 21-27). Each count is a
+    specialisation of :func:`_interleave`, compiled with this kernel for 2 to 4 channels (2.3 s,
+    2.0 before) and with :func:`_fill_interleaved_wide` for 5 to 8 (2.9 s, where
+    :func:`_fill_few_channels` took 1.7).
     Extra memory: none.
     """
-    n_batch, channels, depth, height, width = x.shape
-    dp, hp, row_length = xcl.shape[1], xcl.shape[2], xcl.shape[3]
-    zero = np.zeros(1, dtype=x.dtype)[0]
-    for row in prange(n_batch * dp * hp):
-        plane = row // hp
-        hh = row - plane * hp
-        n = plane // dp
-        dd = plane - n * dp
-        d = dd - pd
-        h = hh - ph
-        dst = xcl[n, dd, hh]
-        if d < 0 or d >= depth or h < 0 or h >= height:
-            for j in range(row_length):
-                dst[j] = zero
-            continue
-        for j in range(pw * channels):
-            dst[j] = zero
-        for j in range((pw + width) * channels, row_length):
-            dst[j] = zero
-        body = dst[pw * channels:]
+    channels = x.shape[1]
+    stride = x.shape[2] * x.shape[3] * x.shape[4]   # between the channels of x
+    xflat = x.reshape(x.size)
+    xclflat = xcl.reshape(xcl.size)
+    for task in prange(_interleave_tasks(x, xcl, pw)):
+        src, body, run = _interleave_task(x, xflat, xcl, xclflat, pd, ph, pw, task)
         if channels == 2:   # a constant count per call: a compiled specialisation each
-            _interleave_row(x, n, d, h, body, 2)
+            _interleave(xflat[src:], stride, run, xclflat[body:], 2)
         elif channels == 3:
-            _interleave_row(x, n, d, h, body, 3)
+            _interleave(xflat[src:], stride, run, xclflat[body:], 3)
         else:
-            _interleave_row(x, n, d, h, body, 4)
+            _interleave(xflat[src:], stride, run, xclflat[body:], 4)
+
+
+@parallel_kernel
+def _fill_interleaved_wide(x, xcl, pd, ph, pw):
+    """:func:`_fill_interleaved` for 5 to INTERLEAVED_MAX_CHANNELS channels: a kernel of its own, so
+    that a network of RGB images does not compile these counts' specialisations (0.3 s each: the
+    kernel with all seven took 3.3 s to compile, 2.0 with three, Zen 4, 2026-12-07)."""
+    channels = x.shape[1]
+    stride = x.shape[2] * x.shape[3] * x.shape[4]
+    xflat = x.reshape(x.size)
+    xclflat = xcl.reshape(xcl.size)
+    for task in prange(_interleave_tasks(x, xcl, pw)):
+        src, body, run = _interleave_task(x, xflat, xcl, xclflat, pd, ph, pw, task)
+        if channels == 5:
+            _interleave(xflat[src:], stride, run, xclflat[body:], 5)
+        elif channels == 6:
+            _interleave(xflat[src:], stride, run, xclflat[body:], 6)
+        elif channels == 7:
+            _interleave(xflat[src:], stride, run, xclflat[body:], 7)
+        else:
+            _interleave(xflat[src:], stride, run, xclflat[body:], 8)
 
 
 @serial_kernel
-def _interleave_row(x, n, d, h, body, channels):
-    """body[w * C + c] = x[n, c, d, h, w] for every w and c < C = ``channels``: called with a
-    constant count, it is compiled for that count, and LLVM vectorises the loop (see
-    :func:`_fill_interleaved`)."""
-    for w in range(x.shape[4]):
+def _by_planes(x, xcl, pw):
+    """Whether :func:`_fill_interleaved` copies whole planes (no padding along W: a plane's rows
+    side by side in x and in xcl) rather than rows."""
+    return pw == 0 and xcl.shape[3] == x.shape[4] * x.shape[1]
+
+
+@serial_kernel
+def _interleave_tasks(x, xcl, pw):
+    """The parallel tasks of :func:`_fill_interleaved`: xcl's (n, d) planes, or its rows."""
+    return xcl.shape[0] * xcl.shape[1] * (1 if _by_planes(x, xcl, pw) else xcl.shape[2])
+
+
+@inlined_kernel
+def _interleave_task(x, xflat, xcl, xclflat, pd, ph, pw, task):
+    """Task ``task`` of :func:`_fill_interleaved` (:func:`_interleave_tasks`), one plane or row of
+    xcl: zeroes its padding and returns (src, body, run), what :func:`_interleave` copies: the
+    offsets of the task's first position in x and of its first data value in xcl (``xflat``,
+    ``xclflat``: both flat), and the positions (0 where the plane or row is all padding).
+    Inlined into both kernels: as a call per task it made the rows of (8, 3, 224, 224), padded 1,
+    1.4x slower to copy (116-118 us against 80-82, Zen 4, AVX-512, float32)."""
+    n_batch, channels, depth, height, width = x.shape
+    dp, hp, row_length = xcl.shape[1], xcl.shape[2], xcl.shape[3]
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    if _by_planes(x, xcl, pw):
+        n = task // dp
+        dd = task - n * dp
+        start = task * hp * row_length
+        length = hp * row_length
+        h = 0
+        gap = ph * row_length   # the padding rows before the data, and after it
+        tail = (ph + height) * row_length
+        run = height * width
+    else:
+        plane = task // hp
+        n = plane // dp
+        dd = plane - n * dp
+        start = task * row_length
+        length = row_length
+        h = task - plane * hp - ph
+        gap = pw * channels
+        tail = (pw + width) * channels
+        run = width
+    d = dd - pd
+    if d < 0 or d >= depth or h < 0 or h >= height:
+        gap = length
+        run = 0
+    dst = xclflat[start:start + length]
+    for j in range(gap):
+        dst[j] = zero
+    for j in range(max(gap, tail), length):
+        dst[j] = zero
+    src = ((n * channels * depth + max(0, min(d, depth - 1))) * height + max(0, min(h, height - 1))) * width
+    return src, start + gap, run
+
+
+@serial_kernel
+def _interleave(src, channel_stride, count, body, channels):
+    """body[p * C + c] = src[c * channel_stride + p] for p < ``count`` and c < C = ``channels``:
+    called with a constant C, it is compiled for that count, and LLVM vectorises the loop (see
+    :func:`_fill_interleaved`). Unsigned indices: with int64 ones Numba's test for a negative
+    index stayed in the loop (``c * channel_stride + p`` has no known sign), and the copy of
+    AlexNet's (8, 3, 227, 227) input went value by value, 2.5x slower."""
+    stride = np.uint64(channel_stride)
+    pitch = np.uint64(channels)
+    for p in range(np.uint64(count)):
         for c in range(channels):
-            body[w * channels + c] = x[n, c, d, h, w]
+            body[p * pitch + np.uint64(c)] = src[np.uint64(c) * stride + p]
 
 
 @parallel_kernel
 def _fill_few_channels(x, xcl, pd, ph):
     """Fill ``xcl`` as :func:`_pad_channels_last` says, for inputs of 2 to W - 1 channels (at least
     W / 4: a tile's shuffles cost the same whatever C) with no padding along W and no pitch, W:
-    :func:`~fastnet.kernels.microkernel.vector_lanes`; those of 2 to 4 channels take
-    :func:`_fill_interleaved` instead. One parallel region, over the (n, d) planes.
+    :func:`~fastnet.kernels.microkernel.vector_lanes`; those of 2 to 8 channels take
+    :func:`_fill_interleaved` instead (so this is 9 to 15 channels, float32 with AVX-512). One
+    parallel region, over the (n, d) planes.
 
     A plane's rows are then one contiguous (H * W, C) run, so W positions at a time go through
     :func:`~fastnet.kernels.transpose.transpose_rows` into a buffer, then one contiguous copy.

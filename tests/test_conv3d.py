@@ -595,7 +595,7 @@ def test_bad_dy(dy, error, message):
     ((2, 3, 1, 9, 35), (0, 1, 2), (0, 0, 1), 3),    # padding along W
     ((1, 15, 1, 4, 21), (0, 1, 1), (0, 0, 0), 15),  # C = W - 1 (float32 on AVX-512)
     ((1, 4, 1, 3, 40), (0, 0, 3), (0, 0, 0), 5),    # a pitch of 5 > C = 4
-    # 2 to 4 channels at pitch C, any padding: the rows interleaved (and in the cases above)
+    # 2 to 8 channels at pitch C, any padding: the rows interleaved (and in the cases above)
     ((2, 2, 1, 5, 20), (0, 1, 1), (0, 0, 0), 2),    # two channels
     ((1, 3, 1, 2, 3), (0, 0, 0), (0, 0, 0), 3),     # rows shorter than a vector
     ((2, 4, 3, 6, 19), (1, 1, 2), (1, 1, 2), 4),    # four channels, everything padded
@@ -606,9 +606,13 @@ def test_bad_dy(dy, error, message):
     ((2, 19, 1, 5, 7), (0, 1, 2), (0, 1, 1), 24),     # ... with padding and a pitch
     ((1, 20, 4, 8, 8), (0, 1, 1), (0, 0, 0), 24),     # ... 1 KB apart
     ((1, 20, 64, 2, 2), (1, 0, 1), (0, 0, 0), 20),    # planes shorter than a tile, 1 KB apart: buffered
-    # 5 to W - 1 channels, no padding along W: the plane transposed W positions at a time
-    ((2, 5, 3, 7, 9), (1, 2, 0), (1, 1, 0), 5),       # (63 positions: the last tile overlapping)
-    ((2, 7, 1, 3, 3), (0, 0, 0), (0, 0, 0), 7),       # (W = 8 only: 9 positions)
+    # 9 to W - 1 channels (AVX-512), no padding along W: the plane transposed W positions at a time
+    ((2, 11, 3, 7, 9), (1, 2, 0), (1, 1, 0), 11),     # (63 positions: the last tile overlapping)
+    ((2, 5, 3, 7, 9), (1, 2, 0), (1, 1, 0), 5),       # (interleaved since 2026-12-07)
+    ((2, 7, 1, 3, 3), (0, 0, 0), (0, 0, 0), 7),
+    # 5 to 8 channels at pitch C: interleaved too, a whole plane at a time without padding along W
+    ((1, 6, 1, 9, 33), (0, 2, 0), (0, 1, 0), 6),      # (297 positions: the vector loop and its rest)
+    ((2, 8, 2, 5, 6), (1, 1, 2), (0, 1, 1), 8),       # padding along W: row by row
 ])
 def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     """The channels-last padded copy equals np.pad + transpose (zeros past the end, and in the
