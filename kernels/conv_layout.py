@@ -19,6 +19,12 @@ from .microkernel import vector_lanes
 from .transpose import transpose_rows, transpose_tile
 
 LAYOUTS_KEPT = 64   # residue layouts kept (one per strided layer shape)
+# _pack_forward_weights packs weights of at most this many values (K rounded up to NR, times
+# C * taps) on the calling thread where no W x W tile applies (C or K below W). Zen 4, float32,
+# 2026-12-07, us with two threads / on the calling thread, by values packed: 2400 (LeNet C3's 16
+# x 6 x 5 x 5) 5.7-6.0 / 4.2-4.3; 3200 6.1-6.5 / 5.3-5.4; 4800 7.5-7.6 / 7.0-7.2; 9408 (64 x 3
+# x 7 x 7) 10.5-10.7 / 12.5-12.7; 23232 (AlexNet conv1's 64 x 3 x 11 x 11) 20-21 / 30.
+PACK_SERIAL_VALUES = 6144
 INTERLEAVED_MAX_CHANNELS = 8   # _fill_interleaved copies inputs of 2 to this many channels
 
 
@@ -471,7 +477,11 @@ def _pack_forward_weights(w, kp, nr):
     tiled = groups * o_blocks
     full = groups * taps * width   # the (i, tap) columns covered by the tiles
     # one parallel region (a second cost 1-2 us, a tenth of a small layer's fixed cost): task t
-    # transposes tile task t, if any, and does the rest of the columns j = t, t + tasks, ...
+    # transposes tile task t, if any, and does the rest of the columns j = t, t + tasks, ...;
+    # none where there are no tiles and few values (PACK_SERIAL_VALUES)
+    if tiled == 0 and kp * rows <= PACK_SERIAL_VALUES:
+        _pack_columns(wflat, wtflat, 0, 1, n_out, channels, taps, kp, nr, 0, 0)
+        return wtflat.reshape((kp // nr, rows, nr))
     tasks = max(tiled, min(row, 64))
     for task in prange(tasks):
         if task < tiled:
@@ -485,12 +495,28 @@ def _pack_forward_weights(w, kp, nr):
                     i = (j0 + c) // taps
                     starts[c] = panel + ((j0 + c - i * taps) * channels + i) * nr
                 transpose_tile(wflat[o0 * row + j0:], row, wtflat, starts)
-        for j in range(task, row, tasks):   # the rest of column j, and the zero columns
-            i = j // taps
-            dst = wtflat[((j - i * taps) * channels + i) * nr:]
-            for o in range(o_blocks * width if j < full else 0, kp):
-                dst[(o // nr) * rows * nr + o % nr] = wflat[o * row + j] if o < n_out else 0
+        _pack_columns(wflat, wtflat, task, tasks, n_out, channels, taps, kp, nr, full, o_blocks * width)
     return wtflat.reshape((kp // nr, rows, nr))
+
+
+@serial_kernel
+def _pack_columns(wflat, wtflat, first, step, n_out, channels, taps, kp, nr, full, tiled_outputs):
+    """The columns j = first, first + step, ... of w's rows (the (i, tap) pairs) that
+    :func:`_pack_forward_weights`' tiles leave: each column's outputs o >= ``tiled_outputs``
+    where j < ``full`` (the tiles' columns), all of them past it, zeros for n_out <= o < kp.
+    Panel by panel: ``o // nr`` and ``o % nr`` per value were 1.3 of the 8.6 us that LeNet C3's
+    16 x 150 weights took on one thread."""
+    rows = channels * taps   # w's row length, and wt's rows
+    zero = np.zeros(1, dtype=wtflat.dtype)[0]
+    for j in range(first, rows, step):
+        i = j // taps
+        dst = wtflat[((j - i * taps) * channels + i) * nr:]
+        o_first = tiled_outputs if j < full else 0
+        for panel in range(o_first // nr, kp // nr):
+            out = dst[panel * rows * nr:]
+            for c in range(max(0, o_first - panel * nr), nr):
+                o = panel * nr + c
+                out[c] = wflat[o * rows + j] if o < n_out else zero
 
 
 @parallel_kernel

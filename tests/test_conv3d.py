@@ -289,7 +289,8 @@ def test_backward_weight_nonfinite_input_reaches_exactly_the_taps_that_see_it(ba
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k, c, taps", [(48, 32, (1, 3, 3)), (40, 33, (1, 3, 3)), (17, 16, (1, 1, 1)),
-                                        (6, 1, (1, 5, 5)), (20, 19, (3, 3, 3)), (96, 3, (1, 11, 11))],
+                                        (6, 1, (1, 5, 5)), (20, 19, (3, 3, 3)), (96, 3, (1, 11, 11)),
+                                        (16, 6, (1, 5, 5)), (30, 10, (1, 3, 3))],
                          ids=str)
 def test_pack_forward_weights_matches_numpy(k, c, taps, dtype):
     """The forward weight matrix (taps * C, Kp), stored panel by panel (Kp / NR, taps * C, NR):
