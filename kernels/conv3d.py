@@ -169,6 +169,43 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
     the block's position offsets.
     """
     mr = tile_rows(xin, narrow)
+    width = panels * tile_cols(xin, narrow)
+    hi, wic = xin.shape[2], xin.shape[3]
+    # outer steps of the reduction: the filter rows (a, b), each an offset into the window
+    row_offsets = np.empty(taps_d * taps_h, dtype=np.int64)
+    for a in range(taps_d):
+        for b in range(taps_h):
+            row_offsets[a * taps_h + b] = (a * hi + b) * wic
+    most = (block + mr - 1) // mr   # tiles per unit at most
+    flats = (xin.reshape(xin.size), wt.reshape(wt.size), out.reshape(out.size))
+    for part in prange(bounds.size - 1):
+        # one set of buffers per thread, reused by its units (allocating them per unit was up to 7%
+        # of a 16-channel layer's forward: 5 allocations per 6 tiles)
+        starts = np.empty(most * mr, dtype=np.int64)   # each position's window in xin
+        # per tile, the filter taps that meet data for some position: a in [a_lo, a_hi), b and e likewise
+        reach = np.empty((most, 6), dtype=np.int64)
+        acc = np.empty(most * mr * width, dtype=out.dtype)
+        started = np.empty(most, dtype=np.bool_)
+        tile_rows_at = np.empty(vector_lanes(xin), dtype=np.int64)
+        for unit in range(bounds[part], bounds[part + 1]):
+            _forward_unit(xin, channels, wt, bias, out, geom, valid, order, taps_d, taps_h, taps_w, narrow, block,
+                          panels, row_offsets, rows_per_slice, flats, unit, starts, reach, acc, started,
+                          tile_rows_at)
+
+
+@serial_kernel
+def _forward_unit(xin, channels, wt, bias, out, geom, valid, order, taps_d, taps_h, taps_w, narrow, block, panels,
+                  row_offsets, rows_per_slice, flats, unit, starts, reach, acc, started, tile_rows_at):
+    """Work unit ``unit`` of :func:`_forward_tiles` (its arguments of the same names; the rest
+    are its per-thread buffers): a block of positions x a group of weight panels, from the
+    positions' windows to the results in ``out``. A serial helper, so that the parallel kernel is
+    a small loop: with this body inside its parallel loop Numba compiled the kernel in 6.2-6.6 s,
+    now 4.4-4.8 (its passes over the parallel loop's body 3.4 -> 1.6 s, LLVM's 2.9 s either way;
+    Zen 4, float32, 2026-12-07), the largest of the README's main job's 40-47 s of kernels. The
+    run time is the same (LeNet C3's forward kernel 162-168 / 163-169 us, the flat views taken
+    once per call: a reshape per unit cost 2-3%). The same split of the weight gradient's
+    ``_weight_tiles`` compiled 1.1 s slower and was not kept."""
+    mr = tile_rows(xin, narrow)
     nr = tile_cols(xin, narrow)
     n_batch, di, hi, wic = xin.shape
     n_out = out.shape[1]
@@ -188,163 +225,145 @@ def _forward_tiles(xin, channels, wt, bias, out, geom, valid, order, taps_d, tap
     dense = (not ordered and out.shape[2] == nd and out.shape[3] == nh and out.shape[4] == nw
              and osd == 1 and osh == 1 and osw == 1 and qd0 + ood == 0 and qh0 + ooh == 0 and qw0 + oow == 0)
     lanes = vector_lanes(xin)
-    outflat = out.reshape(out.size)
-    xflat = xin.reshape(xin.size)
-    wflat = wt.reshape(wt.size)
+    xflat, wflat, outflat = flats   # xin, wt and out flat
     span = taps_w * channels   # inner steps: one contiguous channels-last run per filter row
     filter_rows = taps_d * taps_h
-    # outer steps of the reduction: the filter rows (a, b), each an offset into the window
-    row_offsets = np.empty(filter_rows, dtype=np.int64)
-    for a in range(taps_d):
-        for b in range(taps_h):
-            row_offsets[a * taps_h + b] = (a * hi + b) * wic
     groups = (kp // nr + panels - 1) // panels
     width = panels * nr
-    most = (block + mr - 1) // mr   # tiles per unit at most
-    for part in prange(bounds.size - 1):
-        # one set of buffers per thread, reused by its units (allocating them per unit was up to 7%
-        # of a 16-channel layer's forward: 5 allocations per 6 tiles)
-        starts = np.empty(most * mr, dtype=np.int64)   # each position's window in xin
-        # per tile, the filter taps that meet data for some position: a in [a_lo, a_hi), b and e likewise
-        reach = np.empty((most, 6), dtype=np.int64)
-        acc = np.empty(most * mr * width, dtype=out.dtype)
-        started = np.empty(most, dtype=np.bool_)
-        tile_rows_at = np.empty(lanes, dtype=np.int64)
-        for unit in range(bounds[part], bounds[part + 1]):
-            p0 = (unit // groups) * block
-            k_first = (unit - (unit // groups) * groups) * width
-            k_last = min(kp, k_first + width)
-            count = min(total, p0 + block) - p0
-            tiles = (count + mr - 1) // mr
+    p0 = (unit // groups) * block
+    k_first = (unit - (unit // groups) * groups) * width
+    k_last = min(kp, k_first + width)
+    count = min(total, p0 + block) - p0
+    tiles = (count + mr - 1) // mr
+    for t in range(tiles):
+        reach[t, 0] = di
+        reach[t, 1] = -1
+        reach[t, 2] = hi
+        reach[t, 3] = -1
+        reach[t, 4] = wic
+        reach[t, 5] = -1
+    q = 0
+    while q < tiles * mr:   # by runs along w (a division per run, not per position)
+        i = min(p0 + q, total - 1)
+        p = order[i] if ordered else i
+        n, id_, ih, iw = _position_at(p, nd, nh, nw)
+        d0 = (qd0 + id_) * sd + od
+        h0 = (qh0 + ih) * sh + oh
+        w0 = (qw0 + iw) * sw + ow
+        base = ((n * di + d0) * hi + h0) * wic + w0 * channels
+        step = sw
+        run = min(nw - iw, tiles * mr - q)
+        if p0 + q >= total - 1:   # a short last tile repeats the last position
+            step = 0
+            run = tiles * mr - q
+        elif ordered:   # a run ends where the order leaves the row
+            run = min(run, total - i)
+            j = 1
+            while j < run and order[i + j] == p + j:
+                j += 1
+            run = j
+        for j in range(run):
+            starts[q + j] = base + j * step * channels
+        for t in range(q // mr, (q + run - 1) // mr + 1):
+            reach[t, 0] = min(reach[t, 0], d0)
+            reach[t, 1] = max(reach[t, 1], d0)
+            reach[t, 2] = min(reach[t, 2], h0)
+            reach[t, 3] = max(reach[t, 3], h0)
+            reach[t, 4] = min(reach[t, 4], w0 + (max(q, t * mr) - q) * step)
+            reach[t, 5] = max(reach[t, 5], w0 + (min(q + run, t * mr + mr) - 1 - q) * step)
+        q += run
+    for t in range(tiles):
+        d_min, d_max, h_min, h_max = reach[t, 0], reach[t, 1], reach[t, 2], reach[t, 3]
+        w_min, w_max = reach[t, 4], reach[t, 5]
+        reach[t, 0] = max(0, valid[0, 0] - d_max)
+        reach[t, 1] = min(taps_d, valid[0, 1] - d_min)
+        reach[t, 2] = max(0, valid[1, 0] - h_max)
+        reach[t, 3] = min(taps_h, valid[1, 1] - h_min)
+        reach[t, 4] = max(0, valid[2, 0] - w_max) * channels   # the inner steps [j_lo, j_hi)
+        reach[t, 5] = min(taps_w, valid[2, 1] - w_min) * channels
+    for t in range(tiles):
+        started[t] = False
+    for r0 in range(0, filter_rows, rows_per_slice):
+        r1 = min(filter_rows, r0 + rows_per_slice)
+        for k0 in range(k_first, k_last, nr):
             for t in range(tiles):
-                reach[t, 0] = di
-                reach[t, 1] = -1
-                reach[t, 2] = hi
-                reach[t, 3] = -1
-                reach[t, 4] = wic
-                reach[t, 5] = -1
-            q = 0
-            while q < tiles * mr:   # by runs along w (a division per run, not per position)
-                i = min(p0 + q, total - 1)
-                p = order[i] if ordered else i
-                n, id_, ih, iw = _position_at(p, nd, nh, nw)
-                d0 = (qd0 + id_) * sd + od
-                h0 = (qh0 + ih) * sh + oh
-                w0 = (qw0 + iw) * sw + ow
-                base = ((n * di + d0) * hi + h0) * wic + w0 * channels
-                step = sw
-                run = min(nw - iw, tiles * mr - q)
-                if p0 + q >= total - 1:   # a short last tile repeats the last position
-                    step = 0
-                    run = tiles * mr - q
-                elif ordered:   # a run ends where the order leaves the row
-                    run = min(run, total - i)
-                    j = 1
-                    while j < run and order[i + j] == p + j:
-                        j += 1
-                    run = j
-                for j in range(run):
-                    starts[q + j] = base + j * step * channels
-                for t in range(q // mr, (q + run - 1) // mr + 1):
-                    reach[t, 0] = min(reach[t, 0], d0)
-                    reach[t, 1] = max(reach[t, 1], d0)
-                    reach[t, 2] = min(reach[t, 2], h0)
-                    reach[t, 3] = max(reach[t, 3], h0)
-                    reach[t, 4] = min(reach[t, 4], w0 + (max(q, t * mr) - q) * step)
-                    reach[t, 5] = max(reach[t, 5], w0 + (min(q + run, t * mr + mr) - 1 - q) * step)
-                q += run
-            for t in range(tiles):
-                d_min, d_max, h_min, h_max = reach[t, 0], reach[t, 1], reach[t, 2], reach[t, 3]
-                w_min, w_max = reach[t, 4], reach[t, 5]
-                reach[t, 0] = max(0, valid[0, 0] - d_max)
-                reach[t, 1] = min(taps_d, valid[0, 1] - d_min)
-                reach[t, 2] = max(0, valid[1, 0] - h_max)
-                reach[t, 3] = min(taps_h, valid[1, 1] - h_min)
-                reach[t, 4] = max(0, valid[2, 0] - w_max) * channels   # the inner steps [j_lo, j_hi)
-                reach[t, 5] = min(taps_w, valid[2, 1] - w_min) * channels
-            for t in range(tiles):
-                started[t] = False
-            for r0 in range(0, filter_rows, rows_per_slice):
-                r1 = min(filter_rows, r0 + rows_per_slice)
-                for k0 in range(k_first, k_last, nr):
-                    for t in range(tiles):
-                        written = started[t]
-                        j_lo, j_hi = reach[t, 4], reach[t, 5]
-                        for a in range(reach[t, 0], reach[t, 1]):   # runs of filter rows of this slice
-                            lo = max(r0, a * taps_h + reach[t, 2])
-                            hi_row = min(r1, a * taps_h + reach[t, 3])
-                            if lo < hi_row and j_lo < j_hi:
-                                shaped_tile_fma(xflat[j_lo:], starts[t * mr:], row_offsets[lo:], 1,
-                                                wflat[(k0 // nr) * panel_size + (lo * span + j_lo) * nr:],
-                                                span * nr, nr, hi_row - lo, j_hi - j_lo,
-                                                acc[t * mr * width + k0 - k_first:], width, written, narrow)
-                                written = True
-                for t in range(tiles):
-                    for a in range(reach[t, 0], reach[t, 1]):
-                        if (max(r0, a * taps_h + reach[t, 2]) < min(r1, a * taps_h + reach[t, 3])
-                                and reach[t, 4] < reach[t, 5]):
-                            started[t] = True
-            # no data in any window of the tile (or no taps): zeros (a loop, not another copy of the
-            # micro-kernel: each inlined copy costs compile time)
-            for t in range(tiles):
-                if not started[t]:
-                    acc[t * mr * width:(t + 1) * mr * width] = 0
-            # the result block into NCDHW rows: the bias first, in one contiguous pass over acc (the
-            # same single addition per output), then W x W tiles (W positions x W channels)
-            # transposed in registers, the rest value by value
-            k_stop = min(n_out, k_last)
-            k_tiles = (k_stop - k_first + lanes - 1) // lanes if k_stop - k_first >= lanes else 0
-            u_width = np.uint64(width)
-            own_bias = bias[k_first:k_stop]
-            for q in range(count):
-                row = acc[q * width:]
-                for k in range(k_stop - k_first):
-                    row[k] += own_bias[k]
-            q = 0
-            while q < count:
-                i = p0 + q
-                if dense:   # whole spans of each image's (Do, Ho, Wo) plane, in order
-                    n = i // spatial
-                    local = i - n * spatial
-                    run = min(spatial - local, count - q)
-                    plane_step = spatial   # between the planes of consecutive channels k
-                    step = 1               # between consecutive positions of the run
-                else:   # runs along w (in order, or ``s`` apart: dx's residue classes)
-                    p = order[i] if ordered else i
-                    n, id_, ih, iw = _position_at(p, nd, nh, nw)
-                    run = min(nw - iw, count - q)
-                    if ordered:
-                        j = 1
-                        while j < run and order[i + j] == p + j:
-                            j += 1
-                        run = j
-                    plane_step = out.shape[2] * out.shape[3] * out.shape[4]
-                    row_at = ((qd0 + id_) * osd + ood) * out.shape[3] + (qh0 + ih) * osh + ooh
-                    local = row_at * out.shape[4] + (qw0 + iw) * osw + oow
-                    step = osw
-                # tiles where there are W positions (side by side: not dx's residue classes, whose
-                # values land ``s`` apart) and W channels, the last ones overlapping the ones before
-                # (rewriting a few values), else value by value
-                j_tiles = (run + lanes - 1) // lanes if run >= lanes and step == 1 else 0
-                for kt in range(k_tiles if j_tiles > 0 else 0):
-                    k0 = min(k_first + kt * lanes, k_stop - lanes)
-                    for c in range(lanes):
-                        tile_rows_at[c] = (n * n_out + k0 + c) * plane_step + local
-                    for jt in range(j_tiles):
-                        j0 = min(jt * lanes, run - lanes)
-                        transpose_tile(acc[(q + j0) * width + k0 - k_first:], width, outflat[j0:],
-                                       tile_rows_at)
-                if j_tiles == 0 or k_tiles == 0:
-                    # unsigned counts, so that LLVM drops the negative-index wraparound code, which
-                    # was 4 of the ~10 instructions per value (int64 + uint64 is float64 in Numba)
-                    u_run = np.uint64(run)
-                    u_step = np.uint64(step)
-                    for k in range(k_first, k_stop):
-                        dst = outflat[(n * n_out + k) * plane_step + local:]
-                        src = acc[q * width + k - k_first:]
-                        for j in range(u_run):
-                            dst[j * u_step] = src[j * u_width]
-                q += run
+                written = started[t]
+                j_lo, j_hi = reach[t, 4], reach[t, 5]
+                for a in range(reach[t, 0], reach[t, 1]):   # runs of filter rows of this slice
+                    lo = max(r0, a * taps_h + reach[t, 2])
+                    hi_row = min(r1, a * taps_h + reach[t, 3])
+                    if lo < hi_row and j_lo < j_hi:
+                        shaped_tile_fma(xflat[j_lo:], starts[t * mr:], row_offsets[lo:], 1,
+                                        wflat[(k0 // nr) * panel_size + (lo * span + j_lo) * nr:],
+                                        span * nr, nr, hi_row - lo, j_hi - j_lo,
+                                        acc[t * mr * width + k0 - k_first:], width, written, narrow)
+                        written = True
+        for t in range(tiles):
+            for a in range(reach[t, 0], reach[t, 1]):
+                if (max(r0, a * taps_h + reach[t, 2]) < min(r1, a * taps_h + reach[t, 3])
+                        and reach[t, 4] < reach[t, 5]):
+                    started[t] = True
+    # no data in any window of the tile (or no taps): zeros (a loop, not another copy of the
+    # micro-kernel: each inlined copy costs compile time)
+    for t in range(tiles):
+        if not started[t]:
+            acc[t * mr * width:(t + 1) * mr * width] = 0
+    # the result block into NCDHW rows: the bias first, in one contiguous pass over acc (the
+    # same single addition per output), then W x W tiles (W positions x W channels)
+    # transposed in registers, the rest value by value
+    k_stop = min(n_out, k_last)
+    k_tiles = (k_stop - k_first + lanes - 1) // lanes if k_stop - k_first >= lanes else 0
+    u_width = np.uint64(width)
+    own_bias = bias[k_first:k_stop]
+    for q in range(count):
+        row = acc[q * width:]
+        for k in range(k_stop - k_first):
+            row[k] += own_bias[k]
+    q = 0
+    while q < count:
+        i = p0 + q
+        if dense:   # whole spans of each image's (Do, Ho, Wo) plane, in order
+            n = i // spatial
+            local = i - n * spatial
+            run = min(spatial - local, count - q)
+            plane_step = spatial   # between the planes of consecutive channels k
+            step = 1               # between consecutive positions of the run
+        else:   # runs along w (in order, or ``s`` apart: dx's residue classes)
+            p = order[i] if ordered else i
+            n, id_, ih, iw = _position_at(p, nd, nh, nw)
+            run = min(nw - iw, count - q)
+            if ordered:
+                j = 1
+                while j < run and order[i + j] == p + j:
+                    j += 1
+                run = j
+            plane_step = out.shape[2] * out.shape[3] * out.shape[4]
+            row_at = ((qd0 + id_) * osd + ood) * out.shape[3] + (qh0 + ih) * osh + ooh
+            local = row_at * out.shape[4] + (qw0 + iw) * osw + oow
+            step = osw
+        # tiles where there are W positions (side by side: not dx's residue classes, whose
+        # values land ``s`` apart) and W channels, the last ones overlapping the ones before
+        # (rewriting a few values), else value by value
+        j_tiles = (run + lanes - 1) // lanes if run >= lanes and step == 1 else 0
+        for kt in range(k_tiles if j_tiles > 0 else 0):
+            k0 = min(k_first + kt * lanes, k_stop - lanes)
+            for c in range(lanes):
+                tile_rows_at[c] = (n * n_out + k0 + c) * plane_step + local
+            for jt in range(j_tiles):
+                j0 = min(jt * lanes, run - lanes)
+                transpose_tile(acc[(q + j0) * width + k0 - k_first:], width, outflat[j0:],
+                               tile_rows_at)
+        if j_tiles == 0 or k_tiles == 0:
+            # unsigned counts, so that LLVM drops the negative-index wraparound code, which
+            # was 4 of the ~10 instructions per value (int64 + uint64 is float64 in Numba)
+            u_run = np.uint64(run)
+            u_step = np.uint64(step)
+            for k in range(k_first, k_stop):
+                dst = outflat[(n * n_out + k) * plane_step + local:]
+                src = acc[q * width + k - k_first:]
+                for j in range(u_run):
+                    dst[j * u_step] = src[j * u_width]
+        q += run
 
 
 def conv3d_forward(x, w, b, y, sd, sh, sw, pd, ph, pw, lanes=None):
