@@ -35,9 +35,10 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
 
     Channels-last makes a filter row's taps one contiguous run of ``taps_w * C`` values (pitch C),
     and a position's channels one contiguous run (pitch Kp: dy for the weight gradient). x must
-    be C-contiguous. The copy is :func:`_fill_interleaved` for 2 to INTERLEAVED_MAX_CHANNELS
-    channels (RGB images, LeNet C3's 6) at pitch C but 8 channels in vectors of 8, else :func:`_fill_few_channels` where its conditions hold, else
-    :func:`_fill_channels_last`.
+    be C-contiguous. The copy is :func:`_fill_interleaved` (2 to 4 channels: RGB images) or
+    :func:`_fill_interleaved_wide` (5 to INTERLEAVED_MAX_CHANNELS: LeNet C3's 6) at pitch C, but
+    not 8 channels in vectors of 8; else :func:`_fill_few_channels` where its conditions hold,
+    else :func:`_fill_channels_last`.
     """
     n_batch, channels, depth, height, width = x.shape
     xcl = np.empty((n_batch, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
@@ -296,6 +297,7 @@ def _interleave_task(x, xflat, xcl, xclflat, pd, ph, pw, task):
         dst[j] = zero
     for j in range(max(gap, tail), length):
         dst[j] = zero
+    # (d and h clamped into x where the task is all padding: nothing is read then, run is 0)
     src = ((n * channels * depth + max(0, min(d, depth - 1))) * height + max(0, min(h, height - 1))) * width
     return src, start + gap, run
 
