@@ -633,6 +633,28 @@ def test_pad_channels_last_matches_numpy(dtype, shape, pads, extra, pitch):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", range(1, 18))   # every form's channel counts, W - 1 and W + 1 too
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(1, 2), size=st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 19)),
+       pads=st.tuples(st.integers(0, 1), st.integers(0, 2), st.sampled_from([0, 0, 1, 2])),
+       extra=st.tuples(st.integers(0, 1), st.integers(0, 1), st.sampled_from([0, 0, 1])),
+       pitch_extra=st.sampled_from([0, 0, 0, 3]), seed=st.integers(0, 2**16))
+def test_property_pad_channels_last(dtype, n, c, size, pads, extra, pitch_extra, seed):
+    """Every copy form (interleaved rows or planes for 2 to 8 channels, the few-channel transposes,
+    the register tiles, channel by channel, position by position), whichever the channel count,
+    padding and pitch pick: np.pad + transpose, every cell written."""
+    from fastnet.kernels import conv_layout as layout
+    x = rng(seed).standard_normal((n, c) + size).astype(dtype)
+    pitch = c + pitch_extra
+    layout._pad_channels_last(np.full_like(x, np.nan), *pads, *extra, pitch)
+    got = layout._pad_channels_last(x, *pads, *extra, pitch)
+    (pd, ph, pw), (ed, eh, ew) = pads, extra
+    padded = np.pad(x, ((0, 0), (0, pitch - c), (pd, pd + ed), (ph, ph + eh), (pw, pw + ew)))
+    expected = padded.transpose(0, 2, 3, 4, 1).reshape(got.shape)
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("rows_per_band", [1, 2, 3])
 @pytest.mark.parametrize("shape", [(2, 37, 2, 7, 19), (1, 40, 2, 9, 5)])
 def test_pad_channels_last_in_bands_of_rows(monkeypatch, rows_per_band, shape):
