@@ -1,0 +1,116 @@
+"""kernels/_link_only.py: the wrappers around a fastnet kernel's prange loops are linked into it,
+not compiled on their own; the kernel computes the same, the wrappers' code is still there when
+asked for, and Numba code that is not a fastnet kernel is compiled as Numba does it."""
+
+import numpy as np
+import pytest
+from llvmlite.binding import Linkage
+from numba import guvectorize, njit, prange
+
+from fastnet.kernels import _cache, _config, _link_only
+
+
+def _scaled_row_sums(x, scale, out):
+    """out[i] = scale * sum(x[i]): two prange loops (four wrapper libraries)."""
+    for i in prange(x.shape[0]):
+        total = 0.0
+        for j in range(x.shape[1]):
+            total += x[i, j]
+        out[i] = total
+    for i in prange(out.shape[0]):
+        out[i] *= scale
+
+
+def _fastnet_kernel(monkeypatch):
+    """A fresh fastnet parallel kernel (as _config.parallel_kernel makes them; no disk cache)."""
+    monkeypatch.setattr(_cache.STATE, "enabled", False)
+    return _cache.attach(njit(parallel=True, **_config._COMMON)(_scaled_row_sums))
+
+
+def _run(kernel, dtype):
+    x = np.random.default_rng(3).standard_normal((37, 29)).astype(dtype)
+    out = np.empty(37, dtype=dtype)
+    kernel(x, 2.5, out)
+    expected = 2.5 * x.astype(np.float64).sum(axis=1)
+    return out, expected
+
+
+@pytest.fixture
+def materialized(monkeypatch):
+    """The link-only libraries whose machine code something asked for, in order."""
+    done = []
+    original = _link_only._materialize
+
+    def recording(library):
+        if getattr(library, "_fastnet_pending", False):
+            done.append(library)
+        original(library)
+
+    monkeypatch.setattr(_link_only, "_materialize", recording)
+    return done
+
+
+def test_installed_on_this_numba():
+    assert _config.LINK_ONLY_WRAPPERS is True
+    assert _link_only.install() is False   # once per process
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fastnet_kernel_wrappers_are_linked_not_compiled(monkeypatch, materialized, dtype):
+    kernel = _fastnet_kernel(monkeypatch)
+    before = _link_only.LINK_ONLY_BUILT
+    out, expected = _run(kernel, dtype)
+    assert _link_only.LINK_ONLY_BUILT - before == 4   # a gufunc wrapper and a parallel wrapper per loop
+    assert materialized == []                         # nothing needed their own machine code
+    np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+def test_same_results_as_numba_alone(monkeypatch):
+    linked = _fastnet_kernel(monkeypatch)
+    out_linked, expected = _run(linked, np.float64)
+    monkeypatch.setattr(_link_only, "ENABLED", False)
+    before = _link_only.LINK_ONLY_BUILT
+    plain = _cache.attach(njit(parallel=True, **_config._COMMON)(_scaled_row_sums))
+    out_plain, _ = _run(plain, np.float64)
+    assert _link_only.LINK_ONLY_BUILT == before
+    np.testing.assert_allclose(out_linked, out_plain, rtol=1e-15)
+    np.testing.assert_allclose(out_plain, expected, rtol=1e-13)
+
+
+def test_link_only_library_compiles_when_its_code_is_asked_for(monkeypatch, materialized):
+    made = []
+    original = _link_only._link_only_finalize
+
+    def recording(library):
+        original(library)
+        made.append(library)
+
+    monkeypatch.setattr(_link_only, "_link_only_finalize", recording)
+    _run(_fastnet_kernel(monkeypatch), np.float64)
+    assert len(made) == 4 and all(library._fastnet_pending for library in made)
+    parallel_wrapper = made[-1]
+    assembly = parallel_wrapper.get_asm_str()
+    assert materialized == [parallel_wrapper] and not parallel_wrapper._fastnet_pending
+    assert "ret" in assembly
+    entry = next(fn.name for fn in parallel_wrapper.get_defined_functions() if fn.linkage == Linkage.external)
+    assert parallel_wrapper.get_pointer_to_function(entry) != 0
+
+
+def test_other_numba_code_is_compiled_as_numba_does(materialized):
+    before = _link_only.LINK_ONLY_BUILT
+
+    @njit(parallel=True)
+    def doubled(x):
+        out = np.empty_like(x)
+        for i in prange(x.shape[0]):
+            out[i] = 2.0 * x[i]
+        return out
+
+    @guvectorize(["void(float64[:], float64[:])"], "(n)->()", target="parallel")
+    def row_max(row, out):
+        out[0] = row.max()
+
+    x = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(doubled(x[0]), 2.0 * x[0])
+    np.testing.assert_array_equal(row_max(x), x.max(axis=1))
+    assert _link_only.LINK_ONLY_BUILT == before and materialized == []
