@@ -1,37 +1,47 @@
-"""Shorter compiles of parallel kernels: Numba's wrappers around each prange loop are linked, not compiled.
+"""Shorter compiles of parallel kernels: the wrappers around each prange loop are linked, not compiled.
 
 Numba compiles each ``prange`` loop of a kernel into a function of its own (the "gufunc") and
 wraps it twice: a gufunc wrapper (the loop over its outer dimension) and a parallel wrapper (which
-hands the iterations to the thread pool). Each of the three is a code library, and Numba finalizes a
-library when the next one links it: it runs LLVM's O3 passes over it, with everything linked into
-it, and generates its machine code. The kernel links all of them and optimizes and compiles the
-whole once more. The two wrappers' own machine code is never run (the kernel calls its own copy of
-the code), yet every loop body went through LLVM's optimizer and code generator four times.
+hands the iterations to the thread pool). Each of the three is a code library, and Numba finalizes
+a library when the next one links it: LLVM's O3 passes over it, with everything linked into it,
+then its machine code. The kernel links all of them and optimizes and compiles the whole once
+more. Only the kernel's machine code is run (it calls its own copy of the loop and the wrappers),
+yet every loop body went through LLVM's optimizer and code generator four times. The loop was
+also given a Python entry point and a C one, which nothing calls.
 
-:func:`install` makes the two wrapper libraries that Numba builds for a parfor
-(``numba.parfors.parfor_lowering.call_parallel_gufunc``) while a fastnet kernel compiles
-(:mod:`fastnet.kernels._cache` counts those compiles) *link-only*: their ``finalize()`` links the
-libraries they depend on and marks them finalized, and their optimization and code generation are
-put off until something asks for their machine code (a function pointer, the assembly, the object
-code), which nothing does on this path. The kernel's own ``finalize()`` is unchanged: it links the
-same code and optimizes and compiles it once. Numba code that is not a fastnet kernel (a user's
-``@njit(parallel=True)`` or ``@guvectorize``) is compiled as before.
+:func:`install` changes this for fastnet kernels only (while :mod:`fastnet.kernels._cache` counts
+a kernel compile):
 
-The README's main job (LeNet-5 on the digits, one process, Zen 4, float32) compiled its kernels in
-36.5-37.1 s without this and 29.4-29.9 s with it (2026-12-07); the kernels' speed is unchanged
-(the loop bodies still get O3 twice: in their own library and in the kernel's).
+* the two wrapper libraries are *link-only*: their ``finalize()`` links the libraries they depend
+  on and marks them finalized, and their O3 passes and machine code are put off until something
+  asks for their code (a function pointer, the assembly, the object code), which nothing does on
+  this path;
+* the loop is compiled without the two entry points (Numba's ``no_compile``,
+  ``no_cpython_wrapper`` and ``no_cfunc_wrapper`` flags); its library is finalized as before.
 
-It works on Numba's internal code-library classes (checked on 0.60-0.68): where those lack a
-method or attribute it uses, :func:`install` leaves Numba as it is and kernels compile as before.
+So the loop's code reaches the kernel through the same passes as before: optimized and compiled in
+its own library, linked, optimized and compiled with the kernel. (Leaving the loop's library
+link-only as well saved another 1-2 s on the main job below, but then the kernel's O3 started from
+different IR: LeNet C1's forward came out 5% slower, the small 2x2 max pooling 4%.) Numba code
+that is not a fastnet kernel (a user's ``@njit(parallel=True)`` or ``@guvectorize``) is compiled
+as Numba does it.
+
+The README's main job (LeNet-5 on the digits, one process, no compile helper, Zen 4, float32)
+compiled its kernels in 38.0-38.5 s without this and 29-30 s with it (2026-12-07).
+
+It reaches into Numba's internal code-library classes and parfor lowering (written against Numba
+0.68; 0.60 has the same structure): where a method, function or flag it uses is missing,
+:func:`install` leaves Numba as it is and kernels compile as before.
 """
 
 from numba.core import codegen as _codegen
+from numba.core import compiler as _compiler
 from numba.parfors import parfor_lowering as _parfor_lowering
 
 from . import _cache
 
 _WRAPPING = 0          # > 0 while Numba builds a fastnet kernel's parfor wrappers (compiler lock held)
-LINK_ONLY_BUILT = 0    # wrapper libraries made link-only so far in this process (tests, diagnostics)
+LINK_ONLY_BUILT = 0    # libraries made link-only so far in this process: 2 per prange loop (tests)
 ENABLED = True         # False: every library is finalized as Numba does it (tests compare both)
 
 _NEEDED = {
@@ -40,29 +50,44 @@ _NEEDED = {
     _codegen.JITCodeLibrary: ("get_pointer_to_function",),
     _codegen.JITCPUCodegen: ("create_library",),
 }
-_INSTANCE_ATTRIBUTES = ("_linking_libraries", "_reload_init", "_final_module", "_finalized")
+_INSTANCE_ATTRIBUTES = ("_final_module", "_finalized")
+_LOOP_FLAGS = ("no_compile", "no_cpython_wrapper", "no_cfunc_wrapper")   # what a loop is compiled without
+_LOOP_PIPELINE = "ParforGufuncCompiler"   # the pipeline class Numba compiles a prange loop with
 
 
 def _supported():
-    """Whether Numba's classes have every method this module wraps, and the function to wrap."""
+    """Whether Numba has every method, function and flag this module uses."""
     return (all(hasattr(cls, name) for cls, names in _NEEDED.items() for name in names)
-            and callable(getattr(_parfor_lowering, "call_parallel_gufunc", None)))
+            and callable(getattr(_parfor_lowering, "call_parallel_gufunc", None))
+            and callable(getattr(_compiler, "compile_ir", None))
+            and all(hasattr(_compiler.Flags, name) for name in _LOOP_FLAGS))
 
 
-def _link_only_finalize(library):
-    """``finalize()`` of a link-only library: link what it depends on, as Numba's does, and stop
-    before the optimization and the machine code (:func:`_materialize` does those when asked)."""
-    _codegen.require_global_compiler_lock()
-    library._raise_if_finalized()
-    seen = set()
-    for dependency in library._linking_libraries:
-        if dependency not in seen:
-            library._reload_init.update(dependency._reload_init)
-            seen.add(dependency)
-            library._final_module.link_in(dependency._get_module_for_linking(), preserve=True)
-    library._final_module.verify()
-    library._finalized = True
-    library._fastnet_pending = True
+def _fastnet_kernel_compiling():
+    return ENABLED and _cache.STATE.depth > 0
+
+
+def _make_link_only(library):
+    global LINK_ONLY_BUILT
+    if not library._finalized and all(hasattr(library, name) for name in _INSTANCE_ATTRIBUTES):
+        library._fastnet_link_only = True
+        LINK_ONLY_BUILT += 1
+
+
+def _link_only_finalize(library, finalize):
+    """``finalize()`` of a link-only library: Numba's own (``finalize``: checks, linking what the
+    library depends on), with its last two steps, the O3 passes and the machine code, put off
+    until :func:`_materialize`."""
+    def pending():
+        library._finalized = True
+        library._fastnet_pending = True
+
+    library._optimize_final_module = lambda: None   # instance attributes shadow the methods ...
+    library._finalize_final_module = pending
+    try:
+        finalize(library)
+    finally:
+        del library._optimize_final_module, library._finalize_final_module   # ... until here
 
 
 def _materialize(library):
@@ -71,7 +96,7 @@ def _materialize(library):
         library._fastnet_pending = False
         library._optimize_final_module()
         library._final_module.verify()
-        library._finalize_final_module()
+        library._finalize_final_module()   # machine code; sets _finalized again
 
 
 def _wrap_needing_code(cls, name):
@@ -88,16 +113,29 @@ def _wrap_needing_code(cls, name):
 
 
 def install():
-    """Wrap Numba's code libraries as the module docstring says. Returns whether it did (False:
-    an unexpected Numba, left as it is). Called once, at import (:mod:`fastnet.kernels._config`)."""
+    """Wrap Numba's functions as the module docstring says. Returns whether it did (False: an
+    unexpected Numba, left as it is). Called once, at import (:mod:`fastnet.kernels._config`)."""
     if not _supported() or getattr(_parfor_lowering.call_parallel_gufunc, "_fastnet_link_only", False):
         return False
+
+    compile_ir = _compiler.compile_ir
+
+    def wrapped_compile_ir(typingctx, targetctx, func_ir, args, return_type, flags, locals, *rest, **kwargs):
+        pipeline = kwargs.get("pipeline_class")
+        if getattr(pipeline, "__name__", None) == _LOOP_PIPELINE and _fastnet_kernel_compiling():
+            flags = flags.copy()
+            for name in _LOOP_FLAGS:
+                setattr(flags, name, True)
+        return compile_ir(typingctx, targetctx, func_ir, args, return_type, flags, locals, *rest, **kwargs)
+
+    wrapped_compile_ir.__doc__ = compile_ir.__doc__
+    _compiler.compile_ir = wrapped_compile_ir
 
     call_parallel_gufunc = _parfor_lowering.call_parallel_gufunc
 
     def wrapped_call_parallel_gufunc(*args, **kwargs):
         global _WRAPPING
-        fastnet_kernel = ENABLED and _cache.STATE.depth > 0
+        fastnet_kernel = _fastnet_kernel_compiling()
         _WRAPPING += fastnet_kernel
         try:
             return call_parallel_gufunc(*args, **kwargs)
@@ -110,12 +148,9 @@ def install():
     create_library = _codegen.JITCPUCodegen.create_library
 
     def wrapped_create_library(self, name, **kwargs):
-        global LINK_ONLY_BUILT
         library = create_library(self, name, **kwargs)
-        # only the two wrappers are created inside call_parallel_gufunc
-        if _WRAPPING > 0 and all(hasattr(library, name) for name in _INSTANCE_ATTRIBUTES):
-            library._fastnet_link_only = True
-            LINK_ONLY_BUILT += 1
+        if _WRAPPING > 0:   # only the two wrappers are created inside call_parallel_gufunc
+            _make_link_only(library)
         return library
 
     _codegen.JITCPUCodegen.create_library = wrapped_create_library
@@ -124,7 +159,7 @@ def install():
 
     def wrapped_finalize(self):
         if getattr(self, "_fastnet_link_only", False):
-            _link_only_finalize(self)
+            _link_only_finalize(self, finalize)
         else:
             finalize(self)
 

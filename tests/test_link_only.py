@@ -1,5 +1,5 @@
-"""kernels/_link_only.py: the wrappers around a fastnet kernel's prange loops are linked into it,
-not compiled on their own; the kernel computes the same, the wrappers' code is still there when
+"""kernels/_link_only.py: the wrappers of a fastnet kernel's prange loops are linked into it, not
+optimized and compiled on their own; the kernel computes the same, their code is still there when
 asked for, and Numba code that is not a fastnet kernel is compiled as Numba does it."""
 
 import numpy as np
@@ -81,13 +81,17 @@ def test_link_only_library_compiles_when_its_code_is_asked_for(monkeypatch, mate
     made = []
     original = _link_only._link_only_finalize
 
-    def recording(library):
-        original(library)
+    def recording(library, finalize):
+        original(library, finalize)
         made.append(library)
 
     monkeypatch.setattr(_link_only, "_link_only_finalize", recording)
     _run(_fastnet_kernel(monkeypatch), np.float64)
     assert len(made) == 4 and all(library._fastnet_pending for library in made)
+    loop = made[0]._linking_libraries[0]   # the first gufunc wrapper's dependency: the loop itself
+    names = [fn.name for fn in loop.get_defined_functions()]
+    assert "parfor_gufunc" in names[0]
+    assert not any(name.startswith(("_ZN7cpython", "cfunc.")) for name in names)   # no entry points
     parallel_wrapper = made[-1]
     assembly = parallel_wrapper.get_asm_str()
     assert materialized == [parallel_wrapper] and not parallel_wrapper._fastnet_pending
