@@ -561,8 +561,9 @@ def describe():
 #: machine (float32 and float64 alike); used until this machine has measured its own. Measured:
 #: 22.9-25.4 s on Zen 4 (AVX-512, 2026-12-05/06); on a busy Zen 3 VM (AVX2, 2026-12-06) 27-39 s,
 #: then 25.6-27.7 s once the compile helper took the convolutions' weight gradients first
-#: (fastnet/_warm.py). It was 16 s, measured on Zen 5 on 2026-12-02 with fewer kernels.
-DEFAULT_COMPILE_ESTIMATE_S = 25.0
+#: (fastnet/_warm.py). It was 16 s, measured on Zen 5 on 2026-12-02 with fewer kernels. On Zen 4
+#: on 2026-12-07, once the parfor wrappers were linked only (kernels/_link_only.py): 17.2-19.8 s.
+DEFAULT_COMPILE_ESTIMATE_S = 20.0
 _TIMINGS_FILE = "compile_seconds.json"
 _announced = set()
 
