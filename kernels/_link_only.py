@@ -46,7 +46,8 @@ ENABLED = True         # False: every library is finalized as Numba does it (tes
 
 _NEEDED = {
     _codegen.CPUCodeLibrary: ("finalize", "_optimize_final_module", "_finalize_final_module",
-                              "_get_module_for_linking", "get_asm_str", "serialize_using_object_code"),
+                              "_get_module_for_linking", "get_asm_str", "serialize_using_object_code",
+                              "get_function_cfg"),
     _codegen.JITCodeLibrary: ("get_pointer_to_function",),
     _codegen.JITCPUCodegen: ("create_library",),
 }
