@@ -497,7 +497,8 @@ def _pack_forward_weights(w, kp, nr):
                     i = (j0 + c) // taps
                     starts[c] = panel + ((j0 + c - i * taps) * channels + i) * nr
                 transpose_tile(wflat[o0 * row + j0:], row, wtflat, starts)
-        _pack_columns(wflat, wtflat, task, tasks, n_out, channels, taps, kp, nr, full, o_blocks * width)
+        # np.int64: prange's index is uint64 in the gufunc, which would compile a second signature
+        _pack_columns(wflat, wtflat, np.int64(task), tasks, n_out, channels, taps, kp, nr, full, o_blocks * width)
     return wtflat.reshape((kp // nr, rows, nr))
 
 
