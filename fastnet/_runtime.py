@@ -84,8 +84,11 @@ def info(as_dict=False):
         "vector_width": _vector_width(),
         "malloc": _malloc.state,
     }
-    from .kernels import _cache
+    from .kernels import _cache, _config
     from .kernels import dense as _dense
+    report["prange_wrappers"] = ("linked into each kernel, not compiled on their own (kernels/_link_only.py)"
+                                 if _config.LINK_ONLY_WRAPPERS else
+                                 "compiled as Numba does it (this Numba lacks what kernels/_link_only.py uses)")
     report["dense_blas"] = _dense.blas_description()
     cache = _cache.describe()
     report.update(cache_dir=cache["cache_dir"], cache_key=cache["cache_key"], cache_state=cache["cache_state"],

@@ -51,8 +51,10 @@ def materialized(monkeypatch):
 
 
 def test_installed_on_this_numba():
+    import fastnet
     assert _config.LINK_ONLY_WRAPPERS is True
     assert _link_only.install() is False   # once per process
+    assert fastnet.info(as_dict=True)["prange_wrappers"].startswith("linked into each kernel")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
