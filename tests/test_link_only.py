@@ -22,9 +22,9 @@ def _scaled_row_sums(x, scale, out):
 
 
 def _fastnet_kernel(monkeypatch):
-    """A fresh fastnet parallel kernel (as _config.parallel_kernel makes them; no disk cache)."""
+    """A fresh fastnet parallel kernel (no disk cache)."""
     monkeypatch.setattr(_cache.STATE, "enabled", False)
-    return _cache.attach(njit(parallel=True, **_config._COMMON)(_scaled_row_sums))
+    return _config.parallel_kernel(_scaled_row_sums)
 
 
 def _run(kernel, dtype):
@@ -72,7 +72,7 @@ def test_same_results_as_numba_alone(monkeypatch):
     out_linked, expected = _run(linked, np.float64)
     monkeypatch.setattr(_link_only, "ENABLED", False)
     before = _link_only.LINK_ONLY_BUILT
-    plain = _cache.attach(njit(parallel=True, **_config._COMMON)(_scaled_row_sums))
+    plain = _fastnet_kernel(monkeypatch)
     out_plain, _ = _run(plain, np.float64)
     assert _link_only.LINK_ONLY_BUILT == before
     np.testing.assert_allclose(out_linked, out_plain, rtol=1e-15)
