@@ -68,7 +68,8 @@ import sys
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 from fastnet.ops import _warmup
-_warmup.run_all(np.dtype(sys.argv[1]), only=sys.argv[2])
+for only in sys.argv[2].split(","):
+    _warmup.run_all(np.dtype(sys.argv[1]), only=only)
 from numba.core import types
 modules = [importlib.import_module("fastnet.kernels." + name) for name in sys.argv[3:]]
 kernels = [(f"{module.__name__}.{name}", value) for module in modules for name, value in vars(module).items()
@@ -89,29 +90,45 @@ print(" ".join(twice) or "none")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("steps, modules", [
     ("conv", ["conv3d", "conv_lanes", "conv_weight", "conv_layout", "conv2d_plane", "winograd", "winograd3d",
-              "winograd3d_weight", "winograd_weight"]),
-    ("maxpool", ["pooling", "pooling3d"]),
+              "winograd3d_weight", "winograd_weight", "transpose"]),
+    ("maxpool", ["pooling", "pooling_3x3s2", "pooling3d", "pool_scan"]),
     ("avgpool", ["avgpool"]),
     ("optimizers", ["optimizers"]),
-], ids=["convolution", "pooling", "avgpool", "optimizers"])
+    ("sigmoid,tanh,relu", ["activations"]),
+    ("dense", ["dense", "cblas"]),
+    ("losses,softmax", ["losses", "softmax"]),
+    ("batch_norm,dropout", ["normalization", "dropout"]),
+], ids=["convolution", "pooling", "avgpool", "optimizers", "activations", "dense", "losses", "normalization"])
 def test_warmup_steps_reach_every_kernel_of_their_modules(steps, modules, dtype):
-    """fastnet.compile's conv (maxpool, avgpool, optimizers) steps compile every parallel kernel of
-    the convolution (pooling, ...) modules (each form of each pass, e.g. both 2x2 / 2 backward
-    forms: short and long output rows; the serial helpers are compiled into them), in a fresh
-    process, so that a warmed cache holds all of them; and none of their kernels twice for
-    signatures that differ only in integer types. Except what no op reaches by shape on this CPU
-    below AVX-512: the flat planes' weight gradient (``kernels.conv2d._plane_weight_ok``) and the
-    stride-2 Winograd form's weights (``kernels.conv2d.winograd_stride2_ok``)."""
+    """fastnet.compile's conv (maxpool, ...) steps compile every parallel kernel of the convolution
+    (pooling, ...) modules (each form of each pass, e.g. both 2x2 / 2 backward forms: short and
+    long output rows; the serial helpers are compiled into them), in a fresh process, so that a
+    warmed cache holds all of them; and none of their kernels twice for signatures that differ
+    only in integer types. Except what no op reaches on this machine: below AVX-512, the flat
+    planes' weight gradient (``kernels.conv2d._plane_weight_ok``) and the stride-2 Winograd
+    form's weights (``kernels.conv2d.winograd_stride2_ok``); the dense kernels of the BLAS this
+    NumPy does not have (``kernels.dense.dense_forward``), and the forward from a transposed copy
+    of w except in float32 with OpenBLAS's SkylakeX kernels (``kernels.dense._transposes_w``)."""
+    from fastnet.kernels import cblas
     from fastnet.kernels import conv2d as conv2d_kernels
+    from fastnet.kernels import dense as dense_kernels
     from fastnet.kernels._config import vector_bytes
     unreached = set()
     if steps == "conv" and vector_bytes() < conv2d_kernels.AVX512_VECTOR_BYTES:
         unreached = {"fastnet.kernels.conv2d_plane.plane_weight_grad",
                      "fastnet.kernels.winograd.winograd_weights_stride2"}
+    if steps == "dense":
+        found = cblas.numpy_openblas()
+        other_blas = {"_dense_forward_dot", "_dense_backward_dot"} if found else {"_dense_forward", "_dense_backward"}
+        transposed = found and dtype == "float32" and found.core in dense_kernels.TRANSPOSED_W_CORES
+        unreached = {f"fastnet.kernels.dense.{name}"
+                     for name in other_blas | (set() if transposed else {"_dense_forward_transposed"})}
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    if (steps, dtype) == ("conv", "float32"):
+    if dtype == "float32":
         # compiled, not loaded: a kernel loaded from the (warmed) cache compiles none of the serial
-        # helpers it calls, so a helper typed twice (a prange index passed as uint64) shows only here
+        # helpers it calls, so a helper typed twice (a prange index passed as uint64) shows only
+        # here. On one thread each family takes 3-16 s, the convolutions about 100 s; the float64
+        # forms (the same sources, as long again) load from the cache.
         env["FASTNET_CACHE"] = "0"
     out = subprocess.run([sys.executable, "-c", _KERNELS_PROBE, dtype, steps, *modules], capture_output=True,
                          text=True, timeout=600, env=env)
