@@ -13,6 +13,12 @@ quartile of each, and on / off::
 
 Compiling both takes 2-3 minutes on two cores. An on / off ratio within the rounds' spread means
 the same speed (2026-12-07, Zen 4, 2 threads, float32: 0.97-1.02).
+
+``--loops`` compares only the loops' own machine code: made, as before 2026-12-08 (off), and put
+off (on, the default), the wrappers link-only in both. The kernel then links a loop's O3 output
+rather than the IR that code generation for the loop had left behind, so the kernel's code differs
+a little (2026-12-08, Zen 4, 2 threads, float32: 0.96-1.05 by the fastest round, 0.91-1.11 by the
+first quartile, over two runs).
 """
 
 import argparse
@@ -92,11 +98,17 @@ def _cases():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="timing rounds per op and form (default 15)")
+    parser.add_argument("--loops", action="store_true",
+                        help="compare the loops' machine code made (off) and put off (on), the wrappers "
+                             "link-only in both")
     args = parser.parse_args()
     slots = _parallel_kernel_slots()
 
     def use(on):
-        _link_only.ENABLED = on
+        if args.loops:
+            _link_only.DEFER_LOOP_CODE = on
+        else:
+            _link_only.ENABLED = on
         for module, name, forms in slots:
             setattr(module, name, forms[on])
 
@@ -116,7 +128,8 @@ def main():
                 for _ in range(reps):
                     call()
                 times[(name, on)].append((time.perf_counter() - begin) / reps * 1e6)
-    print("| op | as Numba builds it, us (q25) | link-only, us (q25) | on / off (q25) |\n|---|---:|---:|---:|")
+    off_name, on_name = ("loops' code made", "loops' code put off") if args.loops else ("as Numba builds it", "link-only")
+    print(f"| op | {off_name}, us (q25) | {on_name}, us (q25) | on / off (q25) |\n|---|---:|---:|---:|")
     for name in cases:
         off, on = sorted(times[(name, False)]), sorted(times[(name, True)])
         q = len(off) // 4

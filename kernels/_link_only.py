@@ -17,17 +17,22 @@ a kernel compile):
   asks for their code (a function pointer, the assembly, the object code), which nothing does on
   this path;
 * the loop is compiled without the two entry points (Numba's ``no_compile``,
-  ``no_cpython_wrapper`` and ``no_cfunc_wrapper`` flags); its library is finalized as before.
+  ``no_cpython_wrapper`` and ``no_cfunc_wrapper`` flags); its library gets LLVM's O3 passes as
+  before, which the kernel links, and only its machine code is put off, as the wrappers' is.
 
-So the loop's code reaches the kernel through the same passes as before: optimized and compiled in
-its own library, linked, optimized and compiled with the kernel. (Leaving the loop's library
-link-only as well saved another 1-2 s on the main job below, but then the kernel's O3 started from
-different IR: LeNet C1's forward came out 5% slower, the small 2x2 max pooling 4%.) Numba code
-that is not a fastnet kernel (a user's ``@njit(parallel=True)`` or ``@guvectorize``) is compiled
-as Numba does it.
+So the loop reaches the kernel through LLVM's O3 passes in its own library, then is linked,
+optimized and compiled with the kernel. Before 2026-12-08 its machine code was made too, and as
+LLVM's code generation rewrites a module in place (CodeGenPrepare and the like), the kernel linked
+that rewritten IR; it now links the O3 output, so its code differs a little, at the same speed
+(below). (Putting off the loop's O3 as well saved another 1-2 s on the main job below, but then the
+kernel's O3 started from unoptimized loops: LeNet C1's forward came out 5% slower, the small 2x2
+max pooling 4%.) Numba code that is not a fastnet kernel (a user's ``@njit(parallel=True)`` or
+``@guvectorize``) is compiled as Numba does it.
 
 The README's main job (LeNet-5 on the digits, one process, no compile helper, Zen 4, float32)
-compiled its kernels in 38.0-38.5 s without this and 29-30 s with it (2026-12-07).
+compiled its kernels in 38.0-38.5 s without this and 29-30 s with it, the loops' machine code
+still made (2026-12-07); with that put off too, 28.1 -> 26.7-27.1 s (2026-12-08, two runs each,
+alternating). The kernels run as fast (``python bench/link_only_ab.py --loops``).
 
 It reaches into Numba's internal code-library classes and parfor lowering (written against Numba
 0.68; 0.60 has the same structure): where a method, function or flag it uses is missing,
@@ -42,6 +47,8 @@ from . import _cache
 
 _WRAPPING = 0          # > 0 while Numba builds a fastnet kernel's parfor wrappers (compiler lock held)
 LINK_ONLY_BUILT = 0    # libraries made link-only so far in this process: 2 per prange loop (tests)
+LOOPS_DEFERRED = 0     # loop libraries whose machine code was put off so far: 1 per prange loop (tests)
+DEFER_LOOP_CODE = True   # False: a loop's machine code is made as before (bench/link_only_ab.py --loops)
 ENABLED = True         # False: every library is finalized as Numba does it (tests compare both)
 
 _NEEDED = {
@@ -68,35 +75,47 @@ def _fastnet_kernel_compiling():
     return ENABLED and _cache.STATE.depth > 0
 
 
-def _make_link_only(library):
-    global LINK_ONLY_BUILT
+def _make_link_only(library, optimized=False):
+    """Mark a library not finalized yet as link-only (a wrapper), or (``optimized``: a loop) as
+    one whose O3 passes run at finalize() and whose machine code is put off."""
+    global LINK_ONLY_BUILT, LOOPS_DEFERRED
     if not library._finalized and all(hasattr(library, name) for name in _INSTANCE_ATTRIBUTES):
-        library._fastnet_link_only = True
-        LINK_ONLY_BUILT += 1
+        library._fastnet_link_only = "optimized" if optimized else "linked"
+        if optimized:
+            LOOPS_DEFERRED += 1
+        else:
+            LINK_ONLY_BUILT += 1
 
 
 def _link_only_finalize(library, finalize):
     """``finalize()`` of a link-only library: Numba's own (``finalize``: checks, linking what the
-    library depends on), with its last two steps, the O3 passes and the machine code, put off
-    until :func:`_materialize`."""
+    library depends on), with its last two steps, the O3 passes (unless the library is marked
+    "optimized") and the machine code, put off until :func:`_materialize`."""
+    optimized = library._fastnet_link_only == "optimized"
+
     def pending():
         library._finalized = True
-        library._fastnet_pending = True
+        library._fastnet_pending = "code" if optimized else "all"
 
-    library._optimize_final_module = lambda: None   # instance attributes shadow the methods ...
+    if not optimized:
+        library._optimize_final_module = lambda: None   # instance attributes shadow the methods ...
     library._finalize_final_module = pending
     try:
         finalize(library)
     finally:
-        del library._optimize_final_module, library._finalize_final_module   # ... until here
+        vars(library).pop("_optimize_final_module", None)   # ... until here
+        del library._finalize_final_module
 
 
 def _materialize(library):
-    """Finish a link-only library as Numba's ``finalize()`` would have: O3 and machine code."""
-    if getattr(library, "_fastnet_pending", False):
+    """Finish a link-only library as Numba's ``finalize()`` would have: O3 (where it was put off)
+    and machine code."""
+    pending = getattr(library, "_fastnet_pending", False)
+    if pending:
         library._fastnet_pending = False
-        library._optimize_final_module()
-        library._final_module.verify()
+        if pending == "all":
+            library._optimize_final_module()
+            library._final_module.verify()
         library._finalize_final_module()   # machine code; sets _finalized again
 
 
@@ -123,11 +142,15 @@ def install():
 
     def wrapped_compile_ir(typingctx, targetctx, func_ir, args, return_type, flags, locals, *rest, **kwargs):
         pipeline = kwargs.get("pipeline_class")
-        if getattr(pipeline, "__name__", None) == _LOOP_PIPELINE and _fastnet_kernel_compiling():
+        loop = getattr(pipeline, "__name__", None) == _LOOP_PIPELINE and _fastnet_kernel_compiling()
+        if loop:
             flags = flags.copy()
             for name in _LOOP_FLAGS:
                 setattr(flags, name, True)
-        return compile_ir(typingctx, targetctx, func_ir, args, return_type, flags, locals, *rest, **kwargs)
+        result = compile_ir(typingctx, targetctx, func_ir, args, return_type, flags, locals, *rest, **kwargs)
+        if loop and DEFER_LOOP_CODE and getattr(result, "library", None) is not None:
+            _make_link_only(result.library, optimized=True)   # not finalized: no_compile
+        return result
 
     wrapped_compile_ir.__doc__ = compile_ir.__doc__
     _compiler.compile_ir = wrapped_compile_ir

@@ -1,6 +1,7 @@
 """kernels/_link_only.py: the wrappers of a fastnet kernel's prange loops are linked into it, not
-optimized and compiled on their own; the kernel computes the same, their code is still there when
-asked for, and Numba code that is not a fastnet kernel is compiled as Numba does it."""
+optimized and compiled on their own, and the loops are optimized but get no machine code of their
+own; the kernel computes the same, their code is still there when asked for, and Numba code that
+is not a fastnet kernel is compiled as Numba does it."""
 
 import numpy as np
 import pytest
@@ -60,9 +61,10 @@ def test_installed_on_this_numba():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fastnet_kernel_wrappers_are_linked_not_compiled(monkeypatch, materialized, dtype):
     kernel = _fastnet_kernel(monkeypatch)
-    before = _link_only.LINK_ONLY_BUILT
+    before, loops_before = _link_only.LINK_ONLY_BUILT, _link_only.LOOPS_DEFERRED
     out, expected = _run(kernel, dtype)
     assert _link_only.LINK_ONLY_BUILT - before == 4   # a gufunc wrapper and a parallel wrapper per loop
+    assert _link_only.LOOPS_DEFERRED - loops_before == 2
     assert materialized == []                         # nothing needed their own machine code
     np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-13)
 
@@ -71,10 +73,10 @@ def test_same_results_as_numba_alone(monkeypatch):
     linked = _fastnet_kernel(monkeypatch)
     out_linked, expected = _run(linked, np.float64)
     monkeypatch.setattr(_link_only, "ENABLED", False)
-    before = _link_only.LINK_ONLY_BUILT
+    before, loops_before = _link_only.LINK_ONLY_BUILT, _link_only.LOOPS_DEFERRED
     plain = _fastnet_kernel(monkeypatch)
     out_plain, _ = _run(plain, np.float64)
-    assert _link_only.LINK_ONLY_BUILT == before
+    assert (_link_only.LINK_ONLY_BUILT, _link_only.LOOPS_DEFERRED) == (before, loops_before)
     np.testing.assert_allclose(out_linked, out_plain, rtol=1e-15)
     np.testing.assert_allclose(out_plain, expected, rtol=1e-13)
 
@@ -89,12 +91,17 @@ def test_link_only_library_compiles_when_its_code_is_asked_for(monkeypatch, mate
 
     monkeypatch.setattr(_link_only, "_link_only_finalize", recording)
     _run(_fastnet_kernel(monkeypatch), np.float64)
-    assert len(made) == 4 and all(library._fastnet_pending for library in made)
-    loop = made[0]._linking_libraries[0]   # the first gufunc wrapper's dependency: the loop itself
+    wrappers = [library for library in made if library._fastnet_link_only == "linked"]
+    loops = [library for library in made if library._fastnet_link_only == "optimized"]
+    assert len(wrappers) == 4 and len(loops) == 2 and len(made) == 6
+    assert all(library._fastnet_pending == "all" for library in wrappers)
+    assert all(library._fastnet_pending == "code" for library in loops)
+    loop = wrappers[0]._linking_libraries[0]   # the first gufunc wrapper's dependency: the loop itself
+    assert loop is loops[0]
     names = [fn.name for fn in loop.get_defined_functions()]
     assert "parfor_gufunc" in names[0]
     assert not any(name.startswith(("_ZN7cpython", "cfunc.")) for name in names)   # no entry points
-    parallel_wrapper = made[-1]
+    parallel_wrapper = wrappers[-1]
     assembly = parallel_wrapper.get_asm_str()
     assert materialized == [parallel_wrapper] and not parallel_wrapper._fastnet_pending
     assert "ret" in assembly
@@ -102,8 +109,28 @@ def test_link_only_library_compiles_when_its_code_is_asked_for(monkeypatch, mate
     assert parallel_wrapper.get_pointer_to_function(entry) != 0
 
 
+def test_loop_is_optimized_once_and_compiles_when_its_code_is_asked_for(monkeypatch, materialized):
+    """A loop's O3 passes ran before the kernel linked it (the kernel links optimized code); its
+    machine code, put off, is made without running them again."""
+    made = []
+    original = _link_only._link_only_finalize
+
+    def recording(library, finalize):
+        original(library, finalize)
+        made.append(library)
+
+    monkeypatch.setattr(_link_only, "_link_only_finalize", recording)
+    _run(_fastnet_kernel(monkeypatch), np.float32)
+    loop = next(library for library in made if library._fastnet_link_only == "optimized")
+    optimized = []
+    monkeypatch.setattr(loop, "_optimize_final_module", lambda: optimized.append(loop))
+    assembly = loop.get_asm_str()
+    assert materialized == [loop] and optimized == [] and not loop._fastnet_pending
+    assert "ret" in assembly
+
+
 def test_other_numba_code_is_compiled_as_numba_does(materialized):
-    before = _link_only.LINK_ONLY_BUILT
+    before, loops_before = _link_only.LINK_ONLY_BUILT, _link_only.LOOPS_DEFERRED
 
     @njit(parallel=True)
     def doubled(x):
@@ -119,4 +146,4 @@ def test_other_numba_code_is_compiled_as_numba_does(materialized):
     x = np.arange(12.0).reshape(3, 4)
     np.testing.assert_array_equal(doubled(x[0]), 2.0 * x[0])
     np.testing.assert_array_equal(row_max(x), x.max(axis=1))
-    assert _link_only.LINK_ONLY_BUILT == before and materialized == []
+    assert (_link_only.LINK_ONLY_BUILT, _link_only.LOOPS_DEFERRED) == (before, loops_before) and materialized == []
