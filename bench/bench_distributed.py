@@ -107,13 +107,15 @@ def worker(args):
 # the scaling model for many machines (on paper; --scaling-model prints it)
 
 #: name: (parameters, forward multiply-adds per sample, fastnet GFLOP/s assumed for its training step)
-#: The rates are fastnet's fwd+bwd throughput measured on the 2-core Zen 4 development machine
-#: (README performance table: lenet5_step mnist28_b64 28.9, alexnet_conv1 102.6, vgg_3x3 135.3 GFLOP/s).
+#: The rates are fastnet's whole training steps (forward, loss, backward, SGD) measured on the
+#: 2-core Zen 4 development machine, 2 threads, float32 (README performance table, 2026-12-07:
+#: lenet5_step mnist28_b64 64.85, alexnet_step lectures227_b4 126.67, vgg2stage_step 56x56_b8
+#: 270.57 GFLOP/s).
 PAPER_MODELS = {
-    "LeNet-5 (61.7k params, 32x32)": (61_706, 0.416e6, 28.9),
-    "AlexNet as published (62M, 2 towers)": (62.4e6, 0.72e9, 102.6),
-    "AlexNet, lectures' unpadded (28.8M)": (28.8e6, 0.61e9, 102.6),
-    "VGG-16 (138M)": (138e6, 15.5e9, 135.3),
+    "LeNet-5 (61.7k params, 32x32)": (61_706, 0.416e6, 64.85),
+    "AlexNet as published (62M, 2 towers)": (62.4e6, 0.72e9, 126.67),
+    "AlexNet, lectures' unpadded (28.8M)": (28.8e6, 0.61e9, 126.67),
+    "VGG-16 (138M)": (138e6, 15.5e9, 270.57),
 }
 #: name: (bandwidth in bytes/s, per-message latency in s) -- nominal link rates, typical latencies
 LINKS = {"1 Gb/s": (0.125e9, 50e-6), "10 Gb/s": (1.25e9, 20e-6), "100 Gb/s": (12.5e9, 2e-6)}
