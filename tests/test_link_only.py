@@ -51,6 +51,21 @@ def materialized(monkeypatch):
     return done
 
 
+@pytest.fixture
+def made(monkeypatch):
+    """The libraries made link-only (wrappers) or optimized with their code put off (loops), in
+    the order they were finalized."""
+    done = []
+    original = _link_only._link_only_finalize
+
+    def recording(library, finalize):
+        original(library, finalize)
+        done.append(library)
+
+    monkeypatch.setattr(_link_only, "_link_only_finalize", recording)
+    return done
+
+
 def test_installed_on_this_numba():
     import fastnet
     assert _config.LINK_ONLY_WRAPPERS is True
@@ -81,15 +96,7 @@ def test_same_results_as_numba_alone(monkeypatch):
     np.testing.assert_allclose(out_plain, expected, rtol=1e-13)
 
 
-def test_link_only_library_compiles_when_its_code_is_asked_for(monkeypatch, materialized):
-    made = []
-    original = _link_only._link_only_finalize
-
-    def recording(library, finalize):
-        original(library, finalize)
-        made.append(library)
-
-    monkeypatch.setattr(_link_only, "_link_only_finalize", recording)
+def test_link_only_library_compiles_when_its_code_is_asked_for(monkeypatch, materialized, made):
     _run(_fastnet_kernel(monkeypatch), np.float64)
     wrappers = [library for library in made if library._fastnet_link_only == "linked"]
     loops = [library for library in made if library._fastnet_link_only == "optimized"]
@@ -109,17 +116,9 @@ def test_link_only_library_compiles_when_its_code_is_asked_for(monkeypatch, mate
     assert parallel_wrapper.get_pointer_to_function(entry) != 0
 
 
-def test_loop_is_optimized_once_and_compiles_when_its_code_is_asked_for(monkeypatch, materialized):
+def test_loop_is_optimized_once_and_compiles_when_its_code_is_asked_for(monkeypatch, materialized, made):
     """A loop's O3 passes ran before the kernel linked it (the kernel links optimized code); its
     machine code, put off, is made without running them again."""
-    made = []
-    original = _link_only._link_only_finalize
-
-    def recording(library, finalize):
-        original(library, finalize)
-        made.append(library)
-
-    monkeypatch.setattr(_link_only, "_link_only_finalize", recording)
     _run(_fastnet_kernel(monkeypatch), np.float32)
     loop = next(library for library in made if library._fastnet_link_only == "optimized")
     optimized = []
