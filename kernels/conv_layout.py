@@ -38,7 +38,8 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
     be C-contiguous. The copy is :func:`_fill_interleaved` (2 to 4 channels: RGB images) or
     :func:`_fill_interleaved_wide` (5 to INTERLEAVED_MAX_CHANNELS: LeNet C3's 6) at pitch C, but
     not 8 channels in vectors of 8; else :func:`_fill_few_channels` where its conditions hold,
-    else :func:`_fill_channels_last`.
+    else :func:`_fill_channels_last` (W x W tiles: at least W channels and W positions a plane,
+    W the vector lanes) or :func:`_fill_channels_last_rows`.
     """
     n_batch, channels, depth, height, width = x.shape
     xcl = np.empty((n_batch, depth + 2 * pd + extra_d, height + 2 * ph + extra_h,
@@ -52,8 +53,10 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
     elif (2 <= channels < lanes and 4 * channels >= lanes and pw == 0 and extra_w == 0 and pitch == channels
             and height * width >= lanes):
         _fill_few_channels(x, xcl, pd, ph)
-    else:
+    elif channels >= lanes and height * width >= lanes:
         _fill_channels_last(x, xcl, pd, ph, pw, extra_w, max(1, FILL_BAND_BYTES // (xcl.shape[3] * x.itemsize)))
+    else:
+        _fill_channels_last_rows(x, xcl, pd, ph, pw, extra_w)
     return xcl
 
 
@@ -62,80 +65,80 @@ def _pad_channels_last(x, pd, ph, pw, extra_d, extra_h, extra_w, pitch):
 FILL_BAND_BYTES = 256 * 1024
 
 
+@inlined_kernel
+def _zero_padding(x, xcl, n, dd, d, ph, pw, pitch):
+    """Zero the padding of plane ``(n, dd)`` of ``xcl`` (plane ``d`` of x, or none where d is
+    outside x): whole padding rows, each data row's padding ends and its columns c >= C."""
+    channels, depth, height, width = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    for hh in range(xcl.shape[2]):
+        dst = xcl[n, dd, hh]
+        h = hh - ph
+        if d < 0 or d >= depth or h < 0 or h >= height:
+            for j in range(dst.shape[0]):
+                dst[j] = zero
+            continue
+        for j in range(pw * pitch):
+            dst[j] = zero
+        tail = dst[(pw + width) * pitch:]
+        for j in range(tail.shape[0]):
+            tail[j] = zero
+        if pitch > channels:   # the zero columns
+            for w in range(width):
+                cell = dst[(w + pw) * pitch:]
+                for c in range(channels, pitch):
+                    cell[c] = zero
+
+
 @parallel_kernel
 def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
-    """Fill ``xcl`` as :func:`_pad_channels_last` says. One parallel region, over the (n, d) planes.
-    W: :func:`~fastnet.kernels.microkernel.vector_lanes`. Times: float32, Zen 4, 2026-12-05/06.
+    """Fill ``xcl`` as :func:`_pad_channels_last` says, for at least W channels and W positions a
+    plane (W: :func:`~fastnet.kernels.microkernel.vector_lanes`; other inputs:
+    :func:`_fill_channels_last_rows`). One parallel region, over the (n, d) planes. Times:
+    float32, Zen 4, 2026-12-05/06.
 
-    * **At least W channels and W positions a plane:** W x W blocks (W channels x W consecutive
-      positions of the plane, which may span rows) transposed in vector registers
-      (:func:`~fastnet.kernels.transpose.transpose_tile`), the last tile of a band and of the
-      channels overlapping the one before. One core, values / tiles ms: (8, 64, 56, 56) 0.53 /
-      0.30, dy (8, 128, 28, 28) at pitch 128 0.34 / 0.15. The tiles go ``band`` rows at a time,
-      and within a band W channels at a time over all its rows, so the reads are W streams, each
-      one channel's contiguous rows. Row by row, each row read all C channels: C streams of one
-      short row each, which the hardware prefetchers did not follow with x out of the caches (as
-      in a network, and in the bench on the shared VM). Two cores, row by row / by bands: ResNet
-      stride 2's input (8, 64, 56, 56), padding 1, 1.27-1.29 / 0.91-1.30 ms from memory (1.05 /
-      0.41-0.64 from L3); the volumetric (2, 32, 16, 32, 32), channels 64 KB apart and buffered
-      row by row, 0.92-0.95 / 0.51-0.53. Rows shorter than W went position by position, each
-      position's C values read a plane apart: (8, 256, 14, 14), padding 1, two cores, 90-107 /
-      69-84 us from L3, 237-291 / 234-270 from memory.
-    * **Otherwise:** rows of at least C positions go channel by channel: one contiguous input
-      row, stored pitch apart (read position by position, the C values of each, they took 3-5
-      cycles a value: AlexNet's 3-channel 227 x 227 input, batch 8, 1.50 / 0.62 ms on one core,
-      0.75 / 0.31 on two, of a 9 ms forward, now :func:`_fill_interleaved`'s; LeNet C3's 6
-      channels 77 / 56 us; LeNet C1's one channel, padding 2, 141 / 55 us); shorter rows
-      position by position (16 channels at 10 x 10: 62 us, 85 channel by channel).
+    W x W blocks (W channels x W consecutive positions of the plane, which may span rows)
+    transposed in vector registers (:func:`~fastnet.kernels.transpose.transpose_tile`), the last
+    tile of a band and of the channels overlapping the one before. One core, values / tiles ms:
+    (8, 64, 56, 56) 0.53 / 0.30, dy (8, 128, 28, 28) at pitch 128 0.34 / 0.15. The tiles go
+    ``band`` rows at a time, and within a band W channels at a time over all its rows, so the
+    reads are W streams, each one channel's contiguous rows. Row by row, each row read all C
+    channels: C streams of one short row each, which the hardware prefetchers did not follow with
+    x out of the caches (as in a network, and in the bench on the shared VM). Two cores, row by
+    row / by bands: ResNet stride 2's input (8, 64, 56, 56), padding 1, 1.27-1.29 / 0.91-1.30 ms
+    from memory (1.05 / 0.41-0.64 from L3); the volumetric (2, 32, 16, 32, 32), channels 64 KB
+    apart and buffered row by row, 0.92-0.95 / 0.51-0.53. Rows shorter than W went position by
+    position, each position's C values read a plane apart: (8, 256, 14, 14), padding 1, two
+    cores, 90-107 / 69-84 us from L3, 237-291 / 234-270 from memory.
 
-    Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple
-    of 1 KB and positions are copied one by one).
+    A kernel of its own since 2026-12-08, apart from the row by row paths that few inputs take
+    (:func:`_fill_channels_last_rows`): every model with a convolution of W channels or more
+    compiles this one, in 1.39-1.60 s against 2.34-2.69 s for both paths in one kernel (the
+    README's main job, one process, two runs each). Its loop, without the other paths' set-up (a
+    buffer allocated per plane), runs as fast or faster: both forms compiled in one process, 15
+    alternating rounds, new / old by the fastest round, two threads, float32: with AVX-512 the
+    inputs above 0.93-0.96, the main job's C2 input (32, 16, 4, 4) 0.66 (9.7 -> 6.4 us); with
+    AVX2 code 0.96-1.04 (two runs), that small input 0.74-0.75.
+    Extra memory: none.
     """
     n_batch, channels, depth, height, width = x.shape
-    dp, hp = xcl.shape[1], xcl.shape[2]
+    dp = xcl.shape[1]
     pitch = xcl.shape[3] // (width + 2 * pw + extra_w)
-    zero = np.zeros(1, dtype=x.dtype)[0]
     lanes = vector_lanes(x)
-    # W x W tiles of W channels x W positions of a plane, in (h, w) order: a tile may span rows
-    tiled = channels >= lanes and height * width >= lanes
-    # without tiles, rows longer than the channels
-    by_channel = not tiled and width >= channels
-    # position by position, reading across channels element by element thrashes the caches when
-    # the channel stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
-    # planes: 4x slower): the C input rows are read first, one contiguous read each, into an
-    # L1-sized buffer
-    buffered = x.strides[1] % 1024 == 0 and not tiled and not by_channel
-    c_tiles = (channels + lanes - 1) // lanes if tiled else 0
+    c_tiles = (channels + lanes - 1) // lanes
     row_length = xcl.shape[3]
     plane_size = height * width
     xflat = x.reshape(x.size)
     for plane in prange(n_batch * dp):
-        rows = np.empty((channels if buffered else 0, width), dtype=x.dtype)   # the position path's buffer
         starts = np.empty(lanes, dtype=np.int64)
         n = plane // dp
         dd = plane - n * dp
         d = dd - pd
-        for hh in range(hp):   # the padding rows, and the padding of the rows that hold data
-            dst = xcl[n, dd, hh]
-            h = hh - ph
-            if d < 0 or d >= depth or h < 0 or h >= height:
-                for j in range(dst.shape[0]):
-                    dst[j] = zero
-                continue
-            for j in range(pw * pitch):
-                dst[j] = zero
-            tail = dst[(pw + width) * pitch:]
-            for j in range(tail.shape[0]):
-                tail[j] = zero
-            if pitch > channels:   # the zero columns
-                for w in range(width):
-                    cell = dst[(w + pw) * pitch:]
-                    for c in range(channels, pitch):
-                        cell[c] = zero
+        _zero_padding(x, xcl, n, dd, d, ph, pw, pitch)
         if d < 0 or d >= depth:
             continue
-        plane_out = xcl[n, dd].reshape(hp * row_length)
-        for h0 in range(0, height if tiled else 0, band):
+        plane_out = xcl[n, dd].reshape(xcl.shape[2] * row_length)
+        for h0 in range(0, height, band):
             q_end = min(height, h0 + band) * width   # the band's positions, h0 * W .. q_end - 1
             for ct in range(c_tiles):
                 c0 = min(ct * lanes, channels - lanes)
@@ -153,7 +156,44 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
                             w = 0
                             h += 1
                     transpose_tile(source[p0:], depth * plane_size, plane_out, starts)
-        for h in range(0 if tiled else height):
+
+
+@parallel_kernel
+def _fill_channels_last_rows(x, xcl, pd, ph, pw, extra_w):
+    """Fill ``xcl`` as :func:`_pad_channels_last` says, row by row: for inputs that
+    :func:`_fill_channels_last`'s tiles do not fit (fewer than W channels, or fewer than W
+    positions a plane) and that the interleaving copies do not take. One parallel region, over
+    the (n, d) planes.
+
+    Rows of at least C positions go channel by channel: one contiguous input row, stored pitch
+    apart (read position by position, the C values of each, they took 3-5 cycles a value:
+    AlexNet's 3-channel 227 x 227 input, batch 8, 1.50 / 0.62 ms on one core, 0.75 / 0.31 on two,
+    of a 9 ms forward, now :func:`_fill_interleaved`'s; LeNet C3's 6 channels 77 / 56 us; LeNet
+    C1's one channel, padding 2, 141 / 55 us); shorter rows position by position (16 channels at
+    10 x 10: 62 us, 85 channel by channel). Times: float32, Zen 4, 2026-12-05/06.
+
+    Extra memory per plane in flight: a (C, W) buffer (used when the channel stride is a multiple
+    of 1 KB and positions are copied one by one).
+    """
+    n_batch, channels, depth, height, width = x.shape
+    dp = xcl.shape[1]
+    pitch = xcl.shape[3] // (width + 2 * pw + extra_w)
+    # rows longer than the channels
+    by_channel = width >= channels
+    # position by position, reading across channels element by element thrashes the caches when
+    # the channel stride is a multiple of 1 KB (all lines in a few cache sets; volumetric 32^3
+    # planes: 4x slower): the C input rows are read first, one contiguous read each, into an
+    # L1-sized buffer
+    buffered = x.strides[1] % 1024 == 0 and not by_channel
+    for plane in prange(n_batch * dp):
+        rows = np.empty((channels if buffered else 0, width), dtype=x.dtype)   # the position path's buffer
+        n = plane // dp
+        dd = plane - n * dp
+        d = dd - pd
+        _zero_padding(x, xcl, n, dd, d, ph, pw, pitch)
+        if d < 0 or d >= depth:
+            continue
+        for h in range(height):
             body = xcl[n, dd, h + ph, pw * pitch:]
             if by_channel:   # channel by channel: a contiguous read and writes pitch apart
                 for c in range(channels):
@@ -187,7 +227,7 @@ def _fill_interleaved(x, xcl, pd, ph, pw):
     A row's data is its C input rows interleaved, ``row[w * C + c] = x[n, c, d, h, w]``, written
     by :func:`_interleave` with the count a constant, which LLVM vectorises: C vector loads,
     shuffles, C vector stores per W positions (W: the vector lanes). With the count a variable
-    (:func:`_fill_channels_last`'s channel by channel path) every value is a scalar store, and W
+    (:func:`_fill_channels_last_rows`'s channel by channel path) every value is a scalar store, and W
     x W register transposes of C < W rows (:func:`_fill_few_channels`) shuffle and store a whole
     tile for C values a position. Zen 3 (AVX2), float32, 2026-12-06, ms before / this / a plain
     copy of x (np.copyto), two threads (one): AlexNet's input (8, 3, 227, 227) 0.53 / 0.24 / 0.19

@@ -84,15 +84,18 @@ def _conv3d_gather(rand):
 
 
 def _conv_few_channels(rand):
-    # the channels-last copies of inputs with few channels (kernels of their own, which the ops take
-    # by channel count and vector width W), directly: 2 to 4 channels (RGB images), 5 to 8 (LeNet
-    # C3's 6), and 2 to W - 1 channels, which the ops take for 9 to W - 1 (AVX-512, no padding)
+    # the channels-last copies (kernels of their own, which the ops take by channel count and
+    # vector width W), directly: 2 to 4 channels (RGB images), 5 to 8 (LeNet C3's 6), and 2 to W - 1
+    # channels, which the ops take for 9 to W - 1 (AVX-512, no padding); and the W x W tiles of W
+    # channels or more (16 channels and positions: W <= 16 for either dtype), which the small
+    # shapes above do not reach (the row by row copy takes them)
     from ..kernels import conv_layout
     x = rand(1, 2, 1, 4, 4)
     conv_layout._fill_interleaved(x, np.empty((1, 1, 4, 8), dtype=x.dtype), 0, 0, 0)
     x5 = rand(1, 5, 1, 2, 2)
     conv_layout._fill_interleaved_wide(x5, np.empty((1, 1, 2, 10), dtype=x.dtype), 0, 0, 0)
     conv_layout._fill_few_channels(x, np.empty((1, 1, 4, 8), dtype=x.dtype), 0, 0)
+    conv_layout._fill_channels_last(rand(1, 16, 1, 4, 4), np.empty((1, 1, 4, 64), dtype=x.dtype), 0, 0, 0, 0, 4)
 
 
 def _conv_steps():
