@@ -86,9 +86,9 @@ def _conv3d_gather(rand):
 def _conv_few_channels(rand):
     # the channels-last copies (kernels of their own, which the ops take by channel count and
     # vector width W), directly: 2 to 4 channels (RGB images), 5 to 8 (LeNet C3's 6), and 2 to W - 1
-    # channels, which the ops take for 9 to W - 1 (AVX-512, no padding); and the W x W tiles of W
-    # channels or more (16 channels and positions: W <= 16 for either dtype), which the small
-    # shapes above do not reach (the row by row copy takes them)
+    # channels, which the ops take for 9 to W - 1 (AVX-512, no padding); the W x W tiles of W
+    # channels or more (16 channels and positions: W <= 16 for either dtype) and the row by row
+    # copy of the rest, which the shapes above reach or not by dtype and vector width
     from ..kernels import conv_layout
     x = rand(1, 2, 1, 4, 4)
     conv_layout._fill_interleaved(x, np.empty((1, 1, 4, 8), dtype=x.dtype), 0, 0, 0)
@@ -96,6 +96,7 @@ def _conv_few_channels(rand):
     conv_layout._fill_interleaved_wide(x5, np.empty((1, 1, 2, 10), dtype=x.dtype), 0, 0, 0)
     conv_layout._fill_few_channels(x, np.empty((1, 1, 4, 8), dtype=x.dtype), 0, 0)
     conv_layout._fill_channels_last(rand(1, 16, 1, 4, 4), np.empty((1, 1, 4, 64), dtype=x.dtype), 0, 0, 0, 0, 4)
+    conv_layout._fill_channels_last_rows(x, np.empty((1, 1, 4, 8), dtype=x.dtype), 0, 0, 0, 0)
 
 
 def _conv_steps():
