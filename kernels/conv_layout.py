@@ -66,10 +66,14 @@ FILL_BAND_BYTES = 256 * 1024
 
 
 @inlined_kernel
-def _zero_padding(x, xcl, n, dd, d, ph, pw, pitch):
-    """Zero the padding of plane ``(n, dd)`` of ``xcl`` (plane ``d`` of x, or none where d is
-    outside x): whole padding rows, each data row's padding ends and its columns c >= C."""
+def _start_plane(x, xcl, plane, pd, ph, pw, pitch):
+    """Zero the padding of ``xcl``'s plane number ``plane``, ``(n, dd)``: whole padding rows, and
+    each data row's padding ends and columns c >= C. Returns (n, dd, d): d is the plane of x it
+    holds (outside ``0 .. D - 1``: a padding plane, all zeros)."""
     channels, depth, height, width = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    n = plane // xcl.shape[1]
+    dd = plane - n * xcl.shape[1]
+    d = dd - pd
     zero = np.zeros(1, dtype=x.dtype)[0]
     for hh in range(xcl.shape[2]):
         dst = xcl[n, dd, hh]
@@ -88,6 +92,7 @@ def _zero_padding(x, xcl, n, dd, d, ph, pw, pitch):
                 cell = dst[(w + pw) * pitch:]
                 for c in range(channels, pitch):
                     cell[c] = zero
+    return n, dd, d
 
 
 @parallel_kernel
@@ -131,10 +136,7 @@ def _fill_channels_last(x, xcl, pd, ph, pw, extra_w, band):
     xflat = x.reshape(x.size)
     for plane in prange(n_batch * dp):
         starts = np.empty(lanes, dtype=np.int64)
-        n = plane // dp
-        dd = plane - n * dp
-        d = dd - pd
-        _zero_padding(x, xcl, n, dd, d, ph, pw, pitch)
+        n, dd, d = _start_plane(x, xcl, plane, pd, ph, pw, pitch)
         if d < 0 or d >= depth:
             continue
         plane_out = xcl[n, dd].reshape(xcl.shape[2] * row_length)
@@ -187,10 +189,7 @@ def _fill_channels_last_rows(x, xcl, pd, ph, pw, extra_w):
     buffered = x.strides[1] % 1024 == 0 and not by_channel
     for plane in prange(n_batch * dp):
         rows = np.empty((channels if buffered else 0, width), dtype=x.dtype)   # the position path's buffer
-        n = plane // dp
-        dd = plane - n * dp
-        d = dd - pd
-        _zero_padding(x, xcl, n, dd, d, ph, pw, pitch)
+        n, dd, d = _start_plane(x, xcl, plane, pd, ph, pw, pitch)
         if d < 0 or d >= depth:
             continue
         for h in range(height):
